@@ -1,0 +1,573 @@
+//! Lexer and parser for QAPI schema files, with the `include` and `pragma` directives.
+//!
+//! Mirrors the grammar of QEMU's schema parser: the input is a sequence of top-level objects,
+//! each optionally preceded by a `##` documentation block. Errors name the file, line and
+//! column of the offending token.
+
+use crate::ast::{Definition, Dict, Node, TopLevel, Value};
+use crate::doc::{self, Doc, RawDocBlock, RawDocLine};
+use crate::error::{Result, SchemaError};
+use crate::source::Info;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Deeper nesting than this is rejected instead of risking the stack; real schemas nest a
+/// handful of levels.
+const MAX_NESTING: usize = 256;
+
+/// The `pragma` settings of a schema. They apply to the whole schema, wherever they stand.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pragma {
+    /// Whether every definition must be documented.
+    pub doc_required: bool,
+    /// Commands whose names may contain upper case or `_`.
+    pub command_name_exceptions: Vec<String>,
+    /// Commands that may return something other than an object or a list of objects.
+    pub command_returns_exceptions: Vec<String>,
+    /// Types whose member names may contain upper case or `_`.
+    pub member_name_exceptions: Vec<String>,
+    /// Definitions exempt from the documentation rules.
+    pub documentation_exceptions: Vec<String>,
+}
+
+/// Everything read from a schema and the files it includes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ParsedSchema {
+    /// Top-level items in reading order, includes expanded in place.
+    pub items: Vec<TopLevel>,
+    /// Every documentation block in reading order (definition and free-form ones).
+    pub docs: Vec<Doc>,
+    /// The pragmas in force.
+    pub pragma: Pragma,
+}
+
+/// Reads the schema file `path` and everything it includes.
+pub fn parse_file(path: &Path) -> Result<ParsedSchema> {
+    let mut schema = ParsedSchema::default();
+    let mut included = HashSet::new();
+    let source = std::fs::read(path).map_err(|e| {
+        SchemaError::without_position(format!("can't read schema file '{}': {e}", path.display()))
+    })?;
+    parse_source(path, source, None, &mut included, &mut schema)?;
+    Ok(schema)
+}
+
+/// Parses `text` as if it were the contents of the file `path` (which is used for messages
+/// and for resolving includes).
+pub fn parse_str(path: &Path, text: &str) -> Result<ParsedSchema> {
+    let mut schema = ParsedSchema::default();
+    let mut included = HashSet::new();
+    parse_source(
+        path,
+        text.as_bytes().to_vec(),
+        None,
+        &mut included,
+        &mut schema,
+    )?;
+    Ok(schema)
+}
+
+/// The absolute, lexically normalised form of `path`, used to recognise a file seen before.
+fn absolute(path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn parse_source(
+    path: &Path,
+    bytes: Vec<u8>,
+    parent: Option<Arc<Info>>,
+    included: &mut HashSet<PathBuf>,
+    schema: &mut ParsedSchema,
+) -> Result<()> {
+    included.insert(absolute(path));
+    let start = Info::start_of(path, parent);
+    let mut text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = 1 + valid.iter().filter(|&&b| b == b'\n').count() as u32;
+            let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let col = 1 + (valid.len() - line_start) as u32;
+            let info = Info { line, col, ..start };
+            return Err(SchemaError::new(&info, "invalid UTF-8 in schema file"));
+        }
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let mut parser = Parser {
+        lexer: Lexer::new(&text, start),
+        path,
+        included,
+        schema,
+    };
+    parser.run()
+}
+
+/// A token of the dialect.
+#[derive(Clone, Debug, PartialEq)]
+enum Token {
+    /// One of `{ } [ ] : ,`.
+    Punct(u8),
+    /// A comment, from `#` to the end of the line (only returned inside doc blocks, and
+    /// for the `##` that opens one).
+    Comment(String),
+    Str(String),
+    Bool(bool),
+    Eof,
+}
+
+struct Lexer<'a> {
+    src: &'a str,
+    /// Next byte to read.
+    cursor: usize,
+    /// Start of the current token.
+    pos: usize,
+    /// Start of the current line.
+    line_pos: usize,
+    /// Current line's position (column unset).
+    info: Info,
+    tok: Token,
+}
+
+impl<'a> Lexer<'a> {
+    fn new(src: &'a str, info: Info) -> Lexer<'a> {
+        Lexer {
+            src,
+            cursor: 0,
+            pos: 0,
+            line_pos: 0,
+            info,
+            tok: Token::Eof,
+        }
+    }
+
+    /// Column of the current token, with tabs advancing to the next multiple of 8.
+    fn col(&self) -> u32 {
+        let mut col = 1u32;
+        for ch in self.src[self.line_pos..self.pos].chars() {
+            if ch == '\t' {
+                col = (col + 7) % 8 + 1;
+            } else {
+                col += 1;
+            }
+        }
+        col
+    }
+
+    /// The position of the current token.
+    fn here(&self) -> Info {
+        self.info.at_col(self.col())
+    }
+
+    fn error(&self, message: impl Into<String>) -> SchemaError {
+        SchemaError::new(&self.here(), message)
+    }
+
+    /// Reads the next token. Comments are skipped unless `keep_comments`, except that a
+    /// comment starting with `##` (a doc block) is always returned.
+    fn accept(&mut self, keep_comments: bool) -> Result<()> {
+        let bytes = self.src.as_bytes();
+        loop {
+            self.pos = self.cursor;
+            let Some(&ch) = bytes.get(self.cursor) else {
+                self.tok = Token::Eof;
+                return Ok(());
+            };
+            self.cursor += 1;
+            match ch {
+                b'#' => {
+                    let doc_start = bytes.get(self.cursor) == Some(&b'#');
+                    let end = self.src[self.cursor..]
+                        .find('\n')
+                        .map_or(self.src.len(), |i| self.cursor + i);
+                    self.cursor = end;
+                    if keep_comments || doc_start {
+                        self.tok = Token::Comment(self.src[self.pos..end].to_string());
+                        return Ok(());
+                    }
+                }
+                b'{' | b'}' | b':' | b',' | b'[' | b']' => {
+                    self.tok = Token::Punct(ch);
+                    return Ok(());
+                }
+                b'\'' => {
+                    self.tok = Token::Str(self.lex_string()?);
+                    return Ok(());
+                }
+                b'\n' => {
+                    if self.cursor == bytes.len() {
+                        self.tok = Token::Eof;
+                        return Ok(());
+                    }
+                    self.info.line += 1;
+                    self.line_pos = self.cursor;
+                }
+                _ if self.src[self.pos..].starts_with("true") => {
+                    self.cursor = self.pos + 4;
+                    self.tok = Token::Bool(true);
+                    return Ok(());
+                }
+                _ if self.src[self.pos..].starts_with("false") => {
+                    self.cursor = self.pos + 5;
+                    self.tok = Token::Bool(false);
+                    return Ok(());
+                }
+                _ => {
+                    let c = self.src[self.pos..].chars().next().unwrap_or(' ');
+                    self.cursor = self.pos + c.len_utf8();
+                    if !c.is_whitespace() {
+                        let stray: String = self.src[self.pos..]
+                            .chars()
+                            .take_while(|c| !"[]{}:,'\"".contains(*c) && !c.is_whitespace())
+                            .take(80)
+                            .collect();
+                        return Err(self.error(format!("stray '{stray}'")));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads a single-quoted string; the opening quote has been consumed. Only printable
+    /// ASCII is allowed, and `\\` is the only escape.
+    fn lex_string(&mut self) -> Result<String> {
+        let bytes = self.src.as_bytes();
+        let mut out = String::new();
+        let mut escaped = false;
+        loop {
+            let ch = bytes.get(self.cursor).copied().unwrap_or(b'\n');
+            self.cursor += 1;
+            if ch == b'\n' {
+                return Err(self.error("missing terminating \"'\""));
+            }
+            if escaped {
+                if ch != b'\\' {
+                    let shown = self.src[self.cursor - 1..].chars().next().unwrap_or('?');
+                    return Err(self.error(format!("unknown escape \\{shown}")));
+                }
+                escaped = false;
+            } else if ch == b'\\' {
+                escaped = true;
+                continue;
+            } else if ch == b'\'' {
+                return Ok(out);
+            }
+            if !(32..127).contains(&ch) {
+                return Err(self.error("funny character in string"));
+            }
+            out.push(ch as char);
+        }
+    }
+}
+
+struct Parser<'a, 's> {
+    lexer: Lexer<'a>,
+    path: &'a Path,
+    included: &'s mut HashSet<PathBuf>,
+    schema: &'s mut ParsedSchema,
+}
+
+impl Parser<'_, '_> {
+    fn run(&mut self) -> Result<()> {
+        self.lexer.accept(false)?;
+        let mut cur_doc: Option<Doc> = None;
+        loop {
+            let info = self.lexer.here();
+            match &self.lexer.tok {
+                Token::Eof => break,
+                Token::Comment(_) => {
+                    reject_doc(cur_doc.take())?;
+                    for d in self.doc_block(&info)? {
+                        self.schema.docs.push(d.clone());
+                        cur_doc = Some(d);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let node = self.expr(0)?;
+            let Value::Dict(dict) = node.value else {
+                return Err(SchemaError::new(
+                    &info,
+                    "top-level expression must be an object",
+                ));
+            };
+            if let Some(include) = dict.get("include") {
+                reject_doc(cur_doc.take())?;
+                self.include(&dict, include, &info)?;
+            } else if let Some(pragma) = dict.get("pragma") {
+                reject_doc(cur_doc.take())?;
+                if dict.len() != 1 {
+                    return Err(SchemaError::new(&info, "invalid 'pragma' directive"));
+                }
+                let Value::Dict(settings) = &pragma.value else {
+                    return Err(SchemaError::new(
+                        &info,
+                        "value of 'pragma' must be an object",
+                    ));
+                };
+                for (name, value) in &settings.entries {
+                    apply_pragma(&mut self.schema.pragma, name, value, &info)?;
+                }
+            } else {
+                let doc = cur_doc.take();
+                if let Some(d) = &doc {
+                    if d.symbol.is_none() {
+                        return Err(SchemaError::new(
+                            &d.info,
+                            "definition documentation required",
+                        ));
+                    }
+                }
+                self.schema.items.push(TopLevel::Definition(Definition {
+                    expr: dict,
+                    info,
+                    doc,
+                }));
+            }
+            cur_doc = None;
+        }
+        reject_doc(cur_doc)
+    }
+
+    fn include(&mut self, dict: &Dict, include: &Node, info: &Info) -> Result<()> {
+        if dict.len() != 1 {
+            return Err(SchemaError::new(info, "invalid 'include' directive"));
+        }
+        let Value::Str(name) = &include.value else {
+            return Err(SchemaError::new(
+                info,
+                "value of 'include' must be a string",
+            ));
+        };
+        let file = self
+            .path
+            .parent()
+            .unwrap_or_else(|| Path::new(""))
+            .join(name);
+        self.schema.items.push(TopLevel::Include {
+            file: file.clone(),
+            info: info.clone(),
+        });
+        let abs = absolute(&file);
+        let mut ancestor = Some(info);
+        while let Some(a) = ancestor {
+            if absolute(&a.file) == abs {
+                return Err(SchemaError::new(info, format!("inclusion loop for {name}")));
+            }
+            ancestor = a.parent.as_deref();
+        }
+        if self.included.contains(&abs) {
+            return Ok(());
+        }
+        let bytes = std::fs::read(&file).map_err(|e| {
+            SchemaError::new(
+                info,
+                format!("can't read include file '{}': {e}", file.display()),
+            )
+        })?;
+        parse_source(
+            &file,
+            bytes,
+            Some(Arc::new(info.clone())),
+            self.included,
+            self.schema,
+        )
+    }
+
+    /// Reads one `##` ... `##` block; the lexer stands on its opening comment.
+    fn doc_block(&mut self, info: &Info) -> Result<Vec<Doc>> {
+        let Token::Comment(open) = &self.lexer.tok else {
+            unreachable!("doc_block called off a comment token");
+        };
+        if open != "##" {
+            return Err(self
+                .lexer
+                .error("junk after '##' at start of documentation comment"));
+        }
+        let mut block = RawDocBlock {
+            info: info.clone(),
+            lines: Vec::new(),
+            end: None,
+        };
+        self.lexer.accept(true)?;
+        loop {
+            let here = self.lexer.here();
+            match &self.lexer.tok {
+                Token::Comment(text) if text.starts_with("##") => {
+                    if text != "##" {
+                        return Err(self
+                            .lexer
+                            .error("junk after '##' at end of documentation comment"));
+                    }
+                    block.end = Some(here);
+                    break;
+                }
+                Token::Comment(text) => {
+                    block.lines.push(RawDocLine {
+                        text: text.clone(),
+                        info: here,
+                    });
+                }
+                _ => return Err(self.lexer.error("documentation comment must end with '##'")),
+            }
+            self.lexer.accept(true)?;
+        }
+        let docs = doc::parse_block(&block)?;
+        self.lexer.accept(false)?;
+        Ok(docs)
+    }
+
+    fn expr(&mut self, depth: usize) -> Result<Node> {
+        if depth > MAX_NESTING {
+            return Err(self.lexer.error("nesting too deep"));
+        }
+        let info = self.lexer.here();
+        let value = match &self.lexer.tok {
+            Token::Punct(b'{') => {
+                self.lexer.accept(false)?;
+                Value::Dict(self.members(depth)?)
+            }
+            Token::Punct(b'[') => {
+                self.lexer.accept(false)?;
+                Value::List(self.values(depth)?)
+            }
+            Token::Str(s) => {
+                let v = Value::Str(s.clone());
+                self.lexer.accept(false)?;
+                v
+            }
+            Token::Bool(b) => {
+                let v = Value::Bool(*b);
+                self.lexer.accept(false)?;
+                v
+            }
+            _ => return Err(self.lexer.error("expected '{', '[', string, or boolean")),
+        };
+        Ok(Node { value, info })
+    }
+
+    fn members(&mut self, depth: usize) -> Result<Dict> {
+        let mut dict = Dict::default();
+        if self.lexer.tok == Token::Punct(b'}') {
+            self.lexer.accept(false)?;
+            return Ok(dict);
+        }
+        if !matches!(self.lexer.tok, Token::Str(_)) {
+            return Err(self.lexer.error("expected string or '}'"));
+        }
+        loop {
+            let Token::Str(key) = std::mem::replace(&mut self.lexer.tok, Token::Eof) else {
+                unreachable!("members: a key is always a string token here");
+            };
+            self.lexer.accept(false)?;
+            if self.lexer.tok != Token::Punct(b':') {
+                return Err(self.lexer.error("expected ':'"));
+            }
+            self.lexer.accept(false)?;
+            if dict.contains(&key) {
+                return Err(self.lexer.error(format!("duplicate key '{key}'")));
+            }
+            let value = self.expr(depth + 1)?;
+            dict.entries.push((key, value));
+            match self.lexer.tok {
+                Token::Punct(b'}') => {
+                    self.lexer.accept(false)?;
+                    return Ok(dict);
+                }
+                Token::Punct(b',') => {}
+                _ => return Err(self.lexer.error("expected ',' or '}'")),
+            }
+            self.lexer.accept(false)?;
+            if !matches!(self.lexer.tok, Token::Str(_)) {
+                return Err(self.lexer.error("expected string"));
+            }
+        }
+    }
+
+    fn values(&mut self, depth: usize) -> Result<Vec<Node>> {
+        let mut list = Vec::new();
+        if self.lexer.tok == Token::Punct(b']') {
+            self.lexer.accept(false)?;
+            return Ok(list);
+        }
+        if !matches!(
+            self.lexer.tok,
+            Token::Punct(b'{') | Token::Punct(b'[') | Token::Str(_) | Token::Bool(_)
+        ) {
+            return Err(self
+                .lexer
+                .error("expected '{', '[', ']', string, or boolean"));
+        }
+        loop {
+            list.push(self.expr(depth + 1)?);
+            match self.lexer.tok {
+                Token::Punct(b']') => {
+                    self.lexer.accept(false)?;
+                    return Ok(list);
+                }
+                Token::Punct(b',') => self.lexer.accept(false)?,
+                _ => return Err(self.lexer.error("expected ',' or ']'")),
+            }
+        }
+    }
+}
+
+/// A definition doc block must be followed by its definition, not a directive or another
+/// block.
+fn reject_doc(doc: Option<Doc>) -> Result<()> {
+    match doc {
+        Some(d) if d.symbol.is_some() => Err(SchemaError::new(
+            &d.info,
+            format!(
+                "documentation for '{}' is not followed by the definition",
+                d.symbol.as_deref().unwrap_or_default()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn apply_pragma(pragma: &mut Pragma, name: &str, value: &Node, info: &Info) -> Result<()> {
+    let string_list = || -> Result<Vec<String>> {
+        let items = value.value.as_list().and_then(|l| {
+            l.iter()
+                .map(|n| n.value.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+        });
+        items.ok_or_else(|| {
+            SchemaError::new(info, format!("pragma {name} must be a list of strings"))
+        })
+    };
+    match name {
+        "doc-required" => {
+            pragma.doc_required = value
+                .value
+                .as_bool()
+                .ok_or_else(|| SchemaError::new(info, "pragma 'doc-required' must be boolean"))?;
+        }
+        "command-name-exceptions" => pragma.command_name_exceptions = string_list()?,
+        "command-returns-exceptions" => pragma.command_returns_exceptions = string_list()?,
+        "member-name-exceptions" => pragma.member_name_exceptions = string_list()?,
+        "documentation-exceptions" => pragma.documentation_exceptions = string_list()?,
+        _ => return Err(SchemaError::new(info, format!("unknown pragma '{name}'"))),
+    }
+    Ok(())
+}

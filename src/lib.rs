@@ -1,0 +1,1 @@
+//! Typed, code-generated async bindings for QEMU's Machine Protocol (QMP).
