@@ -40,28 +40,39 @@ pub struct ParsedSchema {
     pub docs: Vec<Doc>,
     /// The pragmas in force.
     pub pragma: Pragma,
+    /// Broken formatting-only rules, when not parsing strictly.
+    pub warnings: Vec<SchemaError>,
+}
+
+/// How to parse.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Formatting-only documentation rules (which QEMU tightened across releases) are
+    /// errors instead of warnings.
+    pub strict: bool,
 }
 
 /// Reads the schema file `path` and everything it includes.
-pub fn parse_file(path: &Path) -> Result<ParsedSchema> {
+pub fn parse_file(path: &Path, options: ParseOptions) -> Result<ParsedSchema> {
     let mut schema = ParsedSchema::default();
     let mut included = HashSet::new();
     let source = std::fs::read(path).map_err(|e| {
         SchemaError::without_position(format!("can't read schema file '{}': {e}", path.display()))
     })?;
-    parse_source(path, source, None, &mut included, &mut schema)?;
+    parse_source(path, source, None, options, &mut included, &mut schema)?;
     Ok(schema)
 }
 
 /// Parses `text` as if it were the contents of the file `path` (which is used for messages
 /// and for resolving includes).
-pub fn parse_str(path: &Path, text: &str) -> Result<ParsedSchema> {
+pub fn parse_str(path: &Path, text: &str, options: ParseOptions) -> Result<ParsedSchema> {
     let mut schema = ParsedSchema::default();
     let mut included = HashSet::new();
     parse_source(
         path,
         text.as_bytes().to_vec(),
         None,
+        options,
         &mut included,
         &mut schema,
     )?;
@@ -92,6 +103,7 @@ fn parse_source(
     path: &Path,
     bytes: Vec<u8>,
     parent: Option<Arc<Info>>,
+    options: ParseOptions,
     included: &mut HashSet<PathBuf>,
     schema: &mut ParsedSchema,
 ) -> Result<()> {
@@ -114,6 +126,7 @@ fn parse_source(
     let mut parser = Parser {
         lexer: Lexer::new(&text, start),
         path,
+        options,
         included,
         schema,
     };
@@ -280,6 +293,7 @@ impl<'a> Lexer<'a> {
 struct Parser<'a, 's> {
     lexer: Lexer<'a>,
     path: &'a Path,
+    options: ParseOptions,
     included: &'s mut HashSet<PathBuf>,
     schema: &'s mut ParsedSchema,
 }
@@ -387,6 +401,7 @@ impl Parser<'_, '_> {
             &file,
             bytes,
             Some(Arc::new(info.clone())),
+            self.options,
             self.included,
             self.schema,
         )
@@ -430,7 +445,7 @@ impl Parser<'_, '_> {
             }
             self.lexer.accept(true)?;
         }
-        let docs = doc::parse_block(&block)?;
+        let docs = doc::parse_block(&block, self.options.strict, &mut self.schema.warnings)?;
         self.lexer.accept(false)?;
         Ok(docs)
     }
