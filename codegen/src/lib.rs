@@ -7,6 +7,7 @@
 pub mod ast;
 pub mod doc;
 pub mod error;
+pub mod extract;
 pub mod parse;
 pub mod source;
 
