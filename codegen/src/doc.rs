@@ -1,9 +1,23 @@
 //! Documentation comments: the `##` blocks before definitions and free-form ones.
 //!
-//! STUB: only the symbol is recognised so far; sections come next.
+//! The rules are those of QEMU 10.2's schema front end. A definition block starts with
+//! `# @NAME:` and holds, in this order, an introduction, member descriptions (`# @member:`),
+//! feature descriptions (after a `# Features:` line) and further sections, plain paragraphs
+//! or tagged (`Returns:`, `Errors:`, `Since:`, `TODO:`). A free-form block is plain text.
+//!
+//! QEMU tightened the formatting rules over the years (line length, two spaces between
+//! sentences, indented continuation lines, rST admonitions instead of `Note:` sections), and
+//! each release's schema only obeys its own release's rules. Those formatting-only rules are
+//! errors when parsing strictly and warnings otherwise; an older construct that 10.2 rejects
+//! is then read the way its own release meant it. Structural rules are always errors.
 
 use crate::error::{Result, SchemaError};
+use crate::parse::Pragma;
 use crate::source::Info;
+use std::fmt;
+
+/// The longest doc comment line QEMU accepts, counting the `# ` in front.
+pub const MAX_LINE_WIDTH: usize = 70;
 
 /// One comment line of a doc block, exactly as written (starting with `#`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +39,117 @@ pub struct RawDocBlock {
     pub end: Option<Info>,
 }
 
+/// What a section of a doc block is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SectionKind {
+    /// Untagged text: the introduction, or a paragraph among the later sections.
+    Plain,
+    /// The description of a member, argument, enum value or alternative.
+    Member,
+    /// The description of a feature.
+    Feature,
+    /// `Returns:`, what a command returns.
+    Returns,
+    /// `Errors:`, the errors a command may fail with.
+    Errors,
+    /// `Since:`, the release that introduced the definition.
+    Since,
+    /// `TODO:`, a note for QEMU's developers.
+    Todo,
+}
+
+impl SectionKind {
+    /// The name QEMU's front-end test output uses (`Plain`, `Returns`, `Todo`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SectionKind::Plain => "Plain",
+            SectionKind::Member => "Member",
+            SectionKind::Feature => "Feature",
+            SectionKind::Returns => "Returns",
+            SectionKind::Errors => "Errors",
+            SectionKind::Since => "Since",
+            SectionKind::Todo => "Todo",
+        }
+    }
+
+    /// The tagged kind a `Tag:` line opens, for the tags 10.2 still supports.
+    fn from_tag(tag: &str) -> Option<SectionKind> {
+        match tag {
+            "Returns" => Some(SectionKind::Returns),
+            "Errors" => Some(SectionKind::Errors),
+            "Since" => Some(SectionKind::Since),
+            "TODO" => Some(SectionKind::Todo),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SectionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One section of a doc block: its kind, the member or feature it describes, and its text
+/// without the tag, as written (indentation of continuation lines kept, surrounding blank
+/// lines dropped).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Section {
+    kind: SectionKind,
+    name: Option<String>,
+    text: String,
+    info: Info,
+    /// A member or feature of the definition answers to this description.
+    connected: bool,
+    /// Inserted for something the block does not describe, so it has no text of its own.
+    stub: bool,
+}
+
+impl Section {
+    fn new(kind: SectionKind, name: Option<String>, info: &Info) -> Section {
+        Section {
+            kind,
+            name,
+            text: String::new(),
+            info: info.line_only(),
+            connected: false,
+            stub: false,
+        }
+    }
+
+    /// What the section is.
+    pub fn kind(&self) -> SectionKind {
+        self.kind
+    }
+
+    /// The member or feature described, for [`SectionKind::Member`] and
+    /// [`SectionKind::Feature`] sections.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The text, without the tag or `@name:` that opened the section.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Where the section starts.
+    pub fn info(&self) -> &Info {
+        &self.info
+    }
+
+    /// Whether the section was made up for an undocumented member (or return value) rather
+    /// than written in the block; its text is empty.
+    pub fn is_stub(&self) -> bool {
+        self.stub
+    }
+
+    fn append_line(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+}
+
 /// A parsed documentation block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Doc {
@@ -33,41 +158,334 @@ pub struct Doc {
     /// The definition it documents (`# @name:` on its first line), or `None` for free-form
     /// documentation.
     pub symbol: Option<String>,
+    /// Every section in textual order; the first is the introduction (the body) and always
+    /// exists. Member and feature descriptions are kept here rather than in maps because
+    /// their order is part of the output and there are only ever a few dozen.
+    sections: Vec<Section>,
+    /// Whether 10.2's rules apply in full. Parsed leniently, documentation is also checked
+    /// leniently against its definition (older releases left members undocumented and
+    /// documented `Returns:` for commands that return nothing).
+    strict: bool,
 }
 
 impl Doc {
+    /// An empty block: documentation for `symbol`, or free-form documentation if `None`.
+    pub fn new(info: Info, symbol: Option<String>) -> Doc {
+        let body = Section::new(SectionKind::Plain, None, &info);
+        Doc {
+            info,
+            symbol,
+            sections: vec![body],
+            strict: true,
+        }
+    }
+
+    /// Whether the block is held to all of QEMU 10.2's rules (see [`parse_block`]).
+    pub fn is_strict(&self) -> bool {
+        self.strict
+    }
+
+    /// The introduction: for a definition, the text between the `@name:` line and the
+    /// first member, feature or tagged section; for free-form documentation, all of it.
+    pub fn body(&self) -> &str {
+        self.sections.first().map_or("", |s| s.text.as_str())
+    }
+
+    /// Every section in textual order, the body first.
+    pub fn all_sections(&self) -> &[Section] {
+        &self.sections
+    }
+
+    /// The member descriptions as `(name, text)`, documented ones in textual order, then
+    /// empty ones for the undocumented members the model connected.
+    pub fn members(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.described(SectionKind::Member)
+    }
+
+    /// The description of member (argument, enum value, alternative) `name`.
+    pub fn member(&self, name: &str) -> Option<&str> {
+        self.find(SectionKind::Member, name)
+            .map(|s| s.text.as_str())
+    }
+
+    /// The feature descriptions as `(name, text)`, in textual order.
+    pub fn features(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.described(SectionKind::Feature)
+    }
+
+    /// The description of feature `name` (for `deprecated`, the deprecation note).
+    pub fn feature(&self, name: &str) -> Option<&str> {
+        self.find(SectionKind::Feature, name)
+            .map(|s| s.text.as_str())
+    }
+
+    /// The sections after the body that describe no member or feature (plain paragraphs
+    /// and tagged sections), in textual order.
+    pub fn sections(&self) -> impl Iterator<Item = &Section> {
+        self.sections
+            .iter()
+            .skip(1)
+            .filter(|s| !s.stub && !matches!(s.kind, SectionKind::Member | SectionKind::Feature))
+    }
+
+    /// The text of the tagged section of `kind` (`Returns`, `Errors`, `Since`, `Todo`).
+    pub fn tagged(&self, kind: SectionKind) -> Option<&str> {
+        self.sections()
+            .find(|s| s.kind == kind && kind != SectionKind::Plain)
+            .map(|s| s.text.as_str())
+    }
+
+    /// The `Since:` text: the release that introduced the definition.
+    pub fn since(&self) -> Option<&str> {
+        self.tagged(SectionKind::Since)
+    }
+
+    fn described(&self, kind: SectionKind) -> impl Iterator<Item = (&str, &str)> {
+        self.sections.iter().filter_map(move |s| match &s.name {
+            Some(name) if s.kind == kind => Some((name.as_str(), s.text.as_str())),
+            _ => None,
+        })
+    }
+
+    fn find(&self, kind: SectionKind, name: &str) -> Option<&Section> {
+        self.sections
+            .iter()
+            .find(|s| s.kind == kind && s.name.as_deref() == Some(name))
+    }
+
+    fn find_mut(&mut self, kind: SectionKind, name: &str) -> Option<&mut Section> {
+        self.sections
+            .iter_mut()
+            .find(|s| s.kind == kind && s.name.as_deref() == Some(name))
+    }
+
+    fn has(&self, kind: SectionKind) -> bool {
+        self.sections.iter().any(|s| s.kind == kind)
+    }
+
+    /// Appends to the section being written.
+    fn append_line(&mut self, line: &str) {
+        if let Some(last) = self.sections.last_mut() {
+            last.append_line(line);
+        }
+    }
+
+    /// Continues the plain section being written with a new paragraph, or starts one.
+    fn ensure_untagged_section(&mut self, info: &Info) {
+        if let Some(last) = self.sections.last_mut() {
+            if last.kind == SectionKind::Plain {
+                if last.text.is_empty() {
+                    // The body is there from the start; it begins where its text does.
+                    last.info = info.line_only();
+                }
+                last.text.push('\n');
+                return;
+            }
+        }
+        self.sections
+            .push(Section::new(SectionKind::Plain, None, info));
+    }
+
+    fn new_tagged_section(&mut self, info: &Info, kind: SectionKind) -> Result<()> {
+        if matches!(
+            kind,
+            SectionKind::Returns | SectionKind::Errors | SectionKind::Since
+        ) && self.has(kind)
+        {
+            return Err(SchemaError::new(
+                &info.line_only(),
+                format!("second '{kind}:' section; there may be only one"),
+            ));
+        }
+        self.sections.push(Section::new(kind, None, info));
+        Ok(())
+    }
+
+    fn new_description(&mut self, info: &Info, name: &str, kind: SectionKind) -> Result<()> {
+        let what = if kind == SectionKind::Feature {
+            "feature"
+        } else {
+            "member"
+        };
+        if name.is_empty() {
+            return Err(SchemaError::new(
+                &info.line_only(),
+                format!("'@:' names no {what}"),
+            ));
+        }
+        if self.find(kind, name).is_some() {
+            return Err(SchemaError::new(
+                &info.line_only(),
+                format!("{what} '{name}' is described twice"),
+            ));
+        }
+        self.sections
+            .push(Section::new(kind, Some(name.to_string()), info));
+        Ok(())
+    }
+
+    /// The block is complete: trims the blank lines around each section and rejects tagged
+    /// sections and descriptions that have no text.
+    fn end(&mut self) -> Result<()> {
+        for section in &mut self.sections {
+            section.text = section.text.trim_matches('\n').to_string();
+            if section.kind != SectionKind::Plain && section.text.is_empty() {
+                let tag = match &section.name {
+                    Some(name) => format!("@{name}:"),
+                    None => format!("{}:", section.kind),
+                };
+                return Err(SchemaError::new(
+                    &section.info,
+                    format!("'{tag}' needs text after it"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Records that the documented definition has the member (or argument, or enum value)
     /// `name`, declared at `info`; `role` names what it is in messages ("member",
     /// "argument", "value"). An undocumented one is an error unless the definition is in
-    /// `pragma.documentation_exceptions`, in which case an empty entry is added.
+    /// `pragma.documentation_exceptions`, in which case an empty entry is added; a block
+    /// parsed leniently gets the empty entry in any case, as older releases did not require
+    /// every member to be documented.
     pub fn connect_member(
         &mut self,
         name: &str,
         role: &str,
         info: &Info,
-        pragma: &crate::parse::Pragma,
+        pragma: &Pragma,
     ) -> Result<()> {
-        let _ = (name, role, info, pragma);
+        if let Some(section) = self.find_mut(SectionKind::Member, name) {
+            section.connected = true;
+            return Ok(());
+        }
+        let excepted = self
+            .symbol
+            .as_ref()
+            .is_some_and(|s| pragma.documentation_exceptions.contains(s));
+        if !excepted && self.strict {
+            return Err(SchemaError::new(
+                info,
+                format!("{role} '{name}' is not documented"),
+            ));
+        }
+        let mut stub = Section::new(SectionKind::Member, Some(name.to_string()), &self.info);
+        stub.connected = true;
+        stub.stub = true;
+        // Right after the descriptions that follow the body, so members stay together
+        // and keep their order.
+        let mut index = 1;
+        while self
+            .sections
+            .get(index)
+            .is_some_and(|s| s.kind == SectionKind::Member)
+        {
+            index += 1;
+        }
+        self.sections.insert(index.min(self.sections.len()), stub);
         Ok(())
     }
 
     /// Records that the documented definition has the feature `name`, declared at `info`;
     /// an undocumented feature is an error.
     pub fn connect_feature(&mut self, name: &str, info: &Info) -> Result<()> {
-        let _ = (name, info);
-        Ok(())
+        match self.find_mut(SectionKind::Feature, name) {
+            Some(section) => {
+                section.connected = true;
+                Ok(())
+            }
+            None => Err(SchemaError::new(
+                info,
+                format!("feature '{name}' is not documented"),
+            )),
+        }
+    }
+
+    /// For a command that returns something: adds an empty `Returns` section if the block
+    /// has none, after the members (or else before `Errors`, or else before the features,
+    /// or else after the body), as QEMU does so that generated documentation always says
+    /// what comes back. The stub is not one of [`Doc::sections`].
+    pub fn ensure_returns(&mut self, info: &Info) {
+        if self.has(SectionKind::Returns) {
+            return;
+        }
+        let mut stub = Section::new(SectionKind::Returns, None, info);
+        stub.stub = true;
+        let last_of = |kind: SectionKind| self.sections.iter().rposition(|s| s.kind == kind);
+        let index = if let Some(i) = last_of(SectionKind::Member) {
+            i + 1
+        } else if let Some(i) = last_of(SectionKind::Errors) {
+            i
+        } else {
+            last_of(SectionKind::Feature).unwrap_or(1)
+        };
+        self.sections.insert(index.min(self.sections.len()), stub);
     }
 
     /// Checks the sections against the kind of definition: `Returns`/`Errors` only for
-    /// commands, `Returns` only when the command returns something.
+    /// commands, `Returns` only when the command returns something (not checked for a
+    /// block parsed leniently: older releases wrote "Returns: nothing" for such commands).
     pub fn check_expr(&self, is_command: bool, has_returns: bool) -> Result<()> {
-        let _ = (is_command, has_returns);
+        let written = |kind: SectionKind| {
+            self.sections
+                .iter()
+                .find(|s| s.kind == kind && !s.stub)
+                .map(|s| &s.info)
+        };
+        if is_command {
+            let returns = written(SectionKind::Returns).filter(|_| self.strict);
+            if let (Some(info), false) = (returns, has_returns) {
+                return Err(SchemaError::new(
+                    info,
+                    "'Returns:' section for a command that returns nothing",
+                ));
+            }
+        } else {
+            for kind in [SectionKind::Returns, SectionKind::Errors] {
+                if let Some(info) = written(kind) {
+                    return Err(SchemaError::new(
+                        info,
+                        format!("'{kind}:' sections belong to commands only"),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
     /// After every member and feature was connected: documentation for members or
     /// features that do not exist is an error.
     pub fn check(&self) -> Result<()> {
+        for (kind, what) in [
+            (SectionKind::Member, "member"),
+            (SectionKind::Feature, "feature"),
+        ] {
+            let bogus: Vec<&Section> = self
+                .sections
+                .iter()
+                .filter(|s| s.kind == kind && !s.connected)
+                .collect();
+            let Some(first) = bogus.first() else {
+                continue;
+            };
+            let names: Vec<String> = bogus
+                .iter()
+                .map(|s| format!("'{}'", s.name.as_deref().unwrap_or_default()))
+                .collect();
+            let message = if bogus.len() > 1 {
+                format!(
+                    "{what}s {} are documented but do not exist",
+                    names.join(", ")
+                )
+            } else {
+                format!(
+                    "{what} {} is documented but does not exist",
+                    names.join(", ")
+                )
+            };
+            return Err(SchemaError::new(&first.info, message));
+        }
         Ok(())
     }
 
@@ -75,29 +493,494 @@ impl Doc {
     /// (`doc symbol=NAME` or `doc freeform`, then `    body=`, `    arg=`, `    feature=`,
     /// `    section=` entries, each followed by its text).
     pub fn dump(&self, out: &mut String) {
-        let _ = out;
+        match &self.symbol {
+            Some(symbol) => out.push_str(&format!("doc symbol={symbol}\n")),
+            None => out.push_str("doc freeform\n"),
+        }
+        out.push_str(&format!("    body=\n{}\n", self.body()));
+        for (name, text) in self.members() {
+            out.push_str(&format!("    arg={name}\n{text}\n"));
+        }
+        for (name, text) in self.features() {
+            out.push_str(&format!("    feature={name}\n{text}\n"));
+        }
+        for section in self.sections() {
+            out.push_str(&format!("    section={}\n{}\n", section.kind, section.text));
+        }
     }
+}
+
+/// Why reading a block stopped early.
+enum Stop {
+    /// The block breaks a rule.
+    Error(SchemaError),
+    /// The block has no closing `##` and every line there is was read.
+    Cut,
+}
+
+impl From<SchemaError> for Stop {
+    fn from(e: SchemaError) -> Stop {
+        Stop::Error(e)
+    }
+}
+
+type Step<T> = std::result::Result<T, Stop>;
+
+/// Hands out the lines of a block one at a time, as QEMU's parser reads them, checking the
+/// formatting of each as it goes.
+struct Reader<'a> {
+    block: &'a RawDocBlock,
+    next: usize,
+    /// Where the line read last (or the closing `##`) stands.
+    here: Info,
+    strict: bool,
+    warnings: &'a mut Vec<SchemaError>,
+    /// Inside an rST literal block or `qmp-example`, whose lines are exempt from the
+    /// prose formatting rules.
+    literal: bool,
+    /// Indentation of the literal block's first line, 0 until it is known.
+    literal_indent: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(block: &'a RawDocBlock, strict: bool, warnings: &'a mut Vec<SchemaError>) -> Self {
+        Reader {
+            block,
+            next: 0,
+            here: block.info.clone(),
+            strict,
+            warnings,
+            literal: false,
+            literal_indent: 0,
+        }
+    }
+
+    /// An error at the line read last.
+    fn error(&self, message: impl Into<String>) -> Stop {
+        Stop::Error(SchemaError::new(&self.here, message))
+    }
+
+    /// A broken formatting rule: fatal when strict, a warning otherwise.
+    fn format_problem(&mut self, info: &Info, message: impl Into<String>) -> Step<()> {
+        let error = SchemaError::new(info, message);
+        if self.strict {
+            return Err(Stop::Error(error));
+        }
+        self.warnings.push(error);
+        Ok(())
+    }
+
+    /// The name in an `@name:` line. Older releases ignored `@name :`, which now
+    /// describes a member called `name ` that cannot exist; leniently, the space is dropped.
+    fn described_name<'n>(&mut self, name: &'n str) -> Step<&'n str> {
+        let trimmed = name.trim_end();
+        if trimmed.len() != name.len() && !trimmed.is_empty() && !self.strict {
+            self.format_problem(
+                &self.here.clone(),
+                format!("space between '@{trimmed}' and its ':'"),
+            )?;
+            return Ok(trimmed);
+        }
+        Ok(name)
+    }
+
+    /// The next line without its `# ` and trailing white space (`""` for a blank one), or
+    /// `None` at the closing `##`.
+    fn line(&mut self) -> Step<Option<String>> {
+        let Some(raw) = self.block.lines.get(self.next) else {
+            return match &self.block.end {
+                Some(end) => {
+                    self.here = end.clone();
+                    self.literal = false;
+                    Ok(None)
+                }
+                None => Err(Stop::Cut),
+            };
+        };
+        self.next += 1;
+        self.here = raw.info.clone();
+        let Some(after_hash) = raw.text.strip_prefix('#') else {
+            return Err(self.error("documentation comment line must start with '#'"));
+        };
+        if after_hash.starts_with('#') {
+            return Err(self.error("'##' inside a documentation comment"));
+        }
+        if after_hash.is_empty() {
+            return Ok(Some(String::new()));
+        }
+        let Some(text) = after_hash.strip_prefix(' ') else {
+            return Err(self.error("'#' must be followed by a space in documentation comments"));
+        };
+        let line = text.trim_end();
+        if opens_literal(line) {
+            self.literal = true;
+            self.literal_indent = 0;
+        } else if self.literal && !line.is_empty() {
+            let indent = indentation(line);
+            if self.literal_indent == 0 {
+                self.literal_indent = indent;
+            } else if indent < self.literal_indent {
+                // An rST block ends where the indentation drops.
+                self.literal = false;
+            }
+        }
+        if !self.literal {
+            self.check_prose(raw, line)?;
+        }
+        Ok(Some(line.to_string()))
+    }
+
+    /// The prose rules of 10.2: lines fit in 70 columns (URLs excepted) and sentences are
+    /// separated by two spaces.
+    fn check_prose(&mut self, raw: &RawDocLine, line: &str) -> Step<()> {
+        if line.chars().count() + 2 > MAX_LINE_WIDTH && !is_lone_url(line) {
+            self.format_problem(
+                &raw.info,
+                format!("documentation line is wider than {MAX_LINE_WIDTH} columns"),
+            )?;
+        }
+        if let Some(at) = single_space_after_sentence(line) {
+            // Point at the space after the full stop; `# ` comes before the text.
+            let prefix = &raw.text[..(2 + at + 1).min(raw.text.len())];
+            let col = advance_col(raw.info.col.max(1), prefix);
+            self.format_problem(
+                &raw.info.at_col(col),
+                "only one space after the end of a sentence; QEMU's style wants two",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `line` starts an rST literal block (`::` alone) or a `.. qmp-example::`.
+fn opens_literal(line: &str) -> bool {
+    let rest = match line.strip_prefix("..") {
+        Some(after) if after.starts_with(' ') => {
+            match after.trim_start_matches(' ').strip_prefix("qmp-example") {
+                Some(rest) => rest,
+                None => line,
+            }
+        }
+        _ => line,
+    };
+    rest.trim_start_matches(' ') == "::"
+}
+
+/// Whether `line` is nothing but a URL, which may be as long as it needs.
+fn is_lone_url(line: &str) -> bool {
+    let line = line.trim_start_matches(' ');
+    let rest = ["http://", "https://", "ftp://"]
+        .iter()
+        .find_map(|scheme| line.strip_prefix(scheme));
+    rest.is_some_and(|r| !r.contains(' '))
+}
+
+/// Number of white-space characters `line` starts with.
+fn indentation(line: &str) -> usize {
+    line.chars().take_while(|c| c.is_whitespace()).count()
+}
+
+/// The column after `text` when it starts at `col`, with tabs to multiples of 8.
+fn advance_col(mut col: u32, text: &str) -> u32 {
+    for ch in text.chars() {
+        if ch == '\t' {
+            col = (col + 7) % 8 + 1;
+        } else {
+            col += 1;
+        }
+    }
+    col
+}
+
+/// The byte offset of a sentence end (`.`, `!` or `?`) followed by a single space and a
+/// capital, digit or `(`, which QEMU's style rejects. "e.g. X" and a numbered list item's
+/// "1. X" are not sentence ends; a match is consumed whole before looking further, as a
+/// regular-expression scan would.
+fn single_space_after_sentence(line: &str) -> Option<usize> {
+    let chars: Vec<(usize, char)> = line.char_indices().collect();
+    let at = |i: usize| chars.get(i).map(|&(_, c)| c);
+    let starts_next = |i: usize| at(i) == Some(' ') && at(i + 1).is_some_and(starts_sentence);
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut i = 0;
+    while i < chars.len() {
+        // "e.g. X" at a word start.
+        let word_start = i == 0 || !at(i - 1).is_some_and(is_word);
+        if word_start && (0..4).all(|k| at(i + k) == "e.g.".chars().nth(k)) && starts_next(i + 4) {
+            i += 6;
+            continue;
+        }
+        // "1. X" at the start of the line, after any spaces.
+        if i == 0 {
+            let mut j = 0;
+            while at(j) == Some(' ') {
+                j += 1;
+            }
+            if at(j).is_some_and(|c| c.is_ascii_digit())
+                && at(j + 1) == Some('.')
+                && starts_next(j + 2)
+            {
+                i = j + 4;
+                continue;
+            }
+        }
+        if matches!(at(i), Some('.' | '!' | '?')) && starts_next(i + 1) {
+            return chars.get(i).map(|&(offset, _)| offset);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// What may follow a sentence end: a capital letter, a digit or `(`.
+fn starts_sentence(c: char) -> bool {
+    c.is_ascii_uppercase() || c.is_ascii_digit() || c == '('
+}
+
+/// If `line` starts with `@name:`, the name and the text after the colon and its spaces.
+fn at_name_colon(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix('@')?;
+    let colon = rest.find(':')?;
+    Some((&rest[..colon], rest[colon + 1..].trim_start_matches(' ')))
+}
+
+/// If `line` starts with a section tag (`Returns:` ..., and the retired `Note(s):` and
+/// `Example(s):`), the tag and the text after the colon and its spaces. `Tag::` is rST
+/// markup, not a tag.
+fn section_tag(line: &str) -> Option<(&str, &str)> {
+    const TAGS: [&str; 8] = [
+        "Returns", "Errors", "Since", "Notes", "Note", "Examples", "Example", "TODO",
+    ];
+    TAGS.iter().find_map(|&tag| {
+        let rest = line.strip_prefix(tag)?.strip_prefix(':')?;
+        if rest.starts_with(':') {
+            return None;
+        }
+        Some((tag, rest.trim_start_matches(' ')))
+    })
+}
+
+/// Whether `line` ends a description: another description, a tag, or `Features:`.
+fn starts_section(line: &str) -> bool {
+    line == "Features:" || at_name_colon(line).is_some() || section_tag(line).is_some()
 }
 
 /// Parses one raw block into its documentation (a block may yield several). Formatting-only
 /// rules are errors when `strict`, otherwise they are pushed to `warnings`.
+///
+/// A block without its closing `##` (`end` is `None`) is only read for the errors in its
+/// lines, so that those come before the complaint about the missing end, as in QEMU; it
+/// yields no documentation.
 pub fn parse_block(
     block: &RawDocBlock,
     strict: bool,
     warnings: &mut Vec<SchemaError>,
 ) -> Result<Vec<Doc>> {
-    let _ = (strict, warnings);
-    let symbol = match block.lines.first() {
-        Some(first) if first.text.starts_with("# @") => {
-            let Some(name) = first.text[3..].trim_end().strip_suffix(':') else {
-                return Err(SchemaError::new(&first.info, "line should end with ':'"));
-            };
-            Some(name.to_string())
+    let mut reader = Reader::new(block, strict, warnings);
+    match read_doc(&mut reader) {
+        Ok(mut doc) => {
+            doc.strict = strict;
+            Ok(vec![doc])
         }
-        _ => None,
+        Err(Stop::Error(e)) => Err(e),
+        Err(Stop::Cut) => Ok(Vec::new()),
+    }
+}
+
+fn read_doc(r: &mut Reader<'_>) -> Step<Doc> {
+    let mut line = r.line()?;
+    let mut doc = match line.as_deref() {
+        Some(first) if first.starts_with('@') => {
+            let Some(symbol) = first.strip_prefix('@').and_then(|s| s.strip_suffix(':')) else {
+                return Err(r.error("the '@name' line must end with ':'"));
+            };
+            if symbol.is_empty() {
+                return Err(r.error("'@' must be followed by the name of a definition"));
+            }
+            let mut doc = Doc::new(r.block.info.clone(), Some(symbol.to_string()));
+            read_definition(r, &mut doc)?;
+            doc
+        }
+        _ => {
+            let mut doc = Doc::new(r.block.info.clone(), None);
+            doc.ensure_untagged_section(&r.here);
+            while let Some(text) = line {
+                if let Some((name, _)) = at_name_colon(&text) {
+                    return Err(r.error(format!(
+                        "free-form documentation cannot describe '@{name}:'"
+                    )));
+                }
+                doc.append_line(&text);
+                line = r.line()?;
+            }
+            doc
+        }
     };
-    Ok(vec![Doc {
-        info: block.info.clone(),
-        symbol,
-    }])
+    doc.end()?;
+    Ok(doc)
+}
+
+/// The part of a definition block after its `@name:` line.
+fn read_definition(r: &mut Reader<'_>, doc: &mut Doc) -> Step<()> {
+    let mut line = r.line()?;
+    // Descriptions go before `Features:` and tagged sections.
+    let mut no_more_args = false;
+    loop {
+        while line.as_deref() == Some("") {
+            line = r.line()?;
+        }
+        let Some(text) = line else {
+            return Ok(());
+        };
+        if text == "Features:" {
+            if doc.has(SectionKind::Feature) {
+                return Err(r.error("second 'Features:' line; there may be only one"));
+            }
+            line = r.line()?;
+            while line.as_deref() == Some("") {
+                line = r.line()?;
+            }
+            while let Some((name, rest)) = line.as_deref().and_then(at_name_colon) {
+                let name = r.described_name(name)?;
+                doc.new_description(&r.here, name, SectionKind::Feature)?;
+                if !rest.is_empty() {
+                    doc.append_line(rest);
+                }
+                line = read_indented(r, doc)?;
+            }
+            if !doc.has(SectionKind::Feature) {
+                return Err(r.error("'Features:' must be followed by '@feature:' descriptions"));
+            }
+            no_more_args = true;
+        } else if let Some((name, _)) = at_name_colon(&text) {
+            if no_more_args {
+                r.format_problem(
+                    &r.here.clone(),
+                    format!("'@{name}:' comes after 'Features:' or a tagged section"),
+                )?;
+            }
+            line = Some(text);
+            while let Some((name, rest)) = line.as_deref().and_then(at_name_colon) {
+                let name = r.described_name(name)?;
+                doc.new_description(&r.here, name, SectionKind::Member)?;
+                if !rest.is_empty() {
+                    doc.append_line(rest);
+                }
+                line = read_indented(r, doc)?;
+            }
+            no_more_args = true;
+        } else if let Some((tag, rest)) = section_tag(&text) {
+            match SectionKind::from_tag(tag) {
+                Some(kind) => {
+                    doc.new_tagged_section(&r.here, kind)?;
+                    if !rest.is_empty() {
+                        doc.append_line(rest);
+                    }
+                    line = read_indented(r, doc)?;
+                    no_more_args = true;
+                }
+                None => {
+                    // QEMU 10.2 retired these for rST admonitions and `.. qmp-example::`;
+                    // older releases use them, and their text reads fine as a paragraph.
+                    let hint = if tag.starts_with("Note") {
+                        "an rST admonition such as '.. note::'"
+                    } else {
+                        "'.. qmp-example::'"
+                    };
+                    r.format_problem(
+                        &r.here.clone(),
+                        format!("'{tag}:' sections are no longer supported; use {hint}"),
+                    )?;
+                    doc.ensure_untagged_section(&r.here);
+                    doc.append_line(&text);
+                    line = read_paragraph(r, doc)?;
+                }
+            }
+        } else {
+            doc.ensure_untagged_section(&r.here);
+            doc.append_line(&text);
+            line = read_paragraph(r, doc)?;
+        }
+    }
+}
+
+/// The rest of a description or tagged section after its first line: blank lines, then
+/// lines indented at least as much as the first non-blank one. Returns the first line that
+/// is not part of it.
+fn read_indented(r: &mut Reader<'_>, doc: &mut Doc) -> Step<Option<String>> {
+    let mut line = r.line()?;
+    let mut blank_before = false;
+    while line.as_deref() == Some("") {
+        doc.append_line("");
+        blank_before = true;
+        line = r.line()?;
+    }
+    let Some(first) = line else {
+        return Ok(None);
+    };
+    let indent = indentation(&first);
+    if indent == 0 {
+        if r.strict || blank_before || starts_section(&first) {
+            return Ok(Some(first));
+        }
+        // Older releases did not require continuation lines to be indented; 10.2 would read this
+        // line as a new paragraph and lose the rest of the description.
+        r.format_problem(
+            &r.here.clone(),
+            "continuation line is not indented (read as part of the section above)",
+        )?;
+        return read_unindented(r, doc, first);
+    }
+    doc.append_line(&first);
+    // QEMU sets this after every line, not only blank ones; mirrored so that the same
+    // blocks are accepted.
+    let mut prev_line_blank = false;
+    loop {
+        let Some(text) = r.line()? else {
+            return Ok(None);
+        };
+        if at_name_colon(&text).is_some() {
+            return Ok(Some(text));
+        }
+        if !text.is_empty() && indentation(&text) < indent {
+            if prev_line_blank {
+                return Ok(Some(text));
+            }
+            if starts_section(&text) && !r.strict {
+                // An older release's tag right after the description.
+                r.format_problem(&r.here.clone(), format!("no blank line before '{text}'"))?;
+                return Ok(Some(text));
+            }
+            r.format_problem(
+                &r.here.clone(),
+                format!("line is indented less than the {indent} spaces of the lines above"),
+            )?;
+        }
+        doc.append_line(&text);
+        prev_line_blank = true;
+    }
+}
+
+/// An old-style section whose lines are not indented: it runs to a blank line or the next
+/// section.
+fn read_unindented(r: &mut Reader<'_>, doc: &mut Doc, first: String) -> Step<Option<String>> {
+    doc.append_line(&first);
+    loop {
+        let line = r.line()?;
+        match line.as_deref() {
+            None | Some("") => return Ok(line),
+            Some(text) if starts_section(text) => return Ok(line),
+            Some(text) => doc.append_line(text),
+        }
+    }
+}
+
+/// The rest of a plain paragraph: up to a blank line.
+fn read_paragraph(r: &mut Reader<'_>, doc: &mut Doc) -> Step<Option<String>> {
+    loop {
+        let line = r.line()?;
+        match line.as_deref() {
+            None | Some("") => return Ok(line),
+            Some(text) => doc.append_line(text),
+        }
+    }
 }

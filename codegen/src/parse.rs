@@ -422,8 +422,22 @@ impl Parser<'_, '_> {
             lines: Vec::new(),
             end: None,
         };
-        self.lexer.accept(true)?;
+        if let Err(error) = self.collect_doc_lines(&mut block) {
+            // QEMU reads a block line by line, so a bad line before the broken end is
+            // what it reports.
+            let mut ignored = Vec::new();
+            doc::parse_block(&block, self.options.strict, &mut ignored)?;
+            return Err(error);
+        }
+        let docs = doc::parse_block(&block, self.options.strict, &mut self.schema.warnings)?;
+        self.lexer.accept(false)?;
+        Ok(docs)
+    }
+
+    /// Collects the lines of a doc block up to its closing `##`, where the lexer stops.
+    fn collect_doc_lines(&mut self, block: &mut RawDocBlock) -> Result<()> {
         loop {
+            self.lexer.accept(true)?;
             let here = self.lexer.here();
             match &self.lexer.tok {
                 Token::Comment(text) if text.starts_with("##") => {
@@ -433,7 +447,7 @@ impl Parser<'_, '_> {
                             .error("junk after '##' at end of documentation comment"));
                     }
                     block.end = Some(here);
-                    break;
+                    return Ok(());
                 }
                 Token::Comment(text) => {
                     block.lines.push(RawDocLine {
@@ -443,11 +457,7 @@ impl Parser<'_, '_> {
                 }
                 _ => return Err(self.lexer.error("documentation comment must end with '##'")),
             }
-            self.lexer.accept(true)?;
         }
-        let docs = doc::parse_block(&block, self.options.strict, &mut self.schema.warnings)?;
-        self.lexer.accept(false)?;
-        Ok(docs)
     }
 
     fn expr(&mut self, depth: usize) -> Result<Node> {
