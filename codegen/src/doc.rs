@@ -764,7 +764,8 @@ fn starts_section(line: &str) -> bool {
     line == "Features:" || at_name_colon(line).is_some() || section_tag(line).is_some()
 }
 
-/// Parses one raw block into its documentation (a block may yield several). Formatting-only
+/// Parses one raw block into its documentation: one [`Doc`] (QEMU 10.2 no longer splits
+/// free-form blocks at headings; the `Vec` leaves room for readers that do). Formatting-only
 /// rules are errors when `strict`, otherwise they are pushed to `warnings`.
 ///
 /// A block without its closing `##` (`end` is `None`) is only read for the errors in its

@@ -657,3 +657,23 @@ fn undocumented_member_stubs_go_after_the_documented_ones() {
     assert_eq!(names, ["a", "b", "c"]);
     assert!(doc.all_sections()[2].is_stub());
 }
+
+#[test]
+fn sentence_spacing_follows_qemus_exceptions() {
+    let cases = [
+        ("e.g. Foo is fine.", false),
+        ("1. First item", false),
+        ("  2. Second item", false),
+        ("See (e.g. Bar). Then more", true),
+        ("10. Tenth item", true),
+        ("Lower. case follows", false),
+        ("Question? (Yes)", true),
+        ("Two.  Spaces", false),
+        ("::", false),
+    ];
+    for (line, flagged) in cases {
+        let text = format!("##\n# {line}\n##\n");
+        let result = parse_doc(&text, true);
+        assert_eq!(result.is_err(), flagged, "{line}: {result:?}");
+    }
+}
