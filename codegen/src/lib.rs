@@ -1,14 +1,32 @@
 //! The QAPI schema front end and Rust emitter behind `qemu-qmp`.
 //!
 //! The data flows one way, one module per step:
-//! [`parse`] (lexer, parser, directives, doc blocks) -> `check` (shape of each expression)
-//! -> `model` (resolved types, implicit types, semantic checks) -> emitters (`dump`, Rust).
+//! [`parse`] (lexer, parser, directives, doc blocks) -> [`check`] (shape of each expression)
+//! -> [`model`] (resolved types, implicit types, semantic checks) -> emitters ([`dump`],
+//! Rust). [`load`] runs the front end in one call.
 
 pub mod ast;
+pub mod check;
 pub mod doc;
+pub mod dump;
 pub mod error;
 pub mod extract;
+pub mod model;
 pub mod parse;
 pub mod source;
 
 pub use error::SchemaError;
+pub use model::Schema;
+
+use std::path::Path;
+
+/// Reads the schema file `path` (and what it includes), checks it and resolves it into a
+/// [`Schema`]; the first broken rule is the error.
+///
+/// Messages name files as `path` names them, relative to the current directory when
+/// `path` is relative.
+pub fn load(path: &Path, options: parse::ParseOptions) -> Result<Schema, SchemaError> {
+    let parsed = parse::parse_file(path, options)?;
+    let checked = check::check_schema(parsed)?;
+    Schema::build(checked, path)
+}

@@ -1,0 +1,1136 @@
+//! Shape checks of the definitions, after QEMU's `scripts/qapi/expr.py`.
+//!
+//! Every definition the parser read is checked on its own, without looking at other
+//! definitions: which keys it has, whether its names follow the naming rules, whether each
+//! value has the right JSON shape. What passes is turned into a typed, normalized [`Expr`]
+//! (the sugared forms `'member': 'Type'`, `'features': [ 'name' ]` and `'data': [ 'value' ]`
+//! are expanded), which [`crate::model`] then resolves and checks against the rest of the
+//! schema.
+//!
+//! The rules, their order and their messages follow QEMU's, so that a schema QEMU rejects is
+//! rejected here at the same place.
+
+use crate::ast::{Dict, Node, TopLevel, Value};
+use crate::doc::Doc;
+use crate::error::{Result, SchemaError};
+use crate::model::Cond;
+use crate::parse::{ParsedSchema, Pragma};
+use crate::source::Info;
+use std::borrow::Cow;
+use std::fmt;
+use std::path::PathBuf;
+
+/// The kind of a definition: the key that names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Meta {
+    /// `{ 'enum': ... }`
+    Enum,
+    /// `{ 'struct': ... }`
+    Struct,
+    /// `{ 'union': ... }`
+    Union,
+    /// `{ 'alternate': ... }`
+    Alternate,
+    /// `{ 'command': ... }`
+    Command,
+    /// `{ 'event': ... }`
+    Event,
+}
+
+impl Meta {
+    /// Every kind, in the order QEMU lists them in messages.
+    pub const ALL: [Meta; 6] = [
+        Meta::Enum,
+        Meta::Struct,
+        Meta::Union,
+        Meta::Alternate,
+        Meta::Command,
+        Meta::Event,
+    ];
+
+    /// The key, as written in the schema.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Meta::Enum => "enum",
+            Meta::Struct => "struct",
+            Meta::Union => "union",
+            Meta::Alternate => "alternate",
+            Meta::Command => "command",
+            Meta::Event => "event",
+        }
+    }
+}
+
+impl fmt::Display for Meta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The definition a position belongs to; errors about it name it in a context line
+/// (`FILE: In struct 'Foo':`), as QEMU's do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Origin {
+    /// Where the definition starts (line only, as QEMU reports definition errors).
+    pub info: Info,
+    /// What kind of definition it is.
+    pub meta: Meta,
+    /// Its name.
+    pub name: String,
+}
+
+impl Origin {
+    /// An error about this definition.
+    pub fn error(&self, message: impl Into<String>) -> SchemaError {
+        SchemaError::new(&self.info, message)
+            .with_context(format!("In {} '{}':", self.meta, self.name))
+    }
+}
+
+/// A schema whose definitions passed the shape checks, in reading order.
+#[derive(Clone, Debug, Default)]
+pub struct CheckedSchema {
+    /// Include directives and definitions, in the order the files were read.
+    pub items: Vec<Item>,
+    /// Every documentation block, in reading order (as parsed).
+    pub docs: Vec<Doc>,
+    /// The pragmas in force.
+    pub pragma: Pragma,
+    /// Warnings from parsing (broken formatting-only rules, when not strict).
+    pub warnings: Vec<SchemaError>,
+}
+
+/// One top-level item of a checked schema.
+#[derive(Clone, Debug)]
+pub enum Item {
+    /// An `include` directive: `file` is the included path joined to the including file's
+    /// folder.
+    Include {
+        /// The joined path of the included file.
+        file: PathBuf,
+        /// Where the directive stands.
+        info: Info,
+    },
+    /// A definition.
+    Definition(Box<Expr>),
+}
+
+/// A checked definition.
+#[derive(Clone, Debug)]
+pub struct Expr {
+    /// Kind, name and position.
+    pub origin: Origin,
+    /// The documentation block that preceded it.
+    pub doc: Option<Doc>,
+    /// Its `if` condition.
+    pub cond: Option<Cond>,
+    /// Its `features`, in order.
+    pub features: Vec<FeatureExpr>,
+    /// The kind-specific part.
+    pub body: ExprBody,
+}
+
+impl Expr {
+    /// The definition's name.
+    pub fn name(&self) -> &str {
+        &self.origin.name
+    }
+
+    /// The definition's kind.
+    pub fn meta(&self) -> Meta {
+        self.origin.meta
+    }
+}
+
+/// The kind-specific part of a checked definition.
+#[derive(Clone, Debug)]
+pub enum ExprBody {
+    /// An enumeration.
+    Enum {
+        /// The values, in order.
+        members: Vec<EnumMemberExpr>,
+        /// The `prefix` for C constant names, if given.
+        prefix: Option<String>,
+    },
+    /// A struct.
+    Struct {
+        /// The `base` type's name, if any.
+        base: Option<String>,
+        /// The members declared here.
+        members: Vec<MemberExpr>,
+    },
+    /// A union with a discriminator.
+    Union {
+        /// The base: a type name or inline members.
+        base: TypeOrMembers,
+        /// The name of the discriminator member of the base.
+        discriminator: String,
+        /// The branches written out (others are implicitly empty).
+        branches: Vec<BranchExpr>,
+    },
+    /// An alternate.
+    Alternate {
+        /// The alternatives.
+        branches: Vec<BranchExpr>,
+    },
+    /// A command.
+    Command {
+        /// Its arguments: a type name or inline members.
+        data: Option<TypeOrMembers>,
+        /// What it returns.
+        returns: Option<TypeName>,
+        /// Flags.
+        flags: CommandFlags,
+    },
+    /// An event.
+    Event {
+        /// Its data: a type name or inline members.
+        data: Option<TypeOrMembers>,
+        /// `boxed: true`.
+        boxed: bool,
+    },
+}
+
+/// The flags of a command, with QEMU's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandFlags {
+    /// `gen` (false: the handler is written by hand).
+    pub gen: bool,
+    /// `success-response` (false: no reply on success).
+    pub success_response: bool,
+    /// `boxed`: the arguments are passed as one object.
+    pub boxed: bool,
+    /// `allow-oob`: may be executed out of band.
+    pub allow_oob: bool,
+    /// `allow-preconfig`: may run before the machine is configured.
+    pub allow_preconfig: bool,
+    /// `coroutine`: runs in a coroutine.
+    pub coroutine: bool,
+}
+
+impl Default for CommandFlags {
+    fn default() -> Self {
+        CommandFlags {
+            gen: true,
+            success_response: true,
+            boxed: false,
+            allow_oob: false,
+            allow_preconfig: false,
+            coroutine: false,
+        }
+    }
+}
+
+/// A reference to a type by name: a plain name or a one-element array `[ 'Name' ]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TypeName {
+    /// `'Name'`.
+    Named(String),
+    /// `[ 'Name' ]`: an array of `Name`.
+    Array(String),
+}
+
+/// A `base` or `data` that is either the name of a type or inline members (an implicit
+/// type).
+#[derive(Clone, Debug)]
+pub enum TypeOrMembers {
+    /// A type name.
+    Named(String),
+    /// Inline members, in order.
+    Members(Vec<MemberExpr>),
+}
+
+/// A feature as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureExpr {
+    /// Its name.
+    pub name: String,
+    /// Its `if` condition.
+    pub cond: Option<Cond>,
+}
+
+/// An enumeration value as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnumMemberExpr {
+    /// The value.
+    pub name: String,
+    /// Its `if` condition.
+    pub cond: Option<Cond>,
+    /// Its features.
+    pub features: Vec<FeatureExpr>,
+}
+
+/// An object member as written (`'*name': 'Type'` or the long form).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemberExpr {
+    /// The name, without the `*` that marks it optional.
+    pub name: String,
+    /// Whether it was written with a leading `*`.
+    pub optional: bool,
+    /// Its type.
+    pub ty: TypeName,
+    /// Its `if` condition.
+    pub cond: Option<Cond>,
+    /// Its features.
+    pub features: Vec<FeatureExpr>,
+}
+
+/// A union branch or an alternative as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BranchExpr {
+    /// The branch name (a discriminator value for unions).
+    pub name: String,
+    /// Its type (arrays only in alternates).
+    pub ty: TypeName,
+    /// Its `if` condition.
+    pub cond: Option<Cond>,
+}
+
+/// Maps a QAPI name to the C identifier QEMU derives from it, as QEMU's `c_name`: every
+/// character other than ASCII letters, digits and `_` becomes `_`; with `protect`, names
+/// that are C, C++ or GCC keywords (or commonly predefined macros), or start with a digit,
+/// get a `q_` prefix.
+///
+/// The clash rules compare names through this mapping: `a-b` and `a_b` collide.
+pub fn c_name(name: &str, protect: bool) -> String {
+    const RESERVED: &[&str] = &[
+        // C89
+        "auto",
+        "break",
+        "case",
+        "char",
+        "const",
+        "continue",
+        "default",
+        "do",
+        "double",
+        "else",
+        "enum",
+        "extern",
+        "float",
+        "for",
+        "goto",
+        "if",
+        "int",
+        "long",
+        "register",
+        "return",
+        "short",
+        "signed",
+        "sizeof",
+        "static",
+        "struct",
+        "switch",
+        "typedef",
+        "union",
+        "unsigned",
+        "void",
+        "volatile",
+        "while",
+        // C99
+        "inline",
+        "restrict",
+        "_Bool",
+        "_Complex",
+        "_Imaginary",
+        // C11
+        "_Alignas",
+        "_Alignof",
+        "_Atomic",
+        "_Generic",
+        "_Noreturn",
+        "_Static_assert",
+        "_Thread_local",
+        // GCC
+        "asm",
+        "typeof",
+        // C++
+        "bool",
+        "catch",
+        "class",
+        "const_cast",
+        "delete",
+        "dynamic_cast",
+        "explicit",
+        "false",
+        "friend",
+        "mutable",
+        "namespace",
+        "new",
+        "operator",
+        "private",
+        "protected",
+        "public",
+        "reinterpret_cast",
+        "static_cast",
+        "template",
+        "this",
+        "throw",
+        "true",
+        "try",
+        "typeid",
+        "typename",
+        "using",
+        "virtual",
+        "wchar_t",
+        "and",
+        "and_eq",
+        "bitand",
+        "bitor",
+        "compl",
+        "not",
+        "not_eq",
+        "or",
+        "or_eq",
+        "xor",
+        "xor_eq",
+        // names some platforms predefine as macros
+        "unix",
+        "errno",
+        "mips",
+        "sparc",
+        "i386",
+        "linux",
+    ];
+    let mapped: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let starts_with_digit = mapped.chars().next().is_some_and(|c| c.is_ascii_digit());
+    if protect && (RESERVED.contains(&mapped.as_str()) || starts_with_digit) {
+        format!("q_{mapped}")
+    } else {
+        mapped
+    }
+}
+
+/// Checks every definition of `parsed` and returns them typed and normalized.
+///
+/// Stops at the first broken rule, as QEMU does.
+pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
+    let ParsedSchema {
+        items,
+        docs,
+        pragma,
+        warnings,
+    } = parsed;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            TopLevel::Include { file, info } => out.push(Item::Include { file, info }),
+            TopLevel::Definition(def) => {
+                let expr = check_definition(&def.expr, &def.info, def.doc, &pragma)?;
+                out.push(Item::Definition(Box::new(expr)));
+            }
+        }
+    }
+    Ok(CheckedSchema {
+        items: out,
+        docs,
+        pragma,
+        warnings,
+    })
+}
+
+/// Where checking stands: the position to blame and, once known, the definition.
+struct Ctx<'a> {
+    info: Info,
+    defn: Option<(Meta, &'a str)>,
+    pragma: &'a Pragma,
+}
+
+impl Ctx<'_> {
+    fn err(&self, message: impl Into<String>) -> SchemaError {
+        let e = SchemaError::new(&self.info, message);
+        match self.defn {
+            Some((meta, name)) => e.with_context(format!("In {meta} '{name}':")),
+            None => e,
+        }
+    }
+}
+
+/// Checks one definition (QEMU's `check_exprs` loop body).
+fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma) -> Result<Expr> {
+    let mut ctx = Ctx {
+        info: info.line_only(),
+        defn: None,
+        pragma,
+    };
+    let metas: Vec<Meta> = Meta::ALL
+        .into_iter()
+        .filter(|m| expr.contains(m.as_str()))
+        .collect();
+    let [meta] = metas[..] else {
+        return Err(ctx.err(
+            "expression must have exactly one key 'enum', 'struct', 'union', 'alternate', \
+             'command', 'event'",
+        ));
+    };
+    let name_node = expr.get(meta.as_str());
+    let name = check_name_is_str(name_node, &ctx, &format!("'{meta}'"))?;
+    ctx.defn = Some((meta, name));
+    check_defn_name_str(name, &ctx, meta)?;
+
+    match &doc {
+        Some(d) => {
+            if d.symbol.as_deref() != Some(name) {
+                return Err(ctx.err(format!(
+                    "documentation comment is for '{}'",
+                    d.symbol.as_deref().unwrap_or_default()
+                )));
+            }
+            d.check_expr(meta == Meta::Command, expr.contains("returns"))?;
+        }
+        None if pragma.doc_required => {
+            return Err(ctx.err("documentation comment required"));
+        }
+        None => {}
+    }
+
+    let body = match meta {
+        Meta::Enum => {
+            check_keys(
+                expr,
+                &ctx,
+                "enum",
+                &["enum", "data"],
+                &["if", "features", "prefix"],
+            )?;
+            check_enum(expr, name, &ctx)?
+        }
+        Meta::Union => {
+            check_keys(
+                expr,
+                &ctx,
+                "union",
+                &["union", "base", "discriminator", "data"],
+                &["if", "features"],
+            )?;
+            check_union(expr, name, &ctx)?
+        }
+        Meta::Alternate => {
+            check_keys(
+                expr,
+                &ctx,
+                "alternate",
+                &["alternate", "data"],
+                &["if", "features"],
+            )?;
+            check_alternate(expr, &ctx)?
+        }
+        Meta::Struct => {
+            check_keys(
+                expr,
+                &ctx,
+                "struct",
+                &["struct", "data"],
+                &["base", "if", "features"],
+            )?;
+            check_struct(expr, name, &ctx)?
+        }
+        Meta::Command => {
+            check_keys(
+                expr,
+                &ctx,
+                "command",
+                &["command"],
+                &[
+                    "data",
+                    "returns",
+                    "boxed",
+                    "if",
+                    "features",
+                    "gen",
+                    "success-response",
+                    "allow-oob",
+                    "allow-preconfig",
+                    "coroutine",
+                ],
+            )?;
+            check_command(expr, &ctx)?
+        }
+        Meta::Event => {
+            check_keys(
+                expr,
+                &ctx,
+                "event",
+                &["event"],
+                &["data", "boxed", "if", "features"],
+            )?;
+            check_event(expr, &ctx)?
+        }
+    };
+
+    let cond = check_if(expr, &ctx, meta.as_str())?;
+    let features = check_features(expr.get("features"), &ctx)?;
+    let body = check_flags(expr, &ctx, body)?;
+    Ok(Expr {
+        origin: Origin {
+            info: ctx.info.clone(),
+            meta,
+            name: name.to_string(),
+        },
+        doc,
+        cond,
+        features,
+        body,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Names
+
+fn check_name_is_str<'n>(node: Option<&'n Node>, ctx: &Ctx, source: &str) -> Result<&'n str> {
+    match node.map(|n| &n.value) {
+        Some(Value::Str(s)) => Ok(s),
+        _ => Err(ctx.err(format!("{source} requires a string name"))),
+    }
+}
+
+/// The stem of a well-formed name: what is left after the optional downstream prefix
+/// `__RFQDN_` and the optional experimental prefix `x-`. `None` when the name is not
+/// well-formed (letters, digits, `-` and `_`, starting with a letter).
+fn name_stem(name: &str) -> Option<&str> {
+    fn is_stem(s: &str) -> bool {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }
+    let mut rest = name;
+    if let Some(after) = name.strip_prefix("__") {
+        // The prefix's domain part cannot contain '_', so the first '_' ends it.
+        let domain_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+            .unwrap_or(after.len());
+        if domain_len == 0 || !after[domain_len..].starts_with('_') {
+            return None;
+        }
+        rest = &after[domain_len + 1..];
+    }
+    let bytes = rest.as_bytes();
+    if bytes.len() >= 2 && bytes[0].eq_ignore_ascii_case(&b'x') && bytes[1] == b'-' {
+        let stem = &rest[2..];
+        if is_stem(stem) {
+            return Some(stem);
+        }
+    }
+    is_stem(rest).then_some(rest)
+}
+
+/// A valid QAPI name, not in the `q_` namespace reserved for generated names.
+fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: &str) -> Result<&'n str> {
+    match name_stem(name) {
+        Some(stem) if !c_name(name, false).starts_with("q_") => Ok(stem),
+        _ => Err(ctx.err(format!("{source} has an invalid name"))),
+    }
+}
+
+/// Event names: upper case.
+fn check_name_upper(name: &str, ctx: &Ctx, source: &str) -> Result<()> {
+    let stem = check_name_str(name, ctx, source)?;
+    if stem.chars().any(|c| c.is_ascii_lowercase() || c == '-') {
+        return Err(ctx.err(format!("name of {source} must not use lowercase or '-'")));
+    }
+    Ok(())
+}
+
+/// Command and member names: lower case, `-` between words.
+fn check_name_lower(
+    name: &str,
+    ctx: &Ctx,
+    source: &str,
+    permit_upper: bool,
+    permit_underscore: bool,
+) -> Result<()> {
+    let stem = check_name_str(name, ctx, source)?;
+    if (!permit_upper && stem.chars().any(|c| c.is_ascii_uppercase()))
+        || (!permit_underscore && stem.contains('_'))
+    {
+        return Err(ctx.err(format!("name of {source} must not use uppercase or '_'")));
+    }
+    Ok(())
+}
+
+/// Type names: CamelCase.
+fn check_name_camel(name: &str, ctx: &Ctx, source: &str) -> Result<()> {
+    let stem = check_name_str(name, ctx, source)?;
+    let mut chars = stem.chars();
+    let camel = chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        && stem.chars().all(|c| c.is_ascii_alphanumeric())
+        && chars.any(|c| c.is_ascii_lowercase());
+    if !camel {
+        return Err(ctx.err(format!("name of {source} must use CamelCase")));
+    }
+    Ok(())
+}
+
+fn check_defn_name_str(name: &str, ctx: &Ctx, meta: Meta) -> Result<()> {
+    match meta {
+        Meta::Event => check_name_upper(name, ctx, "event"),
+        Meta::Command => {
+            let exception = ctx.pragma.command_name_exceptions.iter().any(|n| n == name);
+            check_name_lower(name, ctx, "command", false, exception)
+        }
+        _ => {
+            check_name_camel(name, ctx, meta.as_str())?;
+            // Array types take the name `ElementList`.
+            if name.ends_with("List") {
+                return Err(ctx.err(format!("{meta} name should not end in 'List'")));
+            }
+            Ok(())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Keys, flags, conditions, features
+
+fn quoted_sorted<'k>(keys: impl IntoIterator<Item = &'k str>) -> String {
+    let mut keys: Vec<&str> = keys.into_iter().collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_keys(
+    dict: &Dict,
+    ctx: &Ctx,
+    source: &str,
+    required: &[&str],
+    optional: &[&str],
+) -> Result<()> {
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|k| !dict.contains(k))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ctx.err(format!(
+            "{source} misses key{} {}",
+            if missing.len() > 1 { "s" } else { "" },
+            quoted_sorted(missing.iter().copied())
+        )));
+    }
+    let unknown: Vec<&str> = dict
+        .keys()
+        .filter(|k| !required.contains(k) && !optional.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ctx.err(format!(
+            "{source} has unknown key{} {}\nValid keys are {}.",
+            if unknown.len() > 1 { "s" } else { "" },
+            quoted_sorted(unknown.iter().copied()),
+            quoted_sorted(required.iter().chain(optional).copied())
+        )));
+    }
+    Ok(())
+}
+
+/// Python's notion of truth, which QEMU applies to some values it reads before checking
+/// their type.
+fn truthy(node: &Node) -> bool {
+    match &node.value {
+        Value::Str(s) => !s.is_empty(),
+        Value::Bool(b) => *b,
+        Value::List(l) => !l.is_empty(),
+        Value::Dict(d) => !d.is_empty(),
+    }
+}
+
+/// Validates the command flags and stores their values into `body`.
+fn check_flags(expr: &Dict, ctx: &Ctx, mut body: ExprBody) -> Result<ExprBody> {
+    for key in ["gen", "success-response"] {
+        if let Some(v) = expr.get(key) {
+            if v.value != Value::Bool(false) {
+                return Err(ctx.err(format!("flag '{key}' may only use false value")));
+            }
+        }
+    }
+    for key in ["boxed", "allow-oob", "allow-preconfig", "coroutine"] {
+        if let Some(v) = expr.get(key) {
+            if v.value != Value::Bool(true) {
+                return Err(ctx.err(format!("flag '{key}' may only use true value")));
+            }
+        }
+    }
+    if expr.contains("allow-oob") && expr.contains("coroutine") {
+        // QEMU has no use for the combination and forbids it.
+        return Err(ctx.err("flags 'allow-oob' and 'coroutine' are incompatible"));
+    }
+    if let ExprBody::Command { flags, .. } = &mut body {
+        *flags = CommandFlags {
+            gen: !expr.contains("gen"),
+            success_response: !expr.contains("success-response"),
+            boxed: expr.contains("boxed"),
+            allow_oob: expr.contains("allow-oob"),
+            allow_preconfig: expr.contains("allow-preconfig"),
+            coroutine: expr.contains("coroutine"),
+        };
+    }
+    Ok(body)
+}
+
+/// Validates the `if` of `dict` (a definition, member, branch, value or feature) and
+/// returns it as a condition tree.
+fn check_if(dict: &Dict, ctx: &Ctx, source: &str) -> Result<Option<Cond>> {
+    fn is_identifier(s: &str) -> bool {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c.is_ascii_uppercase())
+            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    }
+
+    fn cond(node: &Node, ctx: &Ctx, source: &str) -> Result<Cond> {
+        let dict = match &node.value {
+            Value::Str(s) => {
+                if !is_identifier(s) {
+                    return Err(ctx.err(format!(
+                        "'if' condition '{s}' of {source} is not a valid identifier"
+                    )));
+                }
+                return Ok(Cond::Name(s.clone()));
+            }
+            Value::Dict(d) => d,
+            _ => {
+                return Err(ctx.err(format!(
+                    "'if' condition of {source} must be a string or an object"
+                )))
+            }
+        };
+        check_keys(
+            dict,
+            ctx,
+            &format!("'if' condition of {source}"),
+            &[],
+            &["all", "any", "not"],
+        )?;
+        let [(op, operand)] = &dict.entries[..] else {
+            return Err(ctx.err(format!("'if' condition of {source} has conflicting keys")));
+        };
+        if op == "not" {
+            return Ok(Cond::Not(Box::new(cond(operand, ctx, source)?)));
+        }
+        let Value::List(operands) = &operand.value else {
+            return Err(ctx.err(format!("'{op}' condition of {source} must be an array")));
+        };
+        if operands.is_empty() {
+            return Err(ctx.err(format!("'if' condition [] of {source} is useless")));
+        }
+        let operands = operands
+            .iter()
+            .map(|o| cond(o, ctx, source))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(if op == "all" {
+            Cond::All(operands)
+        } else {
+            Cond::Any(operands)
+        })
+    }
+
+    dict.get("if").map(|n| cond(n, ctx, source)).transpose()
+}
+
+/// The long form of a sugared item: `'x'` stands for `{ key: 'x' }`.
+fn expand<'a>(node: &'a Node, key: &str) -> Cow<'a, Dict> {
+    match &node.value {
+        Value::Dict(d) => Cow::Borrowed(d),
+        _ => Cow::Owned(Dict {
+            entries: vec![(key.to_string(), node.clone())],
+        }),
+    }
+}
+
+fn check_features(features: Option<&Node>, ctx: &Ctx) -> Result<Vec<FeatureExpr>> {
+    let Some(features) = features else {
+        return Ok(Vec::new());
+    };
+    let Value::List(list) = &features.value else {
+        return Err(ctx.err("'features' must be an array"));
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for node in list {
+        let feat = expand(node, "name");
+        let source = "'features' member";
+        check_keys(&feat, ctx, source, &["name"], &["if"])?;
+        let name = check_name_is_str(feat.get("name"), ctx, source)?;
+        let source = format!("{source} '{name}'");
+        check_name_lower(name, ctx, &source, false, false)?;
+        let cond = check_if(&feat, ctx, &source)?;
+        out.push(FeatureExpr {
+            name: name.to_string(),
+            cond,
+        });
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Type references
+
+fn check_type_name(node: Option<&Node>, ctx: &Ctx, source: &str) -> Result<Option<String>> {
+    match node.map(|n| &n.value) {
+        None => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ctx.err(format!("{source} should be a type name"))),
+    }
+}
+
+fn check_type_name_or_array(
+    node: Option<&Node>,
+    ctx: &Ctx,
+    source: &str,
+) -> Result<Option<TypeName>> {
+    match node.map(|n| &n.value) {
+        None => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(TypeName::Named(s.clone()))),
+        Some(Value::List(list)) => match &list[..] {
+            [Node {
+                value: Value::Str(s),
+                ..
+            }] => Ok(Some(TypeName::Array(s.clone()))),
+            _ => Err(ctx.err(format!(
+                "{source}: array type must contain single type name"
+            ))),
+        },
+        Some(_) => Err(ctx.err(format!("{source} should be a type name or array"))),
+    }
+}
+
+/// Inline members (an implicit struct type). `parent_name` listed in pragma
+/// `member-name-exceptions` relaxes the naming rules.
+fn check_type_implicit(
+    node: &Node,
+    ctx: &Ctx,
+    source: &str,
+    parent_name: Option<&str>,
+) -> Result<Vec<MemberExpr>> {
+    let Value::Dict(dict) = &node.value else {
+        return Err(ctx.err(format!("{source} should be an object or type name")));
+    };
+    let permissive =
+        parent_name.is_some_and(|p| ctx.pragma.member_name_exceptions.iter().any(|n| n == p));
+    let mut members = Vec::with_capacity(dict.len());
+    for (key, value) in &dict.entries {
+        let key_source = format!("{source} member '{key}'");
+        let (name, optional) = match key.strip_prefix('*') {
+            Some(name) => (name, true),
+            None => (key.as_str(), false),
+        };
+        check_name_lower(name, ctx, &key_source, permissive, permissive)?;
+        let cname = c_name(name, false);
+        // Generated C uses `u` for the variant union and `has_FOO` for presence flags.
+        if cname == "u" || cname.starts_with("has_") {
+            return Err(ctx.err(format!("{key_source} uses reserved name")));
+        }
+        let arg = expand(value, "type");
+        check_keys(&arg, ctx, &key_source, &["type"], &["if", "features"])?;
+        let cond = check_if(&arg, ctx, &key_source)?;
+        let features = check_features(arg.get("features"), ctx)?;
+        let ty = check_type_name_or_array(arg.get("type"), ctx, &key_source)?
+            .ok_or_else(|| ctx.err(format!("{key_source} misses key 'type'")))?;
+        members.push(MemberExpr {
+            name: name.to_string(),
+            optional,
+            ty,
+            cond,
+            features,
+        });
+    }
+    Ok(members)
+}
+
+fn check_type_name_or_implicit(
+    node: Option<&Node>,
+    ctx: &Ctx,
+    source: &str,
+    parent_name: Option<&str>,
+) -> Result<Option<TypeOrMembers>> {
+    match node {
+        None => Ok(None),
+        Some(Node {
+            value: Value::Str(s),
+            ..
+        }) => Ok(Some(TypeOrMembers::Named(s.clone()))),
+        Some(node) => Ok(Some(TypeOrMembers::Members(check_type_implicit(
+            node,
+            ctx,
+            source,
+            parent_name,
+        )?))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Definitions
+
+fn check_enum(expr: &Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    let Some(Value::List(values)) = expr.get("data").map(|n| &n.value) else {
+        return Err(ctx.err("'data' must be an array"));
+    };
+    let prefix = match expr.get("prefix").map(|n| &n.value) {
+        None => None,
+        Some(Value::Str(s)) => Some(s.clone()),
+        Some(_) => return Err(ctx.err("'prefix' must be a string")),
+    };
+    let permissive = ctx.pragma.member_name_exceptions.iter().any(|n| n == name);
+    let mut members = Vec::with_capacity(values.len());
+    for node in values {
+        let member = expand(node, "name");
+        let source = "'data' member";
+        check_keys(&member, ctx, source, &["name"], &["if", "features"])?;
+        let member_name = check_name_is_str(member.get("name"), ctx, source)?;
+        let source = format!("{source} '{member_name}'");
+        // Enum values may start with a digit; the naming rules apply to the rest.
+        let checked_name = if member_name.starts_with(|c: char| c.is_ascii_digit()) {
+            Cow::Owned(format!("d{member_name}"))
+        } else {
+            Cow::Borrowed(member_name)
+        };
+        check_name_lower(&checked_name, ctx, &source, permissive, permissive)?;
+        let cond = check_if(&member, ctx, &source)?;
+        let features = check_features(member.get("features"), ctx)?;
+        members.push(EnumMemberExpr {
+            name: member_name.to_string(),
+            cond,
+            features,
+        });
+    }
+    Ok(ExprBody::Enum { members, prefix })
+}
+
+fn check_struct(expr: &Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    let data = expr
+        .get("data")
+        .ok_or_else(|| ctx.err("struct misses key 'data'"))?;
+    let members = check_type_implicit(data, ctx, "'data'", Some(name))?;
+    let base = check_type_name(expr.get("base"), ctx, "'base'")?;
+    Ok(ExprBody::Struct { base, members })
+}
+
+/// The branches of a union or alternate: `data`, an object of `name: type` entries.
+fn check_branches(
+    data: &Dict,
+    ctx: &Ctx,
+    check_name: bool,
+    allow_array: bool,
+) -> Result<Vec<BranchExpr>> {
+    let mut branches = Vec::with_capacity(data.len());
+    for (key, value) in &data.entries {
+        let source = format!("'data' member '{key}'");
+        if check_name {
+            check_name_lower(key, ctx, &source, false, false)?;
+        }
+        let branch = expand(value, "type");
+        check_keys(&branch, ctx, &source, &["type"], &["if"])?;
+        let cond = check_if(&branch, ctx, &source)?;
+        let ty = if allow_array {
+            check_type_name_or_array(branch.get("type"), ctx, &source)?
+        } else {
+            check_type_name(branch.get("type"), ctx, &source)?.map(TypeName::Named)
+        };
+        let ty = ty.ok_or_else(|| ctx.err(format!("{source} misses key 'type'")))?;
+        branches.push(BranchExpr {
+            name: key.clone(),
+            ty,
+            cond,
+        });
+    }
+    Ok(branches)
+}
+
+fn check_union(expr: &Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    let base = check_type_name_or_implicit(expr.get("base"), ctx, "'base'", Some(name))?
+        .ok_or_else(|| ctx.err("union misses key 'base'"))?;
+    let discriminator = check_name_is_str(expr.get("discriminator"), ctx, "'discriminator'")?;
+    let Some(Value::Dict(data)) = expr.get("data").map(|n| &n.value) else {
+        return Err(ctx.err("'data' must be an object"));
+    };
+    let branches = check_branches(data, ctx, false, false)?;
+    Ok(ExprBody::Union {
+        base,
+        discriminator: discriminator.to_string(),
+        branches,
+    })
+}
+
+fn check_alternate(expr: &Dict, ctx: &Ctx) -> Result<ExprBody> {
+    let data = expr.get("data");
+    if !data.is_some_and(truthy) {
+        return Err(ctx.err("'data' must not be empty"));
+    }
+    let Some(Value::Dict(data)) = data.map(|n| &n.value) else {
+        return Err(ctx.err("'data' must be an object"));
+    };
+    let branches = check_branches(data, ctx, true, true)?;
+    Ok(ExprBody::Alternate { branches })
+}
+
+/// `data` of a command or event: a type name when boxed, else a type name or inline
+/// members.
+fn check_data(expr: &Dict, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)> {
+    let data = expr.get("data");
+    let boxed = expr.get("boxed").is_some_and(truthy);
+    if boxed {
+        if data.is_none() {
+            return Err(ctx.err("'boxed': true requires 'data'"));
+        }
+        let name = check_type_name(data, ctx, "'data'")?;
+        Ok((name.map(TypeOrMembers::Named), boxed))
+    } else {
+        Ok((
+            check_type_name_or_implicit(data, ctx, "'data'", None)?,
+            boxed,
+        ))
+    }
+}
+
+fn check_command(expr: &Dict, ctx: &Ctx) -> Result<ExprBody> {
+    let (data, _) = check_data(expr, ctx)?;
+    let returns = check_type_name_or_array(expr.get("returns"), ctx, "'returns'")?;
+    Ok(ExprBody::Command {
+        data,
+        returns,
+        // Filled in by check_flags, once the flags are known to be well-formed.
+        flags: CommandFlags::default(),
+    })
+}
+
+fn check_event(expr: &Dict, ctx: &Ctx) -> Result<ExprBody> {
+    let (data, boxed) = check_data(expr, ctx)?;
+    Ok(ExprBody::Event { data, boxed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems() {
+        assert_eq!(name_stem("foo-bar"), Some("foo-bar"));
+        assert_eq!(name_stem("x-foo"), Some("foo"));
+        assert_eq!(name_stem("x-1foo"), Some("x-1foo"));
+        assert_eq!(name_stem("__org.qemu_x-Foo"), Some("Foo"));
+        assert_eq!(name_stem("__org.qemu_Foo"), Some("Foo"));
+        assert_eq!(name_stem("__org_Foo"), Some("Foo"));
+        assert_eq!(name_stem("_oops"), None);
+        assert_eq!(name_stem("*oops"), None);
+        assert_eq!(name_stem(""), None);
+        assert_eq!(name_stem("not\\possible"), None);
+    }
+
+    #[test]
+    fn c_names() {
+        assert_eq!(c_name("a-b.c", true), "a_b_c");
+        assert_eq!(c_name("int", true), "q_int");
+        assert_eq!(c_name("int", false), "int");
+        assert_eq!(c_name("1x", true), "q_1x");
+    }
+}

@@ -1,0 +1,1340 @@
+//! Building a [`Schema`] from checked expressions: defining the entities (with the implicit
+//! types they need), then resolving and checking them one by one in definition order, as
+//! QEMU's `QAPISchema` does, so that the first error reported is the one QEMU reports.
+
+use super::Entity;
+use super::{
+    describe_entity, AlternateType, ArrayType, Branches, Builtin, Command, Cond, EntityId,
+    EntityKind, EnumMember, EnumType, Event, Feature, JsonType, Member, Module, ModuleId,
+    ModuleItem, ObjectType, Schema, Variant,
+};
+use crate::check::{
+    c_name, BranchExpr, CheckedSchema, EnumMemberExpr, Expr, ExprBody, FeatureExpr, Item,
+    MemberExpr, Origin, TypeName, TypeOrMembers,
+};
+use crate::doc::Doc;
+use crate::error::{Result, SchemaError};
+use crate::parse::Pragma;
+use crate::source::Info;
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+/// QEMU's generated code keeps feature sets in 64-bit masks.
+const MAX_FEATURES: usize = 64;
+
+impl Schema {
+    /// Resolves and checks the definitions of `checked`, read from the main schema file
+    /// `root` (module names are relative to its folder).
+    ///
+    /// Applies QEMU's semantic rules (unknown and misused types, name clashes, union
+    /// discriminators, alternate ambiguity, returns, boxed arguments, features, ...) and
+    /// hooks documentation up as QEMU does; stops at the first broken rule.
+    pub fn build(checked: CheckedSchema, root: &Path) -> Result<Schema> {
+        let CheckedSchema {
+            items,
+            docs,
+            pragma,
+            warnings,
+        } = checked;
+        let mut b = Builder::new(root, pragma, docs);
+        b.def_predefineds()?;
+        for item in items {
+            match item {
+                Item::Include { file, info } => b.def_include(&file, info),
+                Item::Definition(expr) => b.def_expr(*expr)?,
+            }
+        }
+        b.check()?;
+        Ok(b.finish(warnings))
+    }
+}
+
+/// Progress of an object type's check, which recurses into bases and branches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Fresh,
+    InProgress,
+    Done,
+}
+
+/// Type names of an entity still to be resolved.
+#[derive(Clone, Debug, Default)]
+struct Pending {
+    /// Array element type.
+    element: Option<String>,
+    /// Object base type.
+    base: Option<String>,
+    /// Types of an object's local members, in order.
+    member_types: Vec<String>,
+    /// Types of a union's or alternate's branches, in order.
+    variant_types: Vec<String>,
+    /// A union's discriminator.
+    tag: Option<String>,
+    /// Command or event argument type.
+    arg: Option<String>,
+    /// Command return type.
+    ret: Option<String>,
+}
+
+/// The entity list of QEMU: definitions interleaved with include directives.
+enum Listed {
+    Entity(EntityId),
+    Include(ModuleId, Info),
+}
+
+/// A member (or value, branch, feature) already seen, for the clash rules.
+#[derive(Clone)]
+struct Seen {
+    cname: String,
+    name: String,
+    role: &'static str,
+    defined_in: String,
+}
+
+struct Builder {
+    entities: Vec<Entity>,
+    /// The definition behind each entity, for messages; `None` for predefined ones.
+    origins: Vec<Option<Origin>>,
+    pending: Vec<Pending>,
+    states: Vec<State>,
+    by_name: HashMap<String, EntityId>,
+    listed: Vec<Listed>,
+    modules: Vec<Module>,
+    module_ids: HashMap<String, ModuleId>,
+    /// Feature names in order of first use, with where that was.
+    features: Vec<(String, Option<Origin>)>,
+    pragma: Pragma,
+    schema_dir: PathBuf,
+    docs: Vec<Doc>,
+    /// Where each definition's doc sits in `docs`.
+    doc_slots: Vec<(EntityId, usize)>,
+    doc_cursor: usize,
+}
+
+impl Builder {
+    fn new(root: &Path, pragma: Pragma, docs: Vec<Doc>) -> Builder {
+        let root_abs = absolute(root);
+        let schema_dir = root_abs.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut b = Builder {
+            entities: Vec::new(),
+            origins: Vec::new(),
+            pending: Vec::new(),
+            states: Vec::new(),
+            by_name: HashMap::new(),
+            listed: Vec::new(),
+            modules: Vec::new(),
+            module_ids: HashMap::new(),
+            features: Feature::SPECIAL
+                .iter()
+                .map(|f| (f.to_string(), None))
+                .collect(),
+            pragma,
+            schema_dir,
+            docs,
+            doc_slots: Vec::new(),
+            doc_cursor: 0,
+        };
+        b.make_module(Module::BUILTIN.to_string());
+        let root_name = b.module_name(root);
+        b.make_module(root_name);
+        b
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Modules
+
+    fn module_name(&self, file: &Path) -> String {
+        relative(&absolute(file), &self.schema_dir)
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn make_module(&mut self, name: String) -> ModuleId {
+        if let Some(&id) = self.module_ids.get(&name) {
+            return id;
+        }
+        let id = ModuleId(self.modules.len() as u32);
+        self.module_ids.insert(name.clone(), id);
+        self.modules.push(Module {
+            name,
+            items: Vec::new(),
+        });
+        id
+    }
+
+    /// The module of a position; built-in when there is none.
+    fn module_of(&mut self, info: Option<&Info>) -> ModuleId {
+        let name = match info {
+            Some(info) => self.module_name(&info.file),
+            None => Module::BUILTIN.to_string(),
+        };
+        // Every file read had its module made when it was included; making it here too
+        // keeps a surprise from turning into a panic.
+        self.make_module(name)
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Definitions
+
+    /// Adds an entity, rejecting a name defined before.
+    fn def_entity(
+        &mut self,
+        mut entity: Entity,
+        origin: Option<Origin>,
+        pending: Pending,
+    ) -> Result<EntityId> {
+        let id = EntityId(self.entities.len() as u32);
+        if let Some(&other) = self.by_name.get(&entity.name) {
+            let message = match &self.origins[other.index()] {
+                Some(previous) => format!(
+                    "'{}' is already defined\n{}",
+                    entity.name,
+                    previous.error("previous definition")
+                ),
+                None => format!("{} is already defined", self.describe(other)),
+            };
+            return Err(match &origin {
+                Some(o) => o.error(message),
+                None => SchemaError::without_position(message),
+            });
+        }
+        // Members and branches declared here are defined in the new entity.
+        match &mut entity.kind {
+            EntityKind::Object(o) => {
+                for m in &mut o.local_members {
+                    m.defined_in = id;
+                }
+                if let Some(b) = &mut o.branches {
+                    for v in &mut b.variants {
+                        v.defined_in = id;
+                    }
+                }
+            }
+            EntityKind::Alternate(a) => {
+                for v in &mut a.variants {
+                    v.defined_in = id;
+                }
+            }
+            _ => {}
+        }
+        self.by_name.insert(entity.name.clone(), id);
+        self.entities.push(entity);
+        self.origins.push(origin);
+        self.pending.push(pending);
+        self.states.push(State::Fresh);
+        self.listed.push(Listed::Entity(id));
+        Ok(id)
+    }
+
+    fn new_entity(name: String, info: Option<Info>, kind: EntityKind) -> Entity {
+        Entity {
+            name,
+            info,
+            doc: None,
+            cond: None,
+            features: Vec::new(),
+            module: ModuleId(0),
+            kind,
+        }
+    }
+
+    fn def_predefineds(&mut self) -> Result<()> {
+        for builtin in Builtin::ALL {
+            let entity = Builder::new_entity(
+                builtin.name().to_string(),
+                None,
+                EntityKind::Builtin(builtin),
+            );
+            self.def_entity(entity, None, Pending::default())?;
+            // Arrays of every built-in type exist, used or not, as in QEMU.
+            self.make_array(builtin.name(), None)?;
+        }
+        let empty = Builder::new_entity(
+            "q_empty".to_string(),
+            None,
+            EntityKind::Object(ObjectType {
+                base: None,
+                local_members: Vec::new(),
+                members: Vec::new(),
+                branches: None,
+            }),
+        );
+        self.def_entity(empty, None, Pending::default())?;
+        let qtypes = [
+            "none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool",
+        ];
+        let qtype = Builder::new_entity(
+            "QType".to_string(),
+            None,
+            EntityKind::Enum(EnumType {
+                members: qtypes
+                    .iter()
+                    .map(|n| EnumMember {
+                        name: n.to_string(),
+                        cond: None,
+                        features: Vec::new(),
+                        info: None,
+                    })
+                    .collect(),
+                prefix: None,
+            }),
+        );
+        self.def_entity(qtype, None, Pending::default())?;
+        Ok(())
+    }
+
+    fn def_include(&mut self, file: &Path, info: Info) {
+        let name = self.module_name(file);
+        let module = self.make_module(name);
+        self.listed.push(Listed::Include(module, info));
+    }
+
+    /// Registers the feature names in the schema-wide list and makes the features.
+    fn make_features(&mut self, features: &[FeatureExpr], origin: &Origin) -> Vec<Feature> {
+        for f in features {
+            if !self.features.iter().any(|(n, _)| *n == f.name) {
+                self.features.push((f.name.clone(), Some(origin.clone())));
+            }
+        }
+        features
+            .iter()
+            .map(|f| Feature {
+                name: f.name.clone(),
+                cond: f.cond.clone(),
+                info: Some(origin.info.clone()),
+            })
+            .collect()
+    }
+
+    /// The array type of `element`, defined on first use.
+    fn make_array(&mut self, element: &str, origin: Option<&Origin>) -> Result<String> {
+        let name = format!("{element}List");
+        if self.lookup_type(&name).is_none() {
+            let entity = Builder::new_entity(
+                name.clone(),
+                origin.map(|o| o.info.clone()),
+                EntityKind::Array(ArrayType {
+                    element: EntityId::UNRESOLVED,
+                }),
+            );
+            let pending = Pending {
+                element: Some(element.to_string()),
+                ..Pending::default()
+            };
+            self.def_entity(entity, origin.cloned(), pending)?;
+        }
+        Ok(name)
+    }
+
+    fn type_name(&mut self, ty: &TypeName, origin: &Origin) -> Result<String> {
+        match ty {
+            TypeName::Named(name) => Ok(name.clone()),
+            TypeName::Array(element) => self.make_array(element, Some(origin)),
+        }
+    }
+
+    /// Members with their type names (arrays defined on the way).
+    fn make_members(
+        &mut self,
+        members: &[MemberExpr],
+        origin: &Origin,
+    ) -> Result<(Vec<Member>, Vec<String>)> {
+        let mut out = Vec::with_capacity(members.len());
+        let mut types = Vec::with_capacity(members.len());
+        for m in members {
+            types.push(self.type_name(&m.ty, origin)?);
+            let features = self.make_features(&m.features, origin);
+            out.push(Member {
+                name: m.name.clone(),
+                ty: EntityId::UNRESOLVED,
+                optional: m.optional,
+                cond: m.cond.clone(),
+                features,
+                info: Some(origin.info.clone()),
+                defined_in: EntityId::UNRESOLVED,
+            });
+        }
+        Ok((out, types))
+    }
+
+    /// The implicit object type `q_obj_NAME-ROLE` for inline members; `None` when there
+    /// are none.
+    fn make_implicit_object(
+        &mut self,
+        origin: &Origin,
+        cond: &Option<Cond>,
+        role: &str,
+        members: &[MemberExpr],
+    ) -> Result<Option<String>> {
+        let (members, types) = self.make_members(members, origin)?;
+        if members.is_empty() {
+            return Ok(None);
+        }
+        let name = format!("q_obj_{}-{role}", origin.name);
+        // Already there means the owner is defined twice, which its own definition reports.
+        if !self.by_name.contains_key(&name) {
+            let mut entity = Builder::new_entity(
+                name.clone(),
+                Some(origin.info.clone()),
+                EntityKind::Object(ObjectType {
+                    base: None,
+                    local_members: members,
+                    members: Vec::new(),
+                    branches: None,
+                }),
+            );
+            entity.cond = cond.clone();
+            let pending = Pending {
+                member_types: types,
+                ..Pending::default()
+            };
+            self.def_entity(entity, Some(origin.clone()), pending)?;
+        }
+        Ok(Some(name))
+    }
+
+    fn make_variants(
+        &mut self,
+        branches: &[BranchExpr],
+        origin: &Origin,
+    ) -> Result<(Vec<Variant>, Vec<String>)> {
+        let mut out = Vec::with_capacity(branches.len());
+        let mut types = Vec::with_capacity(branches.len());
+        for b in branches {
+            types.push(self.type_name(&b.ty, origin)?);
+            out.push(Variant {
+                name: b.name.clone(),
+                ty: EntityId::UNRESOLVED,
+                cond: b.cond.clone(),
+                info: Some(origin.info.clone()),
+                defined_in: EntityId::UNRESOLVED,
+            });
+        }
+        Ok((out, types))
+    }
+
+    fn make_enum_members(
+        &mut self,
+        members: &[EnumMemberExpr],
+        origin: &Origin,
+    ) -> Vec<EnumMember> {
+        members
+            .iter()
+            .map(|m| EnumMember {
+                name: m.name.clone(),
+                cond: m.cond.clone(),
+                features: self.make_features(&m.features, origin),
+                info: Some(origin.info.clone()),
+            })
+            .collect()
+    }
+
+    fn def_expr(&mut self, expr: Expr) -> Result<()> {
+        let Expr {
+            origin,
+            doc,
+            cond,
+            features,
+            body,
+        } = expr;
+        let features = self.make_features(&features, &origin);
+        let mut pending = Pending::default();
+        let kind = match body {
+            ExprBody::Enum { members, prefix } => EntityKind::Enum(EnumType {
+                members: self.make_enum_members(&members, &origin),
+                prefix,
+            }),
+            ExprBody::Struct { base, members } => {
+                let (local_members, types) = self.make_members(&members, &origin)?;
+                pending.base = base;
+                pending.member_types = types;
+                EntityKind::Object(ObjectType {
+                    base: None,
+                    local_members,
+                    members: Vec::new(),
+                    branches: None,
+                })
+            }
+            ExprBody::Union {
+                base,
+                discriminator,
+                branches,
+            } => {
+                pending.base = match base {
+                    TypeOrMembers::Named(name) => Some(name),
+                    TypeOrMembers::Members(members) => {
+                        self.make_implicit_object(&origin, &cond, "base", &members)?
+                    }
+                };
+                let (variants, types) = self.make_variants(&branches, &origin)?;
+                pending.variant_types = types;
+                pending.tag = Some(discriminator.clone());
+                EntityKind::Object(ObjectType {
+                    base: None,
+                    local_members: Vec::new(),
+                    members: Vec::new(),
+                    branches: Some(Branches {
+                        tag: discriminator,
+                        tag_type: EntityId::UNRESOLVED,
+                        variants,
+                    }),
+                })
+            }
+            ExprBody::Alternate { branches } => {
+                let (variants, types) = self.make_variants(&branches, &origin)?;
+                pending.variant_types = types;
+                EntityKind::Alternate(AlternateType { variants })
+            }
+            ExprBody::Command {
+                data,
+                returns,
+                flags,
+            } => {
+                pending.arg = self.make_args(data, &origin, &cond)?;
+                pending.ret = returns.map(|r| self.type_name(&r, &origin)).transpose()?;
+                EntityKind::Command(Command {
+                    arg_type: None,
+                    ret_type: None,
+                    gen: flags.gen,
+                    success_response: flags.success_response,
+                    boxed: flags.boxed,
+                    allow_oob: flags.allow_oob,
+                    allow_preconfig: flags.allow_preconfig,
+                    coroutine: flags.coroutine,
+                })
+            }
+            ExprBody::Event { data, boxed } => {
+                pending.arg = self.make_args(data, &origin, &cond)?;
+                EntityKind::Event(Event {
+                    arg_type: None,
+                    boxed,
+                })
+            }
+        };
+        let doc_slot = doc.as_ref().and_then(|d| self.find_doc(d));
+        let entity = Entity {
+            name: origin.name.clone(),
+            info: Some(origin.info.clone()),
+            doc,
+            cond,
+            features,
+            module: ModuleId(0),
+            kind,
+        };
+        let id = self.def_entity(entity, Some(origin), pending)?;
+        if let Some(slot) = doc_slot {
+            self.doc_slots.push((id, slot));
+        }
+        Ok(())
+    }
+
+    fn make_args(
+        &mut self,
+        data: Option<TypeOrMembers>,
+        origin: &Origin,
+        cond: &Option<Cond>,
+    ) -> Result<Option<String>> {
+        match data {
+            None => Ok(None),
+            Some(TypeOrMembers::Named(name)) => Ok(Some(name)),
+            Some(TypeOrMembers::Members(members)) => {
+                self.make_implicit_object(origin, cond, "arg", &members)
+            }
+        }
+    }
+
+    /// Where a definition's doc block sits among all doc blocks: they are in reading
+    /// order, as the definitions are.
+    fn find_doc(&mut self, doc: &Doc) -> Option<usize> {
+        let offset = self.docs[self.doc_cursor..].iter().position(|d| d == doc)?;
+        let slot = self.doc_cursor + offset;
+        self.doc_cursor = slot + 1;
+        Some(slot)
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Lookups and messages
+
+    fn lookup_type(&self, name: &str) -> Option<EntityId> {
+        self.by_name
+            .get(name)
+            .copied()
+            .filter(|id| self.entities[id.index()].is_type())
+    }
+
+    fn entity(&self, id: EntityId) -> &Entity {
+        &self.entities[id.index()]
+    }
+
+    fn object(&self, id: EntityId) -> Option<&ObjectType> {
+        self.entity(id).as_object()
+    }
+
+    fn object_mut(&mut self, id: EntityId) -> Option<&mut ObjectType> {
+        match &mut self.entities[id.index()].kind {
+            EntityKind::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// An error about entity `id`, in the context of the definition behind it.
+    fn error(&self, id: EntityId, message: impl Into<String>) -> SchemaError {
+        match &self.origins[id.index()] {
+            Some(origin) => origin.error(message),
+            None => SchemaError::without_position(message),
+        }
+    }
+
+    /// The name of the definition being checked when checking `id` (for an implicit type,
+    /// the definition that brought it in).
+    fn defn_name(&self, id: EntityId) -> &str {
+        self.origins[id.index()]
+            .as_ref()
+            .map_or("", |o| o.name.as_str())
+    }
+
+    fn describe(&self, id: EntityId) -> String {
+        let pending = &self.pending;
+        describe_entity(self.entity(id), |_| {
+            pending[id.index()].element.clone().unwrap_or_default()
+        })
+    }
+
+    /// How QEMU's messages name a member, value, branch or feature `name` declared in
+    /// `defined_in`, when checking definition `defn_name`.
+    fn describe_member(role: &str, name: &str, defined_in: &str, defn_name: &str) -> String {
+        let mut role = role.to_string();
+        let mut meta = "type";
+        let mut defined_in = defined_in;
+        if let Some(rest) = defined_in.strip_prefix("q_obj_") {
+            // Name implicit types after the definition they came from.
+            if let Some(owner) = rest.strip_suffix("-arg") {
+                role = "parameter".to_string();
+                meta = "command";
+                defined_in = owner;
+            } else if let Some(owner) = rest.strip_suffix("-base") {
+                role = format!("base {role}");
+                defined_in = owner;
+            } else {
+                defined_in = rest;
+            }
+        }
+        if defined_in != defn_name {
+            format!("{role} '{name}' of {meta} '{defined_in}'")
+        } else {
+            format!("{role} '{name}'")
+        }
+    }
+
+    fn describe_seen(seen: &Seen, defn_name: &str) -> String {
+        Builder::describe_member(seen.role, &seen.name, &seen.defined_in, defn_name)
+    }
+
+    /// Resolves a type name used by entity `id`; `what` names the use in the message.
+    fn resolve(&self, name: &str, id: EntityId, what: &str) -> Result<EntityId> {
+        self.lookup_type(name)
+            .ok_or_else(|| self.error(id, format!("{what} uses unknown type '{name}'")))
+    }
+
+    /// Records `item` as seen, or reports the earlier one it collides with (same C name).
+    fn clash(&self, seen: &mut Vec<Seen>, item: Seen, id: EntityId) -> Result<()> {
+        if let Some(other) = seen.iter().find(|s| s.cname == item.cname) {
+            let defn = self.defn_name(id);
+            return Err(self.error(
+                id,
+                format!(
+                    "{} collides with {}",
+                    Builder::describe_seen(&item, defn),
+                    Builder::describe_seen(other, defn)
+                ),
+            ));
+        }
+        seen.push(item);
+        Ok(())
+    }
+
+    fn seen_member(&self, m: &Member) -> Seen {
+        Seen {
+            cname: c_name(&m.name, true),
+            name: m.name.clone(),
+            role: "member",
+            defined_in: self.entity(m.defined_in).name.clone(),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Checks
+
+    fn check(&mut self) -> Result<()> {
+        for i in 0..self.entities.len() {
+            let id = EntityId(i as u32);
+            self.check_entity(id)?;
+            self.connect_doc(id)?;
+        }
+        self.set_modules();
+        for (id, slot) in std::mem::take(&mut self.doc_slots) {
+            if let Some(doc) = &self.entities[id.index()].doc {
+                self.docs[slot] = doc.clone();
+            }
+        }
+        for doc in &self.docs {
+            doc.check()?;
+        }
+        if let Some((_, origin)) = self.features.get(MAX_FEATURES) {
+            let message = format!("Maximum of {MAX_FEATURES} schema features is permitted");
+            return Err(match origin {
+                Some(o) => o.error(message),
+                None => SchemaError::without_position(message),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_entity(&mut self, id: EntityId) -> Result<()> {
+        match &self.entity(id).kind {
+            EntityKind::Builtin(_) => Ok(()),
+            EntityKind::Enum(_) => self.check_enum(id),
+            EntityKind::Array(_) => self.check_array(id),
+            EntityKind::Object(_) => self.check_object(id),
+            EntityKind::Alternate(_) => self.check_alternate(id),
+            EntityKind::Command(_) => self.check_command(id),
+            EntityKind::Event(_) => self.check_event(id),
+        }
+    }
+
+    /// Feature names must not collide, by C name.
+    fn check_feature_clash(&self, features: &[Feature], owner: &str, id: EntityId) -> Result<()> {
+        let mut seen = Vec::new();
+        for f in features {
+            let item = Seen {
+                cname: c_name(&f.name, true),
+                name: f.name.clone(),
+                role: "feature",
+                defined_in: owner.to_string(),
+            };
+            self.clash(&mut seen, item, id)?;
+        }
+        Ok(())
+    }
+
+    /// The checks of every definition, and those of every type.
+    fn check_definition(&self, id: EntityId) -> Result<()> {
+        let entity = self.entity(id);
+        self.check_feature_clash(&entity.features, &entity.name, id)?;
+        if entity.is_type() {
+            if let Some(f) = entity.features.iter().find(|f| f.is_special()) {
+                return Err(self.error(
+                    id,
+                    format!("feature '{}' is not supported for types", f.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_enum(&mut self, id: EntityId) -> Result<()> {
+        self.check_definition(id)?;
+        let entity = self.entity(id);
+        let Some(e) = entity.as_enum() else {
+            return Ok(());
+        };
+        let mut seen = Vec::new();
+        for m in &e.members {
+            let item = Seen {
+                cname: c_name(&m.name, true),
+                name: m.name.clone(),
+                role: "value",
+                defined_in: entity.name.clone(),
+            };
+            self.clash(&mut seen, item, id)?;
+        }
+        Ok(())
+    }
+
+    fn check_array(&mut self, id: EntityId) -> Result<()> {
+        self.check_definition(id)?;
+        let element_name = self.pending[id.index()].element.clone().unwrap_or_default();
+        let what = self.origins[id.index()]
+            .as_ref()
+            .map_or("", |o| o.meta.as_str());
+        let element = self.resolve(&element_name, id, what)?;
+        if let EntityKind::Array(a) = &mut self.entities[id.index()].kind {
+            a.element = element;
+        }
+        Ok(())
+    }
+
+    fn check_object(&mut self, id: EntityId) -> Result<()> {
+        match self.states[id.index()] {
+            State::Done => return Ok(()),
+            State::InProgress => {
+                // Only reachable through bases and branches, which are embedded in the
+                // type, not referenced.
+                let name = &self.entity(id).name;
+                return Err(self.error(id, format!("object {name} contains itself")));
+            }
+            State::Fresh => {}
+        }
+        self.states[id.index()] = State::InProgress;
+        self.check_definition(id)?;
+        let defn = self.defn_name(id).to_string();
+
+        let mut seen: Vec<Seen> = Vec::new();
+        let mut members: Vec<Member> = Vec::new();
+        if let Some(base_name) = self.pending[id.index()].base.clone() {
+            let base = self.resolve(&base_name, id, "'base'")?;
+            if !self.object(base).is_some_and(|o| o.branches.is_none()) {
+                return Err(self.error(
+                    id,
+                    format!(
+                        "'base' requires a struct type, {} isn't",
+                        self.describe(base)
+                    ),
+                ));
+            }
+            self.check_object(base)?;
+            let base_members = self
+                .object(base)
+                .map(|o| o.members.clone())
+                .unwrap_or_default();
+            for m in base_members {
+                self.clash(&mut seen, self.seen_member(&m), id)?;
+                members.push(m);
+            }
+            if let Some(o) = self.object_mut(id) {
+                o.base = Some(base);
+            }
+        }
+
+        let local = self
+            .object(id)
+            .map(|o| o.local_members.clone())
+            .unwrap_or_default();
+        let types = self.pending[id.index()].member_types.clone();
+        let mut resolved = Vec::with_capacity(local.len());
+        for (mut m, ty) in local.into_iter().zip(types) {
+            let what =
+                Builder::describe_member("member", &m.name, &self.entity(m.defined_in).name, &defn);
+            m.ty = self.resolve(&ty, id, &what)?;
+            self.check_feature_clash(&m.features, &m.name, id)?;
+            self.clash(&mut seen, self.seen_member(&m), id)?;
+            members.push(m.clone());
+            resolved.push(m);
+        }
+        if let Some(o) = self.object_mut(id) {
+            o.local_members = resolved;
+        }
+
+        if self.object(id).is_some_and(|o| o.branches.is_some()) {
+            self.check_branches(id, &seen, &members)?;
+            let variants = self
+                .object(id)
+                .and_then(|o| o.branches.as_ref())
+                .map(|b| b.variants.clone())
+                .unwrap_or_default();
+            self.check_variants_clash(&variants, &seen, id)?;
+        }
+
+        if let Some(o) = self.object_mut(id) {
+            o.members = members;
+        }
+        self.states[id.index()] = State::Done;
+        Ok(())
+    }
+
+    /// The discriminator and branches of union `id`, whose non-variant members are
+    /// `members` (their C names in `seen`).
+    fn check_branches(&mut self, id: EntityId, seen: &[Seen], members: &[Member]) -> Result<()> {
+        let defn = self.defn_name(id).to_string();
+        let tag_name = self.pending[id.index()].tag.clone().unwrap_or_default();
+        let tag_cname = c_name(&tag_name, true);
+        let tag = seen
+            .iter()
+            .position(|s| s.cname == tag_cname)
+            .map(|i| &members[i])
+            .filter(|m| m.name == tag_name);
+        let Some(tag) = tag.cloned() else {
+            return Err(self.error(
+                id,
+                format!("discriminator '{tag_name}' is not a member of 'base'"),
+            ));
+        };
+        let declaring = self.entity(tag.defined_in);
+        let base = if declaring.is_implicit() {
+            "'base'".to_string()
+        } else {
+            format!("base type '{}'", declaring.name)
+        };
+        let Some(tag_enum) = self.entity(tag.ty).as_enum() else {
+            return Err(self.error(
+                id,
+                format!("discriminator member '{tag_name}' of {base} must be of enum type"),
+            ));
+        };
+        if tag.optional {
+            return Err(self.error(
+                id,
+                format!("discriminator member '{tag_name}' of {base} must not be optional"),
+            ));
+        }
+        if tag.cond.is_some() {
+            return Err(self.error(
+                id,
+                format!("discriminator member '{tag_name}' of {base} must not be conditional"),
+            ));
+        }
+        let values: Vec<(String, Option<Cond>)> = tag_enum
+            .members
+            .iter()
+            .map(|m| (m.name.clone(), m.cond.clone()))
+            .collect();
+
+        let info = self.entity(id).info.clone();
+        let mut variants = self
+            .object(id)
+            .and_then(|o| o.branches.as_ref())
+            .map(|b| b.variants.clone())
+            .unwrap_or_default();
+        let mut types = self.pending[id.index()].variant_types.clone();
+        // Values without a branch get the empty type.
+        for (value, cond) in &values {
+            if !variants.iter().any(|v| v.name == *value) {
+                variants.push(Variant {
+                    name: value.clone(),
+                    ty: EntityId::UNRESOLVED,
+                    cond: cond.clone(),
+                    info: info.clone(),
+                    defined_in: tag.defined_in,
+                });
+                types.push("q_empty".to_string());
+            }
+        }
+        if variants.is_empty() {
+            return Err(self.error(id, "union has no branches"));
+        }
+        for (v, ty) in variants.iter_mut().zip(&types) {
+            let what =
+                Builder::describe_member("branch", &v.name, &self.entity(v.defined_in).name, &defn);
+            v.ty = self.resolve(ty, id, &what)?;
+            if !values.iter().any(|(value, _)| *value == v.name) {
+                return Err(self.error(
+                    id,
+                    format!(
+                        "branch '{}' is not a value of {}",
+                        v.name,
+                        self.describe(tag.ty)
+                    ),
+                ));
+            }
+            if self.object(v.ty).is_none() {
+                return Err(self.error(id, format!("{what} cannot use {}", self.describe(v.ty))));
+            }
+            self.check_object(v.ty)?;
+        }
+        if let Some(b) = self.object_mut(id).and_then(|o| o.branches.as_mut()) {
+            b.tag_type = tag.ty;
+            b.variants = variants;
+        }
+        Ok(())
+    }
+
+    /// Each branch's members must not collide with the union's other members.
+    fn check_variants_clash(
+        &self,
+        variants: &[Variant],
+        seen: &[Seen],
+        id: EntityId,
+    ) -> Result<()> {
+        for v in variants {
+            let mut seen = seen.to_vec();
+            self.check_type_clash(v.ty, &mut seen, id)?;
+        }
+        Ok(())
+    }
+
+    /// The members of object type `ty` (and its branches') must not collide with `seen`.
+    fn check_type_clash(&self, ty: EntityId, seen: &mut Vec<Seen>, id: EntityId) -> Result<()> {
+        let Some(object) = self.object(ty) else {
+            return Ok(());
+        };
+        for m in &object.members {
+            self.clash(seen, self.seen_member(m), id)?;
+        }
+        if let Some(b) = &object.branches {
+            self.check_variants_clash(&b.variants, seen, id)?;
+        }
+        Ok(())
+    }
+
+    /// How an alternate tells the alternative apart: QEMU's QType of its JSON shape.
+    fn alternate_qtype(&self, ty: EntityId) -> Option<&'static str> {
+        Some(match self.entity(ty).json_type()? {
+            JsonType::Null => "QTYPE_QNULL",
+            JsonType::String => "QTYPE_QSTRING",
+            JsonType::Number | JsonType::Int => "QTYPE_QNUM",
+            JsonType::Boolean => "QTYPE_QBOOL",
+            JsonType::Array => "QTYPE_QLIST",
+            JsonType::Object => "QTYPE_QDICT",
+            JsonType::Value => return None,
+        })
+    }
+
+    fn check_alternate(&mut self, id: EntityId) -> Result<()> {
+        self.check_definition(id)?;
+        let defn = self.defn_name(id).to_string();
+        let name = self.entity(id).name.clone();
+        let mut variants = self
+            .entity(id)
+            .as_alternate()
+            .map(|a| a.variants.clone())
+            .unwrap_or_default();
+        let types = self.pending[id.index()].variant_types.clone();
+        for (v, ty) in variants.iter_mut().zip(&types) {
+            let what = Builder::describe_member("branch", &v.name, &name, &defn);
+            v.ty = self.resolve(ty, id, &what)?;
+        }
+
+        let mut seen = Vec::new();
+        let mut types_seen: Vec<(&'static str, String)> = Vec::new();
+        for v in &variants {
+            let item = Seen {
+                cname: c_name(&v.name, true),
+                name: v.name.clone(),
+                role: "branch",
+                defined_in: name.clone(),
+            };
+            let described = Builder::describe_seen(&item, &defn);
+            self.clash(&mut seen, item, id)?;
+            let Some(qtype) = self.alternate_qtype(v.ty) else {
+                return Err(self.error(
+                    id,
+                    format!("{described} cannot use {}", self.describe(v.ty)),
+                ));
+            };
+            // Values arriving as strings (from the command line, say) could also be read
+            // as numbers or booleans.
+            let mut conflicting = vec![qtype];
+            if qtype == "QTYPE_QSTRING" {
+                match self.entity(v.ty).as_enum() {
+                    Some(e) => {
+                        for m in &e.members {
+                            if m.name == "on" || m.name == "off" {
+                                conflicting.push("QTYPE_QBOOL");
+                            }
+                            if m.name.starts_with(|c: char| "-+0123456789.".contains(c)) {
+                                conflicting.push("QTYPE_QNUM");
+                            }
+                        }
+                    }
+                    None => {
+                        conflicting.push("QTYPE_QNUM");
+                        conflicting.push("QTYPE_QBOOL");
+                    }
+                }
+            }
+            conflicting.dedup();
+            for qt in conflicting {
+                if let Some((_, other)) = types_seen.iter().find(|(t, _)| *t == qt) {
+                    return Err(self.error(
+                        id,
+                        format!("{described} can't be distinguished from '{other}'"),
+                    ));
+                }
+                types_seen.push((qt, v.name.clone()));
+            }
+        }
+        if let EntityKind::Alternate(a) = &mut self.entities[id.index()].kind {
+            a.variants = variants;
+        }
+        Ok(())
+    }
+
+    /// The argument type of a command or event: `'data'` checks shared by both.
+    fn check_arg_type(
+        &mut self,
+        id: EntityId,
+        meta: &str,
+        boxed: bool,
+    ) -> Result<Option<EntityId>> {
+        let Some(arg_name) = self.pending[id.index()].arg.clone() else {
+            return Ok(None);
+        };
+        let arg = self.resolve(&arg_name, id, &format!("{meta}'s 'data'"))?;
+        let Some(object) = self.object(arg) else {
+            return Err(self.error(
+                id,
+                format!("{meta}'s 'data' cannot take {}", self.describe(arg)),
+            ));
+        };
+        if object.branches.is_some() && !boxed {
+            return Err(self.error(
+                id,
+                format!(
+                    "{meta}'s 'data' can take {} only with 'boxed': true",
+                    self.describe(arg)
+                ),
+            ));
+        }
+        self.check_object(arg)?;
+        if self
+            .object(arg)
+            .is_some_and(|o| o.has_conditional_members())
+            && !boxed
+        {
+            return Err(self.error(
+                id,
+                format!("conditional {meta} arguments require 'boxed': true"),
+            ));
+        }
+        Ok(Some(arg))
+    }
+
+    fn check_command(&mut self, id: EntityId) -> Result<()> {
+        self.check_definition(id)?;
+        let boxed = self.entity(id).as_command().is_some_and(|c| c.boxed);
+        let arg = self.check_arg_type(id, "command", boxed)?;
+        let mut ret = None;
+        if let Some(ret_name) = self.pending[id.index()].ret.clone() {
+            let ret_type = self.resolve(&ret_name, id, "command's 'returns'")?;
+            let name = &self.entity(id).name;
+            let excepted = self
+                .pragma
+                .command_returns_exceptions
+                .iter()
+                .any(|n| n == name);
+            if !excepted {
+                let mut typ = ret_type;
+                if self.entity(typ).as_array().is_some() {
+                    let element = self.pending[typ.index()]
+                        .element
+                        .clone()
+                        .unwrap_or_default();
+                    typ = self.lookup_type(&element).unwrap_or(typ);
+                }
+                if self.object(typ).is_none() {
+                    return Err(self.error(
+                        id,
+                        format!(
+                            "command's 'returns' cannot take {}",
+                            self.describe(ret_type)
+                        ),
+                    ));
+                }
+            }
+            ret = Some(ret_type);
+        }
+        if let EntityKind::Command(c) = &mut self.entities[id.index()].kind {
+            c.arg_type = arg;
+            c.ret_type = ret;
+        }
+        Ok(())
+    }
+
+    fn check_event(&mut self, id: EntityId) -> Result<()> {
+        self.check_definition(id)?;
+        let boxed = self.entity(id).as_event().is_some_and(|e| e.boxed);
+        let arg = self.check_arg_type(id, "event", boxed)?;
+        if let EntityKind::Event(e) = &mut self.entities[id.index()].kind {
+            e.arg_type = arg;
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Documentation
+
+    /// Tells the entity's doc about its members and features, as QEMU's `connect_doc`.
+    fn connect_doc(&mut self, id: EntityId) -> Result<()> {
+        let Some(mut doc) = self.entities[id.index()].doc.take() else {
+            return Ok(());
+        };
+        let result = self.connect_into(id, &mut doc);
+        self.entities[id.index()].doc = Some(doc);
+        result
+    }
+
+    fn connect_features(doc: &mut Doc, features: &[Feature]) -> Result<()> {
+        for f in features {
+            if let Some(info) = &f.info {
+                doc.connect_feature(&f.name, info)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn connect_member(
+        doc: &mut Doc,
+        name: &str,
+        role: &str,
+        info: Option<&Info>,
+        pragma: &Pragma,
+    ) -> Result<()> {
+        match info {
+            Some(info) => doc.connect_member(name, role, info, pragma),
+            None => Ok(()),
+        }
+    }
+
+    fn connect_into(&self, id: EntityId, doc: &mut Doc) -> Result<()> {
+        let entity = self.entity(id);
+        Builder::connect_features(doc, &entity.features)?;
+        match &entity.kind {
+            EntityKind::Enum(e) => {
+                for m in &e.members {
+                    Builder::connect_member(doc, &m.name, "value", m.info.as_ref(), &self.pragma)?;
+                    Builder::connect_features(doc, &m.features)?;
+                }
+            }
+            EntityKind::Object(o) => {
+                if let Some(base) = o.base {
+                    if self.entity(base).is_implicit() {
+                        self.connect_into(base, doc)?;
+                    }
+                }
+                for m in &o.local_members {
+                    Builder::connect_member(doc, &m.name, "member", m.info.as_ref(), &self.pragma)?;
+                    Builder::connect_features(doc, &m.features)?;
+                }
+            }
+            EntityKind::Alternate(a) => {
+                for v in &a.variants {
+                    Builder::connect_member(doc, &v.name, "branch", v.info.as_ref(), &self.pragma)?;
+                }
+            }
+            EntityKind::Command(Command { arg_type, .. })
+            | EntityKind::Event(Event { arg_type, .. }) => {
+                if let Some(arg) = *arg_type {
+                    if self.entity(arg).is_implicit() {
+                        self.connect_into(arg, doc)?;
+                    }
+                }
+            }
+            EntityKind::Builtin(_) | EntityKind::Array(_) => {}
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Finishing
+
+    /// Puts every entity and include directive into its module.
+    fn set_modules(&mut self) {
+        for listed in std::mem::take(&mut self.listed) {
+            match listed {
+                Listed::Entity(id) => {
+                    let entity = self.entity(id);
+                    let info = match &entity.kind {
+                        EntityKind::Array(a) => self
+                            .entities
+                            .get(a.element.index())
+                            .and_then(|e| e.info.clone()),
+                        _ => entity.info.clone(),
+                    };
+                    let module = self.module_of(info.as_ref());
+                    self.entities[id.index()].module = module;
+                    self.modules[module.index()]
+                        .items
+                        .push(ModuleItem::Entity(id));
+                }
+                Listed::Include(included, info) => {
+                    let module = self.module_of(Some(&info));
+                    self.modules[module.index()]
+                        .items
+                        .push(ModuleItem::Include {
+                            module: included,
+                            info,
+                        });
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, warnings: Vec<SchemaError>) -> Schema {
+        // An array type exists under the condition of its element type.
+        for i in 0..self.entities.len() {
+            if let EntityKind::Array(a) = &self.entities[i].kind {
+                let cond = self
+                    .entities
+                    .get(a.element.index())
+                    .and_then(|e| e.cond.clone());
+                self.entities[i].cond = cond;
+            }
+        }
+        Schema {
+            entities: self.entities,
+            by_name: self.by_name,
+            modules: self.modules,
+            docs: self.docs,
+            pragma: self.pragma,
+            feature_names: self.features.into_iter().map(|(n, _)| n).collect(),
+            warnings,
+        }
+    }
+}
+
+/// The absolute, lexically normalised form of `path` (what Python's `os.path.abspath`
+/// gives).
+fn absolute(path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `path` relative to the folder `base`, both absolute and normalised (Python's
+/// `os.path.relpath`).
+fn relative(path: &Path, base: &Path) -> PathBuf {
+    let path: Vec<Component> = path.components().collect();
+    let base: Vec<Component> = base.components().collect();
+    let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..base.len() {
+        out.push("..");
+    }
+    for part in &path[common..] {
+        out.push(part);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths() {
+        let rel = |p: &str, b: &str| relative(Path::new(p), Path::new(b));
+        assert_eq!(rel("/a/b/c.json", "/a/b"), PathBuf::from("c.json"));
+        assert_eq!(rel("/a/b/inc/c.json", "/a/b"), PathBuf::from("inc/c.json"));
+        assert_eq!(rel("/a/c.json", "/a/b"), PathBuf::from("../c.json"));
+        assert_eq!(rel("/a/b", "/a/b"), PathBuf::from("."));
+    }
+
+    #[test]
+    fn member_descriptions() {
+        let d = Builder::describe_member;
+        assert_eq!(d("member", "a", "q_obj_cmd-arg", "cmd"), "parameter 'a'");
+        assert_eq!(d("member", "a", "q_obj_U-base", "U"), "base member 'a'");
+        assert_eq!(
+            d("member", "a", "q_obj_T-base", "U"),
+            "base member 'a' of type 'T'"
+        );
+        assert_eq!(d("member", "a", "Base", "Sub"), "member 'a' of type 'Base'");
+        assert_eq!(d("value", "a", "E", "E"), "value 'a'");
+    }
+}

@@ -1,0 +1,870 @@
+//! The resolved schema: every definition, the types QAPI defines implicitly, and the
+//! semantic checks of QEMU's `scripts/qapi/schema.py`.
+//!
+//! A [`Schema`] is built from the checked expressions of [`crate::check`] by
+//! [`Schema::build`] (or in one call from a file by [`crate::load`]). It holds
+//! [`Entity`]s in definition order, QEMU's order: the built-in types first, then each
+//! definition of the schema preceded by the implicit types it brought in (array types
+//! `FooList`, argument types `q_obj_NAME-arg`, union bases `q_obj_NAME-base`).
+//!
+//! Every reference to a type is an [`EntityId`], resolved and checked; lookups by name go
+//! through [`Schema::lookup`]. The model carries QAPI's meaning only: how a consumer renders
+//! it (C, Rust, documentation) is the consumer's business.
+
+mod build;
+
+use crate::doc::Doc;
+use crate::error::SchemaError;
+use crate::parse::Pragma;
+use crate::source::Info;
+use std::collections::HashMap;
+use std::fmt;
+
+/// Names an entity of a [`Schema`]; index into [`Schema::entities`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntityId(u32);
+
+impl EntityId {
+    /// Stands for a type reference not resolved yet; never left in a built schema.
+    const UNRESOLVED: EntityId = EntityId(u32::MAX);
+
+    /// The position in [`Schema::entities`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Names a module of a [`Schema`]; index into [`Schema::modules`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModuleId(u32);
+
+impl ModuleId {
+    /// The position in [`Schema::modules`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A configuration condition (`if`): what it applies to exists only in builds where the
+/// condition holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Cond {
+    /// A configuration symbol such as `CONFIG_KVM`: holds when it is defined.
+    Name(String),
+    /// Holds when every operand holds.
+    All(Vec<Cond>),
+    /// Holds when some operand holds.
+    Any(Vec<Cond>),
+    /// Holds when the operand does not.
+    Not(Box<Cond>),
+}
+
+impl Cond {
+    /// The form QEMU's front-end test output prints: a bare name, or else the condition
+    /// as Python writes the nested object (`{'all': ['A', {'not': 'B'}]}`).
+    pub fn dump_text(&self) -> String {
+        match self {
+            Cond::Name(name) => name.clone(),
+            _ => {
+                let mut out = String::new();
+                self.write_repr(&mut out);
+                out
+            }
+        }
+    }
+
+    fn write_repr(&self, out: &mut String) {
+        let (op, operands) = match self {
+            Cond::Name(name) => {
+                out.push('\'');
+                out.push_str(name);
+                out.push('\'');
+                return;
+            }
+            Cond::Not(operand) => {
+                out.push_str("{'not': ");
+                operand.write_repr(out);
+                out.push('}');
+                return;
+            }
+            Cond::All(operands) => ("all", operands),
+            Cond::Any(operands) => ("any", operands),
+        };
+        out.push_str("{'");
+        out.push_str(op);
+        out.push_str("': [");
+        for (i, operand) in operands.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            operand.write_repr(out);
+        }
+        out.push_str("]}");
+    }
+
+    /// Whether the condition holds when exactly the symbols for which `defined` says yes
+    /// are defined.
+    pub fn eval(&self, defined: &dyn Fn(&str) -> bool) -> bool {
+        match self {
+            Cond::Name(name) => defined(name),
+            Cond::All(operands) => operands.iter().all(|c| c.eval(defined)),
+            Cond::Any(operands) => operands.iter().any(|c| c.eval(defined)),
+            Cond::Not(operand) => !operand.eval(defined),
+        }
+    }
+
+    /// Every configuration symbol the condition mentions, in order of appearance.
+    pub fn symbols(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.collect_symbols(&mut out);
+        out
+    }
+
+    fn collect_symbols<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Cond::Name(name) => out.push(name),
+            Cond::All(operands) | Cond::Any(operands) => {
+                operands.iter().for_each(|c| c.collect_symbols(out))
+            }
+            Cond::Not(operand) => operand.collect_symbols(out),
+        }
+    }
+
+    fn fmt_nested(&self, f: &mut fmt::Formatter<'_>, nested: bool) -> fmt::Result {
+        let (op, operands) = match self {
+            Cond::Name(name) => return f.write_str(name),
+            Cond::Not(operand) => {
+                f.write_str("not ")?;
+                return operand.fmt_nested(f, true);
+            }
+            Cond::All(operands) => (" and ", operands),
+            Cond::Any(operands) => (" or ", operands),
+        };
+        if nested {
+            f.write_str("(")?;
+        }
+        for (i, operand) in operands.iter().enumerate() {
+            if i > 0 {
+                f.write_str(op)?;
+            }
+            operand.fmt_nested(f, true)?;
+        }
+        if nested {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Cond {
+    /// Human-readable: `A and (B or not C)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_nested(f, false)
+    }
+}
+
+/// A feature of a definition, member or enum value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Feature {
+    /// Its name.
+    pub name: String,
+    /// Its `if` condition.
+    pub cond: Option<Cond>,
+    /// Where the definition carrying it starts.
+    pub info: Option<Info>,
+}
+
+impl Feature {
+    /// The features every schema knows, with a meaning of their own.
+    pub const SPECIAL: [&'static str; 2] = ["deprecated", "unstable"];
+
+    /// `deprecated` or `unstable`.
+    pub fn is_special(&self) -> bool {
+        Feature::SPECIAL.contains(&self.name.as_str())
+    }
+
+    /// `deprecated`: the thing is going away.
+    pub fn is_deprecated(&self) -> bool {
+        self.name == "deprecated"
+    }
+
+    /// `unstable`: the thing may change incompatibly or go away.
+    pub fn is_unstable(&self) -> bool {
+        self.name == "unstable"
+    }
+}
+
+/// Whether any of `features` is `deprecated`.
+pub fn is_deprecated(features: &[Feature]) -> bool {
+    features.iter().any(Feature::is_deprecated)
+}
+
+/// Whether any of `features` is `unstable`.
+pub fn is_unstable(features: &[Feature]) -> bool {
+    features.iter().any(Feature::is_unstable)
+}
+
+/// The JSON shape of a type's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JsonType {
+    /// A string (also enums).
+    String,
+    /// A number (`number`).
+    Number,
+    /// An integer (`int`, `int8` .. `uint64`, `size`).
+    Int,
+    /// `true` or `false`.
+    Boolean,
+    /// `null`.
+    Null,
+    /// Any value (`any`, alternates).
+    Value,
+    /// An array.
+    Array,
+    /// An object (structs, unions).
+    Object,
+}
+
+impl JsonType {
+    /// The name QEMU uses (`string`, `int`, `boolean`, `value`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JsonType::String => "string",
+            JsonType::Number => "number",
+            JsonType::Int => "int",
+            JsonType::Boolean => "boolean",
+            JsonType::Null => "null",
+            JsonType::Value => "value",
+            JsonType::Array => "array",
+            JsonType::Object => "object",
+        }
+    }
+}
+
+/// A built-in type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// `str`
+    Str,
+    /// `number`: a double.
+    Number,
+    /// `int`: a 64-bit signed integer.
+    Int,
+    /// `int8`
+    Int8,
+    /// `int16`
+    Int16,
+    /// `int32`
+    Int32,
+    /// `int64`
+    Int64,
+    /// `uint8`
+    Uint8,
+    /// `uint16`
+    Uint16,
+    /// `uint32`
+    Uint32,
+    /// `uint64`
+    Uint64,
+    /// `size`: a 64-bit unsigned byte count.
+    Size,
+    /// `bool`
+    Bool,
+    /// `any`: any JSON value.
+    Any,
+    /// `null`: only JSON null.
+    Null,
+}
+
+impl Builtin {
+    /// Every built-in type, in QEMU's definition order.
+    pub const ALL: [Builtin; 15] = [
+        Builtin::Str,
+        Builtin::Number,
+        Builtin::Int,
+        Builtin::Int8,
+        Builtin::Int16,
+        Builtin::Int32,
+        Builtin::Int64,
+        Builtin::Uint8,
+        Builtin::Uint16,
+        Builtin::Uint32,
+        Builtin::Uint64,
+        Builtin::Size,
+        Builtin::Bool,
+        Builtin::Any,
+        Builtin::Null,
+    ];
+
+    /// The name in the schema.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Str => "str",
+            Builtin::Number => "number",
+            Builtin::Int => "int",
+            Builtin::Int8 => "int8",
+            Builtin::Int16 => "int16",
+            Builtin::Int32 => "int32",
+            Builtin::Int64 => "int64",
+            Builtin::Uint8 => "uint8",
+            Builtin::Uint16 => "uint16",
+            Builtin::Uint32 => "uint32",
+            Builtin::Uint64 => "uint64",
+            Builtin::Size => "size",
+            Builtin::Bool => "bool",
+            Builtin::Any => "any",
+            Builtin::Null => "null",
+        }
+    }
+
+    /// The JSON shape of its values.
+    pub fn json_type(self) -> JsonType {
+        match self {
+            Builtin::Str => JsonType::String,
+            Builtin::Number => JsonType::Number,
+            Builtin::Bool => JsonType::Boolean,
+            Builtin::Any => JsonType::Value,
+            Builtin::Null => JsonType::Null,
+            _ => JsonType::Int,
+        }
+    }
+}
+
+/// One entity of the schema: a type, a command or an event.
+#[derive(Clone, Debug)]
+pub struct Entity {
+    /// Its name (implicit types have the names QEMU gives them: `FooList`,
+    /// `q_obj_NAME-arg`, `q_obj_NAME-base`, `q_empty`).
+    pub name: String,
+    /// Where it is defined; for an implicit type, the definition that brought it in;
+    /// `None` for built-in types (and their arrays), `q_empty` and `QType`.
+    pub info: Option<Info>,
+    /// Its documentation, with members and features connected.
+    pub doc: Option<Doc>,
+    /// Its `if` condition (an array type has its element type's).
+    pub cond: Option<Cond>,
+    /// Its features, in order.
+    pub features: Vec<Feature>,
+    /// The module (schema file) it belongs to.
+    pub module: ModuleId,
+    /// What it is.
+    pub kind: EntityKind,
+}
+
+/// What an entity is.
+#[derive(Clone, Debug)]
+pub enum EntityKind {
+    /// A built-in type.
+    Builtin(Builtin),
+    /// An enumeration.
+    Enum(EnumType),
+    /// An array type `FooList`.
+    Array(ArrayType),
+    /// A struct or union.
+    Object(ObjectType),
+    /// An alternate.
+    Alternate(AlternateType),
+    /// A command.
+    Command(Command),
+    /// An event.
+    Event(Event),
+}
+
+impl Entity {
+    /// The kind as QEMU's messages name it: `built-in`, `enum`, `array`, `struct`, `union`,
+    /// `alternate`, `command` or `event`.
+    pub fn meta(&self) -> &'static str {
+        match &self.kind {
+            EntityKind::Builtin(_) => "built-in",
+            EntityKind::Enum(_) => "enum",
+            EntityKind::Array(_) => "array",
+            EntityKind::Object(o) if o.branches.is_some() => "union",
+            EntityKind::Object(_) => "struct",
+            EntityKind::Alternate(_) => "alternate",
+            EntityKind::Command(_) => "command",
+            EntityKind::Event(_) => "event",
+        }
+    }
+
+    /// Whether it is a type (not a command or an event).
+    pub fn is_type(&self) -> bool {
+        !matches!(self.kind, EntityKind::Command(_) | EntityKind::Event(_))
+    }
+
+    /// Whether QAPI made it up rather than the schema defining it: built-in types, array
+    /// types, `QType`, and objects named `q_...` (`q_empty`, `q_obj_...`).
+    pub fn is_implicit(&self) -> bool {
+        match &self.kind {
+            EntityKind::Builtin(_) | EntityKind::Array(_) => true,
+            EntityKind::Enum(_) => self.name == "QType",
+            EntityKind::Object(_) => self.name.starts_with("q_"),
+            _ => self.info.is_none(),
+        }
+    }
+
+    /// The JSON shape of the type's values; `None` for commands and events.
+    pub fn json_type(&self) -> Option<JsonType> {
+        Some(match &self.kind {
+            EntityKind::Builtin(b) => b.json_type(),
+            EntityKind::Enum(_) => JsonType::String,
+            EntityKind::Array(_) => JsonType::Array,
+            EntityKind::Object(_) => JsonType::Object,
+            EntityKind::Alternate(_) => JsonType::Value,
+            EntityKind::Command(_) | EntityKind::Event(_) => return None,
+        })
+    }
+
+    /// The enumeration, if it is one.
+    pub fn as_enum(&self) -> Option<&EnumType> {
+        match &self.kind {
+            EntityKind::Enum(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The struct or union, if it is one.
+    pub fn as_object(&self) -> Option<&ObjectType> {
+        match &self.kind {
+            EntityKind::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The array type, if it is one.
+    pub fn as_array(&self) -> Option<&ArrayType> {
+        match &self.kind {
+            EntityKind::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The alternate, if it is one.
+    pub fn as_alternate(&self) -> Option<&AlternateType> {
+        match &self.kind {
+            EntityKind::Alternate(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The command, if it is one.
+    pub fn as_command(&self) -> Option<&Command> {
+        match &self.kind {
+            EntityKind::Command(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The event, if it is one.
+    pub fn as_event(&self) -> Option<&Event> {
+        match &self.kind {
+            EntityKind::Event(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether it has the `deprecated` feature.
+    pub fn is_deprecated(&self) -> bool {
+        is_deprecated(&self.features)
+    }
+
+    /// Whether it has the `unstable` feature.
+    pub fn is_unstable(&self) -> bool {
+        is_unstable(&self.features)
+    }
+}
+
+/// An enumeration.
+#[derive(Clone, Debug)]
+pub struct EnumType {
+    /// The values, in order.
+    pub members: Vec<EnumMember>,
+    /// The `prefix` QEMU uses for its C constants, if given.
+    pub prefix: Option<String>,
+}
+
+impl EnumType {
+    /// The value named `name`.
+    pub fn member(&self, name: &str) -> Option<&EnumMember> {
+        self.members.iter().find(|m| m.name == name)
+    }
+}
+
+/// One value of an enumeration.
+#[derive(Clone, Debug)]
+pub struct EnumMember {
+    /// The value as it goes over the wire.
+    pub name: String,
+    /// Its `if` condition.
+    pub cond: Option<Cond>,
+    /// Its features.
+    pub features: Vec<Feature>,
+    /// Where the enumeration is defined.
+    pub info: Option<Info>,
+}
+
+/// An array type: the type of `[ 'Foo' ]`, named `FooList`.
+#[derive(Clone, Debug)]
+pub struct ArrayType {
+    /// The element type (never an array).
+    pub element: EntityId,
+}
+
+/// A struct or a union (an object type).
+#[derive(Clone, Debug)]
+pub struct ObjectType {
+    /// The base type, whose members come first. For a union with inline base members, the
+    /// implicit `q_obj_NAME-base`.
+    pub base: Option<EntityId>,
+    /// The members declared by the type itself, in order.
+    pub local_members: Vec<Member>,
+    /// All members: the base's (recursively), then the local ones.
+    pub members: Vec<Member>,
+    /// For a union: the discriminator and the branches.
+    pub branches: Option<Branches>,
+}
+
+impl ObjectType {
+    /// Whether it is a union.
+    pub fn is_union(&self) -> bool {
+        self.branches.is_some()
+    }
+
+    /// Whether it has neither members nor branches.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.branches.is_none()
+    }
+
+    /// The member named `name` (among all members).
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name == name)
+    }
+
+    /// Whether some member is conditional.
+    pub fn has_conditional_members(&self) -> bool {
+        self.members.iter().any(|m| m.cond.is_some())
+    }
+}
+
+/// A member of an object type (or an argument of a command, or a datum of an event).
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// The name on the wire.
+    pub name: String,
+    /// Its type.
+    pub ty: EntityId,
+    /// Whether it may be absent (written `*name`).
+    pub optional: bool,
+    /// Its `if` condition.
+    pub cond: Option<Cond>,
+    /// Its features.
+    pub features: Vec<Feature>,
+    /// Where the type declaring it is defined.
+    pub info: Option<Info>,
+    /// The object type that declares it (for inherited members, the base).
+    pub defined_in: EntityId,
+}
+
+impl Member {
+    /// Whether it has the `deprecated` feature.
+    pub fn is_deprecated(&self) -> bool {
+        is_deprecated(&self.features)
+    }
+
+    /// Whether it has the `unstable` feature.
+    pub fn is_unstable(&self) -> bool {
+        is_unstable(&self.features)
+    }
+}
+
+/// The branches of a union, selected by the value of the discriminator member.
+#[derive(Clone, Debug)]
+pub struct Branches {
+    /// The name of the discriminator (a member of the base, of enum type).
+    pub tag: String,
+    /// The discriminator's enum type.
+    pub tag_type: EntityId,
+    /// One branch per discriminator value: first those written, then, in enum order, the
+    /// values the schema left out, each with the empty type `q_empty`.
+    pub variants: Vec<Variant>,
+}
+
+impl Branches {
+    /// The branch for discriminator value `name`.
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+}
+
+/// A union branch or an alternative of an alternate.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    /// The discriminator value (unions) or the alternative's name (alternates).
+    pub name: String,
+    /// Its type: an object type for unions; for alternates any type that can be told
+    /// apart from the others by its JSON shape.
+    pub ty: EntityId,
+    /// Its `if` condition.
+    pub cond: Option<Cond>,
+    /// Where the union or alternate is defined.
+    pub info: Option<Info>,
+    /// The type that declares it: the union or alternate; for an implicit empty branch,
+    /// the type declaring the discriminator.
+    pub defined_in: EntityId,
+}
+
+/// An alternate: a value of one of several types, told apart by JSON shape.
+#[derive(Clone, Debug)]
+pub struct AlternateType {
+    /// The alternatives, in order.
+    pub variants: Vec<Variant>,
+}
+
+/// A command.
+#[derive(Clone, Debug)]
+pub struct Command {
+    /// The arguments' type: an object type, the implicit `q_obj_NAME-arg` for inline
+    /// arguments; `None` when it takes none.
+    pub arg_type: Option<EntityId>,
+    /// What it returns; `None` when it returns nothing (an empty object on the wire).
+    pub ret_type: Option<EntityId>,
+    /// `gen`: false when QEMU's handler is not generated.
+    pub gen: bool,
+    /// `success-response`: false when no reply is sent on success.
+    pub success_response: bool,
+    /// `boxed`: the arguments are passed as one object (may then be a union).
+    pub boxed: bool,
+    /// `allow-oob`: may be executed out of band.
+    pub allow_oob: bool,
+    /// `allow-preconfig`: may run before the machine is configured.
+    pub allow_preconfig: bool,
+    /// `coroutine`: QEMU runs the handler in a coroutine.
+    pub coroutine: bool,
+}
+
+/// An event.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// The data's type (the implicit `q_obj_NAME-arg` for inline data); `None` when it
+    /// carries none.
+    pub arg_type: Option<EntityId>,
+    /// `boxed`: the data is passed as one object (may then be a union).
+    pub boxed: bool,
+}
+
+/// A module: one schema file, or `./builtin` for the built-in types.
+#[derive(Clone, Debug)]
+pub struct Module {
+    /// The file relative to the main schema file's folder, or `./builtin`.
+    pub name: String,
+    /// Its entities and include directives, in definition order.
+    pub items: Vec<ModuleItem>,
+}
+
+impl Module {
+    /// The name of the module of the built-in types.
+    pub const BUILTIN: &'static str = "./builtin";
+
+    /// Whether this is the module of the built-in types.
+    pub fn is_builtin(&self) -> bool {
+        self.name == Module::BUILTIN
+    }
+}
+
+/// One item of a module.
+#[derive(Clone, Debug)]
+pub enum ModuleItem {
+    /// An entity defined in the module (implicit types go to the module of what brought
+    /// them in; array types to their element type's module).
+    Entity(EntityId),
+    /// An `include` directive.
+    Include {
+        /// The included module.
+        module: ModuleId,
+        /// Where the directive stands.
+        info: Info,
+    },
+}
+
+/// How many definitions of each kind a schema has (implicit types not counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Commands.
+    pub commands: usize,
+    /// Events.
+    pub events: usize,
+    /// Structs.
+    pub structs: usize,
+    /// Unions.
+    pub unions: usize,
+    /// Alternates.
+    pub alternates: usize,
+    /// Enumerations.
+    pub enums: usize,
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} commands, {} events, {} structs, {} unions, {} alternates, {} enums",
+            self.commands, self.events, self.structs, self.unions, self.alternates, self.enums
+        )
+    }
+}
+
+/// A resolved, checked schema.
+#[derive(Clone, Debug)]
+pub struct Schema {
+    entities: Vec<Entity>,
+    by_name: HashMap<String, EntityId>,
+    modules: Vec<Module>,
+    docs: Vec<Doc>,
+    pragma: Pragma,
+    feature_names: Vec<String>,
+    warnings: Vec<SchemaError>,
+}
+
+impl Schema {
+    /// Every entity in definition order (see the module documentation), built-in and
+    /// implicit types included.
+    pub fn entities(&self) -> &[Entity] {
+        &self.entities
+    }
+
+    /// Every entity with its id, in definition order.
+    pub fn iter(&self) -> impl Iterator<Item = (EntityId, &Entity)> {
+        self.entities
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (EntityId(i as u32), e))
+    }
+
+    /// The entity `id` stands for.
+    ///
+    /// # Panics
+    ///
+    /// If `id` does not come from this schema.
+    pub fn entity(&self, id: EntityId) -> &Entity {
+        &self.entities[id.index()]
+    }
+
+    /// The name of entity `id`.
+    pub fn name(&self, id: EntityId) -> &str {
+        &self.entity(id).name
+    }
+
+    /// The id of the entity named `name`.
+    pub fn lookup_id(&self, name: &str) -> Option<EntityId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The entity named `name`.
+    pub fn lookup(&self, name: &str) -> Option<&Entity> {
+        self.lookup_id(name).map(|id| self.entity(id))
+    }
+
+    /// The commands, in definition order.
+    pub fn commands(&self) -> impl Iterator<Item = (&Entity, &Command)> {
+        self.entities
+            .iter()
+            .filter_map(|e| e.as_command().map(|c| (e, c)))
+    }
+
+    /// The events, in definition order.
+    pub fn events(&self) -> impl Iterator<Item = (&Entity, &Event)> {
+        self.entities
+            .iter()
+            .filter_map(|e| e.as_event().map(|v| (e, v)))
+    }
+
+    /// The modules: `./builtin`, the main file, then the included files in the order they
+    /// were first included.
+    pub fn modules(&self) -> &[Module] {
+        &self.modules
+    }
+
+    /// The module `id` stands for.
+    pub fn module(&self, id: ModuleId) -> &Module {
+        &self.modules[id.index()]
+    }
+
+    /// Every documentation block in reading order, free-form ones included, with the
+    /// definitions' members and features connected.
+    pub fn docs(&self) -> &[Doc] {
+        &self.docs
+    }
+
+    /// The pragmas in force.
+    pub fn pragma(&self) -> &Pragma {
+        &self.pragma
+    }
+
+    /// Every feature name the schema uses, the special ones (`deprecated`, `unstable`)
+    /// first, then in order of first use.
+    pub fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    /// Warnings collected while reading (formatting-only rules, when not strict).
+    pub fn warnings(&self) -> &[SchemaError] {
+        &self.warnings
+    }
+
+    /// How many definitions of each kind the schema has.
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for entity in &self.entities {
+            match &entity.kind {
+                EntityKind::Command(_) => counts.commands += 1,
+                EntityKind::Event(_) => counts.events += 1,
+                EntityKind::Alternate(_) => counts.alternates += 1,
+                EntityKind::Enum(_) if !entity.is_implicit() => counts.enums += 1,
+                EntityKind::Object(o) if !entity.is_implicit() => {
+                    if o.is_union() {
+                        counts.unions += 1;
+                    } else {
+                        counts.structs += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        counts
+    }
+
+    /// How QEMU's messages describe type `id`: `struct type 'Foo'`,
+    /// `built-in type 'int'`, `array type ['Foo']`, ...
+    pub fn describe(&self, id: EntityId) -> String {
+        let entity = self.entity(id);
+        describe_entity(entity, |elt| self.name(elt).to_string())
+    }
+}
+
+/// `META type 'NAME'` (types) or `META 'NAME'` (commands, events); arrays are described
+/// by their element's name.
+fn describe_entity(entity: &Entity, element_name: impl Fn(EntityId) -> String) -> String {
+    match &entity.kind {
+        EntityKind::Array(a) => format!("array type ['{}']", element_name(a.element)),
+        _ if entity.is_type() => format!("{} type '{}'", entity.meta(), entity.name),
+        _ => format!("{} '{}'", entity.meta(), entity.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cond_forms() {
+        let c = Cond::Not(Box::new(Cond::Any(vec![
+            Cond::Not(Box::new(Cond::Name("A".into()))),
+            Cond::Name("B".into()),
+        ])));
+        assert_eq!(c.dump_text(), "{'not': {'any': [{'not': 'A'}, 'B']}}");
+        assert_eq!(c.to_string(), "not (not A or B)");
+        assert_eq!(Cond::Name("A".into()).dump_text(), "A");
+        assert!(c.eval(&|s| s == "A"));
+        assert!(!c.eval(&|s| s == "B"));
+        assert_eq!(c.symbols(), ["A", "B"]);
+    }
+}
