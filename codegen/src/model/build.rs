@@ -16,11 +16,15 @@ use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
 use crate::parse::Pragma;
 use crate::source::Info;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 /// QEMU's generated code keeps feature sets in 64-bit masks.
 const MAX_FEATURES: usize = 64;
+
+/// How deep object checks may recurse through bases and branches; real schemas need a
+/// handful of levels.
+const MAX_DEPTH: usize = 256;
 
 impl Schema {
     /// Resolves and checks the definitions of `checked`, read from the main schema file
@@ -109,6 +113,10 @@ struct Builder {
     /// Where each definition's doc sits in `docs`.
     doc_slots: Vec<(EntityId, usize)>,
     doc_cursor: usize,
+    /// Feature names in `features`, for quick lookup.
+    feature_set: HashSet<String>,
+    /// Current recursion depth of object checks.
+    depth: usize,
 }
 
 impl Builder {
@@ -133,6 +141,8 @@ impl Builder {
             docs,
             doc_slots: Vec::new(),
             doc_cursor: 0,
+            feature_set: Feature::SPECIAL.iter().map(|f| f.to_string()).collect(),
+            depth: 0,
         };
         b.make_module(Module::BUILTIN.to_string());
         let root_name = b.module_name(root);
@@ -292,7 +302,7 @@ impl Builder {
     /// Registers the feature names in the schema-wide list and makes the features.
     fn make_features(&mut self, features: &[FeatureExpr], origin: &Origin) -> Vec<Feature> {
         for f in features {
-            if !self.features.iter().any(|(n, _)| *n == f.name) {
+            if self.feature_set.insert(f.name.clone()) {
                 self.features.push((f.name.clone(), Some(origin.clone())));
             }
         }
@@ -765,6 +775,18 @@ impl Builder {
     }
 
     fn check_object(&mut self, id: EntityId) -> Result<()> {
+        // Bases and branches are checked recursively; a schema chaining thousands of them
+        // must not exhaust the stack.
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error(id, "bases and branches nest too deeply"));
+        }
+        self.depth += 1;
+        let result = self.check_object_inner(id);
+        self.depth -= 1;
+        result
+    }
+
+    fn check_object_inner(&mut self, id: EntityId) -> Result<()> {
         match self.states[id.index()] {
             State::Done => return Ok(()),
             State::InProgress => {
@@ -1201,17 +1223,28 @@ impl Builder {
                     Builder::connect_member(doc, &v.name, "branch", v.info.as_ref(), &self.pragma)?;
                 }
             }
-            EntityKind::Command(Command { arg_type, .. })
-            | EntityKind::Event(Event { arg_type, .. }) => {
-                if let Some(arg) = *arg_type {
-                    if self.entity(arg).is_implicit() {
-                        self.connect_into(arg, doc)?;
-                    }
+            EntityKind::Command(Command {
+                arg_type, ret_type, ..
+            }) => {
+                self.connect_args(*arg_type, doc)?;
+                // Generated documentation always says what comes back, even when the
+                // block does not.
+                if let (Some(_), Some(info)) = (ret_type, &entity.info) {
+                    doc.ensure_returns(info);
                 }
             }
+            EntityKind::Event(Event { arg_type, .. }) => self.connect_args(*arg_type, doc)?,
             EntityKind::Builtin(_) | EntityKind::Array(_) => {}
         }
         Ok(())
+    }
+
+    /// Inline arguments are documented in the command's or event's own block.
+    fn connect_args(&self, arg_type: Option<EntityId>, doc: &mut Doc) -> Result<()> {
+        match arg_type {
+            Some(arg) if self.entity(arg).is_implicit() => self.connect_into(arg, doc),
+            _ => Ok(()),
+        }
     }
 
     // -----------------------------------------------------------------------------------
@@ -1323,6 +1356,38 @@ mod tests {
         assert_eq!(rel("/a/b/inc/c.json", "/a/b"), PathBuf::from("inc/c.json"));
         assert_eq!(rel("/a/c.json", "/a/b"), PathBuf::from("../c.json"));
         assert_eq!(rel("/a/b", "/a/b"), PathBuf::from("."));
+    }
+
+    fn load_str(text: &str) -> Result<Schema> {
+        let path = Path::new("/nonexistent/depth.json");
+        let parsed = crate::parse::parse_str(path, text, Default::default())?;
+        Schema::build(crate::check::check_schema(parsed)?, path)
+    }
+
+    #[test]
+    fn long_base_chains_are_refused_not_overflowing() {
+        let mut text = String::from("{ 'struct': 'Sx0', 'data': {} }\n");
+        for i in 1..2000 {
+            text += &format!(
+                "{{ 'struct': 'Sx{i}', 'base': 'Sx{}', 'data': {{}} }}\n",
+                i - 1
+            );
+        }
+        // Checked in order, each base already done: no deep recursion.
+        if let Err(e) = load_str(&text) {
+            panic!("{e}");
+        }
+
+        let mut text = String::new();
+        for i in 0..2000 {
+            text += &format!(
+                "{{ 'struct': 'Sx{i}', 'base': 'Sx{}', 'data': {{}} }}\n",
+                i + 1
+            );
+        }
+        text += "{ 'struct': 'Sx2000', 'data': {} }\n";
+        let e = load_str(&text).expect_err("too deep");
+        assert!(e.message.contains("nest too deeply"), "{e}");
     }
 
     #[test]
