@@ -1172,7 +1172,15 @@ impl Builder {
         };
         let result = self.connect_into(id, &mut doc);
         self.entities[id.index()].doc = Some(doc);
-        result
+        // Undocumented members and features are reported at the definition, in its
+        // context, as QEMU does.
+        result.map_err(|e| match (&e.context, &self.origins[id.index()]) {
+            (None, Some(origin)) if e.info.as_ref() == Some(&origin.info) => {
+                let context = format!("In {} '{}':", origin.meta, origin.name);
+                e.with_context(context)
+            }
+            _ => e,
+        })
     }
 
     fn connect_features(doc: &mut Doc, features: &[Feature]) -> Result<()> {
