@@ -15,6 +15,12 @@ pub trait Command: Serialize + Send {
     const ALLOW_OOB: bool;
     /// The typed value of a successful reply's `return` member.
     type Returns: DeserializeOwned + Send + 'static;
+
+    /// Decodes a successful reply's `return` value. Commands that return nothing get `()`
+    /// whatever QEMU sent (it sends `{}`).
+    fn decode_return(value: &serde_json::value::RawValue) -> serde_json::Result<Self::Returns> {
+        serde_json::from_str(value.get())
+    }
 }
 
 /// A command the schema marks `allow-oob`: only these may be sent with `exec-oob`, so

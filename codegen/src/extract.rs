@@ -13,12 +13,26 @@ use std::path::Path;
 /// comment to any QAPI parser, so the extract stays a valid schema.
 pub const MODULE_MARKER: &str = "# module: ";
 
-/// Writes the extract of `schema` as QAPI source text. `origin` is named in the header.
-pub fn extract(schema: &ParsedSchema, origin: &str) -> String {
+/// How an extract starts; tells a reader to honour the module markers.
+pub const HEADER: &str = "# Doc-free extract of ";
+
+/// Whether the file at `path` is a doc-free extract (it starts with [`HEADER`]).
+pub fn is_extract(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; HEADER.len()];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == HEADER.as_bytes())
+}
+
+/// Writes the extract of `schema`, read from the file `root`, as QAPI source text.
+/// `origin` is named in the header.
+pub fn extract(schema: &ParsedSchema, root: &Path, origin: &str) -> String {
+    let folder = root.parent().unwrap_or_else(|| Path::new(""));
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# Doc-free extract of {origin}, written by `qapi extract`.\n\
+        "{HEADER}{origin}, written by `qapi extract`.\n\
          # Definitions only: names, members, types, conditions, features and flags."
     );
     write_pragma(&mut out, &schema.pragma);
@@ -29,7 +43,11 @@ pub fn extract(schema: &ParsedSchema, origin: &str) -> String {
         };
         let file = def.info.file.as_path();
         if current_module != Some(file) {
-            let _ = writeln!(out, "\n{MODULE_MARKER}{}", module_name(file).display());
+            let _ = writeln!(
+                out,
+                "\n{MODULE_MARKER}{}",
+                module_name(file, folder).display()
+            );
             current_module = Some(file);
         }
         write_definition(&mut out, &def.expr.entries);
@@ -37,9 +55,10 @@ pub fn extract(schema: &ParsedSchema, origin: &str) -> String {
     out
 }
 
-/// The module path without the folder the root schema sits in, so the extract does not
+/// The module path relative to the folder the root schema sits in, so the extract does not
 /// depend on where QEMU's tree was when it was made.
-fn module_name(file: &Path) -> &Path {
+fn module_name<'p>(file: &'p Path, folder: &Path) -> &'p Path {
+    let file = file.strip_prefix(folder).unwrap_or(file);
     let mut components = file.components();
     match components.next() {
         Some(std::path::Component::CurDir) => components.as_path(),

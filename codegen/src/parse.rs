@@ -50,6 +50,11 @@ pub struct ParseOptions {
     /// Formatting-only documentation rules (which QEMU tightened across releases) are
     /// errors instead of warnings.
     pub strict: bool,
+    /// Honour the module markers of a doc-free extract (`# module: FILE` comments at the
+    /// start of a line, see [`crate::extract`]): the definitions after one are placed in
+    /// that module, as if read from `FILE` beside the extract, so the model keeps QEMU's
+    /// module structure. Off by default: to any other reader they are plain comments.
+    pub module_markers: bool,
 }
 
 /// Reads the schema file `path` and everything it includes.
@@ -124,7 +129,12 @@ fn parse_source(
         text.push('\n');
     }
     let mut parser = Parser {
-        lexer: Lexer::new(&text, start),
+        lexer: Lexer {
+            module_markers: options
+                .module_markers
+                .then(|| path.parent().unwrap_or_else(|| Path::new("")).to_path_buf()),
+            ..Lexer::new(&text, start)
+        },
         path,
         options,
         included,
@@ -157,11 +167,14 @@ struct Lexer<'a> {
     /// Current line's position (column unset).
     info: Info,
     tok: Token,
+    /// Where module markers point, when they are honoured.
+    module_markers: Option<PathBuf>,
 }
 
 impl<'a> Lexer<'a> {
     fn new(src: &'a str, info: Info) -> Lexer<'a> {
         Lexer {
+            module_markers: None,
             src,
             cursor: 0,
             pos: 0,
@@ -214,6 +227,14 @@ impl<'a> Lexer<'a> {
                     if keep_comments || doc_start {
                         self.tok = Token::Comment(self.src[self.pos..end].to_string());
                         return Ok(());
+                    }
+                    if let Some(dir) = &self.module_markers {
+                        let comment = &self.src[self.pos..end];
+                        if let Some(module) = comment.strip_prefix(crate::extract::MODULE_MARKER) {
+                            if self.pos == self.line_pos {
+                                self.info.file = Arc::new(dir.join(module.trim()));
+                            }
+                        }
                     }
                 }
                 b'{' | b'}' | b':' | b',' | b'[' | b']' => {

@@ -34,7 +34,10 @@ fn shared_dir() -> Option<PathBuf> {
 }
 
 fn strict() -> ParseOptions {
-    ParseOptions { strict: true }
+    ParseOptions {
+        strict: true,
+        ..Default::default()
+    }
 }
 
 /// The last `FILE:LINE[:COL]: ` position of an `.err` file, as (file name, line, column).
@@ -487,7 +490,14 @@ fn connect_stats(schema: &ParsedSchema) -> ConnectStats {
 // Details the cases above do not pin down.
 
 fn parse_doc(text: &str, strict: bool) -> Result<(Vec<Doc>, Vec<SchemaError>), SchemaError> {
-    let schema = parse_str(Path::new("t.json"), text, ParseOptions { strict })?;
+    let schema = parse_str(
+        Path::new("t.json"),
+        text,
+        ParseOptions {
+            strict,
+            ..Default::default()
+        },
+    )?;
     Ok((schema.docs, schema.warnings))
 }
 

@@ -27,7 +27,14 @@ fn parse_text(text: &[u8]) -> Result<(), SchemaError> {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("schema.json");
     std::fs::write(&path, text).expect("write schema");
-    parse_file(&path, ParseOptions { strict: true }).map(|_| ())
+    parse_file(
+        &path,
+        ParseOptions {
+            strict: true,
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
 }
 
 /// The error names the file and a line inside it (or, for include problems, the directive).

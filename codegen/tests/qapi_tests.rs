@@ -81,7 +81,13 @@ fn run_case(dir: &Path, name: &str, exact_messages: &mut usize) -> Result<(), St
     let json = dir.join(format!("{name}.json"));
     let expected_err = std::fs::read_to_string(dir.join(format!("{name}.err")))
         .map_err(|e| format!("can't read {name}.err: {e}"))?;
-    let result = qemu_qmp_codegen::load(&json, ParseOptions { strict: true });
+    let result = qemu_qmp_codegen::load(
+        &json,
+        ParseOptions {
+            strict: true,
+            ..Default::default()
+        },
+    );
     if expected_err.trim().is_empty() {
         let expected_out = std::fs::read_to_string(dir.join(format!("{name}.out")))
             .map_err(|e| format!("can't read {name}.out: {e}"))?;

@@ -1,0 +1,1120 @@
+//! The generated items: one function per kind of definition, plus the `Event` enum, the
+//! `Commands` extension trait and the dynamic tables.
+
+use super::names::{self, Namespace};
+use super::{docs, event_variant_base, ident, Emitter};
+use crate::doc::Doc;
+use crate::model::{
+    AlternateType, Builtin, Command, Entity, EntityId, EntityKind, EnumType, JsonType, Member,
+    ObjectType,
+};
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+/// A member as a Rust field.
+struct Field {
+    ident: Ident,
+    wire: String,
+    /// The value type (without the `Option` of an optional member).
+    value: TokenStream,
+    optional: bool,
+    /// Whether the value type is `String` (parameters then take `impl Into<String>`).
+    is_string: bool,
+    attrs: TokenStream,
+}
+
+impl Field {
+    fn declared_type(&self) -> TokenStream {
+        let value = &self.value;
+        if self.optional {
+            quote!(::std::option::Option<#value>)
+        } else {
+            value.clone()
+        }
+    }
+}
+
+fn fields<'a>(
+    em: &Emitter<'_>,
+    owner: EntityId,
+    doc: Option<&Doc>,
+    members: impl IntoIterator<Item = &'a Member>,
+    ns: &mut Namespace,
+) -> Vec<Field> {
+    members
+        .into_iter()
+        .filter(|m| !em.member_skipped(m))
+        .map(|m| Field {
+            ident: ident(&ns.claim(names::snake(&m.name))),
+            wire: m.name.clone(),
+            value: em.held_type(owner, m.ty),
+            optional: m.optional,
+            is_string: matches!(em.entity(m.ty).kind, EntityKind::Builtin(Builtin::Str)),
+            attrs: docs::member(em.options.docs, doc, &m.name, m.cond.as_ref(), &m.features),
+        })
+        .collect()
+}
+
+fn struct_definition(name: &Ident, attrs: &TokenStream, fields: &[Field]) -> TokenStream {
+    let all_optional = fields.iter().all(|f| f.optional);
+    let derive = if all_optional {
+        quote!(#[derive(Clone, Debug, Default, PartialEq)])
+    } else {
+        quote!(#[derive(Clone, Debug, PartialEq)])
+    };
+    let decls = fields.iter().map(|f| {
+        let (attrs, ident, ty) = (&f.attrs, &f.ident, f.declared_type());
+        quote!(#attrs pub #ident: #ty,)
+    });
+    quote! {
+        #attrs
+        #derive
+        pub struct #name { #(#decls)* }
+    }
+}
+
+/// The statements writing each present field into an open map.
+fn serialize_field_statements(fields: &[Field]) -> Vec<TokenStream> {
+    fields
+        .iter()
+        .map(|f| {
+            let (ident, wire) = (&f.ident, &f.wire);
+            if f.optional {
+                quote! {
+                    if let ::std::option::Option::Some(value) = &self.#ident {
+                        map.serialize_entry(#wire, value)?;
+                    }
+                }
+            } else {
+                quote!(map.serialize_entry(#wire, &self.#ident)?;)
+            }
+        })
+        .collect()
+}
+
+/// `impl Serialize` by way of `SerializeFields`.
+fn serialize_impls(name: &Ident, statements: &[TokenStream]) -> TokenStream {
+    let map = if statements.is_empty() {
+        format_ident!("_map")
+    } else {
+        format_ident!("map")
+    };
+    quote! {
+        impl crate::support::SerializeFields for #name {
+            fn serialize_fields<M: ::serde::ser::SerializeMap>(
+                &self,
+                #map: &mut M,
+            ) -> ::std::result::Result<(), M::Error> {
+                #(#statements)*
+                ::std::result::Result::Ok(())
+            }
+        }
+        impl ::serde::Serialize for #name {
+            fn serialize<S: ::serde::Serializer>(
+                &self,
+                serializer: S,
+            ) -> ::std::result::Result<S::Ok, S::Error> {
+                crate::support::serialize_struct(self, serializer)
+            }
+        }
+    }
+}
+
+/// `impl Deserialize` with a map visitor. `extra_vars`, `extra_arms` and `fallback` let
+/// unions add the discriminator and the buffering of branch members; `build` is the
+/// expression producing the value from the field variables.
+/// The local variable collecting a field while decoding (prefixed, so no member name can
+/// clash with the visitor's own variables).
+fn field_var(f: &Field) -> Ident {
+    format_ident!("field_{}", f.ident.to_string().trim_start_matches("r#"))
+}
+
+fn deserialize_impl(
+    name: &Ident,
+    expecting: &str,
+    fields: &[Field],
+    extra_vars: TokenStream,
+    extra_arms: TokenStream,
+    fallback: TokenStream,
+    build: TokenStream,
+) -> TokenStream {
+    let vars = fields.iter().map(|f| {
+        let ident = field_var(f);
+        quote!(let mut #ident = ::std::option::Option::None;)
+    });
+    let arms = fields.iter().map(|f| {
+        let (ident, wire) = (field_var(f), &f.wire);
+        if f.optional {
+            quote!(#wire => #ident = map.next_value()?,)
+        } else {
+            quote!(#wire => #ident = ::std::option::Option::Some(map.next_value()?),)
+        }
+    });
+    quote! {
+        impl<'de> ::serde::Deserialize<'de> for #name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::std::result::Result<Self, D::Error> {
+                struct Visitor;
+                impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                    type Value = #name;
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                        f.write_str(#expecting)
+                    }
+                    fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> ::std::result::Result<#name, A::Error> {
+                        #(#vars)*
+                        #extra_vars
+                        while let ::std::option::Option::Some(key) =
+                            map.next_key::<crate::support::Key<'de>>()?
+                        {
+                            match key.as_str() {
+                                #(#arms)*
+                                #extra_arms
+                                _ => { #fallback }
+                            }
+                        }
+                        ::std::result::Result::Ok(#build)
+                    }
+                }
+                deserializer.deserialize_map(Visitor)
+            }
+        }
+    }
+}
+
+/// The struct literal fields, failing on absent required members.
+fn build_fields(fields: &[Field]) -> Vec<TokenStream> {
+    fields
+        .iter()
+        .map(|f| {
+            let (ident, var, wire) = (&f.ident, field_var(f), &f.wire);
+            if f.optional {
+                quote!(#ident: #var,)
+            } else {
+                quote!(#ident: #var.ok_or_else(|| <A::Error as ::serde::de::Error>::missing_field(#wire))?,)
+            }
+        })
+        .collect()
+}
+
+const IGNORE: fn() -> TokenStream = || quote!(map.next_value::<::serde::de::IgnoredAny>()?;);
+
+/// A struct with its serde impls.
+fn record(
+    em: &Emitter<'_>,
+    owner: EntityId,
+    name: &Ident,
+    attrs: &TokenStream,
+    doc: Option<&Doc>,
+    members: &[Member],
+    wire_name: &str,
+) -> (TokenStream, Vec<Field>) {
+    let mut ns = Namespace::new();
+    let fields = fields(em, owner, doc, members, &mut ns);
+    let definition = struct_definition(name, attrs, &fields);
+    let serialize = serialize_impls(name, &serialize_field_statements(&fields));
+    let build_fields = build_fields(&fields);
+    let deserialize = deserialize_impl(
+        name,
+        wire_name,
+        &fields,
+        quote!(),
+        quote!(),
+        IGNORE(),
+        quote!(#name { #(#build_fields)* }),
+    );
+    (quote!(#definition #serialize #deserialize), fields)
+}
+
+fn type_name(em: &Emitter<'_>, id: EntityId) -> Ident {
+    ident(em.type_names.get(&id).map_or("Unnamed", String::as_str))
+}
+
+fn item_attrs(em: &Emitter<'_>, entity: &Entity, fallback: &str) -> TokenStream {
+    docs::item(
+        em.options.docs,
+        entity.doc.as_ref(),
+        fallback,
+        entity.cond.as_ref(),
+        &entity.features,
+    )
+}
+
+/// The Rust variants of an enum's values, the fallback `Other` reserved first.
+pub(super) fn enum_variants(e: &EnumType) -> Vec<(String, Ident)> {
+    let mut ns = Namespace::new();
+    ns.reserve("Other");
+    e.members
+        .iter()
+        .map(|m| (m.name.clone(), ident(&ns.claim(names::camel(&m.name)))))
+        .collect()
+}
+
+pub(super) fn enum_type(
+    em: &Emitter<'_>,
+    id: EntityId,
+    entity: &Entity,
+    e: &EnumType,
+) -> TokenStream {
+    let name = type_name(em, id);
+    let attrs = item_attrs(em, entity, &format!("The QAPI enum `{}`.", entity.name));
+    let variants = enum_variants(e);
+    let decls = e.members.iter().zip(&variants).map(|(m, (_, v))| {
+        let attrs = docs::member(
+            em.options.docs,
+            entity.doc.as_ref(),
+            &m.name,
+            m.cond.as_ref(),
+            &m.features,
+        );
+        quote!(#attrs #v,)
+    });
+    let to_wire = variants.iter().map(|(wire, v)| quote!(#name::#v => #wire,));
+    let from_wire = variants.iter().map(|(wire, v)| quote!(#wire => #name::#v,));
+    quote! {
+        #attrs
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum #name {
+            #(#decls)*
+            /// A value this schema does not know (sent by a newer QEMU), kept as sent.
+            Other(::std::string::String),
+        }
+        impl #name {
+            /// The value as QEMU writes it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    #(#to_wire)*
+                    #name::Other(value) => value,
+                }
+            }
+            /// The value QEMU wrote; unknown values are kept in `Other`.
+            pub fn from_wire(value: &str) -> Self {
+                match value {
+                    #(#from_wire)*
+                    other => #name::Other(::std::string::ToString::to_string(other)),
+                }
+            }
+        }
+        impl ::std::fmt::Display for #name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl ::serde::Serialize for #name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> ::serde::Deserialize<'de> for #name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
+                crate::support::deserialize_enum(deserializer, #name::from_wire)
+            }
+        }
+    }
+}
+
+pub(super) fn struct_type(
+    em: &Emitter<'_>,
+    id: EntityId,
+    entity: &Entity,
+    o: &ObjectType,
+) -> TokenStream {
+    let name = type_name(em, id);
+    let attrs = item_attrs(em, entity, &format!("The QAPI struct `{}`.", entity.name));
+    record(
+        em,
+        id,
+        &name,
+        &attrs,
+        entity.doc.as_ref(),
+        &o.members,
+        &entity.name,
+    )
+    .0
+}
+
+pub(super) fn union_type(
+    em: &Emitter<'_>,
+    id: EntityId,
+    entity: &Entity,
+    o: &ObjectType,
+) -> TokenStream {
+    let Some(branches) = &o.branches else {
+        return struct_type(em, id, entity, o);
+    };
+    let name = type_name(em, id);
+    let branch_name = format_ident!("{}Branch", name);
+    let attrs = item_attrs(em, entity, &format!("The QAPI union `{}`.", entity.name));
+    let doc = entity.doc.as_ref();
+
+    let mut ns = Namespace::new();
+    let tag_position = o.members.iter().position(|m| m.name == branches.tag);
+    let base: Vec<&Member> = o
+        .members
+        .iter()
+        .filter(|m| m.name != branches.tag)
+        .collect();
+    let fields = fields(em, id, doc, base.iter().copied(), &mut ns);
+    let tag_ident = ident(&ns.claim(names::snake(&branches.tag)));
+    let tag_wire = &branches.tag;
+    let tag_enum = type_name(em, branches.tag_type);
+    let tag_variants = match &em.entity(branches.tag_type).kind {
+        EntityKind::Enum(e) => enum_variants(e),
+        _ => Vec::new(),
+    };
+    let variant_of = |value: &str| {
+        tag_variants
+            .iter()
+            .find(|(wire, _)| wire == value)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| ident(&names::camel(value)))
+    };
+
+    // The struct: base members, with the discriminator replaced by the branch enum.
+    let mut decls: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| {
+            let (attrs, ident, ty) = (&f.attrs, &f.ident, f.declared_type());
+            quote!(#attrs pub #ident: #ty,)
+        })
+        .collect();
+    let tag_doc = format!(" The branch, selected by `{tag_wire}`, with its members.");
+    decls.insert(
+        tag_position.unwrap_or(0).min(decls.len()),
+        quote!(#[doc = #tag_doc] pub #tag_ident: #branch_name,),
+    );
+
+    // The branch enum.
+    let mut branch_decls = Vec::new();
+    let mut tag_arms = Vec::new();
+    let mut serialize_arms = Vec::new();
+    let mut decode_arms = Vec::new();
+    for variant in &branches.variants {
+        let v = variant_of(&variant.name);
+        let wire = &variant.name;
+        let vattrs = docs::member(em.options.docs, None, wire, variant.cond.as_ref(), &[]);
+        let empty = match &em.entity(variant.ty).kind {
+            EntityKind::Object(b) => b.is_empty() && em.type_names.get(&variant.ty).is_none(),
+            _ => false,
+        };
+        if empty {
+            branch_decls.push(quote!(#vattrs #v,));
+            tag_arms.push(quote!(#branch_name::#v => #wire,));
+            serialize_arms.push(quote!(#branch_name::#v => {}));
+            decode_arms.push(quote!(#tag_enum::#v => #branch_name::#v,));
+        } else {
+            let payload = em.held_type(id, variant.ty);
+            let boxed = em.needs_box(id, variant.ty);
+            branch_decls.push(quote!(#vattrs #v(#payload),));
+            tag_arms.push(quote!(#branch_name::#v(_) => #wire,));
+            serialize_arms.push(quote!(#branch_name::#v(value) => value.serialize_fields(map)?,));
+            let decoded = quote!(buffered.decode::<_, A::Error>()?);
+            let decoded = if boxed {
+                quote!(::std::boxed::Box::new(#decoded))
+            } else {
+                decoded
+            };
+            decode_arms.push(quote!(#tag_enum::#v => #branch_name::#v(#decoded),));
+        }
+    }
+
+    // Serialization: base members in order, the discriminator where it stands, then the
+    // branch's members.
+    let mut statements = serialize_field_statements(&fields);
+    statements.insert(
+        tag_position.unwrap_or(0).min(statements.len()),
+        quote!(map.serialize_entry(#tag_wire, self.#tag_ident.tag())?;),
+    );
+    statements.push(quote!(self.#tag_ident.serialize_members(map)?;));
+    let build = build_fields(&fields);
+    let deserialize = deserialize_impl(
+        &name,
+        &entity.name,
+        &fields,
+        quote! {
+            let mut tag: ::std::option::Option<#tag_enum> = ::std::option::Option::None;
+            let mut buffered = crate::support::BufferedMembers::default();
+        },
+        quote!(#tag_wire => tag = ::std::option::Option::Some(map.next_value()?),),
+        quote!(buffered.push(key.as_str(), map.next_value()?);),
+        quote! {{
+            let tag = tag.ok_or_else(|| <A::Error as ::serde::de::Error>::missing_field(#tag_wire))?;
+            let branch = match tag {
+                #(#decode_arms)*
+                #tag_enum::Other(value) => #branch_name::Other {
+                    value,
+                    members: buffered.into_json::<A::Error>()?,
+                },
+            };
+            #name { #(#build)* #tag_ident: branch }
+        }},
+    );
+    let serialize = serialize_impls(&name, &statements);
+    let branch_doc = format!(" The branches of [`{name}`], one per value of `{tag_wire}`.");
+    quote! {
+        #attrs
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct #name { #(#decls)* }
+
+        #[doc = #branch_doc]
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum #branch_name {
+            #(#branch_decls)*
+            /// A branch this schema does not know (sent by a newer QEMU), kept as sent.
+            Other {
+                /// The discriminator's value.
+                value: ::std::string::String,
+                /// The branch's members.
+                members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+            },
+        }
+
+        impl #branch_name {
+            /// The discriminator's value for this branch.
+            pub fn tag(&self) -> &str {
+                match self {
+                    #(#tag_arms)*
+                    #branch_name::Other { value, .. } => value,
+                }
+            }
+
+            fn serialize_members<M: ::serde::ser::SerializeMap>(&self, map: &mut M) -> ::std::result::Result<(), M::Error> {
+                use crate::support::SerializeFields as _;
+                match self {
+                    #(#serialize_arms)*
+                    #branch_name::Other { members, .. } => {
+                        for (key, value) in members {
+                            map.serialize_entry(key, value)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(())
+            }
+        }
+        #serialize
+        #deserialize
+    }
+}
+
+pub(super) fn alternate_type(
+    em: &Emitter<'_>,
+    id: EntityId,
+    entity: &Entity,
+    a: &AlternateType,
+) -> TokenStream {
+    let name = type_name(em, id);
+    let attrs = item_attrs(
+        em,
+        entity,
+        &format!("The QAPI alternate `{}`.", entity.name),
+    );
+    let mut ns = Namespace::new();
+    let mut decls = Vec::new();
+    let mut serialize_arms = Vec::new();
+    let mut visits = Vec::new();
+    let mut int_variant = None;
+    let mut number_variant = None;
+    for variant in &a.variants {
+        let v = ident(&ns.claim(names::camel(&variant.name)));
+        let target = em.entity(variant.ty);
+        let vattrs = docs::member(
+            em.options.docs,
+            entity.doc.as_ref(),
+            &variant.name,
+            variant.cond.as_ref(),
+            &[],
+        );
+        let json = target.json_type().unwrap_or(JsonType::Value);
+        if json == JsonType::Null {
+            decls.push(quote!(#vattrs #v,));
+            serialize_arms.push(quote!(#name::#v => serializer.serialize_unit(),));
+            visits.push(quote! {
+                fn visit_unit<E: ::serde::de::Error>(self) -> ::std::result::Result<#name, E> {
+                    ::std::result::Result::Ok(#name::#v)
+                }
+            });
+            continue;
+        }
+        let payload = em.held_type(id, variant.ty);
+        let wrap = |value: TokenStream| {
+            if em.needs_box(id, variant.ty) {
+                quote!(#name::#v(::std::boxed::Box::new(#value)))
+            } else {
+                quote!(#name::#v(#value))
+            }
+        };
+        decls.push(quote!(#vattrs #v(#payload),));
+        serialize_arms
+            .push(quote!(#name::#v(value) => ::serde::Serialize::serialize(value, serializer),));
+        match json {
+            JsonType::Object => {
+                let inner = em.type_ref(variant.ty);
+                let value = wrap(quote!(<#inner as ::serde::Deserialize>::deserialize(
+                    ::serde::de::value::MapAccessDeserializer::new(map)
+                )?));
+                visits.push(quote! {
+                    fn visit_map<A: ::serde::de::MapAccess<'de>>(self, map: A) -> ::std::result::Result<#name, A::Error> {
+                        ::std::result::Result::Ok(#value)
+                    }
+                });
+            }
+            JsonType::String => {
+                let value = if matches!(target.kind, EntityKind::Enum(_)) {
+                    let inner = em.type_ref(variant.ty);
+                    wrap(quote!(#inner::from_wire(value)))
+                } else {
+                    wrap(quote!(::std::string::ToString::to_string(value)))
+                };
+                visits.push(quote! {
+                    fn visit_str<E: ::serde::de::Error>(self, value: &str) -> ::std::result::Result<#name, E> {
+                        ::std::result::Result::Ok(#value)
+                    }
+                });
+            }
+            JsonType::Boolean => {
+                let value = wrap(quote!(value));
+                visits.push(quote! {
+                    fn visit_bool<E: ::serde::de::Error>(self, value: bool) -> ::std::result::Result<#name, E> {
+                        ::std::result::Result::Ok(#value)
+                    }
+                });
+            }
+            JsonType::Int => int_variant = Some((wrap(quote!(value)), em.type_ref(variant.ty))),
+            JsonType::Number => number_variant = Some(wrap(quote!(value))),
+            _ => {}
+        }
+    }
+    // Integers go to the integer branch when there is one (in range), otherwise to the
+    // number branch; fractions only to the number branch.
+    for (method, arg, unexpected) in [
+        (quote!(visit_i64), quote!(i64), quote!(Signed)),
+        (quote!(visit_u64), quote!(u64), quote!(Unsigned)),
+    ] {
+        let body = match (&int_variant, &number_variant) {
+            (Some((wrapped, int_type)), _) => quote! {
+                let value = <#int_type as ::std::convert::TryFrom<#arg>>::try_from(value).map_err(|_| {
+                    E::invalid_value(::serde::de::Unexpected::#unexpected(value), &self)
+                })?;
+                ::std::result::Result::Ok(#wrapped)
+            },
+            (None, Some(wrapped)) => quote! {
+                let value = value as f64;
+                ::std::result::Result::Ok(#wrapped)
+            },
+            (None, None) => continue,
+        };
+        visits.push(quote! {
+            fn #method<E: ::serde::de::Error>(self, value: #arg) -> ::std::result::Result<#name, E> {
+                #body
+            }
+        });
+    }
+    if let Some(wrapped) = &number_variant {
+        visits.push(quote! {
+            fn visit_f64<E: ::serde::de::Error>(self, value: f64) -> ::std::result::Result<#name, E> {
+                ::std::result::Result::Ok(#wrapped)
+            }
+        });
+    }
+    let expecting = format!("a value of the alternate {}", entity.name);
+    quote! {
+        #attrs
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum #name { #(#decls)* }
+        impl ::serde::Serialize for #name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
+                match self { #(#serialize_arms)* }
+            }
+        }
+        impl<'de> ::serde::Deserialize<'de> for #name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
+                struct Visitor;
+                impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                    type Value = #name;
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                        f.write_str(#expecting)
+                    }
+                    #(#visits)*
+                }
+                deserializer.deserialize_any(Visitor)
+            }
+        }
+    }
+}
+
+/// How a command's arguments are represented.
+enum Arguments<'a> {
+    /// No arguments: a unit struct.
+    None,
+    /// Inline members: a struct of its own.
+    Members(&'a [Member]),
+    /// A named type (or `boxed`): a newtype around it.
+    Named(EntityId),
+}
+
+fn arguments<'a>(em: &Emitter<'a>, c: &Command) -> Arguments<'a> {
+    match c.arg_type {
+        None => Arguments::None,
+        Some(arg) => {
+            let entity = em.entity(arg);
+            match &entity.kind {
+                EntityKind::Object(o) if entity.is_implicit() && !c.boxed => {
+                    if o.members.iter().all(|m| em.member_skipped(m)) {
+                        Arguments::None
+                    } else {
+                        Arguments::Members(&o.members)
+                    }
+                }
+                _ => Arguments::Named(arg),
+            }
+        }
+    }
+}
+
+/// Names of `Call`'s own methods: a setter may not take them.
+const CALL_METHODS: &[&str] = &[
+    "new",
+    "map",
+    "oob",
+    "wait",
+    "command",
+    "into_command",
+    "into_future",
+];
+
+pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Command) -> TokenStream {
+    let name = type_name(em, id);
+    let wire = &entity.name;
+    let attrs = item_attrs(em, entity, &format!("The QMP command `{wire}`."));
+    let definition = match arguments(em, c) {
+        Arguments::None => quote! {
+            #attrs
+            #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+            pub struct #name;
+            impl ::serde::Serialize for #name {
+                fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
+                    ::serde::ser::SerializeMap::end(serializer.serialize_map(::std::option::Option::Some(0))?)
+                }
+            }
+            impl<'de> ::serde::Deserialize<'de> for #name {
+                fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
+                    <::serde::de::IgnoredAny as ::serde::Deserialize>::deserialize(deserializer)?;
+                    ::std::result::Result::Ok(#name)
+                }
+            }
+        },
+        Arguments::Members(members) => {
+            let (tokens, fields) =
+                record(em, id, &name, &attrs, entity.doc.as_ref(), members, wire);
+            let builders = builders(&name, &fields);
+            quote!(#tokens #builders)
+        }
+        Arguments::Named(arg) => {
+            let inner = em.type_ref(arg);
+            quote! {
+                #attrs
+                #[derive(Clone, Debug, PartialEq)]
+                pub struct #name(pub #inner);
+                impl ::serde::Serialize for #name {
+                    fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
+                        ::serde::Serialize::serialize(&self.0, serializer)
+                    }
+                }
+                impl<'de> ::serde::Deserialize<'de> for #name {
+                    fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
+                        ::serde::Deserialize::deserialize(deserializer).map(#name)
+                    }
+                }
+                impl ::std::convert::From<#inner> for #name {
+                    fn from(arguments: #inner) -> Self {
+                        #name(arguments)
+                    }
+                }
+            }
+        }
+    };
+    let allow_oob = c.allow_oob;
+    let returns = match c.ret_type {
+        Some(ret) => em.type_ref(ret),
+        None => quote!(()),
+    };
+    let decode_override = if c.ret_type.is_none() {
+        quote! {
+            fn decode_return(_value: &::serde_json::value::RawValue) -> ::serde_json::Result<()> {
+                ::std::result::Result::Ok(())
+            }
+        }
+    } else {
+        quote!()
+    };
+    let oob = if c.allow_oob {
+        quote!(impl crate::OobCommand for #name {})
+    } else {
+        quote!()
+    };
+    quote! {
+        #definition
+        impl crate::Command for #name {
+            const NAME: &'static str = #wire;
+            const ALLOW_OOB: bool = #allow_oob;
+            type Returns = #returns;
+            #decode_override
+        }
+        #oob
+    }
+}
+
+/// `new(required...)` and a setter per optional member, on the struct and on `Call`.
+fn builders(name: &Ident, fields: &[Field]) -> TokenStream {
+    let required: Vec<&Field> = fields.iter().filter(|f| !f.optional).collect();
+    let params = required.iter().map(|f| {
+        let (ident, value) = (&f.ident, &f.value);
+        if f.is_string {
+            quote!(#ident: impl ::std::convert::Into<::std::string::String>)
+        } else {
+            quote!(#ident: #value)
+        }
+    });
+    let inits = fields.iter().map(|f| {
+        let ident = &f.ident;
+        if f.optional {
+            quote!(#ident: ::std::option::Option::None,)
+        } else if f.is_string {
+            quote!(#ident: #ident.into(),)
+        } else {
+            quote!(#ident,)
+        }
+    });
+    let mut setters = Vec::new();
+    let mut call_setters = Vec::new();
+    for f in fields.iter().filter(|f| f.optional) {
+        let (ident, value) = (&f.ident, &f.value);
+        let bare = ident.to_string().trim_start_matches("r#").to_string();
+        let setter = if CALL_METHODS.contains(&bare.as_str()) {
+            format_ident!("set_{}", bare)
+        } else {
+            ident.clone()
+        };
+        let doc = format!(" Sets the optional `{}`.", f.wire);
+        let (param, convert) = if f.is_string {
+            (
+                quote!(impl ::std::convert::Into<::std::string::String>),
+                quote!(value.into()),
+            )
+        } else {
+            (quote!(#value), quote!(value))
+        };
+        setters.push(quote! {
+            #[doc = #doc]
+            pub fn #setter(mut self, value: #param) -> Self {
+                self.#ident = ::std::option::Option::Some(#convert);
+                self
+            }
+        });
+        call_setters.push(quote! {
+            #[doc = #doc]
+            pub fn #setter(self, value: #param) -> Self {
+                self.map(|command| command.#setter(value))
+            }
+        });
+    }
+    let new_doc = format!(" The command with its required arguments; optional ones are unset.");
+    quote! {
+        impl #name {
+            #[doc = #new_doc]
+            #[allow(clippy::too_many_arguments)]
+            pub fn new(#(#params),*) -> Self {
+                #name { #(#inits)* }
+            }
+            #(#setters)*
+        }
+        impl<'a, E: ?::std::marker::Sized> crate::call::Call<'a, E, #name> {
+            #(#call_setters)*
+        }
+    }
+}
+
+/// The event enum: a variant per event, and `Other` for events this schema does not know.
+pub(super) fn event_enum(em: &Emitter<'_>) -> TokenStream {
+    let mut ns = Namespace::new();
+    ns.reserve("Other");
+    let mut decls = Vec::new();
+    let mut name_arms = Vec::new();
+    let mut decode_arms = Vec::new();
+    let mut roundtrip_arms = Vec::new();
+    for (id, entity) in em.schema.iter() {
+        let EntityKind::Event(event) = &entity.kind else {
+            continue;
+        };
+        if !em.included.contains(&id) {
+            continue;
+        }
+        let v = ident(&ns.claim(event_variant_base(&entity.name)));
+        let wire = &entity.name;
+        let attrs = item_attrs(em, entity, &format!("The QMP event `{wire}`."));
+        let payload = event.arg_type.filter(|arg| match &em.entity(*arg).kind {
+            EntityKind::Object(o) => !(o.is_empty() && em.entity(*arg).is_implicit()),
+            _ => true,
+        });
+        match payload {
+            None => {
+                decls.push(quote!(#attrs #v,));
+                name_arms.push(quote!(Event::#v => #wire,));
+                decode_arms.push(quote!(#wire => Event::#v,));
+                roundtrip_arms.push(quote!(#wire => support::roundtrip_empty(data),));
+            }
+            Some(arg) => {
+                let ty = em.type_ref(arg);
+                decls.push(quote!(#attrs #v(#ty),));
+                name_arms.push(quote!(Event::#v(_) => #wire,));
+                decode_arms.push(quote!(#wire => Event::#v(support::decode_raw_data(data)?),));
+                roundtrip_arms.push(quote!(#wire => support::roundtrip::<#ty>(data),));
+            }
+        }
+    }
+    let dynamic = if em.options.dynamic {
+        quote! {
+            /// Decodes the `data` of event `name` into its typed value and gives it back as
+            /// JSON; the error names the path that failed. For tools that log or check
+            /// events without naming their types.
+            pub fn decode_event_data(name: &str, data: &str) -> ::std::result::Result<::serde_json::Value, crate::describe::DecodeError> {
+                use crate::support;
+                match name {
+                    #(#roundtrip_arms)*
+                    _ => ::std::result::Result::Err(crate::describe::DecodeError::unknown_event(name)),
+                }
+            }
+        }
+    } else {
+        quote!()
+    };
+    quote! {
+        /// Every event of the schema, with its typed data.
+        #[derive(Clone, Debug, PartialEq)]
+        #[allow(clippy::large_enum_variant)]
+        pub enum Event {
+            #(#decls)*
+            /// An event this schema does not know (sent by a newer QEMU), or whose data did
+            /// not decode, kept as sent.
+            Other {
+                /// The event's name.
+                name: ::std::string::String,
+                /// Its `data` member (`null` when it had none).
+                data: ::serde_json::Value,
+            },
+        }
+
+        impl Event {
+            /// The event's name on the wire (`STOP`, `BLOCK_JOB_COMPLETED`, ...).
+            pub fn name(&self) -> &str {
+                match self {
+                    #(#name_arms)*
+                    Event::Other { name, .. } => name,
+                }
+            }
+
+            /// Decodes event `name` with its raw `data` (absent when the event carries
+            /// none). An unknown name gives `Other`; a known name whose data does not decode
+            /// gives the error.
+            pub fn from_raw(
+                name: &str,
+                data: ::std::option::Option<&::serde_json::value::RawValue>,
+            ) -> ::serde_json::Result<Event> {
+                use crate::support;
+                ::std::result::Result::Ok(match name {
+                    #(#decode_arms)*
+                    _ => Event::Other {
+                        name: ::std::string::ToString::to_string(name),
+                        data: match data {
+                            ::std::option::Option::Some(raw) => ::serde_json::from_str(raw.get())?,
+                            ::std::option::Option::None => ::serde_json::Value::Null,
+                        },
+                    },
+                })
+            }
+
+            /// [`Event::from_raw`] for data already parsed into JSON values.
+            pub fn from_wire(name: &str, data: ::serde_json::Value) -> ::serde_json::Result<Event> {
+                if data.is_null() {
+                    return Event::from_raw(name, ::std::option::Option::None);
+                }
+                let raw = ::serde_json::value::to_raw_value(&data)?;
+                Event::from_raw(name, ::std::option::Option::Some(&raw))
+            }
+        }
+
+        #dynamic
+    }
+}
+
+/// The `Commands` extension trait: a typed method per command, for every executor.
+pub(super) fn commands_trait(em: &Emitter<'_>) -> TokenStream {
+    let mut ns = Namespace::new();
+    let mut methods = Vec::new();
+    for (id, entity) in em.schema.iter() {
+        let EntityKind::Command(c) = &entity.kind else {
+            continue;
+        };
+        if !em.included.contains(&id) {
+            continue;
+        }
+        let method = ident(&ns.claim(names::snake(&entity.name)));
+        let name = type_name(em, id);
+        let attrs = item_attrs(em, entity, &format!("Executes `{}`.", entity.name));
+        let (params, build) = match arguments(em, c) {
+            Arguments::None => (Vec::new(), quote!(#name)),
+            Arguments::Members(members) => {
+                let mut fns = Namespace::new();
+                let fields = fields(em, id, None, members, &mut fns);
+                let required: Vec<&Field> = fields.iter().filter(|f| !f.optional).collect();
+                let params = required
+                    .iter()
+                    .map(|f| {
+                        let (ident, value) = (&f.ident, &f.value);
+                        if f.is_string {
+                            quote!(#ident: impl ::std::convert::Into<::std::string::String>)
+                        } else {
+                            quote!(#ident: #value)
+                        }
+                    })
+                    .collect();
+                let args = required.iter().map(|f| &f.ident);
+                (params, quote!(#name::new(#(#args),*)))
+            }
+            Arguments::Named(arg) => {
+                let inner = em.type_ref(arg);
+                (vec![quote!(arguments: #inner)], quote!(#name(arguments)))
+            }
+        };
+        methods.push(quote! {
+            #attrs
+            #[allow(clippy::too_many_arguments)]
+            fn #method(&self, #(#params),*) -> crate::call::Call<'_, Self, #name> {
+                crate::call::Call::new(self, #build)
+            }
+        });
+    }
+    quote! {
+        /// A typed method for every command of the schema, on every executor (the async
+        /// client, the blocking client, test doubles). Required arguments are parameters;
+        /// optional ones are set on the returned [`Call`](crate::call::Call) before it is
+        /// awaited (or waited for).
+        pub trait Commands: crate::call::Executor {
+            #(#methods)*
+        }
+        impl<T: crate::call::Executor + ?::std::marker::Sized> Commands for T {}
+    }
+}
+
+/// A QAPI type as a string for the tables: its name, or `[element]` for arrays.
+fn qapi_type_name(em: &Emitter<'_>, id: EntityId) -> String {
+    match &em.entity(id).kind {
+        EntityKind::Array(a) => format!("[{}]", qapi_type_name(em, a.element)),
+        _ => em.entity(id).name.clone(),
+    }
+}
+
+/// The tables of commands and events, and the dynamic decoders.
+pub(super) fn tables(em: &Emitter<'_>) -> TokenStream {
+    let mut commands = Vec::new();
+    let mut return_arms = Vec::new();
+    let mut argument_arms = Vec::new();
+    for (id, entity) in em.schema.iter() {
+        let EntityKind::Command(c) = &entity.kind else {
+            continue;
+        };
+        if !em.included.contains(&id) {
+            continue;
+        }
+        let wire = &entity.name;
+        let name = type_name(em, id);
+        let arguments = option_str(c.arg_type.map(|t| qapi_type_name(em, t)));
+        let returns = option_str(c.ret_type.map(|t| qapi_type_name(em, t)));
+        let (allow_oob, deprecated, unstable) =
+            (c.allow_oob, entity.is_deprecated(), entity.is_unstable());
+        let features = entity.features.iter().map(|f| &f.name);
+        commands.push(quote! {
+            crate::describe::CommandDescriptor {
+                name: #wire,
+                arguments: #arguments,
+                returns: #returns,
+                allow_oob: #allow_oob,
+                deprecated: #deprecated,
+                unstable: #unstable,
+                features: &[#(#features),*],
+            },
+        });
+        return_arms.push(match c.ret_type {
+            None => quote!(#wire => support::roundtrip_empty(json),),
+            Some(ret) => {
+                let ty = em.type_ref(ret);
+                quote!(#wire => support::roundtrip::<#ty>(json),)
+            }
+        });
+        argument_arms.push(quote!(#wire => support::roundtrip::<#name>(json),));
+    }
+    let mut events = Vec::new();
+    for (id, entity) in em.schema.iter() {
+        let EntityKind::Event(e) = &entity.kind else {
+            continue;
+        };
+        if !em.included.contains(&id) {
+            continue;
+        }
+        let wire = &entity.name;
+        let data = option_str(e.arg_type.map(|t| qapi_type_name(em, t)));
+        let (deprecated, unstable) = (entity.is_deprecated(), entity.is_unstable());
+        let features = entity.features.iter().map(|f| &f.name);
+        events.push(quote! {
+            crate::describe::EventDescriptor {
+                name: #wire,
+                data: #data,
+                deprecated: #deprecated,
+                unstable: #unstable,
+                features: &[#(#features),*],
+            },
+        });
+    }
+    let dynamic = if em.options.dynamic {
+        quote! {
+            /// Decodes the `return` value of `command` (JSON text) into its typed return and
+            /// gives it back as JSON; the error names the path that failed.
+            pub fn decode_return(command: &str, json: &str) -> ::std::result::Result<::serde_json::Value, crate::describe::DecodeError> {
+                use crate::support;
+                match command {
+                    #(#return_arms)*
+                    _ => ::std::result::Result::Err(crate::describe::DecodeError::unknown_command(command)),
+                }
+            }
+
+            /// Decodes the `arguments` of `command` (JSON text) into its typed arguments and
+            /// gives them back as JSON; the error names the path that failed.
+            pub fn decode_arguments(command: &str, json: &str) -> ::std::result::Result<::serde_json::Value, crate::describe::DecodeError> {
+                use crate::support;
+                match command {
+                    #(#argument_arms)*
+                    _ => ::std::result::Result::Err(crate::describe::DecodeError::unknown_command(command)),
+                }
+            }
+        }
+    } else {
+        quote!()
+    };
+    quote! {
+        /// Every command of the schema, in schema order.
+        pub static COMMANDS: &[crate::describe::CommandDescriptor] = &[#(#commands)*];
+        /// Every event of the schema, in schema order.
+        pub static EVENTS: &[crate::describe::EventDescriptor] = &[#(#events)*];
+        #dynamic
+    }
+}
+
+fn option_str(value: Option<String>) -> TokenStream {
+    match value {
+        Some(s) => quote!(::std::option::Option::Some(#s)),
+        None => quote!(::std::option::Option::None),
+    }
+}

@@ -1,0 +1,585 @@
+//! The Rust emitter: walks the resolved model and writes the typed bindings.
+//!
+//! Every generated item plugs into the hand-written library through a few names outside
+//! the generated module (`crate::support`, `crate::call`, `crate::describe`) and the
+//! `crate::Command` trait; the emitter never writes transport code.
+//!
+//! Generated code avoids serde's derive macros: the impls are written out here, small and
+//! generic, so a crate using the bindings compiles no proc-macro for them and instantiates
+//! only the decoders of the commands it calls.
+
+mod docs;
+mod items;
+pub mod names;
+
+use crate::model::{Builtin, Entity, EntityId, EntityKind, Schema};
+use names::Namespace;
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::quote;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// What to generate.
+pub struct EmitOptions {
+    /// Put QEMU's documentation into rustdoc (when the schema has any).
+    pub docs: bool,
+    /// Generate items with the `unstable` feature (commands, events, types, optional members).
+    pub unstable: bool,
+    /// Whether the QAPI module with this feature name (the file stem: `block-core`) is
+    /// wanted. Types of unwanted modules are still generated when wanted items use them.
+    pub module_enabled: Box<dyn Fn(&str) -> bool>,
+    /// Generate the dynamic decoders (`decode_return`, `decode_arguments`, `decode_event`).
+    pub dynamic: bool,
+}
+
+impl Default for EmitOptions {
+    fn default() -> Self {
+        EmitOptions {
+            docs: true,
+            unstable: true,
+            module_enabled: Box::new(|_| true),
+            dynamic: true,
+        }
+    }
+}
+
+/// The generated source: the root file and one file per QAPI module, formatted.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    /// `(file name, code)`: the root file `qmp.rs` first, then `qmp_<module>.rs` files that
+    /// the root `include!`s.
+    pub files: Vec<(String, String)>,
+}
+
+/// The feature name of a module: its file stem (`qapi/block-core.json` -> `block-core`).
+pub fn module_feature(module_name: &str) -> String {
+    let file = module_name.rsplit('/').next().unwrap_or(module_name);
+    file.strip_suffix(".json").unwrap_or(file).to_string()
+}
+
+/// Generates the bindings for `schema`.
+pub fn emit(schema: &Schema, options: &EmitOptions) -> Result<Generated, String> {
+    let emitter = Emitter::new(schema, options);
+    emitter.generate()
+}
+
+/// Naming and selection decisions, made once before any code is written.
+struct Emitter<'s> {
+    schema: &'s Schema,
+    options: &'s EmitOptions,
+    /// The Rust type name of every generated named type and command struct.
+    type_names: HashMap<EntityId, String>,
+    /// Entities to generate.
+    included: HashSet<EntityId>,
+    /// Types that sit in a by-value cycle with others: references to them inside the
+    /// cycle are boxed.
+    cycles: HashMap<EntityId, usize>,
+}
+
+impl<'s> Emitter<'s> {
+    fn new(schema: &'s Schema, options: &'s EmitOptions) -> Emitter<'s> {
+        let mut emitter = Emitter {
+            schema,
+            options,
+            type_names: HashMap::new(),
+            included: HashSet::new(),
+            cycles: HashMap::new(),
+        };
+        emitter.select();
+        emitter.name_types();
+        emitter.find_cycles();
+        emitter
+    }
+
+    fn entity(&self, id: EntityId) -> &'s Entity {
+        self.schema.entity(id)
+    }
+
+    fn module_wanted(&self, entity: &Entity) -> bool {
+        let module = self.schema.module(entity.module);
+        module.is_builtin() || (self.options.module_enabled)(&module_feature(&module.name))
+    }
+
+    fn stable_enough(&self, entity: &Entity) -> bool {
+        self.options.unstable || !entity.is_unstable()
+    }
+
+    /// Whether a member is left out (unstable and optional, without the unstable feature:
+    /// a required one must stay or the value could not be written).
+    fn member_skipped(&self, member: &crate::model::Member) -> bool {
+        !self.options.unstable && member.optional && member.is_unstable()
+    }
+
+    /// Picks what to generate: every wanted command, event and named type, and every type
+    /// those reach.
+    fn select(&mut self) {
+        let mut work: Vec<EntityId> = Vec::new();
+        for (id, entity) in self.schema.iter() {
+            let root = match &entity.kind {
+                EntityKind::Command(_) | EntityKind::Event(_) => true,
+                EntityKind::Enum(_) | EntityKind::Object(_) | EntityKind::Alternate(_) => {
+                    !entity.is_implicit()
+                }
+                _ => false,
+            };
+            if root && self.module_wanted(entity) && self.stable_enough(entity) {
+                work.push(id);
+            }
+        }
+        while let Some(id) = work.pop() {
+            if !self.included.insert(id) {
+                continue;
+            }
+            let entity = self.entity(id);
+            match &entity.kind {
+                EntityKind::Builtin(_) | EntityKind::Enum(_) => {}
+                EntityKind::Array(a) => work.push(a.element),
+                EntityKind::Object(o) => {
+                    work.extend(o.base);
+                    for m in &o.members {
+                        if !self.member_skipped(m) {
+                            work.push(m.ty);
+                        }
+                    }
+                    if let Some(b) = &o.branches {
+                        work.push(b.tag_type);
+                        work.extend(b.variants.iter().map(|v| v.ty));
+                    }
+                }
+                EntityKind::Alternate(a) => work.extend(a.variants.iter().map(|v| v.ty)),
+                EntityKind::Command(c) => work.extend(c.arg_type.into_iter().chain(c.ret_type)),
+                EntityKind::Event(e) => work.extend(e.arg_type),
+            }
+        }
+    }
+
+    /// Gives every generated type its Rust name. Named types come first in schema order,
+    /// then command structs, then event data structs, so a clash is always resolved in
+    /// favour of the schema's own type names.
+    fn name_types(&mut self) {
+        let mut ns = Namespace::new();
+        for reserved in ["Event", "Commands"] {
+            ns.reserve(reserved);
+        }
+        for (id, entity) in self.schema.iter() {
+            if !self.included.contains(&id) || entity.is_implicit() && entity.name != "QType" {
+                continue;
+            }
+            if matches!(
+                entity.kind,
+                EntityKind::Enum(_) | EntityKind::Object(_) | EntityKind::Alternate(_)
+            ) {
+                self.type_names
+                    .insert(id, ns.claim(names::camel(&entity.name)));
+            }
+        }
+        for (id, entity) in self.schema.iter() {
+            if self.included.contains(&id) && matches!(entity.kind, EntityKind::Command(_)) {
+                // `drive-backup` takes the struct `DriveBackup`: its own struct is then
+                // `DriveBackupCommand`.
+                let name = names::camel(&entity.name);
+                let name = ns.claim_or(name.clone(), format!("{name}Command"));
+                self.type_names.insert(id, name);
+            }
+        }
+        for (id, entity) in self.schema.iter() {
+            let EntityKind::Event(event) = &entity.kind else {
+                continue;
+            };
+            if !self.included.contains(&id) {
+                continue;
+            }
+            if let Some(arg) = event.arg_type {
+                if self.entity(arg).is_implicit() {
+                    let name = format!("{}Data", event_variant_base(&entity.name));
+                    self.type_names.insert(arg, ns.claim(name));
+                }
+            }
+        }
+    }
+
+    /// Finds the types that contain themselves by value (directly or through others),
+    /// with Tarjan's strongly connected components over "holds a value of" edges.
+    fn find_cycles(&mut self) {
+        let ids: Vec<EntityId> = self
+            .schema
+            .iter()
+            .filter(|(id, e)| self.included.contains(id) && e.is_type())
+            .map(|(id, _)| id)
+            .collect();
+        let mut index: HashMap<EntityId, usize> = HashMap::new();
+        let mut low: HashMap<EntityId, usize> = HashMap::new();
+        let mut on_stack: HashSet<EntityId> = HashSet::new();
+        let mut stack: Vec<EntityId> = Vec::new();
+        let mut counter = 0;
+        let mut component = 0;
+        // Iterative to keep deep schemas off the call stack.
+        for &start in &ids {
+            if index.contains_key(&start) {
+                continue;
+            }
+            let mut frames: Vec<(EntityId, Vec<EntityId>, usize)> = Vec::new();
+            index.insert(start, counter);
+            low.insert(start, counter);
+            counter += 1;
+            stack.push(start);
+            on_stack.insert(start);
+            frames.push((start, self.value_edges(start), 0));
+            while let Some(frame) = frames.last_mut() {
+                let (node, edges, next) = (frame.0, &frame.1, frame.2);
+                if next < edges.len() {
+                    let target = edges[next];
+                    frame.2 += 1;
+                    if !index.contains_key(&target) {
+                        index.insert(target, counter);
+                        low.insert(target, counter);
+                        counter += 1;
+                        stack.push(target);
+                        on_stack.insert(target);
+                        let edges = self.value_edges(target);
+                        frames.push((target, edges, 0));
+                    } else if on_stack.contains(&target) {
+                        let t = index[&target];
+                        let l = low.get_mut(&node).expect("visited");
+                        *l = (*l).min(t);
+                    }
+                    continue;
+                }
+                frames.pop();
+                if let Some(parent) = frames.last() {
+                    let l = low[&node];
+                    let p = low.get_mut(&parent.0).expect("visited");
+                    *p = (*p).min(l);
+                }
+                if low[&node] == index[&node] {
+                    let mut members = Vec::new();
+                    while let Some(top) = stack.pop() {
+                        on_stack.remove(&top);
+                        members.push(top);
+                        if top == node {
+                            break;
+                        }
+                    }
+                    let self_loop = self.value_edges(node).contains(&node);
+                    if members.len() > 1 || self_loop {
+                        for m in members {
+                            self.cycles.insert(m, component);
+                        }
+                    }
+                    component += 1;
+                }
+            }
+        }
+    }
+
+    /// The types a value of `id` holds by value (not through a list).
+    fn value_edges(&self, id: EntityId) -> Vec<EntityId> {
+        let mut out = Vec::new();
+        match &self.entity(id).kind {
+            EntityKind::Object(o) => {
+                for m in &o.members {
+                    if !self.member_skipped(m) {
+                        out.push(m.ty);
+                    }
+                }
+                if let Some(b) = &o.branches {
+                    out.extend(b.variants.iter().map(|v| v.ty));
+                }
+            }
+            EntityKind::Alternate(a) => out.extend(a.variants.iter().map(|v| v.ty)),
+            _ => {}
+        }
+        out.retain(|t| {
+            matches!(
+                self.entity(*t).kind,
+                EntityKind::Object(_) | EntityKind::Alternate(_)
+            )
+        });
+        out
+    }
+
+    /// Whether a value of `target` held inside `owner` must be boxed.
+    fn needs_box(&self, owner: EntityId, target: EntityId) -> bool {
+        match (self.cycles.get(&owner), self.cycles.get(&target)) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// The Rust type of a value of `id`.
+    fn type_ref(&self, id: EntityId) -> TokenStream {
+        let entity = self.entity(id);
+        match &entity.kind {
+            EntityKind::Builtin(b) => builtin_type(*b),
+            EntityKind::Array(a) => {
+                let element = self.type_ref(a.element);
+                quote!(::std::vec::Vec<#element>)
+            }
+            _ => match self.type_names.get(&id) {
+                Some(name) => {
+                    let ident = ident(name);
+                    quote!(#ident)
+                }
+                // `q_empty` and other unnamed implicit objects carry nothing.
+                None => quote!(crate::support::Empty),
+            },
+        }
+    }
+
+    /// `type_ref`, boxed when the value sits in a cycle with `owner`.
+    fn held_type(&self, owner: EntityId, id: EntityId) -> TokenStream {
+        let inner = self.type_ref(id);
+        if self.needs_box(owner, id) {
+            quote!(::std::boxed::Box<#inner>)
+        } else {
+            inner
+        }
+    }
+
+    fn generate(&self) -> Result<Generated, String> {
+        let mut per_module: BTreeMap<usize, Vec<TokenStream>> = BTreeMap::new();
+        for (id, entity) in self.schema.iter() {
+            if !self.included.contains(&id) {
+                continue;
+            }
+            let tokens = match &entity.kind {
+                EntityKind::Enum(e) if self.type_names.contains_key(&id) => {
+                    items::enum_type(self, id, entity, e)
+                }
+                EntityKind::Object(o) if self.type_names.contains_key(&id) => {
+                    if o.is_union() {
+                        items::union_type(self, id, entity, o)
+                    } else {
+                        items::struct_type(self, id, entity, o)
+                    }
+                }
+                EntityKind::Alternate(a) => items::alternate_type(self, id, entity, a),
+                EntityKind::Command(c) => items::command(self, id, entity, c),
+                _ => continue,
+            };
+            per_module
+                .entry(entity.module.index())
+                .or_default()
+                .push(tokens);
+        }
+
+        let mut files = Vec::new();
+        let mut includes = Vec::new();
+        for (module_index, items) in per_module {
+            let module = &self.schema.modules()[module_index];
+            let file_name = format!(
+                "qmp_{}.rs",
+                names::snake(&module_feature(&module.name)).trim_start_matches("r#")
+            );
+            let header = format!(
+                "// Generated from `{}` by qemu-qmp-codegen: do not edit.\n",
+                module.name
+            );
+            let code = format_tokens(quote!(#(#items)*), &file_name)?;
+            files.push((file_name.clone(), header + &code));
+            includes.push(file_name);
+        }
+
+        let event = items::event_enum(self);
+        let commands = items::commands_trait(self);
+        let tables = items::tables(self);
+        let include_lines = includes
+            .iter()
+            .map(|f| quote!(include!(concat!(env!("OUT_DIR"), "/", #f));));
+        let root = quote! {
+            #(#include_lines)*
+            #event
+            #commands
+            #tables
+        };
+        let mut all = vec![("qmp.rs".to_string(), format_tokens(root, "qmp.rs")?)];
+        all.extend(files);
+        Ok(Generated { files: all })
+    }
+}
+
+/// The variant name of an event (`BLOCK_JOB_COMPLETED` -> `BlockJobCompleted`).
+fn event_variant_base(name: &str) -> String {
+    names::camel(&name.to_ascii_lowercase())
+}
+
+fn builtin_type(builtin: Builtin) -> TokenStream {
+    match builtin {
+        Builtin::Str => quote!(::std::string::String),
+        Builtin::Number => quote!(f64),
+        Builtin::Int | Builtin::Int64 => quote!(i64),
+        Builtin::Int8 => quote!(i8),
+        Builtin::Int16 => quote!(i16),
+        Builtin::Int32 => quote!(i32),
+        Builtin::Uint8 => quote!(u8),
+        Builtin::Uint16 => quote!(u16),
+        Builtin::Uint32 => quote!(u32),
+        Builtin::Uint64 | Builtin::Size => quote!(u64),
+        Builtin::Bool => quote!(bool),
+        Builtin::Any => quote!(::serde_json::Value),
+        Builtin::Null => quote!(()),
+    }
+}
+
+/// An identifier, raw (`r#type`) when the name says so.
+fn ident(name: &str) -> Ident {
+    match name.strip_prefix("r#") {
+        Some(raw) => Ident::new_raw(raw, Span::call_site()),
+        None => Ident::new(name, Span::call_site()),
+    }
+}
+
+fn format_tokens(tokens: TokenStream, file: &str) -> Result<String, String> {
+    let parsed: syn::File = syn::parse2(tokens)
+        .map_err(|e| format!("generated code for {file} does not parse (a generator bug): {e}"))?;
+    Ok(prettyplease::unparse(&parsed))
+}
+
+/// Generates bindings from a schema file, in the style of `prost-build`: defaults that suit
+/// a build script, one call to run.
+///
+/// ```no_run
+/// // build.rs
+/// qemu_qmp_codegen::rust::Builder::new("schema/qemu-10.0.json")
+///     .generate()
+///     .expect("QMP bindings");
+/// ```
+pub struct Builder {
+    schema: PathBuf,
+    out_dir: Option<PathBuf>,
+    options: EmitOptions,
+}
+
+/// What a generation read and wrote.
+#[derive(Clone, Debug)]
+pub struct Generation {
+    /// Every schema file read (for `cargo:rerun-if-changed`).
+    pub inputs: Vec<PathBuf>,
+    /// Every file written, the root `qmp.rs` first.
+    pub outputs: Vec<PathBuf>,
+    /// Warnings from the schema (formatting-only documentation rules).
+    pub warnings: Vec<String>,
+}
+
+/// Why a generation failed.
+#[derive(Debug)]
+pub enum GenerateError {
+    /// The schema is broken (with file, line and column).
+    Schema(crate::SchemaError),
+    /// The output could not be written.
+    Io(PathBuf, std::io::Error),
+    /// Neither an output folder was set nor `OUT_DIR` (outside a build script).
+    NoOutDir,
+    /// The generator produced code that does not parse: a bug in the generator.
+    Emit(String),
+}
+
+impl std::fmt::Display for GenerateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GenerateError::Schema(e) => write!(f, "{e}"),
+            GenerateError::Io(path, e) => write!(f, "cannot write {}: {e}", path.display()),
+            GenerateError::NoOutDir => {
+                f.write_str("no output folder: set one, or run from a build script")
+            }
+            GenerateError::Emit(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for GenerateError {}
+
+impl Builder {
+    /// Bindings for the schema file `schema` (a QEMU tree's `qapi/qapi-schema.json`, or a
+    /// doc-free extract written by `qapi extract`).
+    pub fn new(schema: impl Into<PathBuf>) -> Builder {
+        Builder {
+            schema: schema.into(),
+            out_dir: None,
+            options: EmitOptions::default(),
+        }
+    }
+
+    /// Where to write (default: `OUT_DIR`).
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether QEMU's documentation goes into rustdoc (default: yes, when the schema has it).
+    pub fn docs(mut self, docs: bool) -> Builder {
+        self.options.docs = docs;
+        self
+    }
+
+    /// Whether items with the `unstable` feature are generated (default: yes).
+    pub fn unstable(mut self, unstable: bool) -> Builder {
+        self.options.unstable = unstable;
+        self
+    }
+
+    /// Whether the dynamic decoders are generated (default: yes).
+    pub fn dynamic(mut self, dynamic: bool) -> Builder {
+        self.options.dynamic = dynamic;
+        self
+    }
+
+    /// Which QAPI modules (by file stem: `block-core`, `migration`, ...) are wanted;
+    /// default: all. Types of unwanted modules are still generated when a wanted item
+    /// uses them.
+    pub fn modules(mut self, wanted: impl Fn(&str) -> bool + 'static) -> Builder {
+        self.options.module_enabled = Box::new(wanted);
+        self
+    }
+
+    /// Reads the schema, generates, and writes the files.
+    pub fn generate(self) -> Result<Generation, GenerateError> {
+        let out_dir = match self
+            .out_dir
+            .clone()
+            .or_else(|| std::env::var_os("OUT_DIR").map(PathBuf::from))
+        {
+            Some(dir) => dir,
+            None => return Err(GenerateError::NoOutDir),
+        };
+        let schema = load_for_generation(&self.schema).map_err(GenerateError::Schema)?;
+        let generated = emit(&schema, &self.options).map_err(GenerateError::Emit)?;
+        let folder = self
+            .schema
+            .parent()
+            .unwrap_or_else(|| Path::new(""))
+            .to_path_buf();
+        let mut inputs = vec![self.schema.clone()];
+        for module in schema.modules().iter().skip(2) {
+            let path = folder.join(&module.name);
+            if path.is_file() {
+                inputs.push(path);
+            }
+        }
+        let mut outputs = Vec::new();
+        std::fs::create_dir_all(&out_dir).map_err(|e| GenerateError::Io(out_dir.clone(), e))?;
+        for (name, code) in &generated.files {
+            let path = out_dir.join(name);
+            // Rewriting an unchanged file would make cargo rebuild the crate for nothing.
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(code.as_str()) {
+                std::fs::write(&path, code).map_err(|e| GenerateError::Io(path.clone(), e))?;
+            }
+            outputs.push(path);
+        }
+        Ok(Generation {
+            inputs,
+            outputs,
+            warnings: schema.warnings().iter().map(|w| w.to_string()).collect(),
+        })
+    }
+}
+
+/// Loads a schema leniently (every QEMU release's schema must build), honouring module
+/// markers when the file is a doc-free extract.
+pub fn load_for_generation(path: &Path) -> Result<Schema, crate::SchemaError> {
+    let options = crate::parse::ParseOptions {
+        strict: false,
+        module_markers: crate::extract::is_extract(path),
+    };
+    crate::load(path, options)
+}

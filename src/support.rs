@@ -1,0 +1,267 @@
+//! Run-time helpers the generated serde impls call, so each generated impl stays small.
+//!
+//! Not part of the public API: generated code reaches it as `crate::support`.
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde_json::value::RawValue;
+use std::fmt;
+
+/// A generated struct's members written into a map that is already open, so unions can put
+/// their branch's members beside the base members (QAPI's flat wire layout).
+pub trait SerializeFields {
+    /// Writes each member that is present as a map entry.
+    fn serialize_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error>;
+}
+
+/// Serializes a generated struct as a JSON object of its members.
+pub fn serialize_struct<T: SerializeFields + ?Sized, S: serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(None)?;
+    value.serialize_fields(&mut map)?;
+    map.end()
+}
+
+/// Deserializes a string and maps it through `from_wire` (which keeps unknown values).
+pub fn deserialize_enum<'de, D: Deserializer<'de>, T>(
+    deserializer: D,
+    from_wire: fn(&str) -> T,
+) -> Result<T, D::Error> {
+    struct EnumVisitor<T>(fn(&str) -> T);
+    impl<T> Visitor<'_> for EnumVisitor<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            Ok((self.0)(v))
+        }
+    }
+    deserializer.deserialize_str(EnumVisitor(from_wire))
+}
+
+/// A map key borrowed from the input when it can be, copied when it must.
+pub struct Key<'de>(KeyInner<'de>);
+
+enum KeyInner<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    /// The key's text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            KeyInner::Borrowed(s) => s,
+            KeyInner::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(KeyInner::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(KeyInner::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(KeyInner::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// The error for a required member that was absent.
+pub fn missing<E: de::Error>(member: &'static str) -> E {
+    E::missing_field(member)
+}
+
+/// Members kept as raw JSON until the discriminator says which branch they belong to
+/// (QEMU does not promise to send the discriminator first).
+#[derive(Default)]
+pub struct BufferedMembers {
+    members: Vec<(String, Box<RawValue>)>,
+}
+
+impl BufferedMembers {
+    /// Keeps a member for later.
+    pub fn push(&mut self, key: &str, value: Box<RawValue>) {
+        self.members.push((key.to_owned(), value));
+    }
+
+    /// Decodes the kept members as `T` (a branch's struct), reporting errors as `E`.
+    pub fn decode<T: serde::de::DeserializeOwned, E: de::Error>(self) -> Result<T, E> {
+        T::deserialize(&self).map_err(E::custom)
+    }
+
+    /// The kept members as a JSON object (for a branch this schema does not know).
+    pub fn into_json<E: de::Error>(self) -> Result<serde_json::Map<String, serde_json::Value>, E> {
+        self.members
+            .into_iter()
+            .map(|(k, v)| Ok((k, serde_json::from_str(v.get()).map_err(E::custom)?)))
+            .collect()
+    }
+}
+
+impl<'de> Deserializer<'de> for &'de BufferedMembers {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_map(BufferedAccess {
+            members: self.members.iter(),
+            value: None,
+        })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+struct BufferedAccess<'de> {
+    members: std::slice::Iter<'de, (String, Box<RawValue>)>,
+    value: Option<&'de RawValue>,
+}
+
+impl<'de> MapAccess<'de> for BufferedAccess<'de> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        match self.members.next() {
+            None => Ok(None),
+            Some((key, value)) => {
+                self.value = Some(value);
+                seed.deserialize(de::value::BorrowedStrDeserializer::new(key))
+                    .map(Some)
+            }
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        let raw = self
+            .value
+            .take()
+            .ok_or_else(|| de::Error::custom("value requested before its key"))?;
+        let mut json = serde_json::Deserializer::from_str(raw.get());
+        seed.deserialize(&mut json)
+    }
+}
+
+/// The JSON type of a raw value, which picks an alternate's branch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonKind {
+    /// An object.
+    Object,
+    /// A string.
+    String,
+    /// A number.
+    Number,
+    /// `true` or `false`.
+    Bool,
+    /// `null`.
+    Null,
+    /// An array (no alternate accepts one).
+    Array,
+}
+
+/// The kind of `raw`, from its first byte (a `RawValue` is valid JSON without leading
+/// white space).
+pub fn json_kind(raw: &RawValue) -> JsonKind {
+    match raw.get().as_bytes().first() {
+        Some(b'{') => JsonKind::Object,
+        Some(b'"') => JsonKind::String,
+        Some(b't' | b'f') => JsonKind::Bool,
+        Some(b'n') => JsonKind::Null,
+        Some(b'[') => JsonKind::Array,
+        _ => JsonKind::Number,
+    }
+}
+
+/// Decodes a raw value as `T`, reporting errors as `E`.
+pub fn decode_raw<T: serde::de::DeserializeOwned, E: de::Error>(raw: &RawValue) -> Result<T, E> {
+    serde_json::from_str(raw.get()).map_err(E::custom)
+}
+
+/// The error for an alternate given a JSON type none of its branches takes.
+pub fn no_branch<E: de::Error>(alternate: &'static str, kind: JsonKind) -> E {
+    E::custom(format_args!(
+        "{alternate} has no branch for a JSON {kind:?}"
+    ))
+}
+
+/// Decodes `json` as `T` and writes it back as JSON: the dynamic decoders' one step.
+#[cfg(feature = "dynamic")]
+pub fn roundtrip<T: serde::de::DeserializeOwned + serde::Serialize>(
+    json: &str,
+) -> Result<serde_json::Value, crate::describe::DecodeError> {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        crate::describe::DecodeError::Mismatch {
+            path: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        }
+    })?;
+    serde_json::to_value(&value).map_err(|e| crate::describe::DecodeError::Mismatch {
+        path: ".".to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// The dynamic decode of a command that returns nothing: QEMU sends `{}`.
+pub fn roundtrip_empty(json: &str) -> Result<serde_json::Value, crate::describe::DecodeError> {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(map)) if map.is_empty() => Ok(serde_json::Value::Object(map)),
+        Ok(other) => Err(crate::describe::DecodeError::Mismatch {
+            path: ".".to_string(),
+            message: format!("expected an empty object, found {other}"),
+        }),
+        Err(e) => Err(crate::describe::DecodeError::Mismatch {
+            path: ".".to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Decodes an event's data; absent data decodes as an empty object.
+pub fn decode_raw_data<T: serde::de::DeserializeOwned>(
+    data: Option<&RawValue>,
+) -> Result<T, serde_json::Error> {
+    serde_json::from_str(data.map_or("{}", RawValue::get))
+}
+
+/// The value of an implicit type that has no members (QAPI's `q_empty`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Empty;
+
+impl serde::Serialize for Empty {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        serializer.serialize_map(Some(0))?.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Empty {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer)?;
+        Ok(Empty)
+    }
+}
