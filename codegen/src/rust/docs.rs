@@ -42,9 +42,9 @@ pub(super) fn item(
     }
     notes(&mut text, cond, features);
     let deprecated = deprecation(doc.filter(|_| with_docs), features);
-    let text = format!(" {}", text.trim_end().replace('\n', "\n "));
+    let lines = doc_lines(&text);
     quote! {
-        #[doc = #text]
+        #(#[doc = #lines])*
         #deprecated
     }
 }
@@ -70,11 +70,26 @@ pub(super) fn member(
     } else {
         quote!()
     };
-    let text = format!(" {}", text.trim_end().replace('\n', "\n "));
+    let lines = doc_lines(&text);
     quote! {
-        #[doc = #text]
+        #(#[doc = #lines])*
         #deprecated
     }
+}
+
+/// One attribute per line, each with the leading space `///` comments have, so the
+/// formatted code shows `///` lines.
+fn doc_lines(text: &str) -> Vec<String> {
+    text.trim_end()
+        .lines()
+        .map(|line| {
+            if line.is_empty() {
+                String::new()
+            } else {
+                format!(" {line}")
+            }
+        })
+        .collect()
 }
 
 fn paragraph(text: &mut String) {
@@ -129,6 +144,21 @@ pub(super) fn rustdoc_text(text: &str) -> String {
     let mut in_block = false;
     let mut previous_blank = true;
     for line in text.lines() {
+        // reStructuredText directives QEMU's docs use, in words rustdoc shows as they are.
+        let directive = line.trim_start();
+        let replaced;
+        let line = if let Some(rest) = directive.strip_prefix(".. qmp-example::") {
+            replaced = format!("Example:{rest}");
+            replaced.as_str()
+        } else if let Some(rest) = directive.strip_prefix(".. note::") {
+            replaced = format!("Note:{rest}");
+            replaced.as_str()
+        } else if let Some(rest) = directive.strip_prefix(".. admonition::") {
+            replaced = format!("{}:", rest.trim());
+            replaced.as_str()
+        } else {
+            line
+        };
         let indented = line.starts_with("   ") || line.starts_with('\t');
         let blank = line.trim().is_empty();
         if in_block && !indented && !blank {

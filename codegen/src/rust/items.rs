@@ -410,7 +410,12 @@ pub(super) fn union_type(
             let boxed = em.needs_box(id, variant.ty);
             branch_decls.push(quote!(#vattrs #v(#payload),));
             tag_arms.push(quote!(#branch_name::#v(_) => #wire,));
-            serialize_arms.push(quote!(#branch_name::#v(value) => value.serialize_fields(map)?,));
+            let value = if boxed {
+                quote!(&**value)
+            } else {
+                quote!(value)
+            };
+            serialize_arms.push(quote!(#branch_name::#v(value) => crate::support::SerializeFields::serialize_fields(#value, map)?,));
             let decoded = quote!(buffered.decode::<_, A::Error>()?);
             let decoded = if boxed {
                 quote!(::std::boxed::Box::new(#decoded))
@@ -482,7 +487,6 @@ pub(super) fn union_type(
             }
 
             fn serialize_members<M: ::serde::ser::SerializeMap>(&self, map: &mut M) -> ::std::result::Result<(), M::Error> {
-                use crate::support::SerializeFields as _;
                 match self {
                     #(#serialize_arms)*
                     #branch_name::Other { members, .. } => {
