@@ -1,7 +1,11 @@
 //! The seam between generated code and the transport: what a command is.
 
+use std::future::{Future, IntoFuture};
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use crate::call::Call;
 
 /// A QMP command: its arguments (the implementing value, serialised as the `arguments`
 /// object) and the type of its successful return.
@@ -26,3 +30,67 @@ pub trait Command: Serialize + Send {
 /// A command the schema marks `allow-oob`: only these may be sent with `exec-oob`, so
 /// asking for out-of-band execution of any other command does not compile.
 pub trait OobCommand: Command {}
+
+/// Something that executes commands asynchronously: the async [`Client`](crate::Client),
+/// or a test double.
+///
+/// With it (and the [`Executor`](crate::call::Executor) marker) a type gets the generated
+/// [`Commands`](crate::Commands) methods, whose [`Call`] values can be `.await`ed directly,
+/// or sent out of band with [`Call::oob`] when the command allows it.
+pub trait Execute {
+    /// The future of one reply. The client's is a named, allocation-free type; a test
+    /// double may use a boxed future.
+    type Future<T: DeserializeOwned + Send + 'static>: Future<Output = Result<T, crate::Error>>
+        + Send;
+
+    /// Executes `cmd` and decodes its typed return.
+    fn execute<C: Command>(&self, cmd: C) -> Self::Future<C::Returns>;
+
+    /// Executes an `allow-oob` command out of band.
+    fn execute_oob<C: OobCommand>(&self, cmd: C) -> Self::Future<C::Returns>;
+}
+
+/// Something that executes commands and blocks until the reply: the
+/// [`BlockingClient`](crate::blocking::BlockingClient). Its [`Call`]s finish with
+/// [`Call::wait`] (or [`Call::wait_oob`]).
+pub trait ExecuteBlocking {
+    /// Executes `cmd` and decodes its typed return.
+    fn execute<C: Command>(&self, cmd: C) -> Result<C::Returns, crate::Error>;
+
+    /// Executes an `allow-oob` command out of band.
+    fn execute_oob<C: OobCommand>(&self, cmd: C) -> Result<C::Returns, crate::Error>;
+}
+
+impl<'a, E: Execute + ?Sized, C: Command> IntoFuture for Call<'a, E, C> {
+    type Output = Result<C::Returns, crate::Error>;
+    type IntoFuture = E::Future<C::Returns>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let (executor, command) = self.into_parts();
+        executor.execute(command)
+    }
+}
+
+impl<'a, E: Execute + ?Sized, C: OobCommand> Call<'a, E, C> {
+    /// Sends the command out of band (`exec-oob`); only `allow-oob` commands have this.
+    pub fn oob(self) -> E::Future<C::Returns> {
+        let (executor, command) = self.into_parts();
+        executor.execute_oob(command)
+    }
+}
+
+impl<'a, E: ExecuteBlocking + ?Sized, C: Command> Call<'a, E, C> {
+    /// Executes the command and blocks until its reply.
+    pub fn wait(self) -> Result<C::Returns, crate::Error> {
+        let (executor, command) = self.into_parts();
+        executor.execute(command)
+    }
+}
+
+impl<'a, E: ExecuteBlocking + ?Sized, C: OobCommand> Call<'a, E, C> {
+    /// Executes the command out of band and blocks until its reply.
+    pub fn wait_oob(self) -> Result<C::Returns, crate::Error> {
+        let (executor, command) = self.into_parts();
+        executor.execute_oob(command)
+    }
+}

@@ -1,4 +1,9 @@
 //! Typed, code-generated async bindings for QEMU's Machine Protocol (QMP).
+//!
+//! Data flows socket → [`framing`] (newline-delimited JSON, size-capped) → routing in the
+//! [`client`] (one reader and one writer task per connection, replies matched by id, events
+//! fanned out through [`events`]) → the typed API ([`Command`] types, the [`Commands`]
+//! methods and [`Event`]). [`blocking`] wraps the same client for code that is not async.
 
 #[allow(
     deprecated,
@@ -10,12 +15,25 @@
     rustdoc::invalid_rust_codeblocks
 )]
 pub mod api;
+pub mod blocking;
 pub mod call;
+pub mod client;
 pub mod command;
 pub mod describe;
+pub mod error;
+pub mod events;
+mod fd;
+pub mod framing;
+pub mod protocol;
 #[doc(hidden)]
 pub mod support;
+pub mod testing;
 
 pub use api::{Commands, Event};
+pub use blocking::{BlockingClient, BlockingEvents};
 pub use call::{Call, Executor};
-pub use command::{Command, OobCommand};
+pub use client::{Backoff, Client, ClientBuilder, ConnectionState, Endpoint, Transport};
+pub use command::{Command, Execute, ExecuteBlocking, OobCommand};
+pub use error::{Error, ErrorClass, Result};
+pub use events::{EventFilter, EventStream, Lagged, ReceivedEvent};
+pub use protocol::{Capability, Greeting, QemuVersion, Timestamp, VersionTriple};

@@ -1,0 +1,153 @@
+//! The one error type of the client.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// Everything that can go wrong talking QMP.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The socket failed (connect, read or write).
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// The peer broke the protocol in a way that affects this call (for example a reply that
+    /// could not be attributed to a request, so every call in flight is answered with this).
+    #[error("protocol error: {message}")]
+    Protocol {
+        /// What went wrong, for humans.
+        message: String,
+    },
+    /// QEMU executed the command and answered with an error.
+    #[error("QMP error {class}: {desc}")]
+    Qmp {
+        /// The error class QEMU reported.
+        class: ErrorClass,
+        /// QEMU's human-readable description.
+        desc: String,
+    },
+    /// The operation did not finish in the configured time.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// There is no connection: it closed (QEMU exited, the socket broke, or `close` was
+    /// called) before or while the call was waiting for its reply.
+    #[error("disconnected from QEMU")]
+    Disconnected,
+    /// The greeting or the capabilities negotiation failed.
+    #[error("negotiation failed: {message}")]
+    Negotiation {
+        /// What went wrong, for humans.
+        message: String,
+    },
+    /// The reply arrived but its `return` value did not decode into the command's type.
+    #[error("cannot decode the reply of {command}: {error}")]
+    Decode {
+        /// The command whose reply failed to decode.
+        command: String,
+        /// serde_json's account of the mismatch.
+        error: serde_json::Error,
+    },
+    /// The command's arguments could not be serialised.
+    #[error("cannot serialise the arguments of {command}: {error}")]
+    Encode {
+        /// The command whose arguments failed.
+        command: String,
+        /// serde_json's account of the failure.
+        error: serde_json::Error,
+    },
+    /// A message from QEMU was longer than the configured line limit; it was skipped.
+    #[error("a message of {size} bytes exceeds the limit of {limit} bytes")]
+    MessageTooLarge {
+        /// Bytes seen before the end of the line.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Out-of-band execution was asked for but the connection did not negotiate `oob`.
+    #[error(
+        "out-of-band execution needs the `oob` capability, which this connection did not negotiate"
+    )]
+    OobNotNegotiated,
+    /// File descriptors can only travel over a Unix socket.
+    #[error("file descriptor passing needs a Unix socket connection")]
+    FdPassingUnsupported,
+    /// `reconnect` was called on a client that has no address to dial again.
+    #[error("this client has no endpoint to reconnect to (it was built from a stream)")]
+    NoEndpoint,
+}
+
+impl Error {
+    /// The QMP error class, when this is an error QEMU reported.
+    pub fn qmp_class(&self) -> Option<&ErrorClass> {
+        match self {
+            Error::Qmp { class, .. } => Some(class),
+            _ => None,
+        }
+    }
+}
+
+/// A QMP error class. QEMU's set is small but not closed (a newer QEMU may add one), so an
+/// unknown class is kept as its string rather than rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// Most errors.
+    GenericError,
+    /// The command does not exist (or is not available in this state).
+    CommandNotFound,
+    /// The device exists but has no active medium or backend.
+    DeviceNotActive,
+    /// The named device does not exist.
+    DeviceNotFound,
+    /// KVM lacks a capability the command needs.
+    KvmMissingCap,
+    /// A class this library does not know, with its wire name.
+    Other(String),
+}
+
+impl ErrorClass {
+    /// Maps a wire name to a class; never fails.
+    pub fn from_wire(name: &str) -> Self {
+        match name {
+            "GenericError" => ErrorClass::GenericError,
+            "CommandNotFound" => ErrorClass::CommandNotFound,
+            "DeviceNotActive" => ErrorClass::DeviceNotActive,
+            "DeviceNotFound" => ErrorClass::DeviceNotFound,
+            "KVMMissingCap" => ErrorClass::KvmMissingCap,
+            other => ErrorClass::Other(other.to_owned()),
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorClass::GenericError => "GenericError",
+            ErrorClass::CommandNotFound => "CommandNotFound",
+            ErrorClass::DeviceNotActive => "DeviceNotActive",
+            ErrorClass::DeviceNotFound => "DeviceNotFound",
+            ErrorClass::KvmMissingCap => "KVMMissingCap",
+            ErrorClass::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ErrorClass {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(ErrorClass::from_wire(&s))
+    }
+}
+
+impl serde::Serialize for ErrorClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

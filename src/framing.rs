@@ -1,0 +1,165 @@
+//! Newline-delimited JSON framing with a size cap.
+//!
+//! QMP puts one JSON value on each line (QEMU ends them with `\r\n`). A line longer than the
+//! cap is not buffered: its bytes are skipped up to the next newline, so the stream stays in
+//! step and the caller gets a typed [`Frame::TooLong`] instead of unbounded memory use.
+
+use std::io;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+
+/// The default cap on one incoming message: 64 MiB, far above the largest real reply
+/// (`query-qmp-schema` is well under 1 MiB) but a bound all the same.
+pub const DEFAULT_MAX_LINE: usize = 64 * 1024 * 1024;
+
+/// How many trailing bytes of an oversized line are kept, so that the request id (which
+/// QEMU writes last in a successful reply) can still be recovered.
+const TAIL_KEEP: usize = 64;
+
+/// One framed item read from the stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A complete line without its line terminator.
+    Line(&'a [u8]),
+    /// A line longer than the cap; its content was skipped.
+    TooLong {
+        /// The line's length in bytes.
+        size: usize,
+        /// Its last bytes (at most 64), for diagnostics and id recovery.
+        tail: &'a [u8],
+    },
+}
+
+/// Reads newline-terminated lines, each at most `max` bytes.
+pub struct LineReader<R> {
+    inner: BufReader<R>,
+    line: Vec<u8>,
+    max: usize,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    /// Wraps a reader with the given cap (bytes per line, terminator excluded).
+    pub fn new(inner: R, max: usize) -> Self {
+        LineReader {
+            inner: BufReader::with_capacity(64 * 1024, inner),
+            line: Vec::new(),
+            max,
+        }
+    }
+
+    /// The configured cap.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// The next non-empty line, or `None` at end of stream. A final line without a
+    /// terminator is returned as a line.
+    ///
+    /// Not cancel-safe: dropping the future mid-line loses that line's bytes read so far.
+    pub async fn next_frame(&mut self) -> io::Result<Option<Frame<'_>>> {
+        loop {
+            self.line.clear();
+            let mut oversize: Option<usize> = None;
+            let mut saw_eof = false;
+            loop {
+                let avail = self.inner.fill_buf().await?;
+                if avail.is_empty() {
+                    saw_eof = true;
+                    break;
+                }
+                let (chunk, used, done) = match avail.iter().position(|&b| b == b'\n') {
+                    Some(i) => (&avail[..i], i + 1, true),
+                    None => (avail, avail.len(), false),
+                };
+                match oversize.as_mut() {
+                    Some(size) => {
+                        *size += chunk.len();
+                        keep_tail(&mut self.line, chunk);
+                    }
+                    None if self.line.len() + chunk.len() > self.max => {
+                        oversize = Some(self.line.len() + chunk.len());
+                        keep_tail(&mut self.line, chunk);
+                    }
+                    None => self.line.extend_from_slice(chunk),
+                }
+                self.inner.consume(used);
+                if done {
+                    break;
+                }
+            }
+            if let Some(size) = oversize {
+                let size = size - usize::from(self.line.last() == Some(&b'\r'));
+                if self.line.last() == Some(&b'\r') {
+                    self.line.pop();
+                }
+                return Ok(Some(Frame::TooLong {
+                    size,
+                    tail: &self.line,
+                }));
+            }
+            if self.line.last() == Some(&b'\r') {
+                self.line.pop();
+            }
+            if self.line.iter().all(u8::is_ascii_whitespace) {
+                if saw_eof {
+                    return Ok(None);
+                }
+                continue;
+            }
+            return Ok(Some(Frame::Line(&self.line)));
+        }
+    }
+}
+
+/// Keeps the last `TAIL_KEEP` bytes of what `buf` already holds followed by `chunk`.
+fn keep_tail(buf: &mut Vec<u8>, chunk: &[u8]) {
+    if chunk.len() >= TAIL_KEEP {
+        buf.clear();
+        buf.extend_from_slice(&chunk[chunk.len() - TAIL_KEEP..]);
+    } else {
+        buf.extend_from_slice(chunk);
+        if buf.len() > TAIL_KEEP {
+            buf.drain(..buf.len() - TAIL_KEEP);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn frames(input: &[u8], max: usize) -> Vec<String> {
+        let mut r = LineReader::new(input, max);
+        let mut out = Vec::new();
+        while let Some(f) = r.next_frame().await.unwrap() {
+            out.push(match f {
+                Frame::Line(l) => String::from_utf8_lossy(l).into_owned(),
+                Frame::TooLong { size, tail } => {
+                    format!("too long {size} ..{}", String::from_utf8_lossy(tail))
+                }
+            });
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn splits_and_caps() {
+        let long = format!("{}{}\r\n", "x".repeat(100), "end-of-line");
+        let input = format!("{{\"a\":1}}\r\n\n{long}{{\"b\":2}}\npartial");
+        let got = frames(input.as_bytes(), 50).await;
+        assert_eq!(got[0], "{\"a\":1}");
+        assert!(got[1].starts_with("too long 111 ..") && got[1].ends_with("end-of-line"));
+        assert_eq!(got[2], "{\"b\":2}");
+        assert_eq!(got[3], "partial");
+        assert_eq!(got.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn exact_cap_is_allowed() {
+        let got = frames(b"12345\n123456\n", 5).await;
+        assert_eq!(
+            got,
+            vec!["12345".to_string(), "too long 6 ..123456".to_string()]
+        );
+    }
+}

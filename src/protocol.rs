@@ -1,0 +1,260 @@
+//! The messages of the wire protocol: the greeting, requests, replies and events.
+//!
+//! Requests are serialised straight into the caller's line buffer; every incoming line is
+//! parsed once into [`Incoming`], keeping a reply's `return` as raw JSON so the caller decodes
+//! its typed value from that slice without a second pass over the whole message.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::ErrorClass;
+
+/// The greeting QEMU sends when a client connects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Greeting {
+    /// The QEMU release at the other end.
+    pub version: QemuVersion,
+    /// The optional protocol features the server offers.
+    pub capabilities: Vec<Capability>,
+}
+
+impl Greeting {
+    /// Whether the server offers out-of-band execution.
+    pub fn offers_oob(&self) -> bool {
+        self.capabilities.contains(&Capability::Oob)
+    }
+}
+
+/// The version block of the greeting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QemuVersion {
+    /// Major, minor and micro release numbers.
+    pub qemu: VersionTriple,
+    /// The distribution's package string, often empty.
+    #[serde(default)]
+    pub package: String,
+}
+
+/// A release number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct VersionTriple {
+    /// Major release.
+    pub major: i64,
+    /// Minor release.
+    pub minor: i64,
+    /// Micro release.
+    pub micro: i64,
+}
+
+impl std::fmt::Display for VersionTriple {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.micro)
+    }
+}
+
+/// A capability named in the greeting. Open: one this library does not know is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// Out-of-band command execution (`exec-oob`).
+    Oob,
+    /// A capability this library does not know, with its wire name.
+    Other(String),
+}
+
+impl Capability {
+    /// The wire name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Capability::Oob => "oob",
+            Capability::Other(s) => s,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Capability {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(if s == "oob" {
+            Capability::Oob
+        } else {
+            Capability::Other(s)
+        })
+    }
+}
+
+impl Serialize for Capability {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// When QEMU emitted an event (host wall clock, as QEMU reports it).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct Timestamp {
+    /// Seconds since the Unix epoch.
+    pub seconds: i64,
+    /// Microseconds within the second.
+    pub microseconds: i64,
+}
+
+impl Timestamp {
+    /// The timestamp as a `SystemTime`, when it is a valid point after the epoch.
+    pub fn to_system_time(&self) -> Option<std::time::SystemTime> {
+        let secs = u64::try_from(self.seconds).ok()?;
+        let micros = u64::try_from(self.microseconds).ok()?;
+        std::time::UNIX_EPOCH
+            .checked_add(std::time::Duration::from_secs(secs))?
+            .checked_add(std::time::Duration::from_micros(micros))
+    }
+}
+
+/// The `error` member of a failed reply.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ErrorBody {
+    pub class: ErrorClass,
+    #[serde(default)]
+    pub desc: String,
+}
+
+/// One incoming line, parsed once. Which members are present says what it is.
+#[derive(Deserialize)]
+pub(crate) struct Incoming<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<&'a RawValue>,
+    /// Present (even when `null`) on a successful reply.
+    #[serde(default, rename = "return", deserialize_with = "present_raw")]
+    pub ret: Option<Box<RawValue>>,
+    #[serde(default)]
+    pub error: Option<ErrorBody>,
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+    #[serde(default)]
+    pub timestamp: Option<Timestamp>,
+    #[serde(default, rename = "QMP")]
+    pub greeting: Option<&'a RawValue>,
+}
+
+/// `Option<Box<RawValue>>` would read `null` as absent; a `return` of `null` is still a reply.
+fn present_raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
+}
+
+/// Parses the greeting line.
+pub(crate) fn parse_greeting(line: &[u8]) -> Result<Greeting, String> {
+    #[derive(Deserialize)]
+    struct Wrapper {
+        #[serde(rename = "QMP")]
+        qmp: Greeting,
+    }
+    serde_json::from_slice::<Wrapper>(line)
+        .map(|w| w.qmp)
+        .map_err(|e| format!("not a QMP greeting ({e}): {}", preview(line)))
+}
+
+/// Our request ids are integers; anything else in a reply's `id` is not one of ours.
+pub(crate) fn parse_id(raw: &RawValue) -> Option<u64> {
+    raw.get().parse::<u64>().ok()
+}
+
+/// Writes one request line into `buf` (appending): `{"execute":NAME,"arguments":ARGS,"id":ID}`
+/// and a newline. Arguments that serialise to `null` (a unit struct) are left out, because
+/// QEMU insists that `arguments`, when present, is an object; `{}` is left out too, as it
+/// means the same as no arguments and costs bytes on every argument-less call.
+pub(crate) fn encode_request<A: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    name: &str,
+    args: &A,
+    id: u64,
+    oob: bool,
+) -> Result<(), serde_json::Error> {
+    buf.extend_from_slice(if oob {
+        b"{\"exec-oob\":"
+    } else {
+        b"{\"execute\":"
+    });
+    serde_json::to_writer(&mut *buf, name)?;
+    let before_args = buf.len();
+    buf.extend_from_slice(b",\"arguments\":");
+    let args_start = buf.len();
+    serde_json::to_writer(&mut *buf, args)?;
+    if matches!(&buf[args_start..], b"null" | b"{}") {
+        buf.truncate(before_args);
+    }
+    buf.extend_from_slice(b",\"id\":");
+    let mut itoa = [0u8; 20];
+    buf.extend_from_slice(format_u64(id, &mut itoa));
+    buf.extend_from_slice(b"}\n");
+    Ok(())
+}
+
+/// Decimal digits of `n` without going through `fmt` (which allocates nothing either, but
+/// this keeps the hot path free of formatter machinery).
+fn format_u64(mut n: u64, out: &mut [u8; 20]) -> &[u8] {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &out[i..]
+}
+
+/// A short, lossy rendering of a line for log messages and errors.
+pub(crate) fn preview(line: &[u8]) -> String {
+    const MAX: usize = 200;
+    let cut = &line[..line.len().min(MAX)];
+    let mut s = String::from_utf8_lossy(cut).into_owned();
+    if line.len() > MAX {
+        s.push_str("...");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_requests() {
+        let mut buf = Vec::new();
+        encode_request(&mut buf, "stop", &(), 7, false).unwrap();
+        assert_eq!(buf, b"{\"execute\":\"stop\",\"id\":7}\n");
+        buf.clear();
+        encode_request(&mut buf, "stop", &serde_json::json!({}), 8, false).unwrap();
+        assert_eq!(buf, b"{\"execute\":\"stop\",\"id\":8}\n");
+        buf.clear();
+        let args = serde_json::json!({"a": 1});
+        encode_request(&mut buf, "x", &args, 18446744073709551615, true).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&buf).unwrap(),
+            "{\"exec-oob\":\"x\",\"arguments\":{\"a\":1},\"id\":18446744073709551615}\n"
+        );
+    }
+
+    #[test]
+    fn parses_replies_once() {
+        let m: Incoming = serde_json::from_slice(br#"{"return": null, "id": 3}"#).unwrap();
+        assert_eq!(m.ret.unwrap().get(), "null");
+        assert_eq!(parse_id(m.id.unwrap()), Some(3));
+        let m: Incoming =
+            serde_json::from_slice(br#"{"id": 4, "error": {"class": "Nope", "desc": "d"}}"#)
+                .unwrap();
+        let e = m.error.unwrap();
+        assert_eq!(e.class, ErrorClass::Other("Nope".into()));
+        assert!(m.ret.is_none());
+        let g = parse_greeting(
+            br#"{"QMP": {"version": {"qemu": {"micro": 2, "minor": 0, "major": 10}, "package": "p"}, "capabilities": ["oob", "new"]}}"#,
+        )
+        .unwrap();
+        assert!(g.offers_oob());
+        assert_eq!(g.capabilities[1], Capability::Other("new".into()));
+        assert_eq!(g.version.qemu.to_string(), "10.0.2");
+    }
+}
