@@ -1,0 +1,399 @@
+//! Fault injection with a fake QMP server: misbehaviour a real QEMU never shows.
+
+mod common;
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use common::{within, FakeQmp};
+use futures::StreamExt;
+use qemu_qmp::{ClientBuilder, Commands, ConnectionState, Error, ErrorClass, Event, EventFilter};
+use serde_json::json;
+
+const STATUS: &str = r#"{"running": true, "status": "running"}"#;
+
+#[tokio::test]
+async fn malformed_lines_are_skipped_and_the_caller_still_answered() {
+    let (mut fake, client) = FakeQmp::pair(ClientBuilder::new()).await;
+    let call = tokio::spawn(client.query_status().into_future());
+    let req = fake.recv().await;
+    assert_eq!(req["execute"], "query-status");
+    assert!(req.get("arguments").is_none(), "{req}");
+    fake.send("{this is not json").await;
+    fake.send("[1, 2, 3]").await;
+    fake.send("\u{0}\u{1}garbage").await;
+    fake.send_bytes(b"{\"bad utf8\": \"\xff\xfe\"}\n").await;
+    fake.send(r#"{"neither": "reply nor event"}"#).await;
+    fake.send(r#"{"QMP": {"version": {}, "capabilities": []}}"#)
+        .await;
+    fake.send("").await;
+    fake.send(&format!(r#"{{"return": {STATUS}, "id": {}}}"#, req["id"]))
+        .await;
+    let status = within(10, call).await.unwrap().unwrap();
+    assert!(status.running);
+    // The connection is still fine.
+    let next = tokio::spawn(client.query_version().into_future());
+    let req = fake.recv().await;
+    fake.reply(
+        &req,
+        json!({"qemu": {"major": 10, "minor": 0, "micro": 0}, "package": ""}),
+    )
+    .await;
+    assert_eq!(within(10, next).await.unwrap().unwrap().qemu.major, 10);
+    assert_eq!(client.state(), ConnectionState::Running);
+}
+
+#[tokio::test]
+async fn replies_with_unknown_or_foreign_ids_are_ignored() {
+    let (mut fake, client) = FakeQmp::pair(ClientBuilder::new()).await;
+    let call = tokio::spawn(client.query_status().into_future());
+    let req = fake.recv().await;
+    fake.send(&format!(r#"{{"return": {{}}, "id": 999999}}"#))
+        .await;
+    fake.send(r#"{"return": {}, "id": "libvirt-1"}"#).await;
+    fake.send(r#"{"return": {}, "id": {"nested": 1}}"#).await;
+    fake.send(r#"{"error": {"class": "GenericError", "desc": "x"}, "id": -1}"#)
+        .await;
+    fake.reply(&req, serde_json::from_str(STATUS).unwrap())
+        .await;
+    assert!(within(10, call).await.unwrap().unwrap().running);
+}
+
+#[tokio::test]
+async fn a_reply_without_an_id_answers_every_caller_in_flight() {
+    let (mut fake, client) = FakeQmp::pair(ClientBuilder::new()).await;
+    let a = tokio::spawn(client.query_status().into_future());
+    let b = tokio::spawn(client.query_version().into_future());
+    let ra = fake.recv().await;
+    let rb = fake.recv().await;
+    fake.send(
+        r#"{"error": {"class": "GenericError", "desc": "JSON parse error, expecting value"}}"#,
+    )
+    .await;
+    for res in [
+        within(10, a).await.unwrap().map(|_| ()),
+        within(10, b).await.unwrap().map(|_| ()),
+    ] {
+        match res.unwrap_err() {
+            Error::Protocol { message } => {
+                assert!(message.contains("JSON parse error"), "{message}")
+            }
+            other => panic!("expected a protocol error, got {other:?}"),
+        }
+    }
+    // Their real replies, should they come late, go nowhere; new calls work.
+    fake.reply(&ra, serde_json::from_str(STATUS).unwrap()).await;
+    fake.reply(&rb, json!({})).await;
+    let c = tokio::spawn(client.query_status().into_future());
+    let rc = fake.recv().await;
+    fake.reply(&rc, serde_json::from_str(STATUS).unwrap()).await;
+    assert!(within(10, c).await.unwrap().unwrap().running);
+}
+
+#[tokio::test]
+async fn giant_lines_are_skipped_with_a_typed_error() {
+    let (mut fake, client) = FakeQmp::pair(ClientBuilder::new().max_message_size(64 * 1024)).await;
+    let mut events = client.events();
+
+    // A giant reply whose id can be recovered (QEMU writes it last) fails only its caller.
+    let a = tokio::spawn(client.query_status().into_future());
+    let b = tokio::spawn(client.query_version().into_future());
+    let ra = fake.recv().await;
+    let rb = fake.recv().await;
+    let huge = "x".repeat(1024 * 1024);
+    fake.send(&format!(
+        r#"{{"return": {{"junk": "{huge}"}}, "id": {}}}"#,
+        ra["id"]
+    ))
+    .await;
+    match within(10, a).await.unwrap().unwrap_err() {
+        Error::MessageTooLarge { size, limit } => {
+            assert!(size > 1024 * 1024);
+            assert_eq!(limit, 64 * 1024);
+        }
+        other => panic!("expected MessageTooLarge, got {other:?}"),
+    }
+    // The stream is still in step: the next line is read normally.
+    fake.event("STOP", None, 1).await;
+    fake.reply(
+        &rb,
+        json!({"qemu": {"major": 9, "minor": 2, "micro": 0}, "package": ""}),
+    )
+    .await;
+    assert_eq!(within(10, b).await.unwrap().unwrap().qemu.major, 9);
+    let ev = within(10, events.next()).await.unwrap().unwrap();
+    assert!(matches!(ev.event, Event::Stop));
+
+    // A giant line that names no id fails every call in flight (one of them lost its reply).
+    let c = tokio::spawn(client.query_status().into_future());
+    let _rc = fake.recv().await;
+    fake.send(&format!(r#"{{"id": 77, "return": "{huge}"}}"#))
+        .await;
+    assert!(matches!(
+        within(10, c).await.unwrap().unwrap_err(),
+        Error::MessageTooLarge { .. }
+    ));
+    let d = tokio::spawn(client.query_status().into_future());
+    let rd = fake.recv().await;
+    fake.reply(&rd, serde_json::from_str(STATUS).unwrap()).await;
+    assert!(within(10, d).await.unwrap().unwrap().running);
+}
+
+#[tokio::test]
+async fn events_unknown_and_undecodable_are_delivered_as_other() {
+    let (mut fake, client) = FakeQmp::pair(ClientBuilder::new()).await;
+    let mut events = client.events();
+    fake.event("FROM_A_NEWER_QEMU", Some(json!({"x": 1})), 1)
+        .await;
+    fake.event("SHUTDOWN", Some(json!({"guest": "not a bool"})), 2)
+        .await;
+    fake.event(
+        "SHUTDOWN",
+        Some(json!({"guest": true, "reason": "guest-shutdown"})),
+        3,
+    )
+    .await;
+    fake.event(
+        "SHUTDOWN",
+        Some(json!({"guest": false, "reason": "some-new-cause"})),
+        4,
+    )
+    .await;
+    fake.send(r#"{"event": "STOP"}"#).await; // no timestamp at all
+
+    let ev = within(10, events.next()).await.unwrap().unwrap();
+    match ev.event {
+        Event::Other { name, data } => {
+            assert_eq!(name, "FROM_A_NEWER_QEMU");
+            assert_eq!(data, json!({"x": 1}));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ev.timestamp.seconds, 1);
+    assert_eq!(ev.timestamp.microseconds, 5);
+    let ev = within(10, events.next()).await.unwrap().unwrap();
+    match ev.event {
+        Event::Other { name, data } => {
+            assert_eq!(name, "SHUTDOWN");
+            assert_eq!(data["guest"], "not a bool");
+        }
+        other => panic!("{other:?}"),
+    }
+    let ev = within(10, events.next()).await.unwrap().unwrap();
+    assert!(
+        matches!(ev.event, Event::Shutdown(ref d) if d.guest),
+        "{:?}",
+        ev.event
+    );
+    let ev = within(10, events.next()).await.unwrap().unwrap();
+    assert!(matches!(ev.event, Event::Shutdown(_)), "{:?}", ev.event);
+    let ev = within(10, events.next()).await.unwrap().unwrap();
+    assert!(matches!(ev.event, Event::Stop));
+    assert_eq!(ev.timestamp, qemu_qmp::Timestamp::default());
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_lags_without_blocking_replies_or_others() {
+    let (mut fake, client) = FakeQmp::pair(ClientBuilder::new().event_buffer(4)).await;
+    let mut slow = client.events();
+    let mut stops = client.subscribe(EventFilter::names(["STOP"]));
+    let mut fast = client.events();
+    let call = tokio::spawn(client.query_status().into_future());
+    let req = fake.recv().await;
+    // A fast reader keeps up while the slow one reads nothing.
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(item) = fast.next().await {
+            match item {
+                Ok(ev) => seen.push(ev.timestamp.seconds),
+                Err(lag) => panic!("the fast subscriber lagged: {lag}"),
+            }
+            if seen.len() == 10 {
+                break;
+            }
+        }
+        seen
+    });
+    for i in 0..10 {
+        fake.event(if i == 9 { "STOP" } else { "RESUME" }, None, i)
+            .await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    fake.reply(&req, serde_json::from_str(STATUS).unwrap())
+        .await;
+    // The reply is not held up by the full buffer of the slow subscriber.
+    assert!(within(10, call).await.unwrap().unwrap().running);
+    assert_eq!(
+        within(10, reader).await.unwrap(),
+        (0..10).collect::<Vec<_>>()
+    );
+
+    // The slow one is told how many it missed, then gets the newest four in order.
+    assert_eq!(slow.next().await.unwrap().unwrap_err().missed, 6);
+    for i in 6..10 {
+        assert_eq!(slow.next().await.unwrap().unwrap().timestamp.seconds, i);
+    }
+    // The filtered one saw only its event and missed nothing.
+    let ev = stops.next().await.unwrap().unwrap();
+    assert_eq!(ev.timestamp.seconds, 9);
+    assert!(stops.try_next().is_none());
+
+    // When the server goes away the streams end after what they hold.
+    fake.event("RESUME", None, 11).await;
+    fake.close().await;
+    assert_eq!(
+        within(10, slow.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .timestamp
+            .seconds,
+        11
+    );
+    assert!(within(10, slow.next()).await.is_none());
+    assert!(within(10, stops.next()).await.is_none());
+}
+
+#[tokio::test]
+async fn late_replies_to_dropped_calls_reach_nobody() {
+    let (mut fake, client) = FakeQmp::pair(ClientBuilder::new()).await;
+    let dropped = client.query_version().into_future();
+    let req_dropped = fake.recv().await;
+    drop(dropped);
+    let kept = tokio::spawn(client.query_status().into_future());
+    let req_kept = fake.recv().await;
+    // The dropped call's reply (a VersionInfo) comes first; it must not reach `kept`.
+    fake.reply(
+        &req_dropped,
+        json!({"qemu": {"major": 1, "minor": 0, "micro": 0}, "package": ""}),
+    )
+    .await;
+    fake.reply(&req_kept, serde_json::from_str(STATUS).unwrap())
+        .await;
+    assert!(within(10, kept).await.unwrap().unwrap().running);
+}
+
+#[tokio::test]
+async fn typed_errors_decode_errors_and_timeouts() {
+    let (mut fake, client) =
+        FakeQmp::pair(ClientBuilder::new().command_timeout(Some(Duration::from_millis(200)))).await;
+    let call = tokio::spawn(client.query_status().into_future());
+    let req = fake.recv().await;
+    fake.send(&format!(
+        r#"{{"id": {}, "error": {{"class": "SomeFutureClass", "desc": "new"}}}}"#,
+        req["id"]
+    ))
+    .await;
+    match within(10, call).await.unwrap().unwrap_err() {
+        Error::Qmp { class, desc } => {
+            assert_eq!(class, ErrorClass::Other("SomeFutureClass".into()));
+            assert_eq!(class.to_string(), "SomeFutureClass");
+            assert_eq!(desc, "new");
+        }
+        other => panic!("{other:?}"),
+    }
+    let call = tokio::spawn(client.query_status().into_future());
+    let req = fake.recv().await;
+    fake.reply(&req, json!({"running": "yes"})).await;
+    match within(10, call).await.unwrap().unwrap_err() {
+        Error::Decode { command, .. } => assert_eq!(command, "query-status"),
+        other => panic!("{other:?}"),
+    }
+    // Nobody answers: the configured command timeout fires.
+    let call = client.query_status().into_future();
+    let _req = fake.recv().await;
+    assert!(matches!(within(10, call).await, Err(Error::Timeout(_))));
+}
+
+#[tokio::test]
+async fn negotiation_failures_are_typed() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    // Not a greeting.
+    let (ours, mut theirs) = tokio::net::UnixStream::pair().unwrap();
+    theirs.write_all(b"{\"hello\": 1}\n").await.unwrap();
+    let err = ClientBuilder::new()
+        .connect_transport(ours)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Negotiation { .. }), "{err:?}");
+
+    // qmp_capabilities refused.
+    let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+    let server = tokio::spawn(async move {
+        let (r, mut w) = theirs.into_split();
+        w.write_all(format!("{}\n", common::GREETING).as_bytes())
+            .await
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(r).read_line(&mut line).await.unwrap();
+        let req: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(req["arguments"]["enable"], json!(["oob"]));
+        let reply = json!({"error": {"class": "GenericError", "desc": "no"}, "id": req["id"]});
+        w.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
+        w
+    });
+    let err = ClientBuilder::new()
+        .connect_transport(ours)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Negotiation { .. }), "{err:?}");
+    drop(server.await.unwrap());
+
+    // Silence: the negotiation timeout.
+    let (ours, _theirs) = tokio::net::UnixStream::pair().unwrap();
+    let err = ClientBuilder::new()
+        .negotiate_timeout(Duration::from_millis(100))
+        .connect_transport(ours)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+
+    // Nobody listening: an I/O error, and the state says closed.
+    let err = qemu_qmp::Client::connect(std::path::Path::new("/nonexistent/qmp.sock"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_generic_stream_transport_works_without_fd_passing() {
+    let (ours, theirs) = tokio::io::duplex(4096);
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (r, mut w) = tokio::io::split(theirs);
+        let mut r = BufReader::new(r);
+        w.write_all(format!("{}\n", common::GREETING).as_bytes())
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let mut line = String::new();
+            r.read_line(&mut line).await.unwrap();
+            let req: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let ret = if req["execute"] == "qmp_capabilities" {
+                json!({})
+            } else {
+                serde_json::from_str(STATUS).unwrap()
+            };
+            let reply = json!({"return": ret, "id": req["id"]});
+            w.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
+        }
+        w
+    });
+    let client = ClientBuilder::new()
+        .connect_transport(qemu_qmp::Transport::other(ours))
+        .await
+        .unwrap();
+    assert!(client.query_status().await.unwrap().running);
+    let devnull = std::fs::File::open("/dev/null").unwrap();
+    let err = client
+        .execute_raw_with_fd("getfd", Some(json!({"fdname": "x"})), &devnull)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::FdPassingUnsupported));
+    drop(server.await.unwrap());
+    // The server dropped its end: the client notices and closes.
+    let mut state = client.watch_state();
+    within(10, state.wait_for(|s| *s == ConnectionState::Closed))
+        .await
+        .unwrap();
+}
