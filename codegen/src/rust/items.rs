@@ -397,7 +397,7 @@ pub(super) fn union_type(
         let wire = &variant.name;
         let vattrs = docs::member(em.options.docs, None, wire, variant.cond.as_ref(), &[]);
         let empty = match &em.entity(variant.ty).kind {
-            EntityKind::Object(b) => b.is_empty() && em.type_names.get(&variant.ty).is_none(),
+            EntityKind::Object(b) => b.is_empty() && !em.type_names.contains_key(&variant.ty),
             _ => false,
         };
         if empty {
@@ -825,7 +825,7 @@ fn builders(name: &Ident, fields: &[Field]) -> TokenStream {
             }
         });
     }
-    let new_doc = format!(" The command with its required arguments; optional ones are unset.");
+    let new_doc = " The command with its required arguments; optional ones are unset.";
     quote! {
         impl #name {
             #[doc = #new_doc]

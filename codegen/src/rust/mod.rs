@@ -230,8 +230,8 @@ impl<'s> Emitter<'s> {
                 if next < edges.len() {
                     let target = edges[next];
                     frame.2 += 1;
-                    if !index.contains_key(&target) {
-                        index.insert(target, counter);
+                    if let std::collections::hash_map::Entry::Vacant(slot) = index.entry(target) {
+                        slot.insert(counter);
                         low.insert(target, counter);
                         counter += 1;
                         stack.push(target);

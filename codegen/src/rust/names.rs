@@ -123,23 +123,20 @@ impl Namespace {
                 self.taken.insert(ident.clone(), 1);
                 ident
             }
-            Some(count) => loop {
+            Some(count) => {
                 *count += 1;
                 let candidate = match ident.strip_prefix("r#") {
                     Some(bare) => format!("{bare}_{count}"),
                     None => format!("{ident}_{count}"),
                 };
-                let n = *count;
                 if !self.taken.contains_key(&candidate) {
                     self.taken.insert(candidate.clone(), 1);
                     return candidate;
                 }
-                // The suffixed name was itself taken: keep counting from here.
-                if let Some(c) = self.taken.get_mut(&ident) {
-                    *c = n;
-                }
-                break self.claim(ident);
-            },
+                // The suffixed name was itself taken: the count is already past it, so
+                // claiming again tries the next one.
+                self.claim(ident)
+            }
         }
     }
 }
