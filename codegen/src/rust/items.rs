@@ -20,6 +20,9 @@ struct Field {
     optional: bool,
     /// Whether the value type is `String` (parameters then take `impl Into<String>`).
     is_string: bool,
+    /// Whether JSON `null` is a value of the type (`any`, `null`, an alternate with a
+    /// `null` branch): an optional member sent as `null` is then present, not absent.
+    takes_null: bool,
     attrs: TokenStream,
 }
 
@@ -48,11 +51,26 @@ fn fields<'a>(
             ident: ident(&ns.claim(names::snake(&m.name))),
             wire: m.name.clone(),
             value: em.held_type(owner, m.ty),
-            optional: m.optional,
+            // A member under `if` is missing from every QEMU built without its condition
+            // (`deprecated-props` of `CpuModelExpansionInfo` on x86), and the bindings are
+            // generated for every build, so it cannot be required.
+            optional: m.optional || m.cond.is_some(),
             is_string: matches!(em.entity(m.ty).kind, EntityKind::Builtin(Builtin::Str)),
+            takes_null: takes_null(em, m.ty),
             attrs: docs::member(em.options.docs, doc, &m.name, m.cond.as_ref(), &m.features),
         })
         .collect()
+}
+
+fn takes_null(em: &Emitter<'_>, ty: EntityId) -> bool {
+    match &em.entity(ty).kind {
+        EntityKind::Builtin(Builtin::Any | Builtin::Null) => true,
+        EntityKind::Alternate(a) => a
+            .variants
+            .iter()
+            .any(|v| em.entity(v.ty).json_type() == Some(JsonType::Null)),
+        _ => false,
+    }
 }
 
 fn struct_definition(name: &Ident, attrs: &TokenStream, fields: &[Field]) -> TokenStream {
@@ -144,7 +162,7 @@ fn deserialize_impl(
     });
     let arms = fields.iter().map(|f| {
         let (ident, wire) = (field_var(f), &f.wire);
-        if f.optional {
+        if f.optional && !f.takes_null {
             quote!(#wire => #ident = map.next_value()?,)
         } else {
             quote!(#wire => #ident = ::std::option::Option::Some(map.next_value()?),)
