@@ -2,10 +2,11 @@
 
 use proptest::prelude::*;
 use qemu_qmp_codegen::parse::{parse_file, parse_str, ParseOptions};
-use qemu_qmp_codegen::SchemaError;
+use qemu_qmp_codegen::{load, SchemaError};
 use std::path::Path;
 
-/// A small schema that exercises most of the grammar, for mutation.
+/// A small schema that exercises most of the grammar and every kind of definition, for
+/// mutation; it passes the whole front end, so mutants reach the checks and the model too.
 const SAMPLE: &str = "\
 # A comment
 ##
@@ -14,27 +15,36 @@ const SAMPLE: &str = "\
 # A colour.
 #
 # @red: the red one
+#
+# @green: the green one
 ##
 { 'enum': 'Colour', 'data': [ 'red', { 'name': 'green', 'if': 'HAVE_GREEN' } ] }
-{ 'struct': 'Pixel', 'data': { 'x': 'int', '*colour': 'Colour' },
-  'features': [ 'deprecated' ] }
-{ 'command': 'paint', 'data': { 'at': 'Pixel' }, 'returns': [ 'Pixel' ],
-  'allow-oob': true }
+{ 'struct': 'Point', 'data': { 'x': 'int', 'y': 'int' } }
+{ 'struct': 'Pixel', 'base': 'Point',
+  'data': { '*colour': 'Colour', 'tags': [ 'str' ],
+            'old': { 'type': 'int', 'features': [ 'deprecated' ] } } }
+{ 'union': 'Shape', 'base': { 'kind': 'Colour' }, 'discriminator': 'kind',
+  'data': { 'red': 'Pixel' } }
+{ 'alternate': 'PixelOrName', 'data': { 'pixel': 'Pixel', 'name': 'str' } }
+{ 'command': 'paint', 'data': { 'at': 'PixelOrName' }, 'returns': [ 'Pixel' ],
+  'allow-oob': true, 'features': [ 'deprecated' ] }
+{ 'event': 'PAINTED', 'data': 'Shape', 'boxed': true, 'if': 'HAVE_EVENTS' }
 { 'pragma': { 'doc-required': false } }
 ";
 
+/// Runs the whole front end (parse, check, model) on `text`, strictly.
 fn parse_text(text: &[u8]) -> Result<(), SchemaError> {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("schema.json");
     std::fs::write(&path, text).expect("write schema");
-    parse_file(
-        &path,
-        ParseOptions {
-            strict: true,
-            ..Default::default()
-        },
-    )
-    .map(|_| ())
+    load(&path, strict()).map(|_| ())
+}
+
+fn strict() -> ParseOptions {
+    ParseOptions {
+        strict: true,
+        ..Default::default()
+    }
 }
 
 /// The error names the file and a line inside it (or, for include problems, the directive).
@@ -52,10 +62,95 @@ fn assert_positioned(err: &SchemaError, lines: usize) {
 }
 
 #[test]
-fn sample_parses() {
+fn sample_passes_the_whole_front_end() {
     let schema = parse_str(Path::new("sample.json"), SAMPLE, ParseOptions::default())
-        .expect("the sample is valid");
-    assert_eq!(schema.items.len(), 3);
+        .expect("the sample parses");
+    assert_eq!(schema.items.len(), 7);
+    parse_text(SAMPLE.as_bytes()).expect("the sample checks and resolves");
+}
+
+/// Schemas the parser accepts but the checks or the model reject: each error names the
+/// definition's line, as QEMU's do, and says what is wrong.
+#[test]
+fn errors_after_parsing_have_positions() {
+    let cases: &[(&str, &str, u32, &str)] = &[
+        (
+            "unknown member type",
+            "{ 'enum': 'Letter', 'data': [ 'a' ] }\n\n{ 'struct': 'Holder',\n  \
+             'data': { 'x': 'Nowhere' } }\n",
+            3,
+            "unknown type 'Nowhere'",
+        ),
+        (
+            "unknown return type",
+            "\n{ 'command': 'draw', 'returns': 'Gone' }\n",
+            2,
+            "unknown type 'Gone'",
+        ),
+        (
+            "unknown alternative",
+            "{ 'struct': 'Other', 'data': {} }\n{ 'alternate': 'Alt',\n  \
+             'data': { 'a': 'Other', 'b': 'Missing' } }\n",
+            2,
+            "unknown type 'Missing'",
+        ),
+        (
+            "discriminator not an enum",
+            "{ 'struct': 'ShapeBase', 'data': { 'kind': 'str' } }\n\
+             { 'struct': 'Branch', 'data': {} }\n\
+             { 'union': 'Shape', 'base': 'ShapeBase', 'discriminator': 'kind',\n  \
+             'data': { 'a': 'Branch' } }\n",
+            3,
+            "must be of enum type",
+        ),
+        (
+            "branch not a discriminator value",
+            "{ 'enum': 'Letter', 'data': [ 'a', 'b' ] }\n\
+             { 'struct': 'ShapeBase', 'data': { 'kind': 'Letter' } }\n\
+             { 'union': 'Shape', 'base': 'ShapeBase', 'discriminator': 'kind',\n  \
+             'data': { 'c': 'ShapeBase' } }\n",
+            3,
+            "not a value",
+        ),
+        (
+            "base A base B base A",
+            "{ 'struct': 'Other', 'data': {} }\n\
+             { 'struct': 'Alpha', 'base': 'Beta', 'data': {} }\n\
+             { 'struct': 'Beta', 'base': 'Alpha', 'data': {} }\n",
+            2,
+            "contains itself",
+        ),
+        (
+            "base of itself",
+            "{ 'struct': 'Alpha', 'base': 'Alpha', 'data': {} }\n",
+            1,
+            "contains itself",
+        ),
+        (
+            "member clashes with the base's",
+            "{ 'struct': 'Base', 'data': { 'x': 'int' } }\n\
+             { 'struct': 'Sub', 'base': 'Base',\n  'data': { 'x': 'str' } }\n",
+            2,
+            "collides",
+        ),
+    ];
+    for (name, text, line, words) in cases {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("schema.json");
+        std::fs::write(&path, text).expect("write schema");
+        parse_file(&path, strict()).unwrap_or_else(|e| panic!("{name}: parser rejects: {e}"));
+        let err = load(&path, strict()).expect_err(name);
+        let info = err
+            .info
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: no position: {err}"));
+        assert_eq!(info.file.as_path(), path, "{name}: {err}");
+        assert_eq!(info.line, *line, "{name}: {err}");
+        assert!(
+            err.message.contains(words),
+            "{name}: {words:?} not in {err}"
+        );
+    }
 }
 
 #[test]
@@ -98,10 +193,11 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
 
 #[test]
 fn a_ten_megabyte_string_is_handled() {
-    let big = "a".repeat(10 << 20);
+    // A valid (CamelCase) name, only very long: the whole front end takes it.
+    let big = format!("A{}", "a".repeat(10 << 20));
     let text = format!("{{ 'enum': '{big}', 'data': [] }}\n");
     let schema = parse_text(text.as_bytes());
-    assert!(schema.is_ok(), "a long name is syntactically fine");
+    assert!(schema.is_ok(), "a long name is fine: {schema:?}");
     let unterminated = format!("{{ 'enum': '{big}\n");
     let err = parse_text(unterminated.as_bytes()).expect_err("unterminated");
     assert_eq!(err.info.as_ref().map(|i| (i.line, i.col)), Some((1, 11)));
@@ -183,8 +279,112 @@ fn mutate(text: &[u8], edits: &[(usize, u8, u8)]) -> Vec<u8> {
     bytes
 }
 
+/// The byte ranges of the sample's quoted strings (quotes included), outside comments.
+fn string_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if !line.starts_with('#') {
+            let mut open = None;
+            for (i, b) in line.bytes().enumerate() {
+                if b == b'\'' {
+                    match open.take() {
+                        None => open = Some(i),
+                        Some(start) => spans.push((offset + start, offset + i + 1)),
+                    }
+                }
+            }
+        }
+        offset += line.len();
+    }
+    spans
+}
+
+/// Strings a mutant may put where a string stood: the sample's own names and keys, and
+/// words that mean something to the checks, so mutants stay parseable but get their
+/// definitions' meaning wrong (unknown or wrong-kind types, bad keys, clashes, cycles).
+const WORDS: &[&str] = &[
+    "'int'",
+    "'str'",
+    "'any'",
+    "'null'",
+    "'number'",
+    "'bool'",
+    "'size'",
+    "'base'",
+    "'data'",
+    "'if'",
+    "'features'",
+    "'type'",
+    "'name'",
+    "'boxed'",
+    "'union'",
+    "'struct'",
+    "'enum'",
+    "'alternate'",
+    "'command'",
+    "'event'",
+    "'discriminator'",
+    "'returns'",
+    "'prefix'",
+    "'gen'",
+    "'Shape'",
+    "'Pixel'",
+    "'Point'",
+    "'Colour'",
+    "'PixelOrName'",
+    "'PAINTED'",
+    "'paint'",
+    "'*x'",
+    "'x'",
+    "'kind'",
+    "'red'",
+    "'green'",
+    "'q_obj_x'",
+    "'deprecated'",
+    "'unstable'",
+    "''",
+    "'Nowhere'",
+    "'ColourList'",
+    "'has-x'",
+];
+
+/// Replaces the `n`th quoted string (modulo their number) by `WORDS[w]`, for each edit.
+fn swap_strings(text: &str, edits: &[(usize, usize)]) -> String {
+    let mut text = text.to_string();
+    for &(n, w) in edits {
+        let spans = string_spans(&text);
+        if spans.is_empty() {
+            break;
+        }
+        let (start, end) = spans[n % spans.len()];
+        text.replace_range(start..end, WORDS[w % WORDS.len()]);
+    }
+    text
+}
+
+#[test]
+fn string_swaps_keep_the_sample_parseable() {
+    let spans = string_spans(SAMPLE);
+    assert!(spans.len() > 40, "{} strings", spans.len());
+    let swapped = swap_strings(SAMPLE, &[(0, 0), (7, 3), (30, 12)]);
+    parse_str(Path::new("sample.json"), &swapped, ParseOptions::default())
+        .expect("swapping strings keeps the syntax");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn meaning_mutations_never_panic(
+        edits in proptest::collection::vec((any::<usize>(), any::<usize>()), 1..6)
+    ) {
+        let text = swap_strings(SAMPLE, &edits);
+        let lines = text.lines().count();
+        if let Err(err) = parse_text(text.as_bytes()) {
+            assert_positioned(&err, lines);
+        }
+    }
 
     #[test]
     fn mutated_schemas_never_panic(
