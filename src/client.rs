@@ -1149,19 +1149,6 @@ async fn write_loop(
     shared.teardown();
 }
 
-#[cfg(test)]
-mod tests {
-    use super::recover_id;
-
-    #[test]
-    fn recovers_trailing_ids() {
-        assert_eq!(recover_id(b"xxxx], \"id\": 42}"), Some(42));
-        assert_eq!(recover_id(b"xxxx],\"id\":7,\"x\":1}"), Some(7));
-        assert_eq!(recover_id(b"\"id\": \"str\"}"), None);
-        assert_eq!(recover_id(b"no id here"), None);
-    }
-}
-
 impl crate::call::Executor for Client {}
 
 impl crate::command::Execute for Client {
@@ -1173,5 +1160,18 @@ impl crate::command::Execute for Client {
 
     fn execute_oob<C: OobCommand>(&self, cmd: C) -> ResponseFuture<C::Returns> {
         Client::execute_oob(self, cmd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recover_id;
+
+    #[test]
+    fn recovers_trailing_ids() {
+        assert_eq!(recover_id(b"xxxx], \"id\": 42}"), Some(42));
+        assert_eq!(recover_id(b"xxxx],\"id\":7,\"x\":1}"), Some(7));
+        assert_eq!(recover_id(b"\"id\": \"str\"}"), None);
+        assert_eq!(recover_id(b"no id here"), None);
     }
 }

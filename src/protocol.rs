@@ -1,7 +1,7 @@
 //! The messages of the wire protocol: the greeting, requests, replies and events.
 //!
 //! Requests are serialised straight into the caller's line buffer; every incoming line is
-//! parsed once into [`Incoming`], keeping a reply's `return` as raw JSON so the caller decodes
+//! parsed once into one struct, keeping a reply's `return` as raw JSON so the caller decodes
 //! its typed value from that slice without a second pass over the whole message.
 
 use serde::{Deserialize, Deserializer, Serialize};

@@ -48,8 +48,7 @@ async fn replies_with_unknown_or_foreign_ids_are_ignored() {
     let (mut fake, client) = FakeQmp::pair(ClientBuilder::new()).await;
     let call = tokio::spawn(client.query_status().into_future());
     let req = fake.recv().await;
-    fake.send(&format!(r#"{{"return": {{}}, "id": 999999}}"#))
-        .await;
+    fake.send(r#"{"return": {}, "id": 999999}"#).await;
     fake.send(r#"{"return": {}, "id": "libvirt-1"}"#).await;
     fake.send(r#"{"return": {}, "id": {"nested": 1}}"#).await;
     fake.send(r#"{"error": {"class": "GenericError", "desc": "x"}, "id": -1}"#)
