@@ -396,3 +396,116 @@ async fn a_generic_stream_transport_works_without_fd_passing() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn accept_mode_times_out_when_nobody_connects() {
+    let dir = std::env::temp_dir().join(format!("qmp-accept-timeout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("l.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let err = ClientBuilder::new()
+        .connect_timeout(Duration::from_millis(100))
+        .accept_unix(&listener)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn dropping_every_handle_closes_the_connection() {
+    let (mut fake, client) = FakeQmp::pair(ClientBuilder::new()).await;
+    let events = client.events();
+    drop(client);
+    // The server sees end of stream: the writer task shut its half down.
+    let mut line = String::new();
+    use tokio::io::AsyncBufReadExt;
+    let n = within(10, fake_reader(&mut fake).read_line(&mut line))
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "{line:?}");
+    // And subscribers are told the connection is gone.
+    let mut events = events;
+    assert!(within(10, events.next()).await.is_none());
+}
+
+fn fake_reader(fake: &mut FakeQmp) -> &mut tokio::io::BufReader<tokio::net::unix::OwnedReadHalf> {
+    fake.reader_mut()
+}
+
+/// Counts the library's tracing events by message, proving every message in and out is
+/// reported (and that nothing is reported without a subscriber: none is installed).
+mod tracing_capture {
+    use std::sync::{Arc, Mutex};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    #[derive(Clone, Default)]
+    pub struct Capture(pub Arc<Mutex<Vec<String>>>);
+
+    struct Fields(String);
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!("{}={:?} ", field.name(), value));
+        }
+    }
+
+    impl Subscriber for Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut f = Fields(String::new());
+            event.record(&mut f);
+            self.0.lock().unwrap().push(f.0);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
+
+#[test]
+fn every_message_in_and_out_is_traced() {
+    let capture = tracing_capture::Capture::default();
+    let seen = capture.0.clone();
+    tracing::subscriber::with_default(capture, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let (mut fake, client) = FakeQmp::pair(ClientBuilder::new()).await;
+                let mut events = client.events();
+                let call = client.query_status().into_future();
+                let req = fake.recv().await;
+                fake.event("STOP", None, 1).await;
+                fake.reply(&req, serde_json::from_str(STATUS).unwrap())
+                    .await;
+                call.await.unwrap();
+                events.next().await.unwrap().unwrap();
+            });
+    });
+    let seen = seen.lock().unwrap();
+    let has = |needle: &[&str]| seen.iter().any(|l| needle.iter().all(|n| l.contains(n)));
+    assert!(
+        has(&["message=send", "command=\"qmp_capabilities\"", "bytes="]),
+        "{seen:#?}"
+    );
+    assert!(
+        has(&["message=send", "command=\"query-status\"", "id=", "bytes="]),
+        "{seen:#?}"
+    );
+    assert!(has(&["message=recv reply", "id=", "bytes="]), "{seen:#?}");
+    assert!(
+        has(&["message=recv event", "event=STOP", "bytes="]),
+        "{seen:#?}"
+    );
+    assert!(has(&["message=write", "bytes="]), "{seen:#?}");
+}

@@ -386,3 +386,21 @@ async fn handle_is_clone_send_sync_and_futures_are_send() {
     assert_send(&fut);
     assert!(fut.await.unwrap().running);
 }
+
+#[tokio::test]
+async fn dropping_the_last_handle_frees_qemus_monitor() {
+    let Some(builder) = qemu10() else { return };
+    let mut qemu = builder.spawn().unwrap();
+    let client = qemu.connect(ClientBuilder::new()).await.unwrap();
+    client.stop().await.unwrap();
+    drop(client);
+    // QEMU serves one client per monitor: a second connection only gets its greeting once
+    // the first one is really gone.
+    let again = within(
+        10,
+        qemu.connect(ClientBuilder::new().negotiate_timeout(Duration::from_secs(5))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.query_status().await.unwrap().status, RunState::Paused);
+}

@@ -128,6 +128,11 @@ impl FakeQmp {
         self.send(&msg.to_string()).await;
     }
 
+    /// The server's reading half.
+    pub fn reader_mut(&mut self) -> &mut BufReader<OwnedReadHalf> {
+        &mut self.reader
+    }
+
     /// Closes the server side.
     pub async fn close(mut self) {
         let _ = self.writer.shutdown().await;
