@@ -245,6 +245,9 @@ impl<'a> Lexer<'a> {
                     self.tok = Token::Str(self.lex_string()?);
                     return Ok(());
                 }
+                // Plain white space, the commonest byte, skipped without the keyword checks
+                // below.
+                b' ' | b'\t' | b'\r' => {}
                 b'\n' => {
                     if self.cursor == bytes.len() {
                         self.tok = Token::Eof;
@@ -470,11 +473,13 @@ impl Parser<'_, '_> {
                     block.end = Some(here);
                     return Ok(());
                 }
-                Token::Comment(text) => {
-                    block.lines.push(RawDocLine {
-                        text: text.clone(),
-                        info: here,
-                    });
+                Token::Comment(_) => {
+                    // Moved, not cloned: the next accept replaces the token.
+                    let Token::Comment(text) = std::mem::replace(&mut self.lexer.tok, Token::Eof)
+                    else {
+                        unreachable!("collect_doc_lines: matched a comment token");
+                    };
+                    block.lines.push(RawDocLine { text, info: here });
                 }
                 _ => return Err(self.lexer.error("documentation comment must end with '##'")),
             }
@@ -495,10 +500,13 @@ impl Parser<'_, '_> {
                 self.lexer.accept(false)?;
                 Value::List(self.values(depth)?)
             }
-            Token::Str(s) => {
-                let v = Value::Str(s.clone());
+            Token::Str(_) => {
+                // The token is replaced by the next one anyway: take its string.
+                let Token::Str(s) = std::mem::replace(&mut self.lexer.tok, Token::Eof) else {
+                    unreachable!("expr: matched a string token");
+                };
                 self.lexer.accept(false)?;
-                v
+                Value::Str(s)
             }
             Token::Bool(b) => {
                 let v = Value::Bool(*b);
