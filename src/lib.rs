@@ -4,6 +4,27 @@
 //! [`client`] (one reader and one writer task per connection, replies matched by id, events
 //! fanned out through [`events`]) → the typed API ([`Command`] types, the [`Commands`]
 //! methods and [`Event`]). [`blocking`] wraps the same client for code that is not async.
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use qemu_qmp::{Client, Commands, Event, EventFilter};
+//!
+//! # async fn tour() -> Result<(), qemu_qmp::Error> {
+//! // QEMU started with `-qmp unix:/tmp/qmp.sock,server=on,wait=off`.
+//! let client = Client::connect(std::path::Path::new("/tmp/qmp.sock")).await?;
+//! let status = client.query_status().await?;
+//! println!("running: {}", status.running);
+//!
+//! let mut stops = client.subscribe(EventFilter::names(["STOP"]));
+//! client.stop().await?;
+//! if let Some(Ok(received)) = stops.next().await {
+//!     assert!(matches!(received.event, Event::Stop));
+//! }
+//! // Only allow-oob commands have `.oob()`; its reply may overtake in-band ones.
+//! let _ = client.migrate_pause().oob().await;
+//! # Ok(())
+//! # }
+//! ```
 
 #[allow(
     deprecated,

@@ -18,10 +18,11 @@ use crate::client::{Backoff, Client, ClientBuilder, Endpoint};
 /// The QEMU binary name looked up on `PATH`.
 pub const QEMU_BINARY: &str = "qemu-system-x86_64";
 
-/// Finds QEMU: `$QMP_QEMU` if set, else `qemu-system-x86_64` on `PATH`.
+/// Finds QEMU: `$QMP_QEMU` if set (and an existing file), else `qemu-system-x86_64` on
+/// `PATH`.
 pub fn find_qemu() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("QMP_QEMU") {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
