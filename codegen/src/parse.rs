@@ -286,7 +286,13 @@ impl<'a> Lexer<'a> {
     /// ASCII is allowed, and `\\` is the only escape.
     fn lex_string(&mut self) -> Result<String> {
         let bytes = self.src.as_bytes();
-        let mut out = String::new();
+        // Sized once, up to the next quote or line end: growing it a byte at a time cost
+        // a reallocation per few characters.
+        let len = bytes[self.cursor.min(bytes.len())..]
+            .iter()
+            .position(|&b| b == b'\'' || b == b'\n')
+            .unwrap_or(0);
+        let mut out = String::with_capacity(len);
         let mut escaped = false;
         loop {
             let ch = bytes.get(self.cursor).copied().unwrap_or(b'\n');
