@@ -32,10 +32,15 @@ const SAMPLE: &str = "\
 { 'pragma': { 'doc-required': false } }
 ";
 
+thread_local! {
+    /// One private folder per test thread: thousands of cases would otherwise each make
+    /// and remove a folder.
+    static SCRATCH: tempfile::TempDir = tempfile::tempdir().expect("temp dir");
+}
+
 /// Runs the whole front end (parse, check, model) on `text`, strictly.
 fn parse_text(text: &[u8]) -> Result<(), SchemaError> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("schema.json");
+    let path = SCRATCH.with(|dir| dir.path().join("schema.json"));
     std::fs::write(&path, text).expect("write schema");
     load(&path, strict()).map(|_| ())
 }
