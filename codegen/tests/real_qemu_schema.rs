@@ -53,7 +53,12 @@ fn shared_dir() -> Option<PathBuf> {
     None
 }
 
+/// `$QMP_QEMU` if set (and a file), else `qemu-system-x86_64` on `PATH`: the same rule as
+/// the library's tests.
 fn find_qemu() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("QMP_QEMU") {
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
+    }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(QEMU))
@@ -681,7 +686,8 @@ fn model_agrees_with_a_real_qemu_10_0() {
     let Some(shared) = shared_dir() else { return };
     let Some(binary) = find_qemu() else {
         skip(&format!(
-            "{QEMU} not found on PATH (install it with `bash scripts/install-qemu.sh`)"
+            "{QEMU} not found on PATH nor in $QMP_QEMU (install it with \
+             `bash scripts/install-qemu.sh`)"
         ));
         return;
     };
