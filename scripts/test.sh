@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-qemu.sh
-cargo test --workspace --quiet
+cargo test --workspace --all-features --quiet

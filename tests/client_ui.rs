@@ -1,7 +1,8 @@
-//! Compile-fail checks: out-of-band execution only for `allow-oob` commands.
+//! Compile-fail checks: out-of-band execution only for `allow-oob` commands; required
+//! arguments cannot be left out or given the wrong type.
 
 #[test]
-fn oob_only_for_allow_oob_commands() {
+fn misuse_does_not_compile() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*.rs");
 }
