@@ -572,7 +572,7 @@ fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma)
     let body = check_flags(expr, &ctx, body)?;
     Ok(Expr {
         origin: Origin {
-            info: ctx.info.clone(),
+            info: ctx.info,
             meta,
             name: name.to_string(),
         },

@@ -547,7 +547,7 @@ impl<'a> Reader<'a> {
         Reader {
             block,
             next: 0,
-            here: block.info.clone(),
+            here: block.info,
             strict,
             warnings,
             literal: false,
@@ -590,7 +590,7 @@ impl<'a> Reader<'a> {
         let Some(raw) = self.block.lines.get(self.next) else {
             return match &self.block.end {
                 Some(end) => {
-                    self.here = end.clone();
+                    self.here = *end;
                     self.literal = false;
                     Ok(None)
                 }
@@ -598,7 +598,7 @@ impl<'a> Reader<'a> {
             };
         };
         self.next += 1;
-        self.here = raw.info.clone();
+        self.here = raw.info;
         let Some(after_hash) = raw.text.strip_prefix('#') else {
             return Err(self.error("documentation comment line must start with '#'"));
         };
@@ -797,12 +797,12 @@ fn read_doc(r: &mut Reader<'_>) -> Step<Doc> {
             if symbol.is_empty() {
                 return Err(r.error("'@' must be followed by the name of a definition"));
             }
-            let mut doc = Doc::new(r.block.info.clone(), Some(symbol.to_string()));
+            let mut doc = Doc::new(r.block.info, Some(symbol.to_string()));
             read_definition(r, &mut doc)?;
             doc
         }
         _ => {
-            let mut doc = Doc::new(r.block.info.clone(), None);
+            let mut doc = Doc::new(r.block.info, None);
             doc.ensure_untagged_section(&r.here);
             while let Some(text) = line {
                 if let Some((name, _)) = at_name_colon(&text) {

@@ -18,7 +18,7 @@ impl SchemaError {
     /// An error at `info`.
     pub fn new(info: &Info, message: impl Into<String>) -> SchemaError {
         SchemaError {
-            info: Some(info.clone()),
+            info: Some(*info),
             context: None,
             message: message.into(),
         }

@@ -7,10 +7,9 @@
 use crate::ast::{Definition, Dict, Node, TopLevel, Value};
 use crate::doc::{self, Doc, RawDocBlock, RawDocLine};
 use crate::error::{Result, SchemaError};
-use crate::source::Info;
+use crate::source::{intern_file, Info};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Deeper nesting than this is rejected instead of risking the stack; real schemas nest a
 /// handful of levels.
@@ -107,7 +106,7 @@ fn absolute(path: &Path) -> PathBuf {
 fn parse_source(
     path: &Path,
     bytes: Vec<u8>,
-    parent: Option<Arc<Info>>,
+    parent: Option<&Info>,
     options: ParseOptions,
     included: &mut HashSet<PathBuf>,
     schema: &mut ParsedSchema,
@@ -232,7 +231,7 @@ impl<'a> Lexer<'a> {
                         let comment = &self.src[self.pos..end];
                         if let Some(module) = comment.strip_prefix(crate::extract::MODULE_MARKER) {
                             if self.pos == self.line_pos {
-                                self.info.file = Arc::new(dir.join(module.trim()));
+                                self.info.file = intern_file(&dir.join(module.trim()));
                             }
                         }
                     }
@@ -408,15 +407,15 @@ impl Parser<'_, '_> {
             .join(name);
         self.schema.items.push(TopLevel::Include {
             file: file.clone(),
-            info: info.clone(),
+            info: *info,
         });
         let abs = absolute(&file);
         let mut ancestor = Some(info);
         while let Some(a) = ancestor {
-            if absolute(&a.file) == abs {
+            if absolute(a.file) == abs {
                 return Err(SchemaError::new(info, format!("inclusion loop for {name}")));
             }
-            ancestor = a.parent.as_deref();
+            ancestor = a.parent;
         }
         if self.included.contains(&abs) {
             return Ok(());
@@ -430,7 +429,7 @@ impl Parser<'_, '_> {
         parse_source(
             &file,
             bytes,
-            Some(Arc::new(info.clone())),
+            Some(info),
             self.options,
             self.included,
             self.schema,
@@ -448,7 +447,7 @@ impl Parser<'_, '_> {
                 .error("junk after '##' at start of documentation comment"));
         }
         let mut block = RawDocBlock {
-            info: info.clone(),
+            info: *info,
             lines: Vec::new(),
             end: None,
         };

@@ -1,51 +1,96 @@
 //! Where a piece of schema came from: file, line, column and the chain of includes.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Mutex, OnceLock};
 
 /// A position in a schema source file.
 ///
-/// Cheap to clone: the file name and the include chain are shared.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Copy`: every node, member and doc line carries one, so copying must cost no more
+/// than its 24 bytes. The file name and the include chain are therefore interned for the
+/// life of the process (see [`Info::start_of`]) rather than reference-counted, whose
+/// atomic counts were a large share of the front end's time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Info {
     /// The file, as the schema named it (relative to the including file's folder, joined
     /// the way QEMU joins it), so messages show the same names QEMU's do.
-    pub file: Arc<PathBuf>,
+    pub file: &'static PathBuf,
     /// 1-based line number.
     pub line: u32,
     /// 1-based column, with tabs expanded to multiples of 8 as QEMU counts them; 0 when
     /// the position names a whole line.
     pub col: u32,
     /// The `include` directive that brought this file in, if any.
-    pub parent: Option<Arc<Info>>,
+    pub parent: Option<&'static Info>,
+}
+
+/// Interned file names: one allocation per distinct name, ever.
+fn files() -> &'static Mutex<HashSet<&'static PathBuf>> {
+    static FILES: OnceLock<Mutex<HashSet<&'static PathBuf>>> = OnceLock::new();
+    FILES.get_or_init(Default::default)
+}
+
+/// An include site: file (by interned address), line, column, and the site that included
+/// that file (by address), if any.
+type SiteKey = (usize, u32, u32, usize);
+
+/// Interned include sites: one allocation per distinct `include` directive, ever.
+fn sites() -> &'static Mutex<HashMap<SiteKey, &'static Info>> {
+    static SITES: OnceLock<Mutex<HashMap<SiteKey, &'static Info>>> = OnceLock::new();
+    SITES.get_or_init(Default::default)
+}
+
+/// The one shared copy of the file name `path`.
+///
+/// The table only grows with distinct names: a schema has a few dozen files, and loading
+/// it again reuses them.
+pub fn intern_file(path: &Path) -> &'static PathBuf {
+    // A panic while holding the lock cannot leave the set half-updated, so a poisoned
+    // lock is still usable.
+    let mut files = files().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&file) = files.get(&path.to_path_buf()) {
+        return file;
+    }
+    let file: &'static PathBuf = Box::leak(Box::new(path.to_path_buf()));
+    files.insert(file);
+    file
+}
+
+/// The one shared copy of the include site `info` (interned like file names).
+fn intern_site(info: &Info) -> &'static Info {
+    let key = (
+        info.file as *const PathBuf as usize,
+        info.line,
+        info.col,
+        info.parent.map_or(0, |p| p as *const Info as usize),
+    );
+    let mut sites = sites().lock().unwrap_or_else(|e| e.into_inner());
+    sites
+        .entry(key)
+        .or_insert_with(|| Box::leak(Box::new(*info)))
 }
 
 impl Info {
-    /// The start of a file, included from `parent` (or the root file when `None`).
-    pub fn start_of(file: &Path, parent: Option<Arc<Info>>) -> Info {
+    /// The start of a file, included from the directive at `parent` (or the root file
+    /// when `None`).
+    pub fn start_of(file: &Path, parent: Option<&Info>) -> Info {
         Info {
-            file: Arc::new(file.to_path_buf()),
+            file: intern_file(file),
             line: 1,
             col: 0,
-            parent,
+            parent: parent.map(intern_site),
         }
     }
 
     /// The same position without its column, for messages that name a whole definition.
     pub fn line_only(&self) -> Info {
-        Info {
-            col: 0,
-            ..self.clone()
-        }
+        Info { col: 0, ..*self }
     }
 
     /// The same file and line, at column `col`.
     pub fn at_col(&self, col: u32) -> Info {
-        Info {
-            col,
-            ..self.clone()
-        }
+        Info { col, ..*self }
     }
 
     /// `FILE:LINE` or `FILE:LINE:COL`, without the include chain.
@@ -63,14 +108,34 @@ impl fmt::Display for Info {
     /// location itself (the format QEMU's messages use).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut chain = Vec::new();
-        let mut parent = self.parent.as_deref();
+        let mut parent = self.parent;
         while let Some(p) = parent {
             chain.push(p);
-            parent = p.parent.as_deref();
+            parent = p.parent;
         }
         for p in chain.iter().rev() {
             writeln!(f, "In file included from {}:{}:", p.file.display(), p.line)?;
         }
         f.write_str(&self.location())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interned_once() {
+        let a = intern_file(Path::new("/x/interned.json"));
+        let b = intern_file(Path::new("/x/interned.json"));
+        assert!(std::ptr::eq(a, b));
+        let site = Info::start_of(Path::new("/x/interned.json"), None);
+        let c = Info::start_of(Path::new("/x/inc.json"), Some(&site));
+        let d = Info::start_of(Path::new("/x/inc.json"), Some(&site));
+        assert!(std::ptr::eq(c.parent.unwrap(), d.parent.unwrap()));
+        assert_eq!(
+            d.at_col(3).to_string(),
+            "In file included from /x/interned.json:1:\n/x/inc.json:1:3"
+        );
     }
 }

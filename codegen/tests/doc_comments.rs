@@ -611,7 +611,7 @@ fn formatting_rules_are_warnings_when_lenient() {
         "x".repeat(80)
     );
     let err = parse_doc(&text, true).unwrap_err();
-    let info = err.info.clone().unwrap();
+    let info = err.info.unwrap();
     assert_eq!((info.line, info.col), (4, 16), "{err}");
     let (_, warnings) = parse_doc(&text, false).unwrap();
     let lines: Vec<u32> = warnings

@@ -175,7 +175,7 @@ impl Builder {
     /// The module of a position; built-in when there is none.
     fn module_of(&mut self, info: Option<&Info>) -> ModuleId {
         let name = match info {
-            Some(info) => self.module_name(&info.file),
+            Some(info) => self.module_name(info.file),
             None => Module::BUILTIN.to_string(),
         };
         // Every file read had its module made when it was included; making it here too
@@ -311,7 +311,7 @@ impl Builder {
             .map(|f| Feature {
                 name: f.name.clone(),
                 cond: f.cond.clone(),
-                info: Some(origin.info.clone()),
+                info: Some(origin.info),
             })
             .collect()
     }
@@ -322,7 +322,7 @@ impl Builder {
         if self.lookup_type(&name).is_none() {
             let entity = Builder::new_entity(
                 name.clone(),
-                origin.map(|o| o.info.clone()),
+                origin.map(|o| o.info),
                 EntityKind::Array(ArrayType {
                     element: EntityId::UNRESOLVED,
                 }),
@@ -360,7 +360,7 @@ impl Builder {
                 optional: m.optional,
                 cond: m.cond.clone(),
                 features,
-                info: Some(origin.info.clone()),
+                info: Some(origin.info),
                 defined_in: EntityId::UNRESOLVED,
             });
         }
@@ -385,7 +385,7 @@ impl Builder {
         if !self.by_name.contains_key(&name) {
             let mut entity = Builder::new_entity(
                 name.clone(),
-                Some(origin.info.clone()),
+                Some(origin.info),
                 EntityKind::Object(ObjectType {
                     base: None,
                     local_members: members,
@@ -416,7 +416,7 @@ impl Builder {
                 name: b.name.clone(),
                 ty: EntityId::UNRESOLVED,
                 cond: b.cond.clone(),
-                info: Some(origin.info.clone()),
+                info: Some(origin.info),
                 defined_in: EntityId::UNRESOLVED,
             });
         }
@@ -434,7 +434,7 @@ impl Builder {
                 name: m.name.clone(),
                 cond: m.cond.clone(),
                 features: self.make_features(&m.features, origin),
-                info: Some(origin.info.clone()),
+                info: Some(origin.info),
             })
             .collect()
     }
@@ -524,7 +524,7 @@ impl Builder {
         let doc_slot = doc.as_ref().and_then(|d| self.find_doc(d));
         let entity = Entity {
             name: origin.name.clone(),
-            info: Some(origin.info.clone()),
+            info: Some(origin.info),
             doc,
             cond,
             features,
@@ -911,7 +911,7 @@ impl Builder {
             .map(|m| (m.name.clone(), m.cond.clone()))
             .collect();
 
-        let info = self.entity(id).info.clone();
+        let info = self.entity(id).info;
         let mut variants = self
             .object(id)
             .and_then(|o| o.branches.as_ref())
@@ -925,7 +925,7 @@ impl Builder {
                     name: value.clone(),
                     ty: EntityId::UNRESOLVED,
                     cond: cond.clone(),
-                    info: info.clone(),
+                    info,
                     defined_in: tag.defined_in,
                 });
                 types.push("q_empty".to_string());
@@ -1268,8 +1268,8 @@ impl Builder {
                         EntityKind::Array(a) => self
                             .entities
                             .get(a.element.index())
-                            .and_then(|e| e.info.clone()),
-                        _ => entity.info.clone(),
+                            .and_then(|e| e.info),
+                        _ => entity.info,
                     };
                     let module = self.module_of(info.as_ref());
                     self.entities[id.index()].module = module;
