@@ -48,7 +48,8 @@ if [ ! -x "$qemu72_dir/usr/bin/qemu-system-x86_64" ]; then
   version=$(apt-cache madison qemu-system-x86 | awk -F'|' '$2 ~ /7\.2/ {gsub(/ /, "", $2); print $2; exit}')
   [ -n "$version" ] || { echo "no QEMU 7.2 package found by apt-cache" >&2; exit 1; }
   work=$(mktemp -d)
-  chmod 755 "$work"  # apt downloads as the unprivileged _apt user
+  # apt downloads as the unprivileged _apt user when it can write there.
+  chown _apt "$work" 2>/dev/null || chmod 777 "$work"
   (cd "$work" && apt-get download -q "qemu-system-x86=$version" "qemu-system-common=$version" >/dev/null)
   mkdir -p "$qemu72_dir"
   for deb in "$work"/*.deb; do dpkg -x "$deb" "$qemu72_dir"; done
