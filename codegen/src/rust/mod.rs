@@ -240,16 +240,18 @@ impl<'s> Emitter<'s> {
                         frames.push((target, edges, 0));
                     } else if on_stack.contains(&target) {
                         let t = index[&target];
-                        let l = low.get_mut(&node).expect("visited");
-                        *l = (*l).min(t);
+                        if let Some(l) = low.get_mut(&node) {
+                            *l = (*l).min(t);
+                        }
                     }
                     continue;
                 }
                 frames.pop();
                 if let Some(parent) = frames.last() {
                     let l = low[&node];
-                    let p = low.get_mut(&parent.0).expect("visited");
-                    *p = (*p).min(l);
+                    if let Some(p) = low.get_mut(&parent.0) {
+                        *p = (*p).min(l);
+                    }
                 }
                 if low[&node] == index[&node] {
                     let mut members = Vec::new();
