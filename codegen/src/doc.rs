@@ -19,22 +19,23 @@ use std::fmt;
 /// The longest doc comment line QEMU accepts, counting the `# ` in front.
 pub const MAX_LINE_WIDTH: usize = 70;
 
-/// One comment line of a doc block, exactly as written (starting with `#`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawDocLine {
+/// One comment line of a doc block, exactly as written (starting with `#`), borrowed from
+/// the source text: a block's lines are only read once, so copying them would be waste.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawDocLine<'a> {
     /// The line from its `#` to the end of the line.
-    pub text: String,
+    pub text: &'a str,
     /// Where the `#` stands.
     pub info: Info,
 }
 
 /// The lines between a `##` that opens a doc block and the `##` that closes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawDocBlock {
+pub struct RawDocBlock<'a> {
     /// Where the opening `##` stands.
     pub info: Info,
     /// The comment lines in between.
-    pub lines: Vec<RawDocLine>,
+    pub lines: Vec<RawDocLine<'a>>,
     /// Where the closing `##` stands.
     pub end: Option<Info>,
 }
@@ -328,7 +329,11 @@ impl Doc {
     /// sections and descriptions that have no text.
     fn end(&mut self) -> Result<()> {
         for section in &mut self.sections {
-            section.text = section.text.trim_matches('\n').to_string();
+            // Trimmed in place: a section's text is only ever built once.
+            let text = &mut section.text;
+            text.truncate(text.trim_end_matches('\n').len());
+            let leading = text.len() - text.trim_start_matches('\n').len();
+            text.drain(..leading);
             if section.kind != SectionKind::Plain && section.text.is_empty() {
                 let tag = match &section.name {
                     Some(name) => format!("@{name}:"),
@@ -529,7 +534,7 @@ type Step<T> = std::result::Result<T, Stop>;
 /// Hands out the lines of a block one at a time, as QEMU's parser reads them, checking the
 /// formatting of each as it goes.
 struct Reader<'a> {
-    block: &'a RawDocBlock,
+    block: &'a RawDocBlock<'a>,
     next: usize,
     /// Where the line read last (or the closing `##`) stands.
     here: Info,
@@ -543,7 +548,7 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(block: &'a RawDocBlock, strict: bool, warnings: &'a mut Vec<SchemaError>) -> Self {
+    fn new(block: &'a RawDocBlock<'a>, strict: bool, warnings: &'a mut Vec<SchemaError>) -> Self {
         Reader {
             block,
             next: 0,
@@ -586,7 +591,7 @@ impl<'a> Reader<'a> {
 
     /// The next line without its `# ` and trailing white space (`""` for a blank one), or
     /// `None` at the closing `##`.
-    fn line(&mut self) -> Step<Option<String>> {
+    fn line(&mut self) -> Step<Option<&'a str>> {
         let Some(raw) = self.block.lines.get(self.next) else {
             return match &self.block.end {
                 Some(end) => {
@@ -606,7 +611,7 @@ impl<'a> Reader<'a> {
             return Err(self.error("'##' inside a documentation comment"));
         }
         if after_hash.is_empty() {
-            return Ok(Some(String::new()));
+            return Ok(Some(""));
         }
         let Some(text) = after_hash.strip_prefix(' ') else {
             return Err(self.error("'#' must be followed by a space in documentation comments"));
@@ -627,13 +632,17 @@ impl<'a> Reader<'a> {
         if !self.literal {
             self.check_prose(raw, line)?;
         }
-        Ok(Some(line.to_string()))
+        Ok(Some(line))
     }
 
     /// The prose rules of 10.2: lines fit in 70 columns (URLs excepted) and sentences are
     /// separated by two spaces.
-    fn check_prose(&mut self, raw: &RawDocLine, line: &str) -> Step<()> {
-        if line.chars().count() + 2 > MAX_LINE_WIDTH && !is_lone_url(line) {
+    fn check_prose(&mut self, raw: &RawDocLine<'_>, line: &str) -> Step<()> {
+        // Counting characters only matters when the bytes alone are too many.
+        if line.len() + 2 > MAX_LINE_WIDTH
+            && line.chars().count() + 2 > MAX_LINE_WIDTH
+            && !is_lone_url(line)
+        {
             self.format_problem(
                 &raw.info,
                 format!("documentation line is wider than {MAX_LINE_WIDTH} columns"),
@@ -697,15 +706,40 @@ fn advance_col(mut col: u32, text: &str) -> u32 {
 /// "1. X" are not sentence ends; a match is consumed whole before looking further, as a
 /// regular-expression scan would.
 fn single_space_after_sentence(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    // Most lines have no sentence end followed by a space at all; say so before any
+    // per-character work.
+    if !bytes
+        .windows(2)
+        .any(|w| w[1] == b' ' && matches!(w[0], b'.' | b'!' | b'?'))
+    {
+        return None;
+    }
+    if line.is_ascii() {
+        let at = |i: usize| bytes.get(i).map(|&b| char::from(b));
+        return sentence_end(bytes.len(), at);
+    }
     let chars: Vec<(usize, char)> = line.char_indices().collect();
     let at = |i: usize| chars.get(i).map(|&(_, c)| c);
+    sentence_end(chars.len(), at).and_then(|i| chars.get(i).map(|&(offset, _)| offset))
+}
+
+/// [`single_space_after_sentence`] over `len` characters, `at(i)` being the `i`th: the
+/// index of the offending sentence end.
+fn sentence_end(len: usize, at: impl Fn(usize) -> Option<char>) -> Option<usize> {
     let starts_next = |i: usize| at(i) == Some(' ') && at(i + 1).is_some_and(starts_sentence);
     let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let is_eg = |i: usize| {
+        at(i) == Some('e')
+            && at(i + 1) == Some('.')
+            && at(i + 2) == Some('g')
+            && at(i + 3) == Some('.')
+    };
     let mut i = 0;
-    while i < chars.len() {
+    while i < len {
         // "e.g. X" at a word start.
         let word_start = i == 0 || !at(i - 1).is_some_and(is_word);
-        if word_start && (0..4).all(|k| at(i + k) == "e.g.".chars().nth(k)) && starts_next(i + 4) {
+        if word_start && is_eg(i) && starts_next(i + 4) {
             i += 6;
             continue;
         }
@@ -724,7 +758,7 @@ fn single_space_after_sentence(line: &str) -> Option<usize> {
             }
         }
         if matches!(at(i), Some('.' | '!' | '?')) && starts_next(i + 1) {
-            return chars.get(i).map(|&(offset, _)| offset);
+            return Some(i);
         }
         i += 1;
     }
@@ -772,7 +806,7 @@ fn starts_section(line: &str) -> bool {
 /// lines, so that those come before the complaint about the missing end, as in QEMU; it
 /// yields no documentation.
 pub fn parse_block(
-    block: &RawDocBlock,
+    block: &RawDocBlock<'_>,
     strict: bool,
     warnings: &mut Vec<SchemaError>,
 ) -> Result<Vec<Doc>> {
@@ -789,7 +823,7 @@ pub fn parse_block(
 
 fn read_doc(r: &mut Reader<'_>) -> Step<Doc> {
     let mut line = r.line()?;
-    let mut doc = match line.as_deref() {
+    let mut doc = match line {
         Some(first) if first.starts_with('@') => {
             let Some(symbol) = first.strip_prefix('@').and_then(|s| s.strip_suffix(':')) else {
                 return Err(r.error("the '@name' line must end with ':'"));
@@ -805,12 +839,12 @@ fn read_doc(r: &mut Reader<'_>) -> Step<Doc> {
             let mut doc = Doc::new(r.block.info, None);
             doc.ensure_untagged_section(&r.here);
             while let Some(text) = line {
-                if let Some((name, _)) = at_name_colon(&text) {
+                if let Some((name, _)) = at_name_colon(text) {
                     return Err(r.error(format!(
                         "free-form documentation cannot describe '@{name}:'"
                     )));
                 }
-                doc.append_line(&text);
+                doc.append_line(text);
                 line = r.line()?;
             }
             doc
@@ -826,7 +860,7 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Doc) -> Step<()> {
     // Descriptions go before `Features:` and tagged sections.
     let mut no_more_args = false;
     loop {
-        while line.as_deref() == Some("") {
+        while line == Some("") {
             line = r.line()?;
         }
         let Some(text) = line else {
@@ -837,10 +871,10 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Doc) -> Step<()> {
                 return Err(r.error("second 'Features:' line; there may be only one"));
             }
             line = r.line()?;
-            while line.as_deref() == Some("") {
+            while line == Some("") {
                 line = r.line()?;
             }
-            while let Some((name, rest)) = line.as_deref().and_then(at_name_colon) {
+            while let Some((name, rest)) = line.and_then(at_name_colon) {
                 let name = r.described_name(name)?;
                 doc.new_description(&r.here, name, SectionKind::Feature)?;
                 if !rest.is_empty() {
@@ -852,7 +886,7 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Doc) -> Step<()> {
                 return Err(r.error("'Features:' must be followed by '@feature:' descriptions"));
             }
             no_more_args = true;
-        } else if let Some((name, _)) = at_name_colon(&text) {
+        } else if let Some((name, _)) = at_name_colon(text) {
             if no_more_args {
                 r.format_problem(
                     &r.here.clone(),
@@ -860,7 +894,7 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Doc) -> Step<()> {
                 )?;
             }
             line = Some(text);
-            while let Some((name, rest)) = line.as_deref().and_then(at_name_colon) {
+            while let Some((name, rest)) = line.and_then(at_name_colon) {
                 let name = r.described_name(name)?;
                 doc.new_description(&r.here, name, SectionKind::Member)?;
                 if !rest.is_empty() {
@@ -869,7 +903,7 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Doc) -> Step<()> {
                 line = read_indented(r, doc)?;
             }
             no_more_args = true;
-        } else if let Some((tag, rest)) = section_tag(&text) {
+        } else if let Some((tag, rest)) = section_tag(text) {
             match SectionKind::from_tag(tag) {
                 Some(kind) => {
                     doc.new_tagged_section(&r.here, kind)?;
@@ -892,13 +926,13 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Doc) -> Step<()> {
                         format!("'{tag}:' sections are no longer supported; use {hint}"),
                     )?;
                     doc.ensure_untagged_section(&r.here);
-                    doc.append_line(&text);
+                    doc.append_line(text);
                     line = read_paragraph(r, doc)?;
                 }
             }
         } else {
             doc.ensure_untagged_section(&r.here);
-            doc.append_line(&text);
+            doc.append_line(text);
             line = read_paragraph(r, doc)?;
         }
     }
@@ -907,10 +941,10 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Doc) -> Step<()> {
 /// The rest of a description or tagged section after its first line: blank lines, then
 /// lines indented at least as much as the first non-blank one. Returns the first line that
 /// is not part of it.
-fn read_indented(r: &mut Reader<'_>, doc: &mut Doc) -> Step<Option<String>> {
+fn read_indented<'a>(r: &mut Reader<'a>, doc: &mut Doc) -> Step<Option<&'a str>> {
     let mut line = r.line()?;
     let mut blank_before = false;
-    while line.as_deref() == Some("") {
+    while line == Some("") {
         doc.append_line("");
         blank_before = true;
         line = r.line()?;
@@ -918,9 +952,9 @@ fn read_indented(r: &mut Reader<'_>, doc: &mut Doc) -> Step<Option<String>> {
     let Some(first) = line else {
         return Ok(None);
     };
-    let indent = indentation(&first);
+    let indent = indentation(first);
     if indent == 0 {
-        if r.strict || blank_before || starts_section(&first) {
+        if r.strict || blank_before || starts_section(first) {
             return Ok(Some(first));
         }
         // Older releases did not require continuation lines to be indented; 10.2 would read this
@@ -931,7 +965,7 @@ fn read_indented(r: &mut Reader<'_>, doc: &mut Doc) -> Step<Option<String>> {
         )?;
         return read_unindented(r, doc, first);
     }
-    doc.append_line(&first);
+    doc.append_line(first);
     // QEMU sets this after every line, not only blank ones; mirrored so that the same
     // blocks are accepted.
     let mut prev_line_blank = false;
@@ -939,14 +973,14 @@ fn read_indented(r: &mut Reader<'_>, doc: &mut Doc) -> Step<Option<String>> {
         let Some(text) = r.line()? else {
             return Ok(None);
         };
-        if at_name_colon(&text).is_some() {
+        if at_name_colon(text).is_some() {
             return Ok(Some(text));
         }
-        if !text.is_empty() && indentation(&text) < indent {
+        if !text.is_empty() && indentation(text) < indent {
             if prev_line_blank {
                 return Ok(Some(text));
             }
-            if starts_section(&text) && !r.strict {
+            if starts_section(text) && !r.strict {
                 // An older release's tag right after the description.
                 r.format_problem(&r.here.clone(), format!("no blank line before '{text}'"))?;
                 return Ok(Some(text));
@@ -956,18 +990,18 @@ fn read_indented(r: &mut Reader<'_>, doc: &mut Doc) -> Step<Option<String>> {
                 format!("line is indented less than the {indent} spaces of the lines above"),
             )?;
         }
-        doc.append_line(&text);
+        doc.append_line(text);
         prev_line_blank = true;
     }
 }
 
 /// An old-style section whose lines are not indented: it runs to a blank line or the next
 /// section.
-fn read_unindented(r: &mut Reader<'_>, doc: &mut Doc, first: String) -> Step<Option<String>> {
-    doc.append_line(&first);
+fn read_unindented<'a>(r: &mut Reader<'a>, doc: &mut Doc, first: &'a str) -> Step<Option<&'a str>> {
+    doc.append_line(first);
     loop {
         let line = r.line()?;
-        match line.as_deref() {
+        match line {
             None | Some("") => return Ok(line),
             Some(text) if starts_section(text) => return Ok(line),
             Some(text) => doc.append_line(text),
@@ -976,10 +1010,10 @@ fn read_unindented(r: &mut Reader<'_>, doc: &mut Doc, first: String) -> Step<Opt
 }
 
 /// The rest of a plain paragraph: up to a blank line.
-fn read_paragraph(r: &mut Reader<'_>, doc: &mut Doc) -> Step<Option<String>> {
+fn read_paragraph<'a>(r: &mut Reader<'a>, doc: &mut Doc) -> Step<Option<&'a str>> {
     loop {
         let line = r.line()?;
-        match line.as_deref() {
+        match line {
             None | Some("") => return Ok(line),
             Some(text) => doc.append_line(text),
         }

@@ -144,12 +144,12 @@ fn parse_source(
 
 /// A token of the dialect.
 #[derive(Clone, Debug, PartialEq)]
-enum Token {
+enum Token<'a> {
     /// One of `{ } [ ] : ,`.
     Punct(u8),
     /// A comment, from `#` to the end of the line (only returned inside doc blocks, and
     /// for the `##` that opens one).
-    Comment(String),
+    Comment(&'a str),
     Str(String),
     Bool(bool),
     Eof,
@@ -165,7 +165,7 @@ struct Lexer<'a> {
     line_pos: usize,
     /// Current line's position (column unset).
     info: Info,
-    tok: Token,
+    tok: Token<'a>,
     /// Where module markers point, when they are honoured.
     module_markers: Option<PathBuf>,
 }
@@ -224,7 +224,7 @@ impl<'a> Lexer<'a> {
                         .map_or(self.src.len(), |i| self.cursor + i);
                     self.cursor = end;
                     if keep_comments || doc_start {
-                        self.tok = Token::Comment(self.src[self.pos..end].to_string());
+                        self.tok = Token::Comment(&self.src[self.pos..end]);
                         return Ok(());
                     }
                     if let Some(dir) = &self.module_markers {
@@ -327,7 +327,7 @@ struct Parser<'a, 's> {
     schema: &'s mut ParsedSchema,
 }
 
-impl Parser<'_, '_> {
+impl<'a> Parser<'a, '_> {
     fn run(&mut self) -> Result<()> {
         self.lexer.accept(false)?;
         let mut cur_doc: Option<Doc> = None;
@@ -438,7 +438,7 @@ impl Parser<'_, '_> {
 
     /// Reads one `##` ... `##` block; the lexer stands on its opening comment.
     fn doc_block(&mut self, info: &Info) -> Result<Vec<Doc>> {
-        let Token::Comment(open) = &self.lexer.tok else {
+        let Token::Comment(open) = self.lexer.tok else {
             unreachable!("doc_block called off a comment token");
         };
         if open != "##" {
@@ -464,11 +464,11 @@ impl Parser<'_, '_> {
     }
 
     /// Collects the lines of a doc block up to its closing `##`, where the lexer stops.
-    fn collect_doc_lines(&mut self, block: &mut RawDocBlock) -> Result<()> {
+    fn collect_doc_lines(&mut self, block: &mut RawDocBlock<'a>) -> Result<()> {
         loop {
             self.lexer.accept(true)?;
             let here = self.lexer.here();
-            match &self.lexer.tok {
+            match self.lexer.tok {
                 Token::Comment(text) if text.starts_with("##") => {
                     if text != "##" {
                         return Err(self
@@ -478,14 +478,7 @@ impl Parser<'_, '_> {
                     block.end = Some(here);
                     return Ok(());
                 }
-                Token::Comment(_) => {
-                    // Moved, not cloned: the next accept replaces the token.
-                    let Token::Comment(text) = std::mem::replace(&mut self.lexer.tok, Token::Eof)
-                    else {
-                        unreachable!("collect_doc_lines: matched a comment token");
-                    };
-                    block.lines.push(RawDocLine { text, info: here });
-                }
+                Token::Comment(text) => block.lines.push(RawDocLine { text, info: here }),
                 _ => return Err(self.lexer.error("documentation comment must end with '##'")),
             }
         }

@@ -1265,10 +1265,9 @@ impl Builder {
                 Listed::Entity(id) => {
                     let entity = self.entity(id);
                     let info = match &entity.kind {
-                        EntityKind::Array(a) => self
-                            .entities
-                            .get(a.element.index())
-                            .and_then(|e| e.info),
+                        EntityKind::Array(a) => {
+                            self.entities.get(a.element.index()).and_then(|e| e.info)
+                        }
                         _ => entity.info,
                     };
                     let module = self.module_of(info.as_ref());
