@@ -98,6 +98,8 @@ pub struct CheckedSchema {
     pub pragma: Pragma,
     /// Warnings from parsing (broken formatting-only rules, when not strict).
     pub warnings: Vec<SchemaError>,
+    /// The files module markers named (see [`ParsedSchema::marker_files`]).
+    pub marker_files: Vec<&'static std::path::PathBuf>,
 }
 
 /// One top-level item of a checked schema.
@@ -286,6 +288,133 @@ pub struct BranchExpr {
     pub cond: Option<Cond>,
 }
 
+/// C, C++ and GCC keywords, and names some platforms predefine as macros: QEMU's `c_name`
+/// protects these with a `q_` prefix.
+const RESERVED: &[&str] = &[
+    // C89
+    "auto",
+    "break",
+    "case",
+    "char",
+    "const",
+    "continue",
+    "default",
+    "do",
+    "double",
+    "else",
+    "enum",
+    "extern",
+    "float",
+    "for",
+    "goto",
+    "if",
+    "int",
+    "long",
+    "register",
+    "return",
+    "short",
+    "signed",
+    "sizeof",
+    "static",
+    "struct",
+    "switch",
+    "typedef",
+    "union",
+    "unsigned",
+    "void",
+    "volatile",
+    "while",
+    // C99
+    "inline",
+    "restrict",
+    "_Bool",
+    "_Complex",
+    "_Imaginary",
+    // C11
+    "_Alignas",
+    "_Alignof",
+    "_Atomic",
+    "_Generic",
+    "_Noreturn",
+    "_Static_assert",
+    "_Thread_local",
+    // GCC
+    "asm",
+    "typeof",
+    // C++
+    "bool",
+    "catch",
+    "class",
+    "const_cast",
+    "delete",
+    "dynamic_cast",
+    "explicit",
+    "false",
+    "friend",
+    "mutable",
+    "namespace",
+    "new",
+    "operator",
+    "private",
+    "protected",
+    "public",
+    "reinterpret_cast",
+    "static_cast",
+    "template",
+    "this",
+    "throw",
+    "true",
+    "try",
+    "typeid",
+    "typename",
+    "using",
+    "virtual",
+    "wchar_t",
+    "and",
+    "and_eq",
+    "bitand",
+    "bitor",
+    "compl",
+    "not",
+    "not_eq",
+    "or",
+    "or_eq",
+    "xor",
+    "xor_eq",
+    // names some platforms predefine as macros
+    "unix",
+    "errno",
+    "mips",
+    "sparc",
+    "i386",
+    "linux",
+];
+
+/// Whether `word` (already mapped to C characters) is one of [`RESERVED`].
+fn is_reserved(word: &[u8]) -> bool {
+    // No reserved word is longer than 16 bytes or starts with anything but a lower-case
+    // letter or `_`: most names are ruled out before comparing.
+    if word.len() > 16
+        || !word
+            .first()
+            .is_some_and(|&c| c.is_ascii_lowercase() || c == b'_')
+    {
+        return false;
+    }
+    RESERVED
+        .iter()
+        .any(|r| r.len() == word.len() && r.as_bytes() == word)
+}
+
+/// The C character QEMU's `c_name` maps `c` to.
+fn c_char(c: char) -> char {
+    if c.is_ascii_alphanumeric() || c == '_' {
+        c
+    } else {
+        '_'
+    }
+}
+
 /// Maps a QAPI name to the C identifier QEMU derives from it, as QEMU's `c_name`: every
 /// character other than ASCII letters, digits and `_` becomes `_`; with `protect`, names
 /// that are C, C++ or GCC keywords (or commonly predefined macros), or start with a digit,
@@ -293,121 +422,50 @@ pub struct BranchExpr {
 ///
 /// The clash rules compare names through this mapping: `a-b` and `a_b` collide.
 pub fn c_name(name: &str, protect: bool) -> String {
-    const RESERVED: &[&str] = &[
-        // C89
-        "auto",
-        "break",
-        "case",
-        "char",
-        "const",
-        "continue",
-        "default",
-        "do",
-        "double",
-        "else",
-        "enum",
-        "extern",
-        "float",
-        "for",
-        "goto",
-        "if",
-        "int",
-        "long",
-        "register",
-        "return",
-        "short",
-        "signed",
-        "sizeof",
-        "static",
-        "struct",
-        "switch",
-        "typedef",
-        "union",
-        "unsigned",
-        "void",
-        "volatile",
-        "while",
-        // C99
-        "inline",
-        "restrict",
-        "_Bool",
-        "_Complex",
-        "_Imaginary",
-        // C11
-        "_Alignas",
-        "_Alignof",
-        "_Atomic",
-        "_Generic",
-        "_Noreturn",
-        "_Static_assert",
-        "_Thread_local",
-        // GCC
-        "asm",
-        "typeof",
-        // C++
-        "bool",
-        "catch",
-        "class",
-        "const_cast",
-        "delete",
-        "dynamic_cast",
-        "explicit",
-        "false",
-        "friend",
-        "mutable",
-        "namespace",
-        "new",
-        "operator",
-        "private",
-        "protected",
-        "public",
-        "reinterpret_cast",
-        "static_cast",
-        "template",
-        "this",
-        "throw",
-        "true",
-        "try",
-        "typeid",
-        "typename",
-        "using",
-        "virtual",
-        "wchar_t",
-        "and",
-        "and_eq",
-        "bitand",
-        "bitor",
-        "compl",
-        "not",
-        "not_eq",
-        "or",
-        "or_eq",
-        "xor",
-        "xor_eq",
-        // names some platforms predefine as macros
-        "unix",
-        "errno",
-        "mips",
-        "sparc",
-        "i386",
-        "linux",
-    ];
-    let mapped: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mapped: String = name.chars().map(c_char).collect();
     let starts_with_digit = mapped.chars().next().is_some_and(|c| c.is_ascii_digit());
-    if protect && (RESERVED.contains(&mapped.as_str()) || starts_with_digit) {
+    if protect && (is_reserved(mapped.as_bytes()) || starts_with_digit) {
         format!("q_{mapped}")
     } else {
         mapped
     }
+}
+
+/// A fingerprint of `c_name(name, true)`, computed without building it: names whose
+/// fingerprints differ cannot clash, so the clash rules compare these first and build C
+/// names only for the rare equal pair.
+pub(crate) fn c_name_key(name: &str) -> u64 {
+    // FxHash's multiplier: cheap and good enough to make equal fingerprints rare.
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let step = |h: u64, c: char| (h.rotate_left(5) ^ u64::from(c_char(c) as u8)).wrapping_mul(K);
+    let protected = name.starts_with(|c: char| c.is_ascii_digit()) || {
+        let mut buf = [0u8; 16];
+        let mut len = 0;
+        for c in name.chars() {
+            if len == buf.len() {
+                // Longer than any reserved word.
+                len = usize::MAX;
+                break;
+            }
+            // Mapped characters are ASCII, one byte each.
+            buf[len] = c_char(c) as u8;
+            len += 1;
+        }
+        buf.get(..len).is_some_and(is_reserved)
+    };
+    let start = if protected {
+        step(step(0, 'q'), '_')
+    } else {
+        0
+    };
+    name.chars().fold(start, step)
+}
+
+/// Whether `name` starts with `q_` once mapped to C (the namespace QAPI reserves for
+/// the names it makes up).
+fn c_name_starts_with_q(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next() == Some('q') && chars.next().is_some_and(|c| c_char(c) == '_')
 }
 
 /// Checks every definition of `parsed` and returns them typed and normalized.
@@ -419,6 +477,7 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
         docs,
         pragma,
         warnings,
+        marker_files,
     } = parsed;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
@@ -435,6 +494,7 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
         docs,
         pragma,
         warnings,
+        marker_files,
     })
 }
 
@@ -626,7 +686,7 @@ fn name_stem(name: &str) -> Option<&str> {
 /// A valid QAPI name, not in the `q_` namespace reserved for generated names.
 fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: &str) -> Result<&'n str> {
     match name_stem(name) {
-        Some(stem) if !c_name(name, false).starts_with("q_") => Ok(stem),
+        Some(stem) if !c_name_starts_with_q(name) => Ok(stem),
         _ => Err(ctx.err(format!("{source} has an invalid name"))),
     }
 }
@@ -925,9 +985,11 @@ fn check_type_implicit(
             None => (key.as_str(), false),
         };
         check_name_lower(name, ctx, &key_source, permissive, permissive)?;
-        let cname = c_name(name, false);
-        // Generated C uses `u` for the variant union and `has_FOO` for presence flags.
-        if cname == "u" || cname.starts_with("has_") {
+        // Generated C uses `u` for the variant union and `has_FOO` for presence flags
+        // (compared as C names, without building them).
+        let mut chars = name.chars().map(c_char);
+        let has_ = name.starts_with("has") && chars.nth(3) == Some('_');
+        if name == "u" || has_ {
             return Err(ctx.err(format!("{key_source} uses reserved name")));
         }
         let arg = expand(value, "type");
@@ -1124,6 +1186,32 @@ mod tests {
         assert_eq!(name_stem("*oops"), None);
         assert_eq!(name_stem(""), None);
         assert_eq!(name_stem("not\\possible"), None);
+    }
+
+    #[test]
+    fn c_name_keys_follow_c_names() {
+        let names = [
+            "a-b",
+            "a_b",
+            "a.b",
+            "int",
+            "q_int",
+            "1x",
+            "q-1x",
+            "reinterpret_cast",
+            "reinterpret-cast",
+            "reinterpret-casts",
+            "u",
+            "has-x",
+            "_Bool",
+            "-Bool",
+        ];
+        for a in names {
+            for b in names {
+                let same = c_name(a, true) == c_name(b, true);
+                assert_eq!(same, c_name_key(a) == c_name_key(b), "{a} {b}");
+            }
+        }
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct ParsedSchema {
     pub pragma: Pragma,
     /// Broken formatting-only rules, when not parsing strictly.
     pub warnings: Vec<SchemaError>,
+    /// The file names that module markers gave (see [`ParseOptions::module_markers`]), in
+    /// order of first appearance. The model names their modules after the marker's text
+    /// rather than by resolving the path, which climbing `..` past `/` would change.
+    pub marker_files: Vec<&'static PathBuf>,
 }
 
 /// How to parse.
@@ -139,7 +143,18 @@ fn parse_source(
         included,
         schema,
     };
-    parser.run()
+    let result = parser.run();
+    for file in std::mem::take(&mut parser.lexer.marker_files) {
+        if !parser
+            .schema
+            .marker_files
+            .iter()
+            .any(|f| std::ptr::eq(*f, file))
+        {
+            parser.schema.marker_files.push(file);
+        }
+    }
+    result
 }
 
 /// A token of the dialect.
@@ -168,12 +183,15 @@ struct Lexer<'a> {
     tok: Token<'a>,
     /// Where module markers point, when they are honoured.
     module_markers: Option<PathBuf>,
+    /// The files module markers named so far.
+    marker_files: Vec<&'static PathBuf>,
 }
 
 impl<'a> Lexer<'a> {
     fn new(src: &'a str, info: Info) -> Lexer<'a> {
         Lexer {
             module_markers: None,
+            marker_files: Vec::new(),
             src,
             cursor: 0,
             pos: 0,
@@ -231,7 +249,11 @@ impl<'a> Lexer<'a> {
                         let comment = &self.src[self.pos..end];
                         if let Some(module) = comment.strip_prefix(crate::extract::MODULE_MARKER) {
                             if self.pos == self.line_pos {
-                                self.info.file = intern_file(&dir.join(module.trim()));
+                                let file = intern_file(&dir.join(module.trim()));
+                                self.info.file = file;
+                                if !self.marker_files.iter().any(|f| std::ptr::eq(*f, file)) {
+                                    self.marker_files.push(file);
+                                }
                             }
                         }
                     }

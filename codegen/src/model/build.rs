@@ -9,8 +9,8 @@ use super::{
     ModuleItem, ObjectType, Schema, Variant,
 };
 use crate::check::{
-    c_name, BranchExpr, CheckedSchema, EnumMemberExpr, Expr, ExprBody, FeatureExpr, Item,
-    MemberExpr, Origin, TypeName, TypeOrMembers,
+    c_name, c_name_key, BranchExpr, CheckedSchema, EnumMemberExpr, Expr, ExprBody, FeatureExpr,
+    Item, MemberExpr, Origin, TypeName, TypeOrMembers,
 };
 use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
@@ -39,8 +39,9 @@ impl Schema {
             docs,
             pragma,
             warnings,
+            marker_files,
         } = checked;
-        let mut b = Builder::new(root, pragma, docs);
+        let mut b = Builder::new(root, pragma, docs, marker_files);
         b.def_predefineds()?;
         for item in items {
             match item {
@@ -117,11 +118,29 @@ struct Builder {
     feature_set: HashSet<String>,
     /// Current recursion depth of object checks.
     depth: usize,
+    /// For each object type, [`c_name_key`] of each of its `members`, once checked: the
+    /// clash rules compare these, and only build C names for an equal pair.
+    member_keys: Vec<Vec<u64>>,
+    /// Files that module markers named: their modules are named after the marker.
+    marker_files: Vec<&'static PathBuf>,
+    /// The main schema file's folder as given, which marker-named files sit under.
+    root_dir: PathBuf,
+    /// The current directory, asked for once, and only when a path is relative.
+    cwd: Option<PathBuf>,
+    /// The module of each file name seen so far (interned names, keyed by address): a
+    /// file's module is worked out once, not once per definition.
+    file_modules: HashMap<usize, ModuleId>,
 }
 
 impl Builder {
-    fn new(root: &Path, pragma: Pragma, docs: Vec<Doc>) -> Builder {
-        let root_abs = absolute(root);
+    fn new(
+        root: &Path,
+        pragma: Pragma,
+        docs: Vec<Doc>,
+        marker_files: Vec<&'static PathBuf>,
+    ) -> Builder {
+        let mut cwd = None;
+        let root_abs = absolute(root, &mut cwd);
         let schema_dir = root_abs.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut b = Builder {
             entities: Vec::new(),
@@ -143,6 +162,11 @@ impl Builder {
             doc_cursor: 0,
             feature_set: Feature::SPECIAL.iter().map(|f| f.to_string()).collect(),
             depth: 0,
+            member_keys: Vec::new(),
+            marker_files,
+            root_dir: root.parent().map(Path::to_path_buf).unwrap_or_default(),
+            cwd,
+            file_modules: HashMap::new(),
         };
         b.make_module(Module::BUILTIN.to_string());
         let root_name = b.module_name(root);
@@ -153,8 +177,15 @@ impl Builder {
     // -----------------------------------------------------------------------------------
     // Modules
 
-    fn module_name(&self, file: &Path) -> String {
-        relative(&absolute(file), &self.schema_dir)
+    fn module_name(&mut self, file: &Path) -> String {
+        if self.marker_files.iter().any(|f| f.as_path() == file) {
+            // The marker's text, joined to the folder of the file it stands in: what
+            // it says is the module's name (resolving it could climb past `/`).
+            if let Ok(rest) = file.strip_prefix(&self.root_dir) {
+                return tidy(rest).to_string_lossy().into_owned();
+            }
+        }
+        relative(&absolute(file, &mut self.cwd), &self.schema_dir)
             .to_string_lossy()
             .into_owned()
     }
@@ -174,13 +205,19 @@ impl Builder {
 
     /// The module of a position; built-in when there is none.
     fn module_of(&mut self, info: Option<&Info>) -> ModuleId {
-        let name = match info {
-            Some(info) => self.module_name(info.file),
-            None => Module::BUILTIN.to_string(),
+        let Some(info) = info else {
+            return self.make_module(Module::BUILTIN.to_string());
         };
+        let key = info.file as *const PathBuf as usize;
+        if let Some(&id) = self.file_modules.get(&key) {
+            return id;
+        }
+        let name = self.module_name(info.file);
         // Every file read had its module made when it was included; making it here too
         // keeps a surprise from turning into a panic.
-        self.make_module(name)
+        let id = self.make_module(name);
+        self.file_modules.insert(key, id);
+        id
     }
 
     // -----------------------------------------------------------------------------------
@@ -231,6 +268,7 @@ impl Builder {
         self.entities.push(entity);
         self.origins.push(origin);
         self.pending.push(pending);
+        self.member_keys.push(Vec::new());
         self.states.push(State::Fresh);
         self.listed.push(Listed::Entity(id));
         Ok(id)
@@ -640,10 +678,11 @@ impl Builder {
         Builder::describe_member(seen.role, &seen.name, &seen.defined_in, defn_name)
     }
 
-    /// Resolves a type name used by entity `id`; `what` names the use in the message.
-    fn resolve(&self, name: &str, id: EntityId, what: &str) -> Result<EntityId> {
+    /// Resolves a type name used by entity `id`; `what` names the use in the message
+    /// (made only when there is one to write).
+    fn resolve(&self, name: &str, id: EntityId, what: impl FnOnce() -> String) -> Result<EntityId> {
         self.lookup_type(name)
-            .ok_or_else(|| self.error(id, format!("{what} uses unknown type '{name}'")))
+            .ok_or_else(|| self.error(id, format!("{} uses unknown type '{name}'", what())))
     }
 
     /// Records `item` as seen, or reports the earlier one it collides with (same C name).
@@ -714,6 +753,9 @@ impl Builder {
 
     /// Feature names must not collide, by C name.
     fn check_feature_clash(&self, features: &[Feature], owner: &str, id: EntityId) -> Result<()> {
+        if !may_clash(features.iter().map(|f| f.name.as_str())) {
+            return Ok(());
+        }
         let mut seen = Vec::new();
         for f in features {
             let item = Seen {
@@ -748,6 +790,9 @@ impl Builder {
         let Some(e) = entity.as_enum() else {
             return Ok(());
         };
+        if !may_clash(e.members.iter().map(|m| m.name.as_str())) {
+            return Ok(());
+        }
         let mut seen = Vec::new();
         for m in &e.members {
             let item = Seen {
@@ -763,11 +808,17 @@ impl Builder {
 
     fn check_array(&mut self, id: EntityId) -> Result<()> {
         self.check_definition(id)?;
-        let element_name = self.pending[id.index()].element.clone().unwrap_or_default();
-        let what = self.origins[id.index()]
-            .as_ref()
-            .map_or("", |o| o.meta.as_str());
-        let element = self.resolve(&element_name, id, what)?;
+        let element_name = self.pending[id.index()]
+            .element
+            .as_deref()
+            .unwrap_or_default();
+        let what = || {
+            self.origins[id.index()]
+                .as_ref()
+                .map_or("", |o| o.meta.as_str())
+                .to_string()
+        };
+        let element = self.resolve(element_name, id, what)?;
         if let EntityKind::Array(a) = &mut self.entities[id.index()].kind {
             a.element = element;
         }
@@ -799,12 +850,12 @@ impl Builder {
         }
         self.states[id.index()] = State::InProgress;
         self.check_definition(id)?;
-        let defn = self.defn_name(id).to_string();
 
-        let mut seen: Vec<Seen> = Vec::new();
+        // `members[i]` has the C name fingerprint `keys[i]`.
         let mut members: Vec<Member> = Vec::new();
-        if let Some(base_name) = self.pending[id.index()].base.clone() {
-            let base = self.resolve(&base_name, id, "'base'")?;
+        let mut keys: Vec<u64> = Vec::new();
+        if let Some(base_name) = self.pending[id.index()].base.take() {
+            let base = self.resolve(&base_name, id, || "'base'".to_string())?;
             if !self.object(base).is_some_and(|o| o.branches.is_none()) {
                 return Err(self.error(
                     id,
@@ -815,149 +866,213 @@ impl Builder {
                 ));
             }
             self.check_object(base)?;
-            let base_members = self
-                .object(base)
-                .map(|o| o.members.clone())
-                .unwrap_or_default();
-            for m in base_members {
-                self.clash(&mut seen, self.seen_member(&m), id)?;
-                members.push(m);
+            // The base passed its own clash checks: its members cannot collide.
+            if let Some(o) = self.object(base) {
+                members.extend(o.members.iter().cloned());
             }
+            keys.extend_from_slice(&self.member_keys[base.index()]);
             if let Some(o) = self.object_mut(id) {
                 o.base = Some(base);
             }
         }
 
-        let local = self
-            .object(id)
-            .map(|o| o.local_members.clone())
+        let mut local = self
+            .object_mut(id)
+            .map(|o| std::mem::take(&mut o.local_members))
             .unwrap_or_default();
-        let types = self.pending[id.index()].member_types.clone();
-        let mut resolved = Vec::with_capacity(local.len());
-        for (mut m, ty) in local.into_iter().zip(types) {
-            let what =
-                Builder::describe_member("member", &m.name, &self.entity(m.defined_in).name, &defn);
-            m.ty = self.resolve(&ty, id, &what)?;
+        let types = std::mem::take(&mut self.pending[id.index()].member_types);
+        for (m, ty) in local.iter_mut().zip(&types) {
+            let what = || {
+                let defined_in = &self.entity(m.defined_in).name;
+                Builder::describe_member("member", &m.name, defined_in, self.defn_name(id))
+            };
+            let ty = self.resolve(ty, id, what)?;
+            m.ty = ty;
             self.check_feature_clash(&m.features, &m.name, id)?;
-            self.clash(&mut seen, self.seen_member(&m), id)?;
+            let key = c_name_key(&m.name);
+            if keys.contains(&key) {
+                // Same fingerprint: compare the C names for real, as QEMU does.
+                let mut seen: Vec<Seen> = members.iter().map(|x| self.seen_member(x)).collect();
+                self.clash(&mut seen, self.seen_member(m), id)?;
+            }
+            keys.push(key);
             members.push(m.clone());
-            resolved.push(m);
         }
         if let Some(o) = self.object_mut(id) {
-            o.local_members = resolved;
+            o.local_members = local;
         }
 
         if self.object(id).is_some_and(|o| o.branches.is_some()) {
-            self.check_branches(id, &seen, &members)?;
-            let variants = self
-                .object(id)
-                .and_then(|o| o.branches.as_ref())
-                .map(|b| b.variants.clone())
-                .unwrap_or_default();
-            self.check_variants_clash(&variants, &seen, id)?;
+            self.check_branches(id, &keys, &members)?;
+            if self.variants_may_clash(id, &keys) {
+                let seen: Vec<Seen> = members.iter().map(|m| self.seen_member(m)).collect();
+                let variants = self
+                    .object(id)
+                    .and_then(|o| o.branches.as_ref())
+                    .map(|b| b.variants.clone())
+                    .unwrap_or_default();
+                self.check_variants_clash(&variants, &seen, id)?;
+            }
         }
 
         if let Some(o) = self.object_mut(id) {
             o.members = members;
         }
+        self.member_keys[id.index()] = keys;
         self.states[id.index()] = State::Done;
         Ok(())
     }
 
     /// The discriminator and branches of union `id`, whose non-variant members are
-    /// `members` (their C names in `seen`).
-    fn check_branches(&mut self, id: EntityId, seen: &[Seen], members: &[Member]) -> Result<()> {
-        let defn = self.defn_name(id).to_string();
+    /// `members` (their C name fingerprints in `keys`).
+    fn check_branches(&mut self, id: EntityId, keys: &[u64], members: &[Member]) -> Result<()> {
         let tag_name = self.pending[id.index()].tag.clone().unwrap_or_default();
-        let tag_cname = c_name(&tag_name, true);
-        let tag = seen
+        let tag_key = c_name_key(&tag_name);
+        // The first member with the tag's C name, as QEMU looks it up.
+        let tag = keys
             .iter()
-            .position(|s| s.cname == tag_cname)
-            .map(|i| &members[i])
+            .zip(members)
+            .find(|(&k, m)| k == tag_key && c_name(&m.name, true) == c_name(&tag_name, true))
+            .map(|(_, m)| m)
             .filter(|m| m.name == tag_name);
-        let Some(tag) = tag.cloned() else {
+        let Some(tag) = tag else {
             return Err(self.error(
                 id,
                 format!("discriminator '{tag_name}' is not a member of 'base'"),
             ));
         };
-        let declaring = self.entity(tag.defined_in);
-        let base = if declaring.is_implicit() {
-            "'base'".to_string()
-        } else {
-            format!("base type '{}'", declaring.name)
+        let (tag_ty, tag_defined_in) = (tag.ty, tag.defined_in);
+        let base = || {
+            let declaring = self.entity(tag_defined_in);
+            if declaring.is_implicit() {
+                "'base'".to_string()
+            } else {
+                format!("base type '{}'", declaring.name)
+            }
         };
-        let Some(tag_enum) = self.entity(tag.ty).as_enum() else {
+        if self.entity(tag_ty).as_enum().is_none() {
             return Err(self.error(
                 id,
-                format!("discriminator member '{tag_name}' of {base} must be of enum type"),
+                format!(
+                    "discriminator member '{tag_name}' of {} must be of enum type",
+                    base()
+                ),
             ));
-        };
+        }
         if tag.optional {
             return Err(self.error(
                 id,
-                format!("discriminator member '{tag_name}' of {base} must not be optional"),
+                format!(
+                    "discriminator member '{tag_name}' of {} must not be optional",
+                    base()
+                ),
             ));
         }
         if tag.cond.is_some() {
             return Err(self.error(
                 id,
-                format!("discriminator member '{tag_name}' of {base} must not be conditional"),
+                format!(
+                    "discriminator member '{tag_name}' of {} must not be conditional",
+                    base()
+                ),
             ));
         }
-        let values: Vec<(String, Option<Cond>)> = tag_enum
-            .members
-            .iter()
-            .map(|m| (m.name.clone(), m.cond.clone()))
-            .collect();
 
         let info = self.entity(id).info;
         let mut variants = self
-            .object(id)
-            .and_then(|o| o.branches.as_ref())
-            .map(|b| b.variants.clone())
+            .object_mut(id)
+            .and_then(|o| o.branches.as_mut())
+            .map(|b| std::mem::take(&mut b.variants))
             .unwrap_or_default();
-        let mut types = self.pending[id.index()].variant_types.clone();
+        let mut types = std::mem::take(&mut self.pending[id.index()].variant_types);
         // Values without a branch get the empty type.
-        for (value, cond) in &values {
-            if !variants.iter().any(|v| v.name == *value) {
-                variants.push(Variant {
-                    name: value.clone(),
-                    ty: EntityId::UNRESOLVED,
-                    cond: cond.clone(),
-                    info,
-                    defined_in: tag.defined_in,
-                });
-                types.push("q_empty".to_string());
+        if let Some(tag_enum) = self.entity(tag_ty).as_enum() {
+            for value in &tag_enum.members {
+                if !variants.iter().any(|v| v.name == value.name) {
+                    variants.push(Variant {
+                        name: value.name.clone(),
+                        ty: EntityId::UNRESOLVED,
+                        cond: value.cond.clone(),
+                        info,
+                        defined_in: tag_defined_in,
+                    });
+                    types.push("q_empty".to_string());
+                }
             }
         }
         if variants.is_empty() {
             return Err(self.error(id, "union has no branches"));
         }
         for (v, ty) in variants.iter_mut().zip(&types) {
-            let what =
-                Builder::describe_member("branch", &v.name, &self.entity(v.defined_in).name, &defn);
-            v.ty = self.resolve(ty, id, &what)?;
-            if !values.iter().any(|(value, _)| *value == v.name) {
+            let what = || {
+                let defined_in = &self.entity(v.defined_in).name;
+                Builder::describe_member("branch", &v.name, defined_in, self.defn_name(id))
+            };
+            let resolved = self.resolve(ty, id, what)?;
+            v.ty = resolved;
+            let is_value = self
+                .entity(tag_ty)
+                .as_enum()
+                .is_some_and(|e| e.member(&v.name).is_some());
+            if !is_value {
                 return Err(self.error(
                     id,
                     format!(
                         "branch '{}' is not a value of {}",
                         v.name,
-                        self.describe(tag.ty)
+                        self.describe(tag_ty)
                     ),
                 ));
             }
             if self.object(v.ty).is_none() {
+                let defined_in = &self.entity(v.defined_in).name;
+                let what =
+                    Builder::describe_member("branch", &v.name, defined_in, self.defn_name(id));
                 return Err(self.error(id, format!("{what} cannot use {}", self.describe(v.ty))));
             }
             self.check_object(v.ty)?;
         }
         if let Some(b) = self.object_mut(id).and_then(|o| o.branches.as_mut()) {
-            b.tag_type = tag.ty;
+            b.tag_type = tag_ty;
             b.variants = variants;
         }
         Ok(())
+    }
+
+    /// Whether some branch of union `id` may have a member whose C name is that of another
+    /// member (of the union or of the branch): `keys` are the union's own members'
+    /// fingerprints. Only then do the exact checks of [`Builder::check_variants_clash`] run.
+    fn variants_may_clash(&self, id: EntityId, keys: &[u64]) -> bool {
+        let Some(b) = self.object(id).and_then(|o| o.branches.as_ref()) else {
+            return false;
+        };
+        let mut scratch = Vec::new();
+        b.variants.iter().any(|v| {
+            scratch.clear();
+            scratch.extend_from_slice(keys);
+            self.type_may_clash(v.ty, &mut scratch)
+        })
+    }
+
+    /// [`Builder::check_type_clash`] on fingerprints: whether the members of object type
+    /// `ty` (and its branches') may collide with those in `keys`.
+    fn type_may_clash(&self, ty: EntityId, keys: &mut Vec<u64>) -> bool {
+        let Some(object) = self.object(ty) else {
+            return false;
+        };
+        for &key in &self.member_keys[ty.index()] {
+            if keys.contains(&key) {
+                return true;
+            }
+            keys.push(key);
+        }
+        match &object.branches {
+            Some(b) => b.variants.iter().any(|v| {
+                let mut keys = keys.clone();
+                self.type_may_clash(v.ty, &mut keys)
+            }),
+            None => false,
+        }
     }
 
     /// Each branch's members must not collide with the union's other members.
@@ -1013,7 +1128,7 @@ impl Builder {
         let types = self.pending[id.index()].variant_types.clone();
         for (v, ty) in variants.iter_mut().zip(&types) {
             let what = Builder::describe_member("branch", &v.name, &name, &defn);
-            v.ty = self.resolve(ty, id, &what)?;
+            v.ty = self.resolve(ty, id, || what.clone())?;
         }
 
         let mut seen = Vec::new();
@@ -1081,7 +1196,7 @@ impl Builder {
         let Some(arg_name) = self.pending[id.index()].arg.clone() else {
             return Ok(None);
         };
-        let arg = self.resolve(&arg_name, id, &format!("{meta}'s 'data'"))?;
+        let arg = self.resolve(&arg_name, id, || format!("{meta}'s 'data'"))?;
         let Some(object) = self.object(arg) else {
             return Err(self.error(
                 id,
@@ -1117,7 +1232,7 @@ impl Builder {
         let arg = self.check_arg_type(id, "command", boxed)?;
         let mut ret = None;
         if let Some(ret_name) = self.pending[id.index()].ret.clone() {
-            let ret_type = self.resolve(&ret_name, id, "command's 'returns'")?;
+            let ret_type = self.resolve(&ret_name, id, || "command's 'returns'".to_string())?;
             let name = &self.entity(id).name;
             let excepted = self
                 .pragma
@@ -1312,13 +1427,25 @@ impl Builder {
     }
 }
 
+/// Whether two of `names` may have the same C name: false when their fingerprints all
+/// differ, so that the exact (allocating) clash checks run only when they can fail.
+fn may_clash<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> bool {
+    if names.len() < 2 {
+        return false;
+    }
+    let mut keys: Vec<u64> = names.map(c_name_key).collect();
+    keys.sort_unstable();
+    keys.windows(2).any(|w| w[0] == w[1])
+}
+
 /// The absolute, lexically normalised form of `path` (what Python's `os.path.abspath`
-/// gives).
-fn absolute(path: &Path) -> PathBuf {
+/// gives); `cwd` caches the current directory.
+fn absolute(path: &Path, cwd: &mut Option<PathBuf>) -> PathBuf {
     let joined = if path.is_absolute() {
         path.to_path_buf()
     } else {
-        std::env::current_dir().unwrap_or_default().join(path)
+        cwd.get_or_insert_with(|| std::env::current_dir().unwrap_or_default())
+            .join(path)
     };
     let mut out = PathBuf::new();
     for part in joined.components() {
@@ -1331,6 +1458,27 @@ fn absolute(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// `path` without `.` components and with `dir/..` pairs dropped, lexically; unlike
+/// [`absolute`], leading `..` stay, however many there are.
+fn tidy(path: &Path) -> PathBuf {
+    let mut parts: Vec<Component> = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    let out: PathBuf = parts.iter().collect();
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
 }
 
 /// `path` relative to the folder `base`, both absolute and normalised (Python's
@@ -1395,6 +1543,39 @@ mod tests {
         text += "{ 'struct': 'Sx2000', 'data': {} }\n";
         let e = load_str(&text).expect_err("too deep");
         assert!(e.message.contains("nest too deeply"), "{e}");
+    }
+
+    /// A module marker that climbs with `..` names its module as written, even when the
+    /// extract sits too close to `/` for the climb to resolve.
+    #[test]
+    fn marker_modules_keep_their_climb() {
+        let text = "# Doc-free extract of test\n\
+                    \n# module: ../../qapi/common.json\n\
+                    { 'enum': 'Foo', 'data': [ 'a' ] }\n\
+                    \n# module: sub/./y.json\n\
+                    { 'struct': 'Bar', 'data': { 'f': 'Foo' } }\n";
+        let options = crate::parse::ParseOptions {
+            module_markers: true,
+            ..Default::default()
+        };
+        for root in ["/sd.json", "/tmp/sd.json", "/a/b/c/sd.json", "sd.json"] {
+            let path = Path::new(root);
+            let parsed = crate::parse::parse_str(path, text, options).unwrap();
+            let schema = Schema::build(crate::check::check_schema(parsed).unwrap(), path).unwrap();
+            let names: Vec<&str> = schema.modules().iter().map(|m| m.name.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "./builtin",
+                    "sd.json",
+                    "../../qapi/common.json",
+                    "sub/y.json"
+                ],
+                "{root}"
+            );
+            let foo = schema.lookup("Foo").unwrap();
+            assert_eq!(schema.module(foo.module).name, "../../qapi/common.json");
+        }
     }
 
     #[test]
