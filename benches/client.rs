@@ -1,0 +1,820 @@
+//! The async client's throughput and CPU cost, side by side with a minimal hand-written
+//! client and two other QMP clients, all against the same real QEMU in one run; then the
+//! client's own overhead against an in-process fake server, next to serde_json's parse rate
+//! of the same messages.
+//!
+//! ```sh
+//! bash scripts/bench-client.sh                          # everything, peers installed first
+//! QMP_BENCH_QUICK=1 cargo bench --bench client          # smoke run: tiny counts, no peers
+//! ```
+//!
+//! Against QEMU (`-M none -nodefaults -display none`, QMP on a Unix socket, `oob`
+//! negotiated by every contender so QEMU serves them all alike), two loads of
+//! `query-status`: one caller at a time, and 8 callers keeping 8 requests in flight. Each
+//! contender connects afresh per round (QEMU serves one QMP connection at a time), and
+//! only the load itself is timed. Contenders, each on a single-threaded runtime or event
+//! loop:
+//! - `raw`: writes a request line and reads a reply line on a tokio `UnixStream`, checking
+//!   only that the reply starts with `{"return"`; the floor any client pays;
+//! - `ours`: `client.query_status().await`, typed;
+//! - `qapi`: the crate from crates.io (benches/peers/qapi_client, run as a child process
+//!   named by `QMP_BENCH_QAPI_PEER`);
+//! - `qemu.qmp`: Python's client (benches/peers/qmp_py.py, run by the interpreter named by
+//!   `QMP_BENCH_PYTHON`).
+//!
+//! CPU per request is user + system time from `getrusage(RUSAGE_SELF)` over the load,
+//! divided by the request count (the peers measure themselves the same way). Rounds
+//! alternate the contenders; the best round counts, separately for throughput and CPU.
+//!
+//! Environment: `QMP_BENCH_REQUESTS` (default 20000), `QMP_BENCH_ROUNDS` (3),
+//! `QMP_BENCH_FAKE_MESSAGES` (200000, the fake-server part), `QMP_QEMU` (the binary).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use qemu_qmp::testing::{find_qemu, QemuBuilder};
+use qemu_qmp::{Client, ClientBuilder, Commands, Event};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::runtime::Runtime;
+
+/// Requests kept in flight by the concurrent load against QEMU (QEMU's own queue depth
+/// for in-band commands with `oob` on).
+const IN_FLIGHT: usize = 8;
+/// Requests kept in flight against the fake server.
+const FAKE_IN_FLIGHT: usize = 64;
+
+// ---------------------------------------------------------------------------------------
+// Measuring
+
+/// User + system CPU time, of the whole process or of the calling thread only.
+fn cpu_time(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage writes only into the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer and a valid `who`.
+    let rc = unsafe { libc::getrusage(who, &mut usage) };
+    assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
+    let of = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    of(usage.ru_utime) + of(usage.ru_stime)
+}
+
+/// One measured run: how many messages, the wall time and the CPU time spent on them.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    count: u64,
+    wall: f64,
+    cpu: f64,
+}
+
+impl Sample {
+    fn rate(&self) -> f64 {
+        self.count as f64 / self.wall
+    }
+
+    fn cpu_us(&self) -> f64 {
+        self.cpu * 1e6 / self.count as f64
+    }
+}
+
+/// Times `work` (which returns how many messages it handled) with the wall clock and
+/// getrusage(`who`).
+async fn measure<F: std::future::Future<Output = u64>>(who: libc::c_int, work: F) -> Sample {
+    let cpu_before = cpu_time(who);
+    let started = Instant::now();
+    let count = work.await;
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = (cpu_time(who) - cpu_before).as_secs_f64();
+    Sample { count, wall, cpu }
+}
+
+/// The best of several rounds: the highest rate and, separately, the lowest CPU cost.
+#[derive(Debug, Clone, Copy, Default)]
+struct Best {
+    rate: f64,
+    cpu_us: f64,
+    rounds: u32,
+}
+
+impl Best {
+    fn add(&mut self, s: Sample) {
+        self.rate = self.rate.max(s.rate());
+        self.cpu_us = if self.rounds == 0 {
+            s.cpu_us()
+        } else {
+            self.cpu_us.min(s.cpu_us())
+        };
+        self.rounds += 1;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings
+
+struct Settings {
+    quick: bool,
+    requests: u64,
+    rounds: u32,
+    fake_messages: u64,
+    qapi_peer: Option<PathBuf>,
+    python: Option<PathBuf>,
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+        Err(_) => default,
+    }
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let quick = std::env::var("QMP_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let peer = |name: &str| {
+            if quick {
+                return None;
+            }
+            let path = PathBuf::from(std::env::var_os(name)?);
+            assert!(path.is_file(), "{name}={} is not a file", path.display());
+            Some(path)
+        };
+        Settings {
+            quick,
+            requests: env_number("QMP_BENCH_REQUESTS", if quick { 300 } else { 20_000 }).max(1),
+            rounds: env_number("QMP_BENCH_ROUNDS", if quick { 1 } else { 3 }).max(1) as u32,
+            fake_messages: env_number(
+                "QMP_BENCH_FAKE_MESSAGES",
+                if quick { 3_000 } else { 200_000 },
+            )
+            .max(FAKE_IN_FLIGHT as u64),
+            qapi_peer: peer("QMP_BENCH_QAPI_PEER"),
+            python: peer("QMP_BENCH_PYTHON"),
+        }
+    }
+}
+
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+// ---------------------------------------------------------------------------------------
+// The minimal raw client
+
+/// The floor: a request line out, a reply line in, no JSON parsing at all.
+struct Raw {
+    reader: tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>,
+    writer: tokio::net::unix::OwnedWriteHalf,
+    line: Vec<u8>,
+    out: Vec<u8>,
+    next_id: u64,
+}
+
+impl Raw {
+    async fn connect(socket: &Path) -> Raw {
+        let stream = UnixStream::connect(socket).await.expect("connect to QEMU");
+        let (reader, writer) = stream.into_split();
+        let mut raw = Raw {
+            reader: tokio::io::BufReader::new(reader),
+            writer,
+            line: Vec::with_capacity(256),
+            out: Vec::with_capacity(64),
+            next_id: 1,
+        };
+        raw.read_line().await;
+        assert!(raw.line.starts_with(b"{\"QMP\""), "not a greeting");
+        raw.writer
+            .write_all(b"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]},\"id\":0}\n")
+            .await
+            .expect("write");
+        raw.read_reply().await;
+        raw
+    }
+
+    async fn read_line(&mut self) {
+        self.line.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.line)
+            .await
+            .expect("read");
+        assert!(n > 0, "QEMU closed the connection");
+    }
+
+    /// Reads up to the next reply, skipping events.
+    async fn read_reply(&mut self) {
+        loop {
+            self.read_line().await;
+            if self.line.starts_with(b"{\"return\"") {
+                return;
+            }
+            assert!(
+                self.line.windows(8).any(|w| w == b"\"event\":"),
+                "unexpected line: {}",
+                String::from_utf8_lossy(&self.line)
+            );
+        }
+    }
+
+    async fn send_query_status(&mut self) {
+        self.out.clear();
+        writeln!(
+            self.out,
+            "{{\"execute\":\"query-status\",\"id\":{}}}",
+            self.next_id
+        )
+        .expect("format into a Vec");
+        self.next_id += 1;
+        self.writer.write_all(&self.out).await.expect("write");
+    }
+
+    /// `requests` query-status, at most `in_flight` unanswered at a time.
+    async fn run(&mut self, requests: u64, in_flight: usize) -> u64 {
+        let mut sent = 0;
+        while sent < requests.min(in_flight as u64) {
+            self.send_query_status().await;
+            sent += 1;
+        }
+        for _ in 0..requests {
+            self.read_reply().await;
+            if sent < requests {
+                self.send_query_status().await;
+                sent += 1;
+            }
+        }
+        requests
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Our client
+
+/// `requests` typed query-status calls from `in_flight` tasks sharing one client.
+async fn ours_run(client: &Client, requests: u64, in_flight: usize) -> u64 {
+    if in_flight == 1 {
+        for _ in 0..requests {
+            let status = client.query_status().await.expect("query-status");
+            assert!(status.running);
+        }
+        return requests;
+    }
+    let mut tasks = Vec::with_capacity(in_flight);
+    for worker in 0..in_flight as u64 {
+        let share = requests / in_flight as u64 + u64::from(worker < requests % in_flight as u64);
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..share {
+                let status = client.query_status().await.expect("query-status");
+                assert!(status.running);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("worker task");
+    }
+    requests
+}
+
+// ---------------------------------------------------------------------------------------
+// The peers, as child processes that measure themselves
+
+/// Runs a peer and reads its one JSON line: `{"requests", "secs", "cpu_secs"}`.
+fn peer_run(command: &mut Process) -> Sample {
+    let output = command.output().expect("start the peer");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "peer {command:?} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    let v: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("peer printed {last:?}: {e}"));
+    let field = |name: &str| {
+        v[name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("peer output {last} has no {name}"))
+    };
+    Sample {
+        count: field("requests") as u64,
+        wall: field("secs"),
+        cpu: field("cpu_secs"),
+    }
+}
+
+fn python_label(python: &Path) -> String {
+    let out = Process::new(python)
+        .args([
+            "-c",
+            "import importlib.metadata as m, platform; print(m.version('qemu.qmp'), platform.python_version())",
+        ])
+        .output()
+        .expect("run python");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some(lib), Some(py)) => format!("qemu.qmp {lib} (Python {py})"),
+        _ => panic!(
+            "{} cannot import qemu.qmp: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Part 1: against QEMU
+
+#[derive(Clone)]
+enum Contender {
+    Raw,
+    Ours,
+    Qapi(PathBuf),
+    Python(PathBuf, PathBuf),
+}
+
+impl Contender {
+    fn run(&self, rt: &Runtime, socket: &Path, requests: u64, in_flight: usize) -> Sample {
+        match self {
+            Contender::Raw => rt.block_on(async {
+                let mut raw = Raw::connect(socket).await;
+                let sample = measure(libc::RUSAGE_SELF, raw.run(requests, in_flight)).await;
+                drop(raw);
+                sample
+            }),
+            Contender::Ours => rt.block_on(async {
+                let client = ClientBuilder::new()
+                    .connect(socket)
+                    .await
+                    .expect("connect to QEMU");
+                assert!(client.oob_enabled());
+                let sample =
+                    measure(libc::RUSAGE_SELF, ours_run(&client, requests, in_flight)).await;
+                client.close().await;
+                sample
+            }),
+            Contender::Qapi(binary) => peer_run(
+                Process::new(binary)
+                    .arg(socket)
+                    .arg(requests.to_string())
+                    .arg(in_flight.to_string()),
+            ),
+            Contender::Python(python, script) => peer_run(
+                Process::new(python)
+                    .arg(script)
+                    .arg(socket)
+                    .arg(requests.to_string())
+                    .arg(in_flight.to_string()),
+            ),
+        }
+    }
+}
+
+struct Row {
+    label: String,
+    seq: Best,
+    par: Best,
+}
+
+fn against_qemu(settings: &Settings, rt: &Runtime) -> Option<(String, Vec<Row>)> {
+    let Some(binary) = find_qemu() else {
+        let message = "no QEMU found (qemu-system-x86_64 on PATH or QMP_QEMU): the \
+                       real-QEMU part is not run (scripts/install-qemu.sh installs it)";
+        if under_ci() {
+            panic!("{message}");
+        }
+        println!("SKIPPED: {message}");
+        return None;
+    };
+    let mut qemu = QemuBuilder::new(&binary).spawn().expect("start QEMU");
+    let socket = match qemu.endpoint() {
+        Some(qemu_qmp::Endpoint::Unix(path)) => path.clone(),
+        other => panic!("QEMU endpoint {other:?}"),
+    };
+    // The first connection waits for QEMU to create its socket.
+    let version = rt.block_on(async {
+        let client = qemu.connect(ClientBuilder::new()).await.expect("connect");
+        let greeting = client.greeting().expect("greeting");
+        client.close().await;
+        greeting.version.qemu
+    });
+    if (version.major, version.minor) != (10, 0) {
+        println!("NOTE: QEMU {version}, not 10.0: figures are not comparable with 10.0's");
+    }
+
+    let mut contenders = vec![
+        ("raw tokio client".to_owned(), Contender::Raw),
+        ("ours (typed)".to_owned(), Contender::Ours),
+    ];
+    match &settings.qapi_peer {
+        Some(p) => contenders.push((
+            "qapi 0.15 (crates.io)".to_owned(),
+            Contender::Qapi(p.clone()),
+        )),
+        None if !settings.quick => {
+            println!("NOTE: qapi peer not run (QMP_BENCH_QAPI_PEER unset; scripts/bench-client.sh sets it)")
+        }
+        None => {}
+    }
+    match &settings.python {
+        Some(python) => {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/qmp_py.py");
+            contenders.push((
+                python_label(python),
+                Contender::Python(python.clone(), script),
+            ));
+        }
+        None if !settings.quick => {
+            println!("NOTE: qemu.qmp peer not run (QMP_BENCH_PYTHON unset; scripts/bench-client.sh sets it)")
+        }
+        None => {}
+    }
+
+    let n = settings.requests;
+    let mut rows: Vec<Row> = contenders
+        .iter()
+        .map(|(label, _)| Row {
+            label: label.clone(),
+            seq: Best::default(),
+            par: Best::default(),
+        })
+        .collect();
+    for round in 1..=settings.rounds {
+        for (row, (_, contender)) in rows.iter_mut().zip(&contenders) {
+            let seq = contender.run(rt, &socket, n, 1);
+            let par = contender.run(rt, &socket, n, IN_FLIGHT);
+            eprintln!(
+                "  round {round}: {:<32} seq {:>8.0}/s {:>6.1} us cpu | {IN_FLIGHT} in flight {:>8.0}/s {:>6.1} us cpu",
+                row.label,
+                seq.rate(),
+                seq.cpu_us(),
+                par.rate(),
+                par.cpu_us()
+            );
+            row.seq.add(seq);
+            row.par.add(par);
+        }
+    }
+    if let Ok(Some(status)) = qemu.wait_timeout(Duration::ZERO) {
+        panic!("QEMU exited during the run ({status}): {}", qemu.log());
+    }
+    Some((format!("QEMU {version} ({})", binary.display()), rows))
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "MISSED"
+    }
+}
+
+fn print_qemu_table(settings: &Settings, qemu: &str, rows: &[Row]) {
+    println!();
+    println!(
+        "== query-status against {qemu}, -M none, unix socket, oob on; {} requests per run, best of {} round(s), single-threaded runtimes ==",
+        settings.requests, settings.rounds
+    );
+    let raw = &rows[0];
+    let ours = &rows[1];
+    for (load, pick) in [
+        (
+            "sequential (1 in flight)",
+            (|r: &Row| r.seq) as fn(&Row) -> Best,
+        ),
+        ("8 callers, 8 in flight", |r: &Row| r.par),
+    ] {
+        println!();
+        println!(
+            "{load:<34} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10}",
+            "req/s", "CPU us/req", "thr/raw", "cpu/raw", "ours/thr", "ours/cpu"
+        );
+        let (raw, ours) = (pick(raw), pick(ours));
+        for row in rows {
+            let b = pick(row);
+            println!(
+                "  {:<32} {:>10.0} {:>12.2} {:>9.2}x {:>9.2}x {:>9.2}x {:>9.2}x",
+                row.label,
+                b.rate,
+                b.cpu_us,
+                b.rate / raw.rate,
+                b.cpu_us / raw.cpu_us,
+                ours.rate / b.rate,
+                ours.cpu_us / b.cpu_us,
+            );
+        }
+    }
+    println!();
+    println!(
+        "(thr/raw, cpu/raw: this row over the raw client; ours/thr, ours/cpu: ours over this row)"
+    );
+    println!("targets:");
+    for (load, pick) in [
+        ("sequential", (|r: &Row| r.seq) as fn(&Row) -> Best),
+        ("8 in flight", |r: &Row| r.par),
+    ] {
+        let (r, o) = (pick(raw), pick(ours));
+        println!(
+            "  {load:<12} ours/raw throughput {:.3} (>= 0.95: {}), ours/raw CPU per request {:.3} (<= 1.25: {})",
+            o.rate / r.rate,
+            verdict(o.rate >= 0.95 * r.rate),
+            o.cpu_us / r.cpu_us,
+            verdict(o.cpu_us <= 1.25 * r.cpu_us)
+        );
+        for peer in &rows[2..] {
+            let p = pick(peer);
+            println!(
+                "  {load:<12} vs {}: ours {:.2}x its throughput ({}), {:.2}x its CPU per request ({})",
+                peer.label,
+                o.rate / p.rate,
+                verdict(o.rate > p.rate),
+                o.cpu_us / p.cpu_us,
+                verdict(o.cpu_us < p.cpu_us)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Part 2: the client alone, against an in-process fake server
+
+const GREETING: &[u8] = b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 2, \"minor\": 0, \"major\": 10}, \"package\": \"\"}, \"capabilities\": [\"oob\"]}}\r\n";
+
+/// The `"id": N` of a request line, as text.
+fn request_id(line: &[u8]) -> &[u8] {
+    let at = line
+        .windows(5)
+        .rposition(|w| w == b"\"id\":")
+        .expect("request without an id");
+    let rest = &line[at + 5..];
+    let start = rest
+        .iter()
+        .position(|b| b.is_ascii_digit())
+        .expect("numeric id");
+    let len = rest[start..]
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(rest.len() - start);
+    &rest[start..start + len]
+}
+
+/// The fake server's side of the handshake: greeting, then the reply to qmp_capabilities.
+fn fake_handshake(reader: &mut BufReader<StdUnixStream>, writer: &mut StdUnixStream) {
+    writer.write_all(GREETING).expect("greeting");
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line).expect("read");
+    assert!(line.windows(16).any(|w| w == b"qmp_capabilities"));
+    let mut reply = b"{\"return\": {}, \"id\": ".to_vec();
+    reply.extend_from_slice(request_id(&line));
+    reply.extend_from_slice(b"}\r\n");
+    writer.write_all(&reply).expect("write");
+}
+
+/// A connected pair: the client's end for tokio, the server's end blocking.
+fn socket_pair() -> (UnixStream, StdUnixStream) {
+    let (client, server) = StdUnixStream::pair().expect("socketpair");
+    client.set_nonblocking(true).expect("nonblocking");
+    (UnixStream::from_std(client).expect("tokio socket"), server)
+}
+
+/// `n` event lines as QEMU writes them, cycling STOP, RESUME and SHUTDOWN (with data).
+fn event_lines(n: u64) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let (seconds, micros) = (1_700_000_000 + i / 1000, (i % 1000) * 997);
+            let ts = format!("\"timestamp\": {{\"seconds\": {seconds}, \"microseconds\": {micros}}}");
+            match i % 3 {
+                0 => format!("{{\"event\": \"STOP\", {ts}}}\r\n"),
+                1 => format!("{{\"event\": \"RESUME\", {ts}}}\r\n"),
+                _ => format!(
+                    "{{\"event\": \"SHUTDOWN\", \"data\": {{\"guest\": true, \"reason\": \"guest-shutdown\"}}, {ts}}}\r\n"
+                ),
+            }
+        })
+        .collect()
+}
+
+/// A reply to query-status as QEMU writes it.
+fn reply_line(id: &[u8]) -> Vec<u8> {
+    let mut line = b"{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": ".to_vec();
+    line.extend_from_slice(id);
+    line.extend_from_slice(b"}\r\n");
+    line
+}
+
+/// Events delivered per second to one subscriber: the server writes every line as fast as
+/// the socket takes them once the subscriber is in place.
+fn fake_events(rt: &Runtime, lines: &[String]) -> Sample {
+    let payload: Vec<u8> = lines.concat().into_bytes();
+    let n = lines.len() as u64;
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    rt.block_on(async {
+        let (client_end, server_end) = socket_pair();
+        let server = std::thread::spawn(move || {
+            let mut writer = server_end.try_clone().expect("clone");
+            let mut reader = BufReader::new(server_end);
+            fake_handshake(&mut reader, &mut writer);
+            if go_rx.recv().is_err() {
+                return;
+            }
+            writer.write_all(&payload).expect("write events");
+            // Hold the connection open until the client closes it.
+            let mut rest = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut reader, &mut rest);
+        });
+        let client = ClientBuilder::new()
+            .event_buffer(lines.len())
+            .connect_transport(client_end)
+            .await
+            .expect("connect to the fake server");
+        let mut events = client.events();
+        go_tx.send(()).expect("server thread");
+        let sample = measure(libc::RUSAGE_THREAD, async {
+            let mut received = 0u64;
+            let mut last = None;
+            while received < n {
+                match events.next().await {
+                    Some(Ok(e)) => {
+                        received += 1;
+                        last = Some(e);
+                    }
+                    Some(Err(lagged)) => panic!("subscriber lagged: {lagged}"),
+                    None => panic!("event stream ended after {received} of {n}"),
+                }
+            }
+            let last = last.expect("at least one event");
+            assert!(
+                matches!(last.event, Event::Stop | Event::Resume | Event::Shutdown(_)),
+                "{last:?}"
+            );
+            received
+        })
+        .await;
+        client.close().await;
+        server.join().expect("server thread");
+        sample
+    })
+}
+
+/// Typed commands per second with `FAKE_IN_FLIGHT` callers, each reply written as soon as
+/// its request is read.
+fn fake_commands(rt: &Runtime, n: u64) -> Sample {
+    rt.block_on(async {
+        let (client_end, server_end) = socket_pair();
+        let server = std::thread::spawn(move || {
+            let mut writer = std::io::BufWriter::with_capacity(
+                64 * 1024,
+                server_end.try_clone().expect("clone"),
+            );
+            let mut reader = BufReader::with_capacity(64 * 1024, server_end);
+            fake_handshake(&mut reader, writer.get_mut());
+            let mut line = Vec::with_capacity(128);
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                writer
+                    .write_all(&reply_line(request_id(&line)))
+                    .expect("write");
+                // Whatever was read in one go is answered in one write, before the next
+                // read could wait.
+                if reader.buffer().is_empty() {
+                    writer.flush().expect("flush");
+                }
+            }
+        });
+        let client = ClientBuilder::new()
+            .connect_transport(client_end)
+            .await
+            .expect("connect to the fake server");
+        let sample = measure(libc::RUSAGE_THREAD, ours_run(&client, n, FAKE_IN_FLIGHT)).await;
+        client.close().await;
+        server.join().expect("server thread");
+        sample
+    })
+}
+
+/// serde_json's parse rate of the same lines into `serde_json::Value`.
+fn serde_rate(lines: &[String]) -> Sample {
+    let started = Instant::now();
+    let cpu_before = cpu_time(libc::RUSAGE_THREAD);
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
+        std::hint::black_box(v);
+    }
+    Sample {
+        count: lines.len() as u64,
+        wall: started.elapsed().as_secs_f64(),
+        cpu: (cpu_time(libc::RUSAGE_THREAD) - cpu_before).as_secs_f64(),
+    }
+}
+
+fn fake_server_part(settings: &Settings, rt: &Runtime) {
+    let n = settings.fake_messages;
+    let events = event_lines(n);
+    let replies: Vec<String> = (1..=n)
+        .map(|id| String::from_utf8(reply_line(id.to_string().as_bytes())).expect("ASCII"))
+        .collect();
+    let mut best = [Best::default(); 4];
+    for round in 1..=settings.rounds {
+        let samples = [
+            fake_events(rt, &events),
+            serde_rate(&events),
+            fake_commands(rt, n),
+            serde_rate(&replies),
+        ];
+        eprintln!(
+            "  round {round}: events {:.0}/s (serde_json {:.0}/s), commands {:.0}/s (serde_json {:.0}/s)",
+            samples[0].rate(),
+            samples[1].rate(),
+            samples[2].rate(),
+            samples[3].rate()
+        );
+        for (b, s) in best.iter_mut().zip(samples) {
+            b.add(s);
+        }
+    }
+    println!();
+    println!(
+        "== client overhead alone: in-process fake server on a socketpair, {n} messages per run, best of {} round(s) ==",
+        settings.rounds
+    );
+    println!(
+        "{:<58} {:>12} {:>14} {:>10}",
+        "", "msg/s", "CPU us/msg", "vs serde"
+    );
+    // serde_json's loop is pure computation on one thread, so its wall time is its CPU
+    // time; getrusage is too coarse for runs that short anyway.
+    let rows = [
+        (
+            "(a) events decoded + delivered to 1 subscriber",
+            best[0],
+            best[1],
+            true,
+        ),
+        (
+            "    serde_json::from_str::<Value>, same event lines",
+            best[1],
+            best[1],
+            false,
+        ),
+        (
+            "(b) typed query-status, 64 in flight",
+            best[2],
+            best[3],
+            true,
+        ),
+        (
+            "    serde_json::from_str::<Value>, same reply lines",
+            best[3],
+            best[3],
+            false,
+        ),
+    ];
+    for (label, b, serde, show_cpu) in rows {
+        let cpu = if show_cpu {
+            format!("{:.3}", b.cpu_us)
+        } else {
+            format!("{:.3}", 1e6 / b.rate)
+        };
+        println!(
+            "{label:<58} {:>12.0} {cpu:>14} {:>9.2}x",
+            b.rate,
+            b.rate / serde.rate
+        );
+    }
+    println!("(CPU: getrusage(RUSAGE_THREAD) of the thread running the client's runtime, the server having its own;\n serde_json rows: wall time per message)");
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; no filter arguments are supported.
+    let settings = Settings::from_env();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    eprintln!(
+        "client bench: {} requests, {} round(s){}",
+        settings.requests,
+        settings.rounds,
+        if settings.quick {
+            " (quick: no peers)"
+        } else {
+            ""
+        }
+    );
+    if let Some((label, rows)) = against_qemu(&settings, &rt) {
+        print_qemu_table(&settings, &label, &rows);
+    }
+    fake_server_part(&settings, &rt);
+}
