@@ -390,20 +390,34 @@ const RESERVED: &[&str] = &[
     "linux",
 ];
 
+/// For each length up to 16, the first bytes (`a`..`z` as bits 0..25, `_` as bit 26) that
+/// some reserved word of that length starts with: rules out most names in two steps.
+const RESERVED_STARTS: [u32; 17] = {
+    let mut table = [0u32; 17];
+    let mut i = 0;
+    while i < RESERVED.len() {
+        let word = RESERVED[i].as_bytes();
+        table[word.len()] |= 1 << start_bit(word[0]);
+        i += 1;
+    }
+    table
+};
+
+/// The bit of [`RESERVED_STARTS`] for a first byte; 31 (never set) for any other byte.
+const fn start_bit(b: u8) -> u32 {
+    match b {
+        b'a'..=b'z' => (b - b'a') as u32,
+        b'_' => 26,
+        _ => 31,
+    }
+}
+
 /// Whether `word` (already mapped to C characters) is one of [`RESERVED`].
 fn is_reserved(word: &[u8]) -> bool {
-    // No reserved word is longer than 16 bytes or starts with anything but a lower-case
-    // letter or `_`: most names are ruled out before comparing.
-    if word.len() > 16
-        || !word
-            .first()
-            .is_some_and(|&c| c.is_ascii_lowercase() || c == b'_')
-    {
+    let (Some(&starts), Some(&first)) = (RESERVED_STARTS.get(word.len()), word.first()) else {
         return false;
-    }
-    RESERVED
-        .iter()
-        .any(|r| r.len() == word.len() && r.as_bytes() == word)
+    };
+    starts & (1 << start_bit(first)) != 0 && RESERVED.iter().any(|r| r.as_bytes() == word)
 }
 
 /// The C character QEMU's `c_name` maps `c` to.
@@ -437,28 +451,40 @@ pub fn c_name(name: &str, protect: bool) -> String {
 pub(crate) fn c_name_key(name: &str) -> u64 {
     // FxHash's multiplier: cheap and good enough to make equal fingerprints rare.
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    let step = |h: u64, c: char| (h.rotate_left(5) ^ u64::from(c_char(c) as u8)).wrapping_mul(K);
-    let protected = name.starts_with(|c: char| c.is_ascii_digit()) || {
-        let mut buf = [0u8; 16];
-        let mut len = 0;
-        for c in name.chars() {
-            if len == buf.len() {
-                // Longer than any reserved word.
-                len = usize::MAX;
-                break;
-            }
-            // Mapped characters are ASCII, one byte each.
-            buf[len] = c_char(c) as u8;
-            len += 1;
+    // Byte by byte, as c_name maps characters: a multi-byte character becomes one `_`
+    // (its lead byte maps to `_`, its continuation bytes are skipped).
+    fn mapped(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'_' => Some(b),
+            0x80..=0xbf => None,
+            _ => Some(b'_'),
         }
-        buf.get(..len).is_some_and(is_reserved)
-    };
-    let start = if protected {
-        step(step(0, 'q'), '_')
+    }
+    fn hash(start: u64, name: &str) -> u64 {
+        let mut h = start;
+        for &b in name.as_bytes() {
+            if let Some(m) = mapped(b) {
+                h = (h.rotate_left(5) ^ u64::from(m)).wrapping_mul(K);
+            }
+        }
+        h
+    }
+    let bytes = name.as_bytes();
+    let protected = bytes.first().is_some_and(u8::is_ascii_digit)
+        || (bytes.len() <= 16 && bytes.is_ascii() && {
+            let mut buf = [0u8; 16];
+            for (slot, &b) in buf.iter_mut().zip(bytes) {
+                *slot = mapped(b).unwrap_or(b'_');
+            }
+            is_reserved(&buf[..bytes.len()])
+        })
+        || (!bytes.is_ascii() && is_reserved(c_name(name, false).as_bytes()));
+    if protected {
+        // As if the name were written with the `q_` in front.
+        hash(hash(0, "q_"), name)
     } else {
-        0
-    };
-    name.chars().fold(start, step)
+        hash(0, name)
+    }
 }
 
 /// Whether `name` starts with `q_` once mapped to C (the namespace QAPI reserves for
@@ -533,7 +559,7 @@ fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma)
         ));
     };
     let name_node = expr.get(meta.as_str());
-    let name = check_name_is_str(name_node, &ctx, &format!("'{meta}'"))?;
+    let name = check_name_is_str(name_node, &ctx, Src::Quoted(meta.as_str()))?;
     ctx.defn = Some((meta, name));
     check_defn_name_str(name, &ctx, meta)?;
 
@@ -556,9 +582,9 @@ fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma)
     let body = match meta {
         Meta::Enum => {
             check_keys(
-                expr,
+                &Sugar::Long(expr),
                 &ctx,
-                "enum",
+                Src::Plain("enum"),
                 &["enum", "data"],
                 &["if", "features", "prefix"],
             )?;
@@ -566,9 +592,9 @@ fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma)
         }
         Meta::Union => {
             check_keys(
-                expr,
+                &Sugar::Long(expr),
                 &ctx,
-                "union",
+                Src::Plain("union"),
                 &["union", "base", "discriminator", "data"],
                 &["if", "features"],
             )?;
@@ -576,9 +602,9 @@ fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma)
         }
         Meta::Alternate => {
             check_keys(
-                expr,
+                &Sugar::Long(expr),
                 &ctx,
-                "alternate",
+                Src::Plain("alternate"),
                 &["alternate", "data"],
                 &["if", "features"],
             )?;
@@ -586,9 +612,9 @@ fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma)
         }
         Meta::Struct => {
             check_keys(
-                expr,
+                &Sugar::Long(expr),
                 &ctx,
-                "struct",
+                Src::Plain("struct"),
                 &["struct", "data"],
                 &["base", "if", "features"],
             )?;
@@ -596,9 +622,9 @@ fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma)
         }
         Meta::Command => {
             check_keys(
-                expr,
+                &Sugar::Long(expr),
                 &ctx,
-                "command",
+                Src::Plain("command"),
                 &["command"],
                 &[
                     "data",
@@ -617,9 +643,9 @@ fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma)
         }
         Meta::Event => {
             check_keys(
-                expr,
+                &Sugar::Long(expr),
                 &ctx,
-                "event",
+                Src::Plain("event"),
                 &["event"],
                 &["data", "boxed", "if", "features"],
             )?;
@@ -627,7 +653,7 @@ fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma)
         }
     };
 
-    let cond = check_if(expr, &ctx, meta.as_str())?;
+    let cond = check_if(expr.get("if"), &ctx, Src::Plain(meta.as_str()))?;
     let features = check_features(expr.get("features"), &ctx)?;
     let body = check_flags(expr, &ctx, body)?;
     Ok(Expr {
@@ -646,7 +672,7 @@ fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma)
 // ---------------------------------------------------------------------------------------
 // Names
 
-fn check_name_is_str<'n>(node: Option<&'n Node>, ctx: &Ctx, source: &str) -> Result<&'n str> {
+fn check_name_is_str<'n>(node: Option<&'n Node>, ctx: &Ctx, source: Src<'_>) -> Result<&'n str> {
     match node.map(|n| &n.value) {
         Some(Value::Str(s)) => Ok(s),
         _ => Err(ctx.err(format!("{source} requires a string name"))),
@@ -684,7 +710,7 @@ fn name_stem(name: &str) -> Option<&str> {
 }
 
 /// A valid QAPI name, not in the `q_` namespace reserved for generated names.
-fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: &str) -> Result<&'n str> {
+fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: Src<'_>) -> Result<&'n str> {
     match name_stem(name) {
         Some(stem) if !c_name_starts_with_q(name) => Ok(stem),
         _ => Err(ctx.err(format!("{source} has an invalid name"))),
@@ -692,7 +718,7 @@ fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: &str) -> Result<&'n str>
 }
 
 /// Event names: upper case.
-fn check_name_upper(name: &str, ctx: &Ctx, source: &str) -> Result<()> {
+fn check_name_upper(name: &str, ctx: &Ctx, source: Src<'_>) -> Result<()> {
     let stem = check_name_str(name, ctx, source)?;
     if stem.chars().any(|c| c.is_ascii_lowercase() || c == '-') {
         return Err(ctx.err(format!("name of {source} must not use lowercase or '-'")));
@@ -704,7 +730,7 @@ fn check_name_upper(name: &str, ctx: &Ctx, source: &str) -> Result<()> {
 fn check_name_lower(
     name: &str,
     ctx: &Ctx,
-    source: &str,
+    source: Src<'_>,
     permit_upper: bool,
     permit_underscore: bool,
 ) -> Result<()> {
@@ -718,7 +744,7 @@ fn check_name_lower(
 }
 
 /// Type names: CamelCase.
-fn check_name_camel(name: &str, ctx: &Ctx, source: &str) -> Result<()> {
+fn check_name_camel(name: &str, ctx: &Ctx, source: Src<'_>) -> Result<()> {
     let stem = check_name_str(name, ctx, source)?;
     let mut chars = stem.chars();
     let camel = chars.next().is_some_and(|c| c.is_ascii_uppercase())
@@ -732,13 +758,13 @@ fn check_name_camel(name: &str, ctx: &Ctx, source: &str) -> Result<()> {
 
 fn check_defn_name_str(name: &str, ctx: &Ctx, meta: Meta) -> Result<()> {
     match meta {
-        Meta::Event => check_name_upper(name, ctx, "event"),
+        Meta::Event => check_name_upper(name, ctx, Src::Plain("event")),
         Meta::Command => {
             let exception = ctx.pragma.command_name_exceptions.iter().any(|n| n == name);
-            check_name_lower(name, ctx, "command", false, exception)
+            check_name_lower(name, ctx, Src::Plain("command"), false, exception)
         }
         _ => {
-            check_name_camel(name, ctx, meta.as_str())?;
+            check_name_camel(name, ctx, Src::Plain(meta.as_str()))?;
             // Array types take the name `ElementList`.
             if name.ends_with("List") {
                 return Err(ctx.err(format!("{meta} name should not end in 'List'")));
@@ -762,16 +788,16 @@ fn quoted_sorted<'k>(keys: impl IntoIterator<Item = &'k str>) -> String {
 }
 
 fn check_keys(
-    dict: &Dict,
+    dict: &Sugar<'_>,
     ctx: &Ctx,
-    source: &str,
+    source: Src<'_>,
     required: &[&str],
     optional: &[&str],
 ) -> Result<()> {
     let missing: Vec<&str> = required
         .iter()
         .copied()
-        .filter(|k| !dict.contains(k))
+        .filter(|k| dict.get(k).is_none())
         .collect();
     if !missing.is_empty() {
         return Err(ctx.err(format!(
@@ -841,14 +867,14 @@ fn check_flags(expr: &Dict, ctx: &Ctx, mut body: ExprBody) -> Result<ExprBody> {
 
 /// Validates the `if` of `dict` (a definition, member, branch, value or feature) and
 /// returns it as a condition tree.
-fn check_if(dict: &Dict, ctx: &Ctx, source: &str) -> Result<Option<Cond>> {
+fn check_if(node: Option<&Node>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Cond>> {
     fn is_identifier(s: &str) -> bool {
         let mut chars = s.chars();
         chars.next().is_some_and(|c| c.is_ascii_uppercase())
             && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
     }
 
-    fn cond(node: &Node, ctx: &Ctx, source: &str) -> Result<Cond> {
+    fn cond(node: &Node, ctx: &Ctx, source: Src<'_>) -> Result<Cond> {
         let dict = match &node.value {
             Value::Str(s) => {
                 if !is_identifier(s) {
@@ -866,9 +892,9 @@ fn check_if(dict: &Dict, ctx: &Ctx, source: &str) -> Result<Option<Cond>> {
             }
         };
         check_keys(
-            dict,
+            &Sugar::Long(dict),
             ctx,
-            &format!("'if' condition of {source}"),
+            Src::Plain(&format!("'if' condition of {source}")),
             &[],
             &["all", "any", "not"],
         )?;
@@ -895,16 +921,65 @@ fn check_if(dict: &Dict, ctx: &Ctx, source: &str) -> Result<Option<Cond>> {
         })
     }
 
-    dict.get("if").map(|n| cond(n, ctx, source)).transpose()
+    node.map(|n| cond(n, ctx, source)).transpose()
+}
+
+/// An object as the key checks see it: one written out, or the long form of a sugared
+/// item (`'x'` standing for `{ KEY: 'x' }`), which is looked at without being built.
+enum Sugar<'a> {
+    /// An object.
+    Long(&'a Dict),
+    /// A sugared item: the key it stands for and the item itself.
+    Short(&'static str, &'a Node),
+}
+
+impl<'a> Sugar<'a> {
+    fn get(&self, key: &str) -> Option<&'a Node> {
+        match *self {
+            Sugar::Long(dict) => dict.get(key),
+            Sugar::Short(k, node) => (k == key).then_some(node),
+        }
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        let (dict, short) = match *self {
+            Sugar::Long(dict) => (Some(dict), None),
+            Sugar::Short(k, _) => (None, Some(k)),
+        };
+        dict.into_iter().flat_map(Dict::keys).chain(short)
+    }
 }
 
 /// The long form of a sugared item: `'x'` stands for `{ key: 'x' }`.
-fn expand<'a>(node: &'a Node, key: &str) -> Cow<'a, Dict> {
+fn expand<'a>(node: &'a Node, key: &'static str) -> Sugar<'a> {
     match &node.value {
-        Value::Dict(d) => Cow::Borrowed(d),
-        _ => Cow::Owned(Dict {
-            entries: vec![(key.to_string(), node.clone())],
-        }),
+        Value::Dict(d) => Sugar::Long(d),
+        _ => Sugar::Short(key, node),
+    }
+}
+
+/// What a message is about, such as `'data' member 'foo'`: kept in pieces and only
+/// written out when a message needs it.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    /// As is.
+    Plain(&'a str),
+    /// Quoted: `'WHAT'`.
+    Quoted(&'a str),
+    /// `OUTER member 'NAME'`.
+    Member(&'a str, &'a str),
+    /// `WHAT 'NAME'`.
+    Named(&'a str, &'a str),
+}
+
+impl fmt::Display for Src<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Src::Plain(s) => f.write_str(s),
+            Src::Quoted(s) => write!(f, "'{s}'"),
+            Src::Member(outer, name) => write!(f, "{outer} member '{name}'"),
+            Src::Named(what, name) => write!(f, "{what} '{name}'"),
+        }
     }
 }
 
@@ -918,12 +993,12 @@ fn check_features(features: Option<&Node>, ctx: &Ctx) -> Result<Vec<FeatureExpr>
     let mut out = Vec::with_capacity(list.len());
     for node in list {
         let feat = expand(node, "name");
-        let source = "'features' member";
-        check_keys(&feat, ctx, source, &["name"], &["if"])?;
-        let name = check_name_is_str(feat.get("name"), ctx, source)?;
-        let source = format!("{source} '{name}'");
-        check_name_lower(name, ctx, &source, false, false)?;
-        let cond = check_if(&feat, ctx, &source)?;
+        let what = "'features' member";
+        check_keys(&feat, ctx, Src::Plain(what), &["name"], &["if"])?;
+        let name = check_name_is_str(feat.get("name"), ctx, Src::Plain(what))?;
+        let source = Src::Named(what, name);
+        check_name_lower(name, ctx, source, false, false)?;
+        let cond = check_if(feat.get("if"), ctx, source)?;
         out.push(FeatureExpr {
             name: name.to_string(),
             cond,
@@ -935,7 +1010,7 @@ fn check_features(features: Option<&Node>, ctx: &Ctx) -> Result<Vec<FeatureExpr>
 // ---------------------------------------------------------------------------------------
 // Type references
 
-fn check_type_name(node: Option<&Node>, ctx: &Ctx, source: &str) -> Result<Option<String>> {
+fn check_type_name(node: Option<&Node>, ctx: &Ctx, source: Src<'_>) -> Result<Option<String>> {
     match node.map(|n| &n.value) {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s.clone())),
@@ -946,7 +1021,7 @@ fn check_type_name(node: Option<&Node>, ctx: &Ctx, source: &str) -> Result<Optio
 fn check_type_name_or_array(
     node: Option<&Node>,
     ctx: &Ctx,
-    source: &str,
+    source: Src<'_>,
 ) -> Result<Option<TypeName>> {
     match node.map(|n| &n.value) {
         None => Ok(None),
@@ -979,12 +1054,12 @@ fn check_type_implicit(
         parent_name.is_some_and(|p| ctx.pragma.member_name_exceptions.iter().any(|n| n == p));
     let mut members = Vec::with_capacity(dict.len());
     for (key, value) in &dict.entries {
-        let key_source = format!("{source} member '{key}'");
+        let key_source = Src::Member(source, key);
         let (name, optional) = match key.strip_prefix('*') {
             Some(name) => (name, true),
             None => (key.as_str(), false),
         };
-        check_name_lower(name, ctx, &key_source, permissive, permissive)?;
+        check_name_lower(name, ctx, key_source, permissive, permissive)?;
         // Generated C uses `u` for the variant union and `has_FOO` for presence flags
         // (compared as C names, without building them).
         let mut chars = name.chars().map(c_char);
@@ -993,10 +1068,10 @@ fn check_type_implicit(
             return Err(ctx.err(format!("{key_source} uses reserved name")));
         }
         let arg = expand(value, "type");
-        check_keys(&arg, ctx, &key_source, &["type"], &["if", "features"])?;
-        let cond = check_if(&arg, ctx, &key_source)?;
+        check_keys(&arg, ctx, key_source, &["type"], &["if", "features"])?;
+        let cond = check_if(arg.get("if"), ctx, key_source)?;
         let features = check_features(arg.get("features"), ctx)?;
-        let ty = check_type_name_or_array(arg.get("type"), ctx, &key_source)?
+        let ty = check_type_name_or_array(arg.get("type"), ctx, key_source)?
             .ok_or_else(|| ctx.err(format!("{key_source} misses key 'type'")))?;
         members.push(MemberExpr {
             name: name.to_string(),
@@ -1046,18 +1121,24 @@ fn check_enum(expr: &Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     let mut members = Vec::with_capacity(values.len());
     for node in values {
         let member = expand(node, "name");
-        let source = "'data' member";
-        check_keys(&member, ctx, source, &["name"], &["if", "features"])?;
-        let member_name = check_name_is_str(member.get("name"), ctx, source)?;
-        let source = format!("{source} '{member_name}'");
+        let what = "'data' member";
+        check_keys(
+            &member,
+            ctx,
+            Src::Plain(what),
+            &["name"],
+            &["if", "features"],
+        )?;
+        let member_name = check_name_is_str(member.get("name"), ctx, Src::Plain(what))?;
+        let source = Src::Named(what, member_name);
         // Enum values may start with a digit; the naming rules apply to the rest.
         let checked_name = if member_name.starts_with(|c: char| c.is_ascii_digit()) {
             Cow::Owned(format!("d{member_name}"))
         } else {
             Cow::Borrowed(member_name)
         };
-        check_name_lower(&checked_name, ctx, &source, permissive, permissive)?;
-        let cond = check_if(&member, ctx, &source)?;
+        check_name_lower(&checked_name, ctx, source, permissive, permissive)?;
+        let cond = check_if(member.get("if"), ctx, source)?;
         let features = check_features(member.get("features"), ctx)?;
         members.push(EnumMemberExpr {
             name: member_name.to_string(),
@@ -1073,7 +1154,7 @@ fn check_struct(expr: &Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
         .get("data")
         .ok_or_else(|| ctx.err("struct misses key 'data'"))?;
     let members = check_type_implicit(data, ctx, "'data'", Some(name))?;
-    let base = check_type_name(expr.get("base"), ctx, "'base'")?;
+    let base = check_type_name(expr.get("base"), ctx, Src::Plain("'base'"))?;
     Ok(ExprBody::Struct { base, members })
 }
 
@@ -1086,17 +1167,17 @@ fn check_branches(
 ) -> Result<Vec<BranchExpr>> {
     let mut branches = Vec::with_capacity(data.len());
     for (key, value) in &data.entries {
-        let source = format!("'data' member '{key}'");
+        let source = Src::Named("'data' member", key);
         if check_name {
-            check_name_lower(key, ctx, &source, false, false)?;
+            check_name_lower(key, ctx, source, false, false)?;
         }
         let branch = expand(value, "type");
-        check_keys(&branch, ctx, &source, &["type"], &["if"])?;
-        let cond = check_if(&branch, ctx, &source)?;
+        check_keys(&branch, ctx, source, &["type"], &["if"])?;
+        let cond = check_if(branch.get("if"), ctx, source)?;
         let ty = if allow_array {
-            check_type_name_or_array(branch.get("type"), ctx, &source)?
+            check_type_name_or_array(branch.get("type"), ctx, source)?
         } else {
-            check_type_name(branch.get("type"), ctx, &source)?.map(TypeName::Named)
+            check_type_name(branch.get("type"), ctx, source)?.map(TypeName::Named)
         };
         let ty = ty.ok_or_else(|| ctx.err(format!("{source} misses key 'type'")))?;
         branches.push(BranchExpr {
@@ -1111,7 +1192,11 @@ fn check_branches(
 fn check_union(expr: &Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     let base = check_type_name_or_implicit(expr.get("base"), ctx, "'base'", Some(name))?
         .ok_or_else(|| ctx.err("union misses key 'base'"))?;
-    let discriminator = check_name_is_str(expr.get("discriminator"), ctx, "'discriminator'")?;
+    let discriminator = check_name_is_str(
+        expr.get("discriminator"),
+        ctx,
+        Src::Plain("'discriminator'"),
+    )?;
     let Some(Value::Dict(data)) = expr.get("data").map(|n| &n.value) else {
         return Err(ctx.err("'data' must be an object"));
     };
@@ -1144,7 +1229,7 @@ fn check_data(expr: &Dict, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)> {
         if data.is_none() {
             return Err(ctx.err("'boxed': true requires 'data'"));
         }
-        let name = check_type_name(data, ctx, "'data'")?;
+        let name = check_type_name(data, ctx, Src::Plain("'data'"))?;
         Ok((name.map(TypeOrMembers::Named), boxed))
     } else {
         Ok((
@@ -1156,7 +1241,7 @@ fn check_data(expr: &Dict, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)> {
 
 fn check_command(expr: &Dict, ctx: &Ctx) -> Result<ExprBody> {
     let (data, _) = check_data(expr, ctx)?;
-    let returns = check_type_name_or_array(expr.get("returns"), ctx, "'returns'")?;
+    let returns = check_type_name_or_array(expr.get("returns"), ctx, Src::Plain("'returns'"))?;
     Ok(ExprBody::Command {
         data,
         returns,

@@ -709,10 +709,7 @@ fn single_space_after_sentence(line: &str) -> Option<usize> {
     let bytes = line.as_bytes();
     // Most lines have no sentence end followed by a space at all; say so before any
     // per-character work.
-    if !bytes
-        .windows(2)
-        .any(|w| w[1] == b' ' && matches!(w[0], b'.' | b'!' | b'?'))
-    {
+    if !has_stop_then_space(bytes) {
         return None;
     }
     if line.is_ascii() {
@@ -722,6 +719,34 @@ fn single_space_after_sentence(line: &str) -> Option<usize> {
     let chars: Vec<(usize, char)> = line.char_indices().collect();
     let at = |i: usize| chars.get(i).map(|&(_, c)| c);
     sentence_end(chars.len(), at).and_then(|i| chars.get(i).map(|&(offset, _)| offset))
+}
+
+/// Whether `.`, `!` or `?` is followed by a space somewhere in `bytes`. Eight bytes at a
+/// time: prose has a stop every few dozen bytes, so most words are passed over whole.
+fn has_stop_then_space(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Nonzero when some byte of `word` is `b` (may also flag bytes next to a real match,
+    // which the exact check below then rejects).
+    let has = |word: u64, b: u8| {
+        let x = word ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let stop_then_space =
+        |i: usize| matches!(bytes[i], b'.' | b'!' | b'?') && bytes.get(i + 1) == Some(&b' ');
+    let mut start = 0;
+    while start + 8 <= bytes.len() {
+        let mut chunk = [0u8; 8];
+        chunk.copy_from_slice(&bytes[start..start + 8]);
+        let word = u64::from_le_bytes(chunk);
+        if has(word, b'.') | has(word, b'!') | has(word, b'?') != 0
+            && (start..start + 8).any(stop_then_space)
+        {
+            return true;
+        }
+        start += 8;
+    }
+    (start..bytes.len()).any(stop_then_space)
 }
 
 /// [`single_space_after_sentence`] over `len` characters, `at(i)` being the `i`th: the
@@ -1016,6 +1041,35 @@ fn read_paragraph<'a>(r: &mut Reader<'a>, doc: &mut Doc) -> Step<Option<&'a str>
         match line {
             None | Some("") => return Ok(line),
             Some(text) => doc.append_line(text),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentence_spacing() {
+        let check = |line: &str| single_space_after_sentence(line);
+        assert_eq!(check("No stop here"), None);
+        assert_eq!(check("One. Two"), Some(3));
+        assert_eq!(check("One.  Two"), None);
+        assert_eq!(check("See e.g. This"), None);
+        assert_eq!(check("  1. First"), None);
+        assert_eq!(check("Is it? (yes)"), Some(5));
+        assert_eq!(
+            check("Long enough to use words: one two three. Four"),
+            Some(39)
+        );
+        assert_eq!(check("\u{e9}t\u{e9}. Deux"), Some(5));
+        assert_eq!(check("end."), None);
+        for line in ["a.b c", "x! y", "tail ?", "12345678. A", "1234567. A"] {
+            let expected = line
+                .as_bytes()
+                .windows(2)
+                .any(|w| w[1] == b' ' && matches!(w[0], b'.' | b'!' | b'?'));
+            assert_eq!(has_stop_then_space(line.as_bytes()), expected, "{line}");
         }
     }
 }

@@ -142,6 +142,8 @@ fn parse_source(
         options,
         included,
         schema,
+        entries: Vec::new(),
+        elements: Vec::new(),
     };
     let result = parser.run();
     for file in std::mem::take(&mut parser.lexer.marker_files) {
@@ -185,6 +187,8 @@ struct Lexer<'a> {
     module_markers: Option<PathBuf>,
     /// The files module markers named so far.
     marker_files: Vec<&'static PathBuf>,
+    /// The byte offset and column [`Lexer::col`] worked out last.
+    col_cache: std::cell::Cell<(usize, u32)>,
 }
 
 impl<'a> Lexer<'a> {
@@ -192,6 +196,7 @@ impl<'a> Lexer<'a> {
         Lexer {
             module_markers: None,
             marker_files: Vec::new(),
+            col_cache: std::cell::Cell::new((0, 1)),
             src,
             cursor: 0,
             pos: 0,
@@ -203,14 +208,21 @@ impl<'a> Lexer<'a> {
 
     /// Column of the current token, with tabs advancing to the next multiple of 8.
     fn col(&self) -> u32 {
-        let mut col = 1u32;
-        for ch in self.src[self.line_pos..self.pos].chars() {
-            if ch == '\t' {
+        // Counted on from the last token's column when it is on the same line, so a long
+        // line is not walked again for each of its tokens.
+        let (mut at, mut col) = self.col_cache.get();
+        if at < self.line_pos || at > self.pos {
+            (at, col) = (self.line_pos, 1);
+        }
+        for &b in &self.src.as_bytes()[at..self.pos] {
+            if b == b'\t' {
                 col = (col + 7) % 8 + 1;
-            } else {
+            } else if b & 0xc0 != 0x80 {
+                // Not a UTF-8 continuation byte: a character starts here.
                 col += 1;
             }
         }
+        self.col_cache.set((self.pos, col));
         col
     }
 
@@ -307,6 +319,18 @@ impl<'a> Lexer<'a> {
     /// ASCII is allowed, and `\\` is the only escape.
     fn lex_string(&mut self) -> Result<String> {
         let bytes = self.src.as_bytes();
+        // Nearly every string is plain printable ASCII up to its closing quote: copied in
+        // one go. Anything else is read byte by byte below, which knows the errors.
+        let start = self.cursor.min(bytes.len());
+        let plain = bytes[start..]
+            .iter()
+            .position(|&b| !(32..127).contains(&b) || b == b'\'' || b == b'\\');
+        if let Some(len) = plain {
+            if bytes[start + len] == b'\'' {
+                self.cursor = start + len + 1;
+                return Ok(self.src[start..start + len].to_string());
+            }
+        }
         // Sized once, up to the next quote or line end: growing it a byte at a time cost
         // a reallocation per few characters.
         let len = bytes[self.cursor.min(bytes.len())..]
@@ -347,6 +371,11 @@ struct Parser<'a, 's> {
     options: ParseOptions,
     included: &'s mut HashSet<PathBuf>,
     schema: &'s mut ParsedSchema,
+    /// The entries of the objects being read, innermost last: each object's are moved
+    /// into a vector of the right size once it is complete, instead of growing one.
+    entries: Vec<(String, Node)>,
+    /// The same for the elements of arrays.
+    elements: Vec<Node>,
 }
 
 impl<'a> Parser<'a, '_> {
@@ -539,14 +568,14 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn members(&mut self, depth: usize) -> Result<Dict> {
-        let mut dict = Dict::default();
         if self.lexer.tok == Token::Punct(b'}') {
             self.lexer.accept(false)?;
-            return Ok(dict);
+            return Ok(Dict::default());
         }
         if !matches!(self.lexer.tok, Token::Str(_)) {
             return Err(self.lexer.error("expected string or '}'"));
         }
+        let start = self.entries.len();
         loop {
             let Token::Str(key) = std::mem::replace(&mut self.lexer.tok, Token::Eof) else {
                 unreachable!("members: a key is always a string token here");
@@ -556,15 +585,17 @@ impl<'a> Parser<'a, '_> {
                 return Err(self.lexer.error("expected ':'"));
             }
             self.lexer.accept(false)?;
-            if dict.contains(&key) {
+            if self.entries[start..].iter().any(|(k, _)| *k == key) {
                 return Err(self.lexer.error(format!("duplicate key '{key}'")));
             }
             let value = self.expr(depth + 1)?;
-            dict.entries.push((key, value));
+            self.entries.push((key, value));
             match self.lexer.tok {
                 Token::Punct(b'}') => {
                     self.lexer.accept(false)?;
-                    return Ok(dict);
+                    return Ok(Dict {
+                        entries: self.entries.drain(start..).collect(),
+                    });
                 }
                 Token::Punct(b',') => {}
                 _ => return Err(self.lexer.error("expected ',' or '}'")),
@@ -577,10 +608,9 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn values(&mut self, depth: usize) -> Result<Vec<Node>> {
-        let mut list = Vec::new();
         if self.lexer.tok == Token::Punct(b']') {
             self.lexer.accept(false)?;
-            return Ok(list);
+            return Ok(Vec::new());
         }
         if !matches!(
             self.lexer.tok,
@@ -590,12 +620,14 @@ impl<'a> Parser<'a, '_> {
                 .lexer
                 .error("expected '{', '[', ']', string, or boolean"));
         }
+        let start = self.elements.len();
         loop {
-            list.push(self.expr(depth + 1)?);
+            let value = self.expr(depth + 1)?;
+            self.elements.push(value);
             match self.lexer.tok {
                 Token::Punct(b']') => {
                     self.lexer.accept(false)?;
-                    return Ok(list);
+                    return Ok(self.elements.drain(start..).collect());
                 }
                 Token::Punct(b',') => self.lexer.accept(false)?,
                 _ => return Err(self.lexer.error("expected ',' or ']'")),

@@ -594,7 +594,11 @@ impl Builder {
     /// Where a definition's doc block sits among all doc blocks: they are in reading
     /// order, as the definitions are.
     fn find_doc(&mut self, doc: &Doc) -> Option<usize> {
-        let offset = self.docs[self.doc_cursor..].iter().position(|d| d == doc)?;
+        // A block is told by where it starts (and, to be safe, what it documents):
+        // comparing whole blocks cost as much as copying them.
+        let offset = self.docs[self.doc_cursor..]
+            .iter()
+            .position(|d| d.info == doc.info && d.symbol == doc.symbol)?;
         let slot = self.doc_cursor + offset;
         self.doc_cursor = slot + 1;
         Some(slot)
