@@ -1030,14 +1030,19 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
         if !shared.events.wants(&name) {
             return;
         }
-        let data = msg.data.unwrap_or(serde_json::Value::Null);
-        let event = match Event::from_wire(&name, data.clone()) {
+        // `"data": null` means the same as no data.
+        let data = msg.data.filter(|raw| raw.get() != "null");
+        let event = match Event::from_raw(&name, data) {
             Ok(ev) => ev,
             Err(e) => {
                 warn!(event = %name, error = %e, "event data does not match the schema; delivered as Other");
                 Event::Other {
-                    name: name.clone(),
-                    data,
+                    name: name.to_string(),
+                    // The raw slice is valid JSON (the whole line parsed), so this parse
+                    // cannot fail; Null is only a formality.
+                    data: data
+                        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                        .unwrap_or(serde_json::Value::Null),
                 }
             }
         };

@@ -128,10 +128,12 @@ pub(crate) struct Incoming<'a> {
     pub ret: Option<Box<RawValue>>,
     #[serde(default)]
     pub error: Option<ErrorBody>,
-    #[serde(default)]
-    pub event: Option<String>,
-    #[serde(default)]
-    pub data: Option<serde_json::Value>,
+    /// Borrowed unless the name has escapes (never, for QEMU's names).
+    #[serde(default, borrow)]
+    pub event: Option<std::borrow::Cow<'a, str>>,
+    /// Kept raw: the typed event is decoded straight from this slice.
+    #[serde(default, borrow)]
+    pub data: Option<&'a RawValue>,
     #[serde(default)]
     pub timestamp: Option<Timestamp>,
     #[serde(default, rename = "QMP")]
