@@ -15,6 +15,7 @@ use crate::error::{Result, SchemaError};
 use crate::parse::Pragma;
 use crate::source::Info;
 use std::fmt;
+use std::sync::Arc;
 
 /// The longest doc comment line QEMU accepts, counting the `# ` in front.
 pub const MAX_LINE_WIDTH: usize = 70;
@@ -144,11 +145,6 @@ impl Section {
     pub fn is_stub(&self) -> bool {
         self.stub
     }
-
-    fn append_line(&mut self, line: &str) {
-        self.text.push_str(line);
-        self.text.push('\n');
-    }
 }
 
 /// A parsed documentation block.
@@ -162,7 +158,11 @@ pub struct Doc {
     /// Every section in textual order; the first is the introduction (the body) and always
     /// exists. Member and feature descriptions are kept here rather than in maps because
     /// their order is part of the output and there are only ever a few dozen.
-    sections: Vec<Section>,
+    ///
+    /// Shared: a block is listed both with its definition and among all blocks, and
+    /// copying it (a few strings per section) cost more than reading it. Connecting
+    /// members copies it only if it is still shared.
+    sections: Arc<Vec<Section>>,
     /// Whether 10.2's rules apply in full. Parsed leniently, documentation is also checked
     /// leniently against its definition (older releases left members undocumented and
     /// documented `Returns:` for commands that return nothing).
@@ -176,7 +176,7 @@ impl Doc {
         Doc {
             info,
             symbol,
-            sections: vec![body],
+            sections: Arc::new(vec![body]),
             strict: true,
         }
     }
@@ -255,97 +255,13 @@ impl Doc {
     }
 
     fn find_mut(&mut self, kind: SectionKind, name: &str) -> Option<&mut Section> {
-        self.sections
+        Arc::make_mut(&mut self.sections)
             .iter_mut()
             .find(|s| s.kind == kind && s.name.as_deref() == Some(name))
     }
 
     fn has(&self, kind: SectionKind) -> bool {
         self.sections.iter().any(|s| s.kind == kind)
-    }
-
-    /// Appends to the section being written.
-    fn append_line(&mut self, line: &str) {
-        if let Some(last) = self.sections.last_mut() {
-            last.append_line(line);
-        }
-    }
-
-    /// Continues the plain section being written with a new paragraph, or starts one.
-    fn ensure_untagged_section(&mut self, info: &Info) {
-        if let Some(last) = self.sections.last_mut() {
-            if last.kind == SectionKind::Plain {
-                if last.text.is_empty() {
-                    // The body is there from the start; it begins where its text does.
-                    last.info = info.line_only();
-                }
-                last.text.push('\n');
-                return;
-            }
-        }
-        self.sections
-            .push(Section::new(SectionKind::Plain, None, info));
-    }
-
-    fn new_tagged_section(&mut self, info: &Info, kind: SectionKind) -> Result<()> {
-        if matches!(
-            kind,
-            SectionKind::Returns | SectionKind::Errors | SectionKind::Since
-        ) && self.has(kind)
-        {
-            return Err(SchemaError::new(
-                &info.line_only(),
-                format!("second '{kind}:' section; there may be only one"),
-            ));
-        }
-        self.sections.push(Section::new(kind, None, info));
-        Ok(())
-    }
-
-    fn new_description(&mut self, info: &Info, name: &str, kind: SectionKind) -> Result<()> {
-        let what = if kind == SectionKind::Feature {
-            "feature"
-        } else {
-            "member"
-        };
-        if name.is_empty() {
-            return Err(SchemaError::new(
-                &info.line_only(),
-                format!("'@:' names no {what}"),
-            ));
-        }
-        if self.find(kind, name).is_some() {
-            return Err(SchemaError::new(
-                &info.line_only(),
-                format!("{what} '{name}' is described twice"),
-            ));
-        }
-        self.sections
-            .push(Section::new(kind, Some(name.to_string()), info));
-        Ok(())
-    }
-
-    /// The block is complete: trims the blank lines around each section and rejects tagged
-    /// sections and descriptions that have no text.
-    fn end(&mut self) -> Result<()> {
-        for section in &mut self.sections {
-            // Trimmed in place: a section's text is only ever built once.
-            let text = &mut section.text;
-            text.truncate(text.trim_end_matches('\n').len());
-            let leading = text.len() - text.trim_start_matches('\n').len();
-            text.drain(..leading);
-            if section.kind != SectionKind::Plain && section.text.is_empty() {
-                let tag = match &section.name {
-                    Some(name) => format!("@{name}:"),
-                    None => format!("{}:", section.kind),
-                };
-                return Err(SchemaError::new(
-                    &section.info,
-                    format!("'{tag}' needs text after it"),
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// Records that the documented definition has the member (or argument, or enum value)
@@ -388,7 +304,8 @@ impl Doc {
         {
             index += 1;
         }
-        self.sections.insert(index.min(self.sections.len()), stub);
+        let sections = Arc::make_mut(&mut self.sections);
+        sections.insert(index.min(sections.len()), stub);
         Ok(())
     }
 
@@ -425,7 +342,8 @@ impl Doc {
         } else {
             last_of(SectionKind::Feature).unwrap_or(1)
         };
-        self.sections.insert(index.min(self.sections.len()), stub);
+        let sections = Arc::make_mut(&mut self.sections);
+        sections.insert(index.min(sections.len()), stub);
     }
 
     /// Checks the sections against the kind of definition: `Returns`/`Errors` only for
@@ -512,6 +430,128 @@ impl Doc {
         for section in self.sections() {
             out.push_str(&format!("    section={}\n{}\n", section.kind, section.text));
         }
+    }
+}
+
+/// A doc block being read: its sections so far, the last one's text still being written.
+struct Draft {
+    sections: Vec<Section>,
+    /// The text of the last section. Kept apart and copied into the section once it is
+    /// complete (trimmed), so each section's text is allocated once, at its final size.
+    text: String,
+}
+
+impl Draft {
+    /// A block with its (empty) body starting at `info`.
+    fn new(info: &Info) -> Draft {
+        Draft {
+            sections: vec![Section::new(SectionKind::Plain, None, info)],
+            text: String::with_capacity(1024),
+        }
+    }
+
+    fn find(&self, kind: SectionKind, name: &str) -> Option<&Section> {
+        self.sections
+            .iter()
+            .find(|s| s.kind == kind && s.name.as_deref() == Some(name))
+    }
+
+    fn has(&self, kind: SectionKind) -> bool {
+        self.sections.iter().any(|s| s.kind == kind)
+    }
+
+    /// Gives the last section its text, without the blank lines around it.
+    fn flush(&mut self) {
+        if let Some(last) = self.sections.last_mut() {
+            last.text = self.text.trim_matches('\n').to_owned();
+        }
+        self.text.clear();
+    }
+
+    fn push(&mut self, section: Section) {
+        self.flush();
+        self.sections.push(section);
+    }
+
+    /// Appends to the section being written.
+    fn append_line(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+
+    /// Continues the plain section being written with a new paragraph, or starts one.
+    fn ensure_untagged_section(&mut self, info: &Info) {
+        if let Some(last) = self.sections.last_mut() {
+            if last.kind == SectionKind::Plain {
+                if self.text.is_empty() {
+                    // The body is there from the start; it begins where its text does.
+                    last.info = info.line_only();
+                }
+                self.text.push('\n');
+                return;
+            }
+        }
+        self.push(Section::new(SectionKind::Plain, None, info));
+    }
+
+    fn new_tagged_section(&mut self, info: &Info, kind: SectionKind) -> Result<()> {
+        if matches!(
+            kind,
+            SectionKind::Returns | SectionKind::Errors | SectionKind::Since
+        ) && self.has(kind)
+        {
+            return Err(SchemaError::new(
+                &info.line_only(),
+                format!("second '{kind}:' section; there may be only one"),
+            ));
+        }
+        self.push(Section::new(kind, None, info));
+        Ok(())
+    }
+
+    fn new_description(&mut self, info: &Info, name: &str, kind: SectionKind) -> Result<()> {
+        let what = if kind == SectionKind::Feature {
+            "feature"
+        } else {
+            "member"
+        };
+        if name.is_empty() {
+            return Err(SchemaError::new(
+                &info.line_only(),
+                format!("'@:' names no {what}"),
+            ));
+        }
+        if self.find(kind, name).is_some() {
+            return Err(SchemaError::new(
+                &info.line_only(),
+                format!("{what} '{name}' is described twice"),
+            ));
+        }
+        self.push(Section::new(kind, Some(name.to_string()), info));
+        Ok(())
+    }
+
+    /// The block is complete: rejects tagged sections and descriptions that have no text.
+    fn end(mut self, info: Info, symbol: Option<String>) -> Result<Doc> {
+        self.flush();
+        for section in &self.sections {
+            if section.kind != SectionKind::Plain && section.text.is_empty() {
+                let tag = match &section.name {
+                    Some(name) => format!("@{name}:"),
+                    None => format!("{}:", section.kind),
+                };
+                return Err(SchemaError::new(
+                    &section.info,
+                    format!("'{tag}' needs text after it"),
+                ));
+            }
+        }
+        Ok(Doc {
+            info,
+            symbol,
+            sections: Arc::new(self.sections),
+            strict: true,
+        })
     }
 }
 
@@ -835,20 +875,30 @@ pub fn parse_block(
     strict: bool,
     warnings: &mut Vec<SchemaError>,
 ) -> Result<Vec<Doc>> {
+    Ok(parse_one(block, strict, warnings)?.into_iter().collect())
+}
+
+/// [`parse_block`] without the `Vec`: the block's documentation, `None` when the block has
+/// no end.
+pub(crate) fn parse_one(
+    block: &RawDocBlock<'_>,
+    strict: bool,
+    warnings: &mut Vec<SchemaError>,
+) -> Result<Option<Doc>> {
     let mut reader = Reader::new(block, strict, warnings);
     match read_doc(&mut reader) {
         Ok(mut doc) => {
             doc.strict = strict;
-            Ok(vec![doc])
+            Ok(Some(doc))
         }
         Err(Stop::Error(e)) => Err(e),
-        Err(Stop::Cut) => Ok(Vec::new()),
+        Err(Stop::Cut) => Ok(None),
     }
 }
 
 fn read_doc(r: &mut Reader<'_>) -> Step<Doc> {
     let mut line = r.line()?;
-    let mut doc = match line {
+    let (doc, symbol) = match line {
         Some(first) if first.starts_with('@') => {
             let Some(symbol) = first.strip_prefix('@').and_then(|s| s.strip_suffix(':')) else {
                 return Err(r.error("the '@name' line must end with ':'"));
@@ -856,12 +906,12 @@ fn read_doc(r: &mut Reader<'_>) -> Step<Doc> {
             if symbol.is_empty() {
                 return Err(r.error("'@' must be followed by the name of a definition"));
             }
-            let mut doc = Doc::new(r.block.info, Some(symbol.to_string()));
+            let mut doc = Draft::new(&r.block.info);
             read_definition(r, &mut doc)?;
-            doc
+            (doc, Some(symbol.to_string()))
         }
         _ => {
-            let mut doc = Doc::new(r.block.info, None);
+            let mut doc = Draft::new(&r.block.info);
             doc.ensure_untagged_section(&r.here);
             while let Some(text) = line {
                 if let Some((name, _)) = at_name_colon(text) {
@@ -872,15 +922,14 @@ fn read_doc(r: &mut Reader<'_>) -> Step<Doc> {
                 doc.append_line(text);
                 line = r.line()?;
             }
-            doc
+            (doc, None)
         }
     };
-    doc.end()?;
-    Ok(doc)
+    Ok(doc.end(r.block.info, symbol)?)
 }
 
 /// The part of a definition block after its `@name:` line.
-fn read_definition(r: &mut Reader<'_>, doc: &mut Doc) -> Step<()> {
+fn read_definition(r: &mut Reader<'_>, doc: &mut Draft) -> Step<()> {
     let mut line = r.line()?;
     // Descriptions go before `Features:` and tagged sections.
     let mut no_more_args = false;
@@ -966,7 +1015,7 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Doc) -> Step<()> {
 /// The rest of a description or tagged section after its first line: blank lines, then
 /// lines indented at least as much as the first non-blank one. Returns the first line that
 /// is not part of it.
-fn read_indented<'a>(r: &mut Reader<'a>, doc: &mut Doc) -> Step<Option<&'a str>> {
+fn read_indented<'a>(r: &mut Reader<'a>, doc: &mut Draft) -> Step<Option<&'a str>> {
     let mut line = r.line()?;
     let mut blank_before = false;
     while line == Some("") {
@@ -1022,7 +1071,11 @@ fn read_indented<'a>(r: &mut Reader<'a>, doc: &mut Doc) -> Step<Option<&'a str>>
 
 /// An old-style section whose lines are not indented: it runs to a blank line or the next
 /// section.
-fn read_unindented<'a>(r: &mut Reader<'a>, doc: &mut Doc, first: &'a str) -> Step<Option<&'a str>> {
+fn read_unindented<'a>(
+    r: &mut Reader<'a>,
+    doc: &mut Draft,
+    first: &'a str,
+) -> Step<Option<&'a str>> {
     doc.append_line(first);
     loop {
         let line = r.line()?;
@@ -1035,7 +1088,7 @@ fn read_unindented<'a>(r: &mut Reader<'a>, doc: &mut Doc, first: &'a str) -> Ste
 }
 
 /// The rest of a plain paragraph: up to a blank line.
-fn read_paragraph<'a>(r: &mut Reader<'a>, doc: &mut Doc) -> Step<Option<&'a str>> {
+fn read_paragraph<'a>(r: &mut Reader<'a>, doc: &mut Draft) -> Step<Option<&'a str>> {
     loop {
         let line = r.line()?;
         match line {

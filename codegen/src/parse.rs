@@ -144,6 +144,7 @@ fn parse_source(
         schema,
         entries: Vec::new(),
         elements: Vec::new(),
+        doc_lines: Vec::new(),
     };
     let result = parser.run();
     for file in std::mem::take(&mut parser.lexer.marker_files) {
@@ -376,6 +377,8 @@ struct Parser<'a, 's> {
     entries: Vec<(String, Node)>,
     /// The same for the elements of arrays.
     elements: Vec<Node>,
+    /// Room for the lines of a doc block, reused from block to block.
+    doc_lines: Vec<RawDocLine<'a>>,
 }
 
 impl<'a> Parser<'a, '_> {
@@ -388,7 +391,8 @@ impl<'a> Parser<'a, '_> {
                 Token::Eof => break,
                 Token::Comment(_) => {
                     reject_doc(cur_doc.take())?;
-                    for d in self.doc_block(&info)? {
+                    if let Some(d) = self.doc_block(&info)? {
+                        // Both copies share the sections: cheap.
                         self.schema.docs.push(d.clone());
                         cur_doc = Some(d);
                     }
@@ -488,7 +492,7 @@ impl<'a> Parser<'a, '_> {
     }
 
     /// Reads one `##` ... `##` block; the lexer stands on its opening comment.
-    fn doc_block(&mut self, info: &Info) -> Result<Vec<Doc>> {
+    fn doc_block(&mut self, info: &Info) -> Result<Option<Doc>> {
         let Token::Comment(open) = self.lexer.tok else {
             unreachable!("doc_block called off a comment token");
         };
@@ -499,19 +503,22 @@ impl<'a> Parser<'a, '_> {
         }
         let mut block = RawDocBlock {
             info: *info,
-            lines: Vec::new(),
+            // The previous block's vector, emptied: one for the whole file.
+            lines: std::mem::take(&mut self.doc_lines),
             end: None,
         };
         if let Err(error) = self.collect_doc_lines(&mut block) {
             // QEMU reads a block line by line, so a bad line before the broken end is
             // what it reports.
             let mut ignored = Vec::new();
-            doc::parse_block(&block, self.options.strict, &mut ignored)?;
+            doc::parse_one(&block, self.options.strict, &mut ignored)?;
             return Err(error);
         }
-        let docs = doc::parse_block(&block, self.options.strict, &mut self.schema.warnings)?;
+        let doc = doc::parse_one(&block, self.options.strict, &mut self.schema.warnings)?;
+        self.doc_lines = block.lines;
+        self.doc_lines.clear();
         self.lexer.accept(false)?;
-        Ok(docs)
+        Ok(doc)
     }
 
     /// Collects the lines of a doc block up to its closing `##`, where the lexer stops.

@@ -110,7 +110,9 @@ struct Builder {
     features: Vec<(String, Option<Origin>)>,
     pragma: Pragma,
     schema_dir: PathBuf,
-    docs: Vec<Doc>,
+    /// Every doc block; a definition's is taken out while its definition holds it (so
+    /// that connecting its members does not copy it) and put back when done.
+    docs: Vec<Option<Doc>>,
     /// Where each definition's doc sits in `docs`.
     doc_slots: Vec<(EntityId, usize)>,
     doc_cursor: usize,
@@ -157,7 +159,7 @@ impl Builder {
                 .collect(),
             pragma,
             schema_dir,
-            docs,
+            docs: docs.into_iter().map(Some).collect(),
             doc_slots: Vec::new(),
             doc_cursor: 0,
             feature_set: Feature::SPECIAL.iter().map(|f| f.to_string()).collect(),
@@ -596,11 +598,13 @@ impl Builder {
     fn find_doc(&mut self, doc: &Doc) -> Option<usize> {
         // A block is told by where it starts (and, to be safe, what it documents):
         // comparing whole blocks cost as much as copying them.
-        let offset = self.docs[self.doc_cursor..]
-            .iter()
-            .position(|d| d.info == doc.info && d.symbol == doc.symbol)?;
+        let offset = self.docs[self.doc_cursor..].iter().position(|d| {
+            d.as_ref()
+                .is_some_and(|d| d.info == doc.info && d.symbol == doc.symbol)
+        })?;
         let slot = self.doc_cursor + offset;
         self.doc_cursor = slot + 1;
+        self.docs[slot] = None;
         Some(slot)
     }
 
@@ -727,10 +731,10 @@ impl Builder {
         self.set_modules();
         for (id, slot) in std::mem::take(&mut self.doc_slots) {
             if let Some(doc) = &self.entities[id.index()].doc {
-                self.docs[slot] = doc.clone();
+                self.docs[slot] = Some(doc.clone());
             }
         }
-        for doc in &self.docs {
+        for doc in self.docs.iter().flatten() {
             doc.check()?;
         }
         if let Some((_, origin)) = self.features.get(MAX_FEATURES) {
@@ -1423,7 +1427,7 @@ impl Builder {
             entities: self.entities,
             by_name: self.by_name,
             modules: self.modules,
-            docs: self.docs,
+            docs: self.docs.into_iter().flatten().collect(),
             pragma: self.pragma,
             feature_names: self.features.into_iter().map(|(n, _)| n).collect(),
             warnings,
