@@ -753,8 +753,7 @@ fn single_space_after_sentence(line: &str) -> Option<usize> {
         return None;
     }
     if line.is_ascii() {
-        let at = |i: usize| bytes.get(i).map(|&b| char::from(b));
-        return sentence_end(bytes.len(), at);
+        return sentence_end_ascii(bytes);
     }
     let chars: Vec<(usize, char)> = line.char_indices().collect();
     let at = |i: usize| chars.get(i).map(|&(_, c)| c);
@@ -787,6 +786,46 @@ fn has_stop_then_space(bytes: &[u8]) -> bool {
         start += 8;
     }
     (start..bytes.len()).any(stop_then_space)
+}
+
+/// [`sentence_end`] for an ASCII line, going from one byte that can start a match
+/// (`e` of "e.g.", or a stop) to the next instead of looking at every byte.
+fn sentence_end_ascii(b: &[u8]) -> Option<usize> {
+    let starts_next = |i: usize| {
+        b.get(i) == Some(&b' ') && b.get(i + 1).is_some_and(|&c| starts_sentence(c.into()))
+    };
+    let is_eg = |i: usize| b.get(i..i + 4) == Some(b"e.g.".as_slice());
+    let word_start = |i: usize| i == 0 || !b[i - 1].is_ascii_alphanumeric() && b[i - 1] != b'_';
+    let mut i = 0;
+    // At the very start: "e.g. X", else a numbered list item's "1. X".
+    if is_eg(0) && starts_next(4) {
+        i = 6;
+    } else {
+        let j = b.iter().take_while(|&&c| c == b' ').count();
+        if b.get(j).is_some_and(u8::is_ascii_digit)
+            && b.get(j + 1) == Some(&b'.')
+            && starts_next(j + 2)
+        {
+            i = j + 4;
+        }
+    }
+    while let Some(offset) = b
+        .get(i..)?
+        .iter()
+        .position(|&c| matches!(c, b'e' | b'.' | b'!' | b'?'))
+    {
+        i += offset;
+        if b[i] == b'e' {
+            if word_start(i) && is_eg(i) && starts_next(i + 4) {
+                i += 6;
+                continue;
+            }
+        } else if starts_next(i + 1) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 /// [`single_space_after_sentence`] over `len` characters, `at(i)` being the `i`th: the
@@ -1117,6 +1156,26 @@ mod tests {
         );
         assert_eq!(check("\u{e9}t\u{e9}. Deux"), Some(5));
         assert_eq!(check("end."), None);
+        for line in [
+            "e.g. Foo. Bar",
+            "x e.g. Foo. Bar",
+            "the.e.g. Foo",
+            "  3. Item. Next",
+            "3. e.g. X",
+            "e.g.  X. Y",
+            "Done! (Really.) Yes? No",
+            "ends with e",
+            "",
+            "1.",
+            "ee.g. A",
+        ] {
+            let at = |i: usize| line.as_bytes().get(i).map(|&b| char::from(b));
+            assert_eq!(
+                sentence_end_ascii(line.as_bytes()),
+                sentence_end(line.len(), at),
+                "{line}"
+            );
+        }
         for line in ["a.b c", "x! y", "tail ?", "12345678. A", "1234567. A"] {
             let expected = line
                 .as_bytes()

@@ -2,12 +2,12 @@
 //! types they need), then resolving and checking them one by one in definition order, as
 //! QEMU's `QAPISchema` does, so that the first error reported is the one QEMU reports.
 
-use super::Entity;
 use super::{
     describe_entity, AlternateType, ArrayType, Branches, Builtin, Command, Cond, EntityId,
     EntityKind, EnumMember, EnumType, Event, Feature, JsonType, Member, Module, ModuleId,
     ModuleItem, ObjectType, Schema, Variant,
 };
+use super::{Entity, NameMap};
 use crate::check::{
     c_name, c_name_key, BranchExpr, CheckedSchema, EnumMemberExpr, Expr, ExprBody, FeatureExpr,
     Item, MemberExpr, Origin, TypeName, TypeOrMembers,
@@ -102,10 +102,10 @@ struct Builder {
     origins: Vec<Option<Origin>>,
     pending: Vec<Pending>,
     states: Vec<State>,
-    by_name: HashMap<String, EntityId>,
+    by_name: NameMap<EntityId>,
     listed: Vec<Listed>,
     modules: Vec<Module>,
-    module_ids: HashMap<String, ModuleId>,
+    module_ids: NameMap<ModuleId>,
     /// Feature names in order of first use, with where that was.
     features: Vec<(String, Option<Origin>)>,
     pragma: Pragma,
@@ -149,10 +149,10 @@ impl Builder {
             origins: Vec::new(),
             pending: Vec::new(),
             states: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: NameMap::default(),
             listed: Vec::new(),
             modules: Vec::new(),
-            module_ids: HashMap::new(),
+            module_ids: NameMap::default(),
             features: Feature::SPECIAL
                 .iter()
                 .map(|f| (f.to_string(), None))

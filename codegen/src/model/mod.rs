@@ -19,6 +19,39 @@ use crate::parse::Pragma;
 use crate::source::Info;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A fast hasher for names (FxHash's scheme): the name tables are looked up for every
+/// type reference, and the default hasher's protection against crafted keys costs several
+/// times more than the lookup itself. Schema names come from the schema's author.
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in chunks.by_ref() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write(&[i]);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by names, with [`NameHasher`].
+type NameMap<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
 
 /// Names an entity of a [`Schema`]; index into [`Schema::entities`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -716,7 +749,7 @@ impl fmt::Display for Counts {
 #[derive(Clone, Debug)]
 pub struct Schema {
     entities: Vec<Entity>,
-    by_name: HashMap<String, EntityId>,
+    by_name: NameMap<EntityId>,
     modules: Vec<Module>,
     docs: Vec<Doc>,
     pragma: Pragma,
