@@ -7,7 +7,7 @@ use super::{
     EntityKind, EnumMember, EnumType, Event, Feature, JsonType, Member, Module, ModuleId,
     ModuleItem, ObjectType, Schema, Variant,
 };
-use super::{Entity, NameMap};
+use super::{Entity, NameMap, NameSet};
 use crate::check::{
     c_name, c_name_key, BranchExpr, CheckedSchema, EnumMemberExpr, Expr, ExprBody, FeatureExpr,
     Item, MemberExpr, Origin, TypeName, TypeOrMembers,
@@ -16,7 +16,7 @@ use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
 use crate::parse::Pragma;
 use crate::source::Info;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 /// QEMU's generated code keeps feature sets in 64-bit masks.
@@ -117,7 +117,7 @@ struct Builder {
     doc_slots: Vec<(EntityId, usize)>,
     doc_cursor: usize,
     /// Feature names in `features`, for quick lookup.
-    feature_set: HashSet<String>,
+    feature_set: NameSet,
     /// Current recursion depth of object checks.
     depth: usize,
     /// For each object type, [`c_name_key`] of each of its `members`, once checked: the
@@ -340,18 +340,19 @@ impl Builder {
     }
 
     /// Registers the feature names in the schema-wide list and makes the features.
-    fn make_features(&mut self, features: &[FeatureExpr], origin: &Origin) -> Vec<Feature> {
-        for f in features {
-            if self.feature_set.insert(f.name.clone()) {
-                self.features.push((f.name.clone(), Some(origin.clone())));
-            }
-        }
+    fn make_features(&mut self, features: Vec<FeatureExpr>, origin: &Origin) -> Vec<Feature> {
         features
-            .iter()
-            .map(|f| Feature {
-                name: f.name.clone(),
-                cond: f.cond.clone(),
-                info: Some(origin.info),
+            .into_iter()
+            .map(|f| {
+                if !self.feature_set.contains(&f.name) {
+                    self.feature_set.insert(f.name.clone());
+                    self.features.push((f.name.clone(), Some(origin.clone())));
+                }
+                Feature {
+                    name: f.name,
+                    cond: f.cond,
+                    info: Some(origin.info),
+                }
             })
             .collect()
     }
@@ -376,29 +377,29 @@ impl Builder {
         Ok(name)
     }
 
-    fn type_name(&mut self, ty: &TypeName, origin: &Origin) -> Result<String> {
+    fn type_name(&mut self, ty: TypeName, origin: &Origin) -> Result<String> {
         match ty {
-            TypeName::Named(name) => Ok(name.clone()),
-            TypeName::Array(element) => self.make_array(element, Some(origin)),
+            TypeName::Named(name) => Ok(name),
+            TypeName::Array(element) => self.make_array(&element, Some(origin)),
         }
     }
 
     /// Members with their type names (arrays defined on the way).
     fn make_members(
         &mut self,
-        members: &[MemberExpr],
+        members: Vec<MemberExpr>,
         origin: &Origin,
     ) -> Result<(Vec<Member>, Vec<String>)> {
         let mut out = Vec::with_capacity(members.len());
         let mut types = Vec::with_capacity(members.len());
         for m in members {
-            types.push(self.type_name(&m.ty, origin)?);
-            let features = self.make_features(&m.features, origin);
+            types.push(self.type_name(m.ty, origin)?);
+            let features = self.make_features(m.features, origin);
             out.push(Member {
-                name: m.name.clone(),
+                name: m.name,
                 ty: EntityId::UNRESOLVED,
                 optional: m.optional,
-                cond: m.cond.clone(),
+                cond: m.cond,
                 features,
                 info: Some(origin.info),
                 defined_in: EntityId::UNRESOLVED,
@@ -414,7 +415,7 @@ impl Builder {
         origin: &Origin,
         cond: &Option<Cond>,
         role: &str,
-        members: &[MemberExpr],
+        members: Vec<MemberExpr>,
     ) -> Result<Option<String>> {
         let (members, types) = self.make_members(members, origin)?;
         if members.is_empty() {
@@ -445,17 +446,17 @@ impl Builder {
 
     fn make_variants(
         &mut self,
-        branches: &[BranchExpr],
+        branches: Vec<BranchExpr>,
         origin: &Origin,
     ) -> Result<(Vec<Variant>, Vec<String>)> {
         let mut out = Vec::with_capacity(branches.len());
         let mut types = Vec::with_capacity(branches.len());
         for b in branches {
-            types.push(self.type_name(&b.ty, origin)?);
+            types.push(self.type_name(b.ty, origin)?);
             out.push(Variant {
-                name: b.name.clone(),
+                name: b.name,
                 ty: EntityId::UNRESOLVED,
-                cond: b.cond.clone(),
+                cond: b.cond,
                 info: Some(origin.info),
                 defined_in: EntityId::UNRESOLVED,
             });
@@ -465,15 +466,15 @@ impl Builder {
 
     fn make_enum_members(
         &mut self,
-        members: &[EnumMemberExpr],
+        members: Vec<EnumMemberExpr>,
         origin: &Origin,
     ) -> Vec<EnumMember> {
         members
-            .iter()
+            .into_iter()
             .map(|m| EnumMember {
-                name: m.name.clone(),
-                cond: m.cond.clone(),
-                features: self.make_features(&m.features, origin),
+                name: m.name,
+                cond: m.cond,
+                features: self.make_features(m.features, origin),
                 info: Some(origin.info),
             })
             .collect()
@@ -487,15 +488,15 @@ impl Builder {
             features,
             body,
         } = expr;
-        let features = self.make_features(&features, &origin);
+        let features = self.make_features(features, &origin);
         let mut pending = Pending::default();
         let kind = match body {
             ExprBody::Enum { members, prefix } => EntityKind::Enum(EnumType {
-                members: self.make_enum_members(&members, &origin),
+                members: self.make_enum_members(members, &origin),
                 prefix,
             }),
             ExprBody::Struct { base, members } => {
-                let (local_members, types) = self.make_members(&members, &origin)?;
+                let (local_members, types) = self.make_members(members, &origin)?;
                 pending.base = base;
                 pending.member_types = types;
                 EntityKind::Object(ObjectType {
@@ -513,10 +514,10 @@ impl Builder {
                 pending.base = match base {
                     TypeOrMembers::Named(name) => Some(name),
                     TypeOrMembers::Members(members) => {
-                        self.make_implicit_object(&origin, &cond, "base", &members)?
+                        self.make_implicit_object(&origin, &cond, "base", members)?
                     }
                 };
-                let (variants, types) = self.make_variants(&branches, &origin)?;
+                let (variants, types) = self.make_variants(branches, &origin)?;
                 pending.variant_types = types;
                 pending.tag = Some(discriminator.clone());
                 EntityKind::Object(ObjectType {
@@ -531,7 +532,7 @@ impl Builder {
                 })
             }
             ExprBody::Alternate { branches } => {
-                let (variants, types) = self.make_variants(&branches, &origin)?;
+                let (variants, types) = self.make_variants(branches, &origin)?;
                 pending.variant_types = types;
                 EntityKind::Alternate(AlternateType { variants })
             }
@@ -541,7 +542,7 @@ impl Builder {
                 flags,
             } => {
                 pending.arg = self.make_args(data, &origin, &cond)?;
-                pending.ret = returns.map(|r| self.type_name(&r, &origin)).transpose()?;
+                pending.ret = returns.map(|r| self.type_name(r, &origin)).transpose()?;
                 EntityKind::Command(Command {
                     arg_type: None,
                     ret_type: None,
@@ -588,7 +589,7 @@ impl Builder {
             None => Ok(None),
             Some(TypeOrMembers::Named(name)) => Ok(Some(name)),
             Some(TypeOrMembers::Members(members)) => {
-                self.make_implicit_object(origin, cond, "arg", &members)
+                self.make_implicit_object(origin, cond, "arg", members)
             }
         }
     }

@@ -53,6 +53,9 @@ impl Hasher for NameHasher {
 /// A map keyed by names, with [`NameHasher`].
 type NameMap<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
 
+/// A set of names, with [`NameHasher`].
+type NameSet = std::collections::HashSet<String, BuildHasherDefault<NameHasher>>;
+
 /// Names an entity of a [`Schema`]; index into [`Schema::entities`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntityId(u32);
