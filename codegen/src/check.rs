@@ -509,8 +509,8 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
     for item in items {
         match item {
             TopLevel::Include { file, info } => out.push(Item::Include { file, info }),
-            TopLevel::Definition(def) => {
-                let expr = check_definition(&def.expr, &def.info, def.doc, &pragma)?;
+            TopLevel::Definition(mut def) => {
+                let expr = check_definition(&mut def.expr, &def.info, def.doc, &pragma)?;
                 out.push(Item::Definition(Box::new(expr)));
             }
         }
@@ -541,8 +541,14 @@ impl Ctx<'_> {
     }
 }
 
-/// Checks one definition (QEMU's `check_exprs` loop body).
-fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma) -> Result<Expr> {
+/// Checks one definition (QEMU's `check_exprs` loop body). Names and types that pass are
+/// moved out of `expr` rather than copied: it is not needed afterwards.
+fn check_definition(
+    expr: &mut Dict,
+    info: &Info,
+    doc: Option<Doc>,
+    pragma: &Pragma,
+) -> Result<Expr> {
     let mut ctx = Ctx {
         info: info.line_only(),
         defn: None,
@@ -559,7 +565,8 @@ fn check_definition(expr: &Dict, info: &Info, doc: Option<Doc>, pragma: &Pragma)
         ));
     };
     let name_node = expr.get(meta.as_str());
-    let name = check_name_is_str(name_node, &ctx, Src::Quoted(meta.as_str()))?;
+    let name = check_name_is_str(name_node, &ctx, Src::Quoted(meta.as_str()))?.to_string();
+    let name = name.as_str();
     ctx.defn = Some((meta, name));
     check_defn_name_str(name, &ctx, meta)?;
 
@@ -1039,21 +1046,49 @@ fn check_type_name_or_array(
     }
 }
 
+/// The item `key` of a sugared item (see [`expand`]), to take apart once checked.
+fn sugar_get_mut<'a>(node: &'a mut Node, key: &str) -> Option<&'a mut Node> {
+    if !matches!(node.value, Value::Dict(_)) {
+        return Some(node);
+    }
+    match &mut node.value {
+        Value::Dict(d) => d.get_mut(key),
+        _ => None,
+    }
+}
+
+/// Moves the string out of a node the checks found to be one.
+fn take_str(node: Option<&mut Node>) -> String {
+    match node.map(|n| &mut n.value) {
+        Some(Value::Str(s)) => std::mem::take(s),
+        _ => String::new(),
+    }
+}
+
+/// Moves the type reference out of a node [`check_type_name_or_array`] accepted.
+fn take_type_name(node: Option<&mut Node>) -> TypeName {
+    match node.map(|n| &mut n.value) {
+        Some(Value::List(list)) => TypeName::Array(take_str(list.first_mut())),
+        Some(Value::Str(s)) => TypeName::Named(std::mem::take(s)),
+        _ => TypeName::Named(String::new()),
+    }
+}
+
 /// Inline members (an implicit struct type). `parent_name` listed in pragma
 /// `member-name-exceptions` relaxes the naming rules.
 fn check_type_implicit(
-    node: &Node,
+    node: &mut Node,
     ctx: &Ctx,
     source: &str,
     parent_name: Option<&str>,
 ) -> Result<Vec<MemberExpr>> {
-    let Value::Dict(dict) = &node.value else {
+    let Value::Dict(dict) = &mut node.value else {
         return Err(ctx.err(format!("{source} should be an object or type name")));
     };
     let permissive =
         parent_name.is_some_and(|p| ctx.pragma.member_name_exceptions.iter().any(|n| n == p));
     let mut members = Vec::with_capacity(dict.len());
-    for (key, value) in &dict.entries {
+    for (key, value) in &mut dict.entries {
         let key_source = Src::Member(source, key);
         let (name, optional) = match key.strip_prefix('*') {
             Some(name) => (name, true),
@@ -1071,12 +1106,17 @@ fn check_type_implicit(
         check_keys(&arg, ctx, key_source, &["type"], &["if", "features"])?;
         let cond = check_if(arg.get("if"), ctx, key_source)?;
         let features = check_features(arg.get("features"), ctx)?;
-        let ty = check_type_name_or_array(arg.get("type"), ctx, key_source)?
-            .ok_or_else(|| ctx.err(format!("{key_source} misses key 'type'")))?;
+        if check_type_ref(arg.get("type"), ctx, key_source)?.is_none() {
+            return Err(ctx.err(format!("{key_source} misses key 'type'")));
+        }
+        let mut name = std::mem::take(key);
+        if optional {
+            name.remove(0);
+        }
         members.push(MemberExpr {
-            name: name.to_string(),
+            name,
             optional,
-            ty,
+            ty: take_type_name(sugar_get_mut(value, "type")),
             cond,
             features,
         });
@@ -1084,8 +1124,26 @@ fn check_type_implicit(
     Ok(members)
 }
 
+/// [`check_type_name_or_array`] without making the reference: whether there is one.
+fn check_type_ref(node: Option<&Node>, ctx: &Ctx, source: Src<'_>) -> Result<Option<()>> {
+    match node.map(|n| &n.value) {
+        None => Ok(None),
+        Some(Value::Str(_)) => Ok(Some(())),
+        Some(Value::List(list)) => match &list[..] {
+            [Node {
+                value: Value::Str(_),
+                ..
+            }] => Ok(Some(())),
+            _ => Err(ctx.err(format!(
+                "{source}: array type must contain single type name"
+            ))),
+        },
+        Some(_) => Err(ctx.err(format!("{source} should be a type name or array"))),
+    }
+}
+
 fn check_type_name_or_implicit(
-    node: Option<&Node>,
+    node: Option<&mut Node>,
     ctx: &Ctx,
     source: &str,
     parent_name: Option<&str>,
@@ -1095,7 +1153,7 @@ fn check_type_name_or_implicit(
         Some(Node {
             value: Value::Str(s),
             ..
-        }) => Ok(Some(TypeOrMembers::Named(s.clone()))),
+        }) => Ok(Some(TypeOrMembers::Named(std::mem::take(s)))),
         Some(node) => Ok(Some(TypeOrMembers::Members(check_type_implicit(
             node,
             ctx,
@@ -1108,14 +1166,17 @@ fn check_type_name_or_implicit(
 // ---------------------------------------------------------------------------------------
 // Definitions
 
-fn check_enum(expr: &Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
-    let Some(Value::List(values)) = expr.get("data").map(|n| &n.value) else {
+fn check_enum(expr: &mut Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    if !matches!(expr.get("data").map(|n| &n.value), Some(Value::List(_))) {
         return Err(ctx.err("'data' must be an array"));
-    };
+    }
     let prefix = match expr.get("prefix").map(|n| &n.value) {
         None => None,
         Some(Value::Str(s)) => Some(s.clone()),
         Some(_) => return Err(ctx.err("'prefix' must be a string")),
+    };
+    let Some(Value::List(values)) = expr.get_mut("data").map(|n| &mut n.value) else {
+        return Err(ctx.err("'data' must be an array"));
     };
     let permissive = ctx.pragma.member_name_exceptions.iter().any(|n| n == name);
     let mut members = Vec::with_capacity(values.len());
@@ -1141,7 +1202,7 @@ fn check_enum(expr: &Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
         let cond = check_if(member.get("if"), ctx, source)?;
         let features = check_features(member.get("features"), ctx)?;
         members.push(EnumMemberExpr {
-            name: member_name.to_string(),
+            name: take_str(sugar_get_mut(node, "name")),
             cond,
             features,
         });
@@ -1149,9 +1210,9 @@ fn check_enum(expr: &Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     Ok(ExprBody::Enum { members, prefix })
 }
 
-fn check_struct(expr: &Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+fn check_struct(expr: &mut Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     let data = expr
-        .get("data")
+        .get_mut("data")
         .ok_or_else(|| ctx.err("struct misses key 'data'"))?;
     let members = check_type_implicit(data, ctx, "'data'", Some(name))?;
     let base = check_type_name(expr.get("base"), ctx, Src::Plain("'base'"))?;
@@ -1189,8 +1250,8 @@ fn check_branches(
     Ok(branches)
 }
 
-fn check_union(expr: &Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
-    let base = check_type_name_or_implicit(expr.get("base"), ctx, "'base'", Some(name))?
+fn check_union(expr: &mut Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    let base = check_type_name_or_implicit(expr.get_mut("base"), ctx, "'base'", Some(name))?
         .ok_or_else(|| ctx.err("union misses key 'base'"))?;
     let discriminator = check_name_is_str(
         expr.get("discriminator"),
@@ -1222,14 +1283,14 @@ fn check_alternate(expr: &Dict, ctx: &Ctx) -> Result<ExprBody> {
 
 /// `data` of a command or event: a type name when boxed, else a type name or inline
 /// members.
-fn check_data(expr: &Dict, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)> {
-    let data = expr.get("data");
+fn check_data(expr: &mut Dict, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)> {
     let boxed = expr.get("boxed").is_some_and(truthy);
+    let data = expr.get_mut("data");
     if boxed {
         if data.is_none() {
             return Err(ctx.err("'boxed': true requires 'data'"));
         }
-        let name = check_type_name(data, ctx, Src::Plain("'data'"))?;
+        let name = check_type_name(data.as_deref(), ctx, Src::Plain("'data'"))?;
         Ok((name.map(TypeOrMembers::Named), boxed))
     } else {
         Ok((
@@ -1239,7 +1300,7 @@ fn check_data(expr: &Dict, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)> {
     }
 }
 
-fn check_command(expr: &Dict, ctx: &Ctx) -> Result<ExprBody> {
+fn check_command(expr: &mut Dict, ctx: &Ctx) -> Result<ExprBody> {
     let (data, _) = check_data(expr, ctx)?;
     let returns = check_type_name_or_array(expr.get("returns"), ctx, Src::Plain("'returns'"))?;
     Ok(ExprBody::Command {
@@ -1250,7 +1311,7 @@ fn check_command(expr: &Dict, ctx: &Ctx) -> Result<ExprBody> {
     })
 }
 
-fn check_event(expr: &Dict, ctx: &Ctx) -> Result<ExprBody> {
+fn check_event(expr: &mut Dict, ctx: &Ctx) -> Result<ExprBody> {
     let (data, boxed) = check_data(expr, ctx)?;
     Ok(ExprBody::Event { data, boxed })
 }
