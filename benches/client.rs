@@ -13,10 +13,13 @@
 //! `query-status`: one caller at a time, and 8 callers keeping 8 requests in flight. Each
 //! contender connects afresh per round (QEMU serves one QMP connection at a time), and
 //! only the load itself is timed. Contenders, each on a single-threaded runtime or event
-//! loop:
+//! loop, and each load's callers are spawned tasks (coroutines for Python):
 //! - `raw`: writes a request line and reads a reply line on a tokio `UnixStream`, checking
 //!   only that the reply starts with `{"return"`; the floor any client pays;
-//! - `ours`: `client.query_status().await`, typed;
+//! - `ours`: `client.query_status().await`, typed; also, for the sequential load only, the
+//!   same with the caller being the future `block_on` drives instead of a spawned task
+//!   (tokio's current_thread scheduler then makes one extra zero-timeout `epoll_wait` per
+//!   request before it polls that future again: shown for reference, not a target);
 //! - `qapi`: the crate from crates.io (benches/peers/qapi_client, run as a child process
 //!   named by `QMP_BENCH_QAPI_PEER`);
 //! - `qemu.qmp`: Python's client (benches/peers/qmp_py.py, run by the interpreter named by
@@ -52,17 +55,38 @@ const FAKE_IN_FLIGHT: usize = 64;
 // ---------------------------------------------------------------------------------------
 // Measuring
 
-/// User + system CPU time, of the whole process or of the calling thread only.
-fn cpu_time(who: libc::c_int) -> Duration {
-    // SAFETY: getrusage writes only into the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid pointer and a valid `who`.
-    let rc = unsafe { libc::getrusage(who, &mut usage) };
-    assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
-    let of = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    of(usage.ru_utime) + of(usage.ru_stime)
+/// Whose CPU time a measurement counts.
+#[derive(Debug, Clone, Copy)]
+enum Cpu {
+    /// The whole process: user + system time from getrusage(RUSAGE_SELF).
+    Process,
+    /// The calling thread only, from clock_gettime(CLOCK_THREAD_CPUTIME_ID):
+    /// getrusage(RUSAGE_THREAD) is tick-sampled here and off by milliseconds.
+    Thread,
+}
+
+fn cpu_time(who: Cpu) -> Duration {
+    match who {
+        Cpu::Process => {
+            // SAFETY: getrusage writes only into the struct it is given.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: a valid pointer and a valid `who`.
+            let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+            assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
+            let of = |t: libc::timeval| {
+                Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+            };
+            of(usage.ru_utime) + of(usage.ru_stime)
+        }
+        Cpu::Thread => {
+            // SAFETY: clock_gettime writes only into the struct it is given.
+            let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+            // SAFETY: a valid pointer and a valid clock id.
+            let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+            assert_eq!(rc, 0, "clock_gettime: {}", std::io::Error::last_os_error());
+            Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+        }
+    }
 }
 
 /// One measured run: how many messages, the wall time and the CPU time spent on them.
@@ -84,8 +108,8 @@ impl Sample {
 }
 
 /// Times `work` (which returns how many messages it handled) with the wall clock and
-/// getrusage(`who`).
-async fn measure<F: std::future::Future<Output = u64>>(who: libc::c_int, work: F) -> Sample {
+/// the CPU clock of `who`.
+async fn measure<F: std::future::Future<Output = u64>>(who: Cpu, work: F) -> Sample {
     let cpu_before = cpu_time(who);
     let started = Instant::now();
     let count = work.await;
@@ -256,15 +280,9 @@ impl Raw {
 // ---------------------------------------------------------------------------------------
 // Our client
 
-/// `requests` typed query-status calls from `in_flight` tasks sharing one client.
+/// `requests` typed query-status calls from `in_flight` spawned tasks sharing one client
+/// (one task for the sequential load, as the peers' callers are tasks too).
 async fn ours_run(client: &Client, requests: u64, in_flight: usize) -> u64 {
-    if in_flight == 1 {
-        for _ in 0..requests {
-            let status = client.query_status().await.expect("query-status");
-            assert!(status.running);
-        }
-        return requests;
-    }
     let mut tasks = Vec::with_capacity(in_flight);
     for worker in 0..in_flight as u64 {
         let share = requests / in_flight as u64 + u64::from(worker < requests % in_flight as u64);
@@ -278,6 +296,16 @@ async fn ours_run(client: &Client, requests: u64, in_flight: usize) -> u64 {
     }
     for t in tasks {
         t.await.expect("worker task");
+    }
+    requests
+}
+
+/// The sequential load with the caller being the future `block_on` drives (as in a
+/// `#[tokio::main(flavor = "current_thread")]` function) rather than a spawned task.
+async fn ours_run_in_block_on(client: &Client, requests: u64) -> u64 {
+    for _ in 0..requests {
+        let status = client.query_status().await.expect("query-status");
+        assert!(status.running);
     }
     requests
 }
@@ -333,31 +361,44 @@ fn python_label(python: &Path) -> String {
 // ---------------------------------------------------------------------------------------
 // Part 1: against QEMU
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 enum Contender {
     Raw,
     Ours,
+    /// Ours with the sequential caller polled by `block_on` itself (sequential load only).
+    OursInBlockOn,
     Qapi(PathBuf),
     Python(PathBuf, PathBuf),
 }
 
 impl Contender {
+    fn is_peer(&self) -> bool {
+        matches!(self, Contender::Qapi(_) | Contender::Python(..))
+    }
+
     fn run(&self, rt: &Runtime, socket: &Path, requests: u64, in_flight: usize) -> Sample {
         match self {
             Contender::Raw => rt.block_on(async {
                 let mut raw = Raw::connect(socket).await;
-                let sample = measure(libc::RUSAGE_SELF, raw.run(requests, in_flight)).await;
-                drop(raw);
-                sample
+                measure(Cpu::Process, async move {
+                    tokio::spawn(async move { raw.run(requests, in_flight).await })
+                        .await
+                        .expect("raw client task")
+                })
+                .await
             }),
-            Contender::Ours => rt.block_on(async {
+            Contender::Ours | Contender::OursInBlockOn => rt.block_on(async {
                 let client = ClientBuilder::new()
                     .connect(socket)
                     .await
                     .expect("connect to QEMU");
                 assert!(client.oob_enabled());
-                let sample =
-                    measure(libc::RUSAGE_SELF, ours_run(&client, requests, in_flight)).await;
+                let sample = if *self == Contender::Ours {
+                    measure(Cpu::Process, ours_run(&client, requests, in_flight)).await
+                } else {
+                    assert_eq!(in_flight, 1, "sequential load only");
+                    measure(Cpu::Process, ours_run_in_block_on(&client, requests)).await
+                };
                 client.close().await;
                 sample
             }),
@@ -380,8 +421,10 @@ impl Contender {
 
 struct Row {
     label: String,
+    contender: Contender,
     seq: Best,
-    par: Best,
+    /// None for a contender that only runs the sequential load.
+    par: Option<Best>,
 }
 
 fn against_qemu(settings: &Settings, rt: &Runtime) -> Option<(String, Vec<Row>)> {
@@ -413,6 +456,10 @@ fn against_qemu(settings: &Settings, rt: &Runtime) -> Option<(String, Vec<Row>)>
     let mut contenders = vec![
         ("raw tokio client".to_owned(), Contender::Raw),
         ("ours (typed)".to_owned(), Contender::Ours),
+        (
+            "ours, caller in block_on".to_owned(),
+            Contender::OursInBlockOn,
+        ),
     ];
     match &settings.qapi_peer {
         Some(p) => contenders.push((
@@ -440,27 +487,34 @@ fn against_qemu(settings: &Settings, rt: &Runtime) -> Option<(String, Vec<Row>)>
 
     let n = settings.requests;
     let mut rows: Vec<Row> = contenders
-        .iter()
-        .map(|(label, _)| Row {
-            label: label.clone(),
+        .into_iter()
+        .map(|(label, contender)| Row {
+            par: (contender != Contender::OursInBlockOn).then(Best::default),
+            label,
+            contender,
             seq: Best::default(),
-            par: Best::default(),
         })
         .collect();
     for round in 1..=settings.rounds {
-        for (row, (_, contender)) in rows.iter_mut().zip(&contenders) {
-            let seq = contender.run(rt, &socket, n, 1);
-            let par = contender.run(rt, &socket, n, IN_FLIGHT);
-            eprintln!(
-                "  round {round}: {:<32} seq {:>8.0}/s {:>6.1} us cpu | {IN_FLIGHT} in flight {:>8.0}/s {:>6.1} us cpu",
+        for row in &mut rows {
+            let seq = row.contender.run(rt, &socket, n, 1);
+            row.seq.add(seq);
+            let mut line = format!(
+                "  round {round}: {:<32} seq {:>8.0}/s {:>6.1} us cpu",
                 row.label,
                 seq.rate(),
-                seq.cpu_us(),
-                par.rate(),
-                par.cpu_us()
+                seq.cpu_us()
             );
-            row.seq.add(seq);
-            row.par.add(par);
+            if let Some(best) = &mut row.par {
+                let par = row.contender.run(rt, &socket, n, IN_FLIGHT);
+                best.add(par);
+                line += &format!(
+                    " | {IN_FLIGHT} in flight {:>8.0}/s {:>6.1} us cpu",
+                    par.rate(),
+                    par.cpu_us()
+                );
+            }
+            eprintln!("{line}");
         }
     }
     if let Ok(Some(status)) = qemu.wait_timeout(Duration::ZERO) {
@@ -483,45 +537,46 @@ fn print_qemu_table(settings: &Settings, qemu: &str, rows: &[Row]) {
         "== query-status against {qemu}, -M none, unix socket, oob on; {} requests per run, best of {} round(s), single-threaded runtimes ==",
         settings.requests, settings.rounds
     );
-    let raw = &rows[0];
-    let ours = &rows[1];
-    for (load, pick) in [
-        (
-            "sequential (1 in flight)",
-            (|r: &Row| r.seq) as fn(&Row) -> Best,
-        ),
-        ("8 callers, 8 in flight", |r: &Row| r.par),
-    ] {
+    let find = |c: &Contender| rows.iter().find(|r| r.contender == *c).expect("row");
+    let (raw, ours) = (find(&Contender::Raw), find(&Contender::Ours));
+    type Pick = fn(&Row) -> Option<Best>;
+    let loads: [(&str, Pick); 2] = [
+        ("sequential (1 in flight)", |r| Some(r.seq)),
+        ("8 callers, 8 in flight", |r| r.par),
+    ];
+    for (load, pick) in loads {
         println!();
         println!(
             "{load:<34} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10}",
             "req/s", "CPU us/req", "thr/raw", "cpu/raw", "ours/thr", "ours/cpu"
         );
-        let (raw, ours) = (pick(raw), pick(ours));
+        let (Some(r), Some(o)) = (pick(raw), pick(ours)) else {
+            continue;
+        };
         for row in rows {
-            let b = pick(row);
+            let Some(b) = pick(row) else { continue };
             println!(
                 "  {:<32} {:>10.0} {:>12.2} {:>9.2}x {:>9.2}x {:>9.2}x {:>9.2}x",
                 row.label,
                 b.rate,
                 b.cpu_us,
-                b.rate / raw.rate,
-                b.cpu_us / raw.cpu_us,
-                ours.rate / b.rate,
-                ours.cpu_us / b.cpu_us,
+                b.rate / r.rate,
+                b.cpu_us / r.cpu_us,
+                o.rate / b.rate,
+                o.cpu_us / b.cpu_us,
             );
         }
     }
     println!();
     println!(
-        "(thr/raw, cpu/raw: this row over the raw client; ours/thr, ours/cpu: ours over this row)"
+        "(thr/raw, cpu/raw: this row over the raw client; ours/thr, ours/cpu: ours over this row;"
     );
+    println!(" every load runs in spawned tasks except the \"caller in block_on\" row, shown for reference)");
     println!("targets:");
-    for (load, pick) in [
-        ("sequential", (|r: &Row| r.seq) as fn(&Row) -> Best),
-        ("8 in flight", |r: &Row| r.par),
-    ] {
-        let (r, o) = (pick(raw), pick(ours));
+    for (load, pick) in [("sequential", loads[0].1), ("8 in flight", loads[1].1)] {
+        let (Some(r), Some(o)) = (pick(raw), pick(ours)) else {
+            continue;
+        };
         println!(
             "  {load:<12} ours/raw throughput {:.3} (>= 0.95: {}), ours/raw CPU per request {:.3} (<= 1.25: {})",
             o.rate / r.rate,
@@ -529,8 +584,8 @@ fn print_qemu_table(settings: &Settings, qemu: &str, rows: &[Row]) {
             o.cpu_us / r.cpu_us,
             verdict(o.cpu_us <= 1.25 * r.cpu_us)
         );
-        for peer in &rows[2..] {
-            let p = pick(peer);
+        for peer in rows.iter().filter(|r| r.contender.is_peer()) {
+            let Some(p) = pick(peer) else { continue };
             println!(
                 "  {load:<12} vs {}: ours {:.2}x its throughput ({}), {:.2}x its CPU per request ({})",
                 peer.label,
@@ -637,7 +692,7 @@ fn fake_events(rt: &Runtime, lines: &[String]) -> Sample {
             .expect("connect to the fake server");
         let mut events = client.events();
         go_tx.send(()).expect("server thread");
-        let sample = measure(libc::RUSAGE_THREAD, async {
+        let sample = measure(Cpu::Thread, async {
             let mut received = 0u64;
             let mut last = None;
             while received < n {
@@ -697,7 +752,7 @@ fn fake_commands(rt: &Runtime, n: u64) -> Sample {
             .connect_transport(client_end)
             .await
             .expect("connect to the fake server");
-        let sample = measure(libc::RUSAGE_THREAD, ours_run(&client, n, FAKE_IN_FLIGHT)).await;
+        let sample = measure(Cpu::Thread, ours_run(&client, n, FAKE_IN_FLIGHT)).await;
         client.close().await;
         server.join().expect("server thread");
         sample
@@ -707,7 +762,7 @@ fn fake_commands(rt: &Runtime, n: u64) -> Sample {
 /// serde_json's parse rate of the same lines into `serde_json::Value`.
 fn serde_rate(lines: &[String]) -> Sample {
     let started = Instant::now();
-    let cpu_before = cpu_time(libc::RUSAGE_THREAD);
+    let cpu_before = cpu_time(Cpu::Thread);
     for line in lines {
         let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
         std::hint::black_box(v);
@@ -715,7 +770,7 @@ fn serde_rate(lines: &[String]) -> Sample {
     Sample {
         count: lines.len() as u64,
         wall: started.elapsed().as_secs_f64(),
-        cpu: (cpu_time(libc::RUSAGE_THREAD) - cpu_before).as_secs_f64(),
+        cpu: (cpu_time(Cpu::Thread) - cpu_before).as_secs_f64(),
     }
 }
 
@@ -750,50 +805,37 @@ fn fake_server_part(settings: &Settings, rt: &Runtime) {
         settings.rounds
     );
     println!(
-        "{:<58} {:>12} {:>14} {:>10}",
-        "", "msg/s", "CPU us/msg", "vs serde"
+        "{:<58} {:>12} {:>14} {:>10} {:>10}",
+        "", "msg/s", "CPU us/msg", "thr/serde", "cpu/serde"
     );
-    // serde_json's loop is pure computation on one thread, so its wall time is its CPU
-    // time; getrusage is too coarse for runs that short anyway.
     let rows = [
         (
             "(a) events decoded + delivered to 1 subscriber",
             best[0],
             best[1],
-            true,
         ),
         (
             "    serde_json::from_str::<Value>, same event lines",
             best[1],
             best[1],
-            false,
         ),
-        (
-            "(b) typed query-status, 64 in flight",
-            best[2],
-            best[3],
-            true,
-        ),
+        ("(b) typed query-status, 64 in flight", best[2], best[3]),
         (
             "    serde_json::from_str::<Value>, same reply lines",
             best[3],
             best[3],
-            false,
         ),
     ];
-    for (label, b, serde, show_cpu) in rows {
-        let cpu = if show_cpu {
-            format!("{:.3}", b.cpu_us)
-        } else {
-            format!("{:.3}", 1e6 / b.rate)
-        };
+    for (label, b, serde) in rows {
         println!(
-            "{label:<58} {:>12.0} {cpu:>14} {:>9.2}x",
+            "{label:<58} {:>12.0} {:>14.3} {:>9.2}x {:>9.2}x",
             b.rate,
-            b.rate / serde.rate
+            b.cpu_us,
+            b.rate / serde.rate,
+            b.cpu_us / serde.cpu_us
         );
     }
-    println!("(CPU: getrusage(RUSAGE_THREAD) of the thread running the client's runtime, the server having its own;\n serde_json rows: wall time per message)");
+    println!("(CPU: CLOCK_THREAD_CPUTIME_ID of the thread running the client's runtime; the server has its own thread)");
 }
 
 fn main() {
