@@ -470,8 +470,16 @@ pub(crate) fn c_name_key(name: &str) -> u64 {
         h
     }
     let bytes = name.as_bytes();
+    let maybe_reserved = |b: &[u8]| {
+        let bit = b
+            .first()
+            .map_or(31, |&c| start_bit(mapped(c).unwrap_or(b'_')));
+        RESERVED_STARTS
+            .get(b.len())
+            .is_some_and(|starts| starts & (1 << bit) != 0)
+    };
     let protected = bytes.first().is_some_and(u8::is_ascii_digit)
-        || (bytes.len() <= 16 && bytes.is_ascii() && {
+        || (maybe_reserved(bytes) && bytes.is_ascii() && {
             let mut buf = [0u8; 16];
             for (slot, &b) in buf.iter_mut().zip(bytes) {
                 *slot = mapped(b).unwrap_or(b'_');
@@ -741,6 +749,16 @@ fn check_name_lower(
     permit_upper: bool,
     permit_underscore: bool,
 ) -> Result<()> {
+    // The common case, a plain lower-case name (not `q-...`): valid whatever is
+    // permitted, so the general rules need not be walked through.
+    let b = name.as_bytes();
+    if b.first().is_some_and(u8::is_ascii_lowercase)
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && !(b[0] == b'q' && b.get(1) == Some(&b'-'))
+    {
+        return Ok(());
+    }
     let stem = check_name_str(name, ctx, source)?;
     if (!permit_upper && stem.chars().any(|c| c.is_ascii_uppercase()))
         || (!permit_underscore && stem.contains('_'))
@@ -801,6 +819,20 @@ fn check_keys(
     required: &[&str],
     optional: &[&str],
 ) -> Result<()> {
+    // One pass for the common case: every key known, every required one there (keys
+    // are unique). The messages below are only worked out when not.
+    let mut required_found = 0;
+    let mut all_known = true;
+    for k in dict.keys() {
+        if required.contains(&k) {
+            required_found += 1;
+        } else if !optional.contains(&k) {
+            all_known = false;
+        }
+    }
+    if required_found == required.len() && all_known {
+        return Ok(());
+    }
     let missing: Vec<&str> = required
         .iter()
         .copied()

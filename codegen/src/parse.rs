@@ -316,6 +316,27 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// Reads the next line as a comment token when it starts with `#`, as
+    /// `accept(true)` would, but without its general loop: inside a doc block nearly
+    /// every line does. Returns `false` (having read nothing) otherwise.
+    fn next_line_comment(&mut self) -> bool {
+        let bytes = self.src.as_bytes();
+        let start = self.cursor + 1;
+        if bytes.get(self.cursor) != Some(&b'\n') || bytes.get(start) != Some(&b'#') {
+            return false;
+        }
+        self.info.line += 1;
+        self.line_pos = start;
+        self.pos = start;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| start + i);
+        self.cursor = end;
+        self.tok = Token::Comment(&self.src[start..end]);
+        true
+    }
+
     /// Reads a single-quoted string; the opening quote has been consumed. Only printable
     /// ASCII is allowed, and `\\` is the only escape.
     fn lex_string(&mut self) -> Result<String> {
@@ -524,7 +545,9 @@ impl<'a> Parser<'a, '_> {
     /// Collects the lines of a doc block up to its closing `##`, where the lexer stops.
     fn collect_doc_lines(&mut self, block: &mut RawDocBlock<'a>) -> Result<()> {
         loop {
-            self.lexer.accept(true)?;
+            if !self.lexer.next_line_comment() {
+                self.lexer.accept(true)?;
+            }
             let here = self.lexer.here();
             match self.lexer.tok {
                 Token::Comment(text) if text.starts_with("##") => {
