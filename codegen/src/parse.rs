@@ -63,11 +63,11 @@ pub struct ParseOptions {
 /// Reads the schema file `path` and everything it includes.
 pub fn parse_file(path: &Path, options: ParseOptions) -> Result<ParsedSchema> {
     let mut schema = ParsedSchema::default();
-    let mut included = HashSet::new();
-    let source = std::fs::read(path).map_err(|e| {
+    let mut files = Files::default();
+    let source = files.read(path).map_err(|e| {
         SchemaError::without_position(format!("can't read schema file '{}': {e}", path.display()))
     })?;
-    parse_source(path, source, None, options, &mut included, &mut schema)?;
+    parse_source(path, source, None, options, &mut files, &mut schema)?;
     Ok(schema)
 }
 
@@ -75,24 +75,55 @@ pub fn parse_file(path: &Path, options: ParseOptions) -> Result<ParsedSchema> {
 /// and for resolving includes).
 pub fn parse_str(path: &Path, text: &str, options: ParseOptions) -> Result<ParsedSchema> {
     let mut schema = ParsedSchema::default();
-    let mut included = HashSet::new();
+    let mut files = Files::default();
     parse_source(
         path,
         text.as_bytes().to_vec(),
         None,
         options,
-        &mut included,
+        &mut files,
         &mut schema,
     )?;
     Ok(schema)
 }
 
-/// The absolute, lexically normalised form of `path`, used to recognise a file seen before.
-fn absolute(path: &Path) -> PathBuf {
+/// The files of one parse: which were read, and what reading them needs.
+#[derive(Default)]
+struct Files {
+    /// The absolute forms of the files read so far.
+    included: HashSet<PathBuf>,
+    /// Buffers of files read completely, to read the next ones into: a schema's files
+    /// are large, and allocating (and freeing) each anew made the allocator map and
+    /// unmap memory, and page it in, file after file.
+    spare: Vec<Vec<u8>>,
+    /// The current directory, asked for once.
+    cwd: Option<PathBuf>,
+}
+
+impl Files {
+    /// The contents of the file `path`, in a spare buffer if there is one.
+    fn read(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut buffer = self.spare.pop().unwrap_or_default();
+        buffer.clear();
+        std::fs::File::open(path)?.read_to_end(&mut buffer)?;
+        Ok(buffer)
+    }
+
+    /// The absolute form of `path` (see [`absolute`]).
+    fn absolute(&mut self, path: &Path) -> PathBuf {
+        absolute(path, &mut self.cwd)
+    }
+}
+
+/// The absolute, lexically normalised form of `path`, used to recognise a file seen before;
+/// `cwd` caches the current directory.
+fn absolute(path: &Path, cwd: &mut Option<PathBuf>) -> PathBuf {
     let joined = if path.is_absolute() {
         path.to_path_buf()
     } else {
-        std::env::current_dir().unwrap_or_default().join(path)
+        cwd.get_or_insert_with(|| std::env::current_dir().unwrap_or_default())
+            .join(path)
     };
     let mut out = PathBuf::new();
     for part in joined.components() {
@@ -112,10 +143,11 @@ fn parse_source(
     bytes: Vec<u8>,
     parent: Option<&Info>,
     options: ParseOptions,
-    included: &mut HashSet<PathBuf>,
+    files: &mut Files,
     schema: &mut ParsedSchema,
 ) -> Result<()> {
-    included.insert(absolute(path));
+    let abs = files.absolute(path);
+    files.included.insert(abs);
     let start = Info::start_of(path, parent);
     let mut text = match String::from_utf8(bytes) {
         Ok(text) => text,
@@ -140,23 +172,23 @@ fn parse_source(
         },
         path,
         options,
-        included,
+        files,
         schema,
         entries: Vec::new(),
         elements: Vec::new(),
         doc_lines: Vec::new(),
     };
     let result = parser.run();
-    for file in std::mem::take(&mut parser.lexer.marker_files) {
-        if !parser
-            .schema
-            .marker_files
-            .iter()
-            .any(|f| std::ptr::eq(*f, file))
-        {
-            parser.schema.marker_files.push(file);
+    let marker_files = std::mem::take(&mut parser.lexer.marker_files);
+    let files = parser.files;
+    let schema = parser.schema;
+    for file in marker_files {
+        if !schema.marker_files.iter().any(|f| std::ptr::eq(*f, file)) {
+            schema.marker_files.push(file);
         }
     }
+    // Done with the text: its buffer can take the next file.
+    files.spare.push(text.into_bytes());
     result
 }
 
@@ -391,7 +423,7 @@ struct Parser<'a, 's> {
     lexer: Lexer<'a>,
     path: &'a Path,
     options: ParseOptions,
-    included: &'s mut HashSet<PathBuf>,
+    files: &'s mut Files,
     schema: &'s mut ParsedSchema,
     /// The entries of the objects being read, innermost last: each object's are moved
     /// into a vector of the right size once it is complete, instead of growing one.
@@ -485,18 +517,18 @@ impl<'a> Parser<'a, '_> {
             file: file.clone(),
             info: *info,
         });
-        let abs = absolute(&file);
+        let abs = self.files.absolute(&file);
         let mut ancestor = Some(info);
         while let Some(a) = ancestor {
-            if absolute(a.file) == abs {
+            if self.files.absolute(a.file) == abs {
                 return Err(SchemaError::new(info, format!("inclusion loop for {name}")));
             }
             ancestor = a.parent;
         }
-        if self.included.contains(&abs) {
+        if self.files.included.contains(&abs) {
             return Ok(());
         }
-        let bytes = std::fs::read(&file).map_err(|e| {
+        let bytes = self.files.read(&file).map_err(|e| {
             SchemaError::new(
                 info,
                 format!("can't read include file '{}': {e}", file.display()),
@@ -507,7 +539,7 @@ impl<'a> Parser<'a, '_> {
             bytes,
             Some(info),
             self.options,
-            self.included,
+            self.files,
             self.schema,
         )
     }
