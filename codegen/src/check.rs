@@ -573,8 +573,9 @@ fn check_definition(
         ));
     };
     let name_node = expr.get(meta.as_str());
-    let name = check_name_is_str(name_node, &ctx, Src::Quoted(meta.as_str()))?.to_string();
-    let name = name.as_str();
+    // Copied once, for the messages on the way and then for the result.
+    let owned_name = check_name_is_str(name_node, &ctx, Src::Quoted(meta.as_str()))?.to_string();
+    let name = owned_name.as_str();
     ctx.defn = Some((meta, name));
     check_defn_name_str(name, &ctx, meta)?;
 
@@ -675,7 +676,7 @@ fn check_definition(
         origin: Origin {
             info: ctx.info,
             meta,
-            name: name.to_string(),
+            name: owned_name,
         },
         doc,
         cond,

@@ -312,8 +312,13 @@ impl<'a> Lexer<'a> {
                     return Ok(());
                 }
                 // Plain white space, the commonest byte, skipped without the keyword checks
-                // below.
-                b' ' | b'\t' | b'\r' => {}
+                // below; a run of spaces (indentation) in one go.
+                b' ' => {
+                    while bytes.get(self.cursor) == Some(&b' ') {
+                        self.cursor += 1;
+                    }
+                }
+                b'\t' | b'\r' => {}
                 b'\n' => {
                     if self.cursor == bytes.len() {
                         self.tok = Token::Eof;

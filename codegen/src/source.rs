@@ -1,6 +1,6 @@
 //! Where a piece of schema came from: file, line, column and the chain of includes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -26,8 +26,8 @@ pub struct Info {
 }
 
 /// Interned file names: one allocation per distinct name, ever.
-fn files() -> &'static Mutex<HashSet<&'static PathBuf>> {
-    static FILES: OnceLock<Mutex<HashSet<&'static PathBuf>>> = OnceLock::new();
+fn files() -> &'static Mutex<HashMap<&'static Path, &'static PathBuf>> {
+    static FILES: OnceLock<Mutex<HashMap<&'static Path, &'static PathBuf>>> = OnceLock::new();
     FILES.get_or_init(Default::default)
 }
 
@@ -49,11 +49,11 @@ pub fn intern_file(path: &Path) -> &'static PathBuf {
     // A panic while holding the lock cannot leave the set half-updated, so a poisoned
     // lock is still usable.
     let mut files = files().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(&file) = files.get(&path.to_path_buf()) {
+    if let Some(&file) = files.get(path) {
         return file;
     }
     let file: &'static PathBuf = Box::leak(Box::new(path.to_path_buf()));
-    files.insert(file);
+    files.insert(file.as_path(), file);
     file
 }
 

@@ -18,6 +18,7 @@ use crate::parse::Pragma;
 use crate::source::Info;
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 /// QEMU's generated code keeps feature sets in 64-bit masks.
 const MAX_FEATURES: usize = 64;
@@ -99,7 +100,7 @@ struct Seen {
 struct Builder {
     entities: Vec<Entity>,
     /// The definition behind each entity, for messages; `None` for predefined ones.
-    origins: Vec<Option<Origin>>,
+    origins: Vec<Option<Rc<Origin>>>,
     pending: Vec<Pending>,
     states: Vec<State>,
     by_name: NameMap<EntityId>,
@@ -107,7 +108,7 @@ struct Builder {
     modules: Vec<Module>,
     module_ids: NameMap<ModuleId>,
     /// Feature names in order of first use, with where that was.
-    features: Vec<(String, Option<Origin>)>,
+    features: Vec<(String, Option<Rc<Origin>>)>,
     pragma: Pragma,
     schema_dir: PathBuf,
     /// Every doc block; a definition's is taken out while its definition holds it (so
@@ -207,14 +208,19 @@ impl Builder {
 
     /// The module of a position; built-in when there is none.
     fn module_of(&mut self, info: Option<&Info>) -> ModuleId {
-        let Some(info) = info else {
-            return self.make_module(Module::BUILTIN.to_string());
-        };
-        let key = info.file as *const PathBuf as usize;
+        match info {
+            Some(info) => self.module_of_file(info.file),
+            None => self.make_module(Module::BUILTIN.to_string()),
+        }
+    }
+
+    /// The module of the (interned) file name `file`.
+    fn module_of_file(&mut self, file: &'static PathBuf) -> ModuleId {
+        let key = file as *const PathBuf as usize;
         if let Some(&id) = self.file_modules.get(&key) {
             return id;
         }
-        let name = self.module_name(info.file);
+        let name = self.module_name(file);
         // Every file read had its module made when it was included; making it here too
         // keeps a surprise from turning into a panic.
         let id = self.make_module(name);
@@ -229,7 +235,7 @@ impl Builder {
     fn def_entity(
         &mut self,
         mut entity: Entity,
-        origin: Option<Origin>,
+        origin: Option<Rc<Origin>>,
         pending: Pending,
     ) -> Result<EntityId> {
         let id = EntityId(self.entities.len() as u32);
@@ -334,13 +340,14 @@ impl Builder {
     }
 
     fn def_include(&mut self, file: &Path, info: Info) {
-        let name = self.module_name(file);
-        let module = self.make_module(name);
+        // The included file's definitions carry the same (interned) name: its module is
+        // worked out once for both.
+        let module = self.module_of_file(crate::source::intern_file(file));
         self.listed.push(Listed::Include(module, info));
     }
 
     /// Registers the feature names in the schema-wide list and makes the features.
-    fn make_features(&mut self, features: Vec<FeatureExpr>, origin: &Origin) -> Vec<Feature> {
+    fn make_features(&mut self, features: Vec<FeatureExpr>, origin: &Rc<Origin>) -> Vec<Feature> {
         features
             .into_iter()
             .map(|f| {
@@ -358,7 +365,7 @@ impl Builder {
     }
 
     /// The array type of `element`, defined on first use.
-    fn make_array(&mut self, element: &str, origin: Option<&Origin>) -> Result<String> {
+    fn make_array(&mut self, element: &str, origin: Option<&Rc<Origin>>) -> Result<String> {
         let name = format!("{element}List");
         if self.lookup_type(&name).is_none() {
             let entity = Builder::new_entity(
@@ -377,7 +384,7 @@ impl Builder {
         Ok(name)
     }
 
-    fn type_name(&mut self, ty: TypeName, origin: &Origin) -> Result<String> {
+    fn type_name(&mut self, ty: TypeName, origin: &Rc<Origin>) -> Result<String> {
         match ty {
             TypeName::Named(name) => Ok(name),
             TypeName::Array(element) => self.make_array(&element, Some(origin)),
@@ -388,7 +395,7 @@ impl Builder {
     fn make_members(
         &mut self,
         members: Vec<MemberExpr>,
-        origin: &Origin,
+        origin: &Rc<Origin>,
     ) -> Result<(Vec<Member>, Vec<String>)> {
         let mut out = Vec::with_capacity(members.len());
         let mut types = Vec::with_capacity(members.len());
@@ -412,7 +419,7 @@ impl Builder {
     /// are none.
     fn make_implicit_object(
         &mut self,
-        origin: &Origin,
+        origin: &Rc<Origin>,
         cond: &Option<Cond>,
         role: &str,
         members: Vec<MemberExpr>,
@@ -447,7 +454,7 @@ impl Builder {
     fn make_variants(
         &mut self,
         branches: Vec<BranchExpr>,
-        origin: &Origin,
+        origin: &Rc<Origin>,
     ) -> Result<(Vec<Variant>, Vec<String>)> {
         let mut out = Vec::with_capacity(branches.len());
         let mut types = Vec::with_capacity(branches.len());
@@ -467,7 +474,7 @@ impl Builder {
     fn make_enum_members(
         &mut self,
         members: Vec<EnumMemberExpr>,
-        origin: &Origin,
+        origin: &Rc<Origin>,
     ) -> Vec<EnumMember> {
         members
             .into_iter()
@@ -488,6 +495,8 @@ impl Builder {
             features,
             body,
         } = expr;
+        // Shared with the implicit types the definition brings in, for their messages.
+        let origin = Rc::new(origin);
         let features = self.make_features(features, &origin);
         let mut pending = Pending::default();
         let kind = match body {
@@ -582,7 +591,7 @@ impl Builder {
     fn make_args(
         &mut self,
         data: Option<TypeOrMembers>,
-        origin: &Origin,
+        origin: &Rc<Origin>,
         cond: &Option<Cond>,
     ) -> Result<Option<String>> {
         match data {
