@@ -390,6 +390,41 @@ const RESERVED: &[&str] = &[
     "linux",
 ];
 
+/// [`RESERVED`] by length: a name is only compared with the words as long as it is.
+const RESERVED_BY_LEN: [&[&str]; 17] = [
+    &[],
+    &[],
+    &["do", "if", "or"],
+    &["for", "int", "asm", "new", "try", "and", "not", "xor"],
+    &[
+        "auto", "case", "char", "else", "enum", "goto", "long", "void", "bool", "this", "true",
+        "unix", "mips", "i386",
+    ],
+    &[
+        "break", "const", "float", "short", "union", "while", "_Bool", "catch", "class", "false",
+        "throw", "using", "bitor", "compl", "or_eq", "errno", "sparc", "linux",
+    ],
+    &[
+        "double", "extern", "return", "signed", "sizeof", "static", "struct", "switch", "inline",
+        "typeof", "delete", "friend", "public", "typeid", "and_eq", "bitand", "not_eq", "xor_eq",
+    ],
+    &[
+        "default", "typedef", "_Atomic", "mutable", "private", "virtual", "wchar_t",
+    ],
+    &[
+        "continue", "register", "unsigned", "volatile", "restrict", "_Complex", "_Alignas",
+        "_Alignof", "_Generic", "explicit", "operator", "template", "typename",
+    ],
+    &["_Noreturn", "namespace", "protected"],
+    &["_Imaginary", "const_cast"],
+    &["static_cast"],
+    &["dynamic_cast"],
+    &["_Thread_local"],
+    &["_Static_assert"],
+    &[],
+    &["reinterpret_cast"],
+];
+
 /// For each length up to 16, the first bytes (`a`..`z` as bits 0..25, `_` as bit 26) that
 /// some reserved word of that length starts with: rules out most names in two steps.
 const RESERVED_STARTS: [u32; 17] = {
@@ -417,7 +452,10 @@ fn is_reserved(word: &[u8]) -> bool {
     let (Some(&starts), Some(&first)) = (RESERVED_STARTS.get(word.len()), word.first()) else {
         return false;
     };
-    starts & (1 << start_bit(first)) != 0 && RESERVED.iter().any(|r| r.as_bytes() == word)
+    starts & (1 << start_bit(first)) != 0
+        && RESERVED_BY_LEN
+            .get(word.len())
+            .is_some_and(|words| words.iter().any(|r| r.as_bytes() == word))
 }
 
 /// The C character QEMU's `c_name` maps `c` to.
@@ -1365,6 +1403,21 @@ mod tests {
         assert_eq!(name_stem("*oops"), None);
         assert_eq!(name_stem(""), None);
         assert_eq!(name_stem("not\\possible"), None);
+    }
+
+    #[test]
+    fn reserved_words_by_length() {
+        let mut by_len: Vec<&str> = RESERVED_BY_LEN
+            .iter()
+            .flat_map(|w| w.iter().copied())
+            .collect();
+        let mut all = RESERVED.to_vec();
+        by_len.sort_unstable();
+        all.sort_unstable();
+        assert_eq!(by_len, all);
+        for (len, words) in RESERVED_BY_LEN.iter().enumerate() {
+            assert!(words.iter().all(|w| w.len() == len));
+        }
     }
 
     #[test]
