@@ -489,38 +489,46 @@ pub fn c_name(name: &str, protect: bool) -> String {
 pub(crate) fn c_name_key(name: &str) -> u64 {
     // FxHash's multiplier: cheap and good enough to make equal fingerprints rare.
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    // Byte by byte, as c_name maps characters: a multi-byte character becomes one `_`
-    // (its lead byte maps to `_`, its continuation bytes are skipped).
-    fn mapped(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'_' => Some(b),
-            0x80..=0xbf => None,
-            _ => Some(b'_'),
+    /// The C byte of each byte, as c_name maps characters: a multi-byte character
+    /// becomes one `_` (its lead byte maps to `_`; continuation bytes map to 0, skipped).
+    const MAP: [u8; 256] = {
+        let mut map = [b'_'; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            if c.is_ascii_alphanumeric() || c == b'_' {
+                map[b] = c;
+            } else if c >= 0x80 && c < 0xc0 {
+                map[b] = 0;
+            }
+            b += 1;
         }
-    }
+        map
+    };
     fn hash(start: u64, name: &str) -> u64 {
         let mut h = start;
         for &b in name.as_bytes() {
-            if let Some(m) = mapped(b) {
+            let m = MAP[usize::from(b)];
+            if m != 0 {
                 h = (h.rotate_left(5) ^ u64::from(m)).wrapping_mul(K);
             }
         }
         h
     }
     let bytes = name.as_bytes();
-    let maybe_reserved = |b: &[u8]| {
-        let bit = b
-            .first()
-            .map_or(31, |&c| start_bit(mapped(c).unwrap_or(b'_')));
+    let h = hash(0, name);
+    // Only names as long as a reserved word and starting like one need a closer look
+    // (non-ASCII names, which the lexer never lets through, the slow way).
+    let maybe_reserved = bytes.first().is_some_and(|&first| {
         RESERVED_STARTS
-            .get(b.len())
-            .is_some_and(|starts| starts & (1 << bit) != 0)
-    };
+            .get(bytes.len())
+            .is_some_and(|starts| starts & (1 << start_bit(MAP[usize::from(first)])) != 0)
+    });
     let protected = bytes.first().is_some_and(u8::is_ascii_digit)
-        || (maybe_reserved(bytes) && bytes.is_ascii() && {
+        || (maybe_reserved && bytes.is_ascii() && {
             let mut buf = [0u8; 16];
             for (slot, &b) in buf.iter_mut().zip(bytes) {
-                *slot = mapped(b).unwrap_or(b'_');
+                *slot = MAP[usize::from(b)];
             }
             is_reserved(&buf[..bytes.len()])
         })
@@ -529,7 +537,7 @@ pub(crate) fn c_name_key(name: &str) -> u64 {
         // As if the name were written with the `q_` in front.
         hash(hash(0, "q_"), name)
     } else {
-        hash(0, name)
+        h
     }
 }
 

@@ -43,6 +43,9 @@ impl Schema {
             marker_files,
         } = checked;
         let mut b = Builder::new(root, pragma, docs, marker_files);
+        // Definitions bring in a few implicit and array types each: room for all of them
+        // at once, rather than moving every entity several times as the vectors grow.
+        b.reserve(items.len() * 2);
         b.def_predefineds()?;
         for item in items {
             match item {
@@ -133,6 +136,8 @@ struct Builder {
     /// The module of each file name seen so far (interned names, keyed by address): a
     /// file's module is worked out once, not once per definition.
     file_modules: HashMap<usize, ModuleId>,
+    /// The last file looked up in `file_modules`, and its module.
+    last_file_module: Option<(usize, ModuleId)>,
 }
 
 impl Builder {
@@ -170,11 +175,22 @@ impl Builder {
             root_dir: root.parent().map(Path::to_path_buf).unwrap_or_default(),
             cwd,
             file_modules: HashMap::new(),
+            last_file_module: None,
         };
         b.make_module(Module::BUILTIN.to_string());
         let root_name = b.module_name(root);
         b.make_module(root_name);
         b
+    }
+
+    fn reserve(&mut self, entities: usize) {
+        self.entities.reserve(entities);
+        self.origins.reserve(entities);
+        self.pending.reserve(entities);
+        self.states.reserve(entities);
+        self.member_keys.reserve(entities);
+        self.listed.reserve(entities);
+        self.by_name.reserve(entities);
     }
 
     // -----------------------------------------------------------------------------------
@@ -217,7 +233,14 @@ impl Builder {
     /// The module of the (interned) file name `file`.
     fn module_of_file(&mut self, file: &'static PathBuf) -> ModuleId {
         let key = file as *const PathBuf as usize;
+        // Definitions come file by file: most often the file of the one before.
+        if let Some((last, id)) = self.last_file_module {
+            if last == key {
+                return id;
+            }
+        }
         if let Some(&id) = self.file_modules.get(&key) {
+            self.last_file_module = Some((key, id));
             return id;
         }
         let name = self.module_name(file);
