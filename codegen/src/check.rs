@@ -608,11 +608,8 @@ fn check_definition(
         defn: None,
         pragma,
     };
-    let metas: Vec<Meta> = Meta::ALL
-        .into_iter()
-        .filter(|m| expr.contains(m.as_str()))
-        .collect();
-    let [meta] = metas[..] else {
+    let mut metas = Meta::ALL.into_iter().filter(|m| expr.contains(m.as_str()));
+    let (Some(meta), None) = (metas.next(), metas.next()) else {
         return Err(ctx.err(
             "expression must have exactly one key 'enum', 'struct', 'union', 'alternate', \
              'command', 'event'",

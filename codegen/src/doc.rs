@@ -434,19 +434,24 @@ impl Doc {
 }
 
 /// A doc block being read: its sections so far, the last one's text still being written.
-struct Draft {
+struct Draft<'s> {
     sections: Vec<Section>,
     /// The text of the last section. Kept apart and copied into the section once it is
     /// complete (trimmed), so each section's text is allocated once, at its final size.
-    text: String,
+    /// Borrowed: one buffer serves all the blocks of a parse.
+    text: &'s mut String,
 }
 
-impl Draft {
-    /// A block with its (empty) body starting at `info`.
-    fn new(info: &Info) -> Draft {
+impl<'s> Draft<'s> {
+    /// A block with its (empty) body starting at `info`, expecting about `sections`
+    /// sections, its last section's text written into `text`.
+    fn new(info: &Info, sections: usize, text: &'s mut String) -> Draft<'s> {
+        text.clear();
+        let mut all = Vec::with_capacity(sections);
+        all.push(Section::new(SectionKind::Plain, None, info));
         Draft {
-            sections: vec![Section::new(SectionKind::Plain, None, info)],
-            text: String::with_capacity(1024),
+            sections: all,
+            text,
         }
     }
 
@@ -914,18 +919,21 @@ pub fn parse_block(
     strict: bool,
     warnings: &mut Vec<SchemaError>,
 ) -> Result<Vec<Doc>> {
-    Ok(parse_one(block, strict, warnings)?.into_iter().collect())
+    Ok(parse_one(block, strict, warnings, &mut String::new())?
+        .into_iter()
+        .collect())
 }
 
 /// [`parse_block`] without the `Vec`: the block's documentation, `None` when the block has
-/// no end.
+/// no end. `scratch` is room to write sections in, reused from block to block.
 pub(crate) fn parse_one(
     block: &RawDocBlock<'_>,
     strict: bool,
     warnings: &mut Vec<SchemaError>,
+    scratch: &mut String,
 ) -> Result<Option<Doc>> {
     let mut reader = Reader::new(block, strict, warnings);
-    match read_doc(&mut reader) {
+    match read_doc(&mut reader, scratch) {
         Ok(mut doc) => {
             doc.strict = strict;
             Ok(Some(doc))
@@ -935,7 +943,15 @@ pub(crate) fn parse_one(
     }
 }
 
-fn read_doc(r: &mut Reader<'_>) -> Step<Doc> {
+fn read_doc(r: &mut Reader<'_>, text: &mut String) -> Step<Doc> {
+    // Room for a section per `@name:` line and a few more, so the vector is not grown
+    // again and again.
+    let sections = 4 + r
+        .block
+        .lines
+        .iter()
+        .filter(|l| l.text.as_bytes().get(2) == Some(&b'@'))
+        .count();
     let mut line = r.line()?;
     let (doc, symbol) = match line {
         Some(first) if first.starts_with('@') => {
@@ -945,12 +961,12 @@ fn read_doc(r: &mut Reader<'_>) -> Step<Doc> {
             if symbol.is_empty() {
                 return Err(r.error("'@' must be followed by the name of a definition"));
             }
-            let mut doc = Draft::new(&r.block.info);
+            let mut doc = Draft::new(&r.block.info, sections, text);
             read_definition(r, &mut doc)?;
             (doc, Some(symbol.to_string()))
         }
         _ => {
-            let mut doc = Draft::new(&r.block.info);
+            let mut doc = Draft::new(&r.block.info, sections, text);
             doc.ensure_untagged_section(&r.here);
             while let Some(text) = line {
                 if let Some((name, _)) = at_name_colon(text) {
@@ -968,7 +984,7 @@ fn read_doc(r: &mut Reader<'_>) -> Step<Doc> {
 }
 
 /// The part of a definition block after its `@name:` line.
-fn read_definition(r: &mut Reader<'_>, doc: &mut Draft) -> Step<()> {
+fn read_definition(r: &mut Reader<'_>, doc: &mut Draft<'_>) -> Step<()> {
     let mut line = r.line()?;
     // Descriptions go before `Features:` and tagged sections.
     let mut no_more_args = false;
@@ -1054,7 +1070,7 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Draft) -> Step<()> {
 /// The rest of a description or tagged section after its first line: blank lines, then
 /// lines indented at least as much as the first non-blank one. Returns the first line that
 /// is not part of it.
-fn read_indented<'a>(r: &mut Reader<'a>, doc: &mut Draft) -> Step<Option<&'a str>> {
+fn read_indented<'a>(r: &mut Reader<'a>, doc: &mut Draft<'_>) -> Step<Option<&'a str>> {
     let mut line = r.line()?;
     let mut blank_before = false;
     while line == Some("") {
@@ -1112,7 +1128,7 @@ fn read_indented<'a>(r: &mut Reader<'a>, doc: &mut Draft) -> Step<Option<&'a str
 /// section.
 fn read_unindented<'a>(
     r: &mut Reader<'a>,
-    doc: &mut Draft,
+    doc: &mut Draft<'_>,
     first: &'a str,
 ) -> Step<Option<&'a str>> {
     doc.append_line(first);
@@ -1127,7 +1143,7 @@ fn read_unindented<'a>(
 }
 
 /// The rest of a plain paragraph: up to a blank line.
-fn read_paragraph<'a>(r: &mut Reader<'a>, doc: &mut Draft) -> Step<Option<&'a str>> {
+fn read_paragraph<'a>(r: &mut Reader<'a>, doc: &mut Draft<'_>) -> Step<Option<&'a str>> {
     loop {
         let line = r.line()?;
         match line {

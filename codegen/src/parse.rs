@@ -177,6 +177,7 @@ fn parse_source(
         entries: Vec::new(),
         elements: Vec::new(),
         doc_lines: Vec::new(),
+        doc_text: String::new(),
     };
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
@@ -437,6 +438,8 @@ struct Parser<'a, 's> {
     elements: Vec<Node>,
     /// Room for the lines of a doc block, reused from block to block.
     doc_lines: Vec<RawDocLine<'a>>,
+    /// Room for the text of a doc section, reused likewise.
+    doc_text: String,
 }
 
 impl<'a> Parser<'a, '_> {
@@ -569,10 +572,20 @@ impl<'a> Parser<'a, '_> {
             // QEMU reads a block line by line, so a bad line before the broken end is
             // what it reports.
             let mut ignored = Vec::new();
-            doc::parse_one(&block, self.options.strict, &mut ignored)?;
+            doc::parse_one(
+                &block,
+                self.options.strict,
+                &mut ignored,
+                &mut String::new(),
+            )?;
             return Err(error);
         }
-        let doc = doc::parse_one(&block, self.options.strict, &mut self.schema.warnings)?;
+        let doc = doc::parse_one(
+            &block,
+            self.options.strict,
+            &mut self.schema.warnings,
+            &mut self.doc_text,
+        )?;
         self.doc_lines = block.lines;
         self.doc_lines.clear();
         self.lexer.accept(false)?;

@@ -893,7 +893,8 @@ impl Builder {
         self.check_definition(id)?;
 
         // `members[i]` has the C name fingerprint `keys[i]`.
-        let mut members: Vec<Member> = Vec::new();
+        let local_count = self.object(id).map_or(0, |o| o.local_members.len());
+        let mut members: Vec<Member> = Vec::with_capacity(local_count);
         let mut keys: Vec<u64> = Vec::new();
         if let Some(base_name) = self.pending[id.index()].base.take() {
             let base = self.resolve(&base_name, id, || "'base'".to_string())?;
@@ -909,6 +910,7 @@ impl Builder {
             self.check_object(base)?;
             // The base passed its own clash checks: its members cannot collide.
             if let Some(o) = self.object(base) {
+                members.reserve(o.members.len());
                 members.extend(o.members.iter().cloned());
             }
             keys.extend_from_slice(&self.member_keys[base.index()]);
