@@ -29,8 +29,16 @@
 //! divided by the request count (the peers measure themselves the same way). Rounds
 //! alternate the contenders; the best round counts, separately for throughput and CPU.
 //!
+//! QEMU, the bench and the peers share one CPU during that part (the last one this process
+//! may use; `QMP_BENCH_CPU=N` picks another, `QMP_BENCH_CPU=none` leaves placement to the
+//! scheduler). On this project's 2-core VM a wake-up that crosses CPUs costs more than the
+//! client's own work per request, and the scheduler flips between placing QEMU and the
+//! client together or apart from one second to the next, so unpinned figures swing by 2-3x
+//! from round to round and drown the differences between clients.
+//!
 //! Environment: `QMP_BENCH_REQUESTS` (default 20000), `QMP_BENCH_ROUNDS` (3),
-//! `QMP_BENCH_FAKE_MESSAGES` (200000, the fake-server part), `QMP_QEMU` (the binary).
+//! `QMP_BENCH_FAKE_MESSAGES` (200000, the fake-server part), `QMP_BENCH_CPU`, `QMP_QEMU`
+//! (the binary).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream as StdUnixStream;
@@ -141,6 +149,45 @@ impl Best {
 // ---------------------------------------------------------------------------------------
 // Settings
 
+/// The CPUs this thread may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it and
+    // CPU_ISSET only reads it, within its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let rc = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        assert_eq!(
+            rc,
+            0,
+            "sched_getaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
+    }
+}
+
+/// Restricts the calling thread, and every process or thread it starts from now on, to
+/// `cpus`.
+fn set_cpus(cpus: &[usize]) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it (the
+    // numbers come from allowed_cpus or the user, and CPU_SET ignores out-of-range ones).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(
+            rc,
+            0,
+            "sched_setaffinity({cpus:?}): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 struct Settings {
     quick: bool,
     requests: u64,
@@ -148,6 +195,8 @@ struct Settings {
     fake_messages: u64,
     qapi_peer: Option<PathBuf>,
     python: Option<PathBuf>,
+    /// The CPU the real-QEMU part runs on (QEMU, the bench and the peers), if pinned.
+    cpu: Option<usize>,
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -181,6 +230,14 @@ impl Settings {
             .max(FAKE_IN_FLIGHT as u64),
             qapi_peer: peer("QMP_BENCH_QAPI_PEER"),
             python: peer("QMP_BENCH_PYTHON"),
+            cpu: match std::env::var("QMP_BENCH_CPU") {
+                Ok(v) if v == "none" => None,
+                Ok(v) => Some(
+                    v.parse()
+                        .unwrap_or_else(|_| panic!("QMP_BENCH_CPU={v}: a CPU number or none")),
+                ),
+                Err(_) => allowed_cpus().last().copied(),
+            },
         }
     }
 }
@@ -534,8 +591,13 @@ fn verdict(ok: bool) -> &'static str {
 fn print_qemu_table(settings: &Settings, qemu: &str, rows: &[Row]) {
     println!();
     println!(
-        "== query-status against {qemu}, -M none, unix socket, oob on; {} requests per run, best of {} round(s), single-threaded runtimes ==",
-        settings.requests, settings.rounds
+        "== query-status against {qemu}, -M none, unix socket, oob on; {} requests per run, best of {} round(s), single-threaded runtimes, {} ==",
+        settings.requests,
+        settings.rounds,
+        match settings.cpu {
+            Some(cpu) => format!("QEMU and clients pinned to CPU {cpu}"),
+            None => "not pinned".to_owned(),
+        }
     );
     let find = |c: &Contender| rows.iter().find(|r| r.contender == *c).expect("row");
     let (raw, ours) = (find(&Contender::Raw), find(&Contender::Ours));
@@ -855,8 +917,18 @@ fn main() {
             ""
         }
     );
+    // QEMU and the client on one CPU: a wake-up that crosses CPUs costs this machine (a
+    // VM) several times the client's own work per request, and whether the scheduler
+    // puts the two on one CPU or two changes from second to second, so unpinned
+    // figures swing by 2-3x between rounds. QEMU and the peers inherit the pinning.
+    let all_cpus = allowed_cpus();
+    if let Some(cpu) = settings.cpu {
+        set_cpus(&[cpu]);
+    }
     if let Some((label, rows)) = against_qemu(&settings, &rt) {
         print_qemu_table(&settings, &label, &rows);
     }
+    // The fake server gets its own CPU, as a real QEMU would if it could.
+    set_cpus(&all_cpus);
     fake_server_part(&settings, &rt);
 }
