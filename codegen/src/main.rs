@@ -86,6 +86,7 @@ fn run(args: &Args) -> Result<(), String> {
             let out = args.output.clone().unwrap_or_default();
             let generation = qemu_qmp_codegen::rust::Builder::new(&args.schema)
                 .docs(args.docs)
+                .pretty(true)
                 .out_dir(&out)
                 .generate()
                 .map_err(|e| e.to_string())?;

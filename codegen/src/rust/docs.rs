@@ -60,7 +60,7 @@ pub(super) fn member(
     let mut text = String::new();
     match doc.filter(|_| with_docs).and_then(|d| d.member(name)) {
         Some(description) if !description.trim().is_empty() => {
-            text.push_str(&rustdoc_text(description))
+            text.push_str(&rustdoc_text(&dedent_continuation(description)))
         }
         _ => text.push_str(&format!("`{name}`")),
     }
@@ -90,6 +90,26 @@ fn doc_lines(text: &str) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// A member description's continuation lines are indented under its `@name:`; rustdoc
+/// wants them flush.
+fn dedent_continuation(text: &str) -> String {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let rest: Vec<&str> = lines.collect();
+    let indent = rest
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut out = first.to_string();
+    for line in rest {
+        out.push('\n');
+        out.push_str(line.get(indent..).unwrap_or(line.trim_start()));
+    }
+    out
 }
 
 fn paragraph(text: &mut String) {
