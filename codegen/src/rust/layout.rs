@@ -82,7 +82,10 @@ impl Writer {
 
     /// Whether a word (identifier or literal) gets a space before it.
     fn space_before_word(&self) -> bool {
-        matches!(self.last, Last::Word | Last::Close | Last::CloseAngle | Last::Op)
+        matches!(
+            self.last,
+            Last::Word | Last::Close | Last::CloseAngle | Last::Op
+        )
     }
 
     fn stream(&mut self, tokens: TokenStream, context: Context) {
@@ -156,7 +159,9 @@ impl Writer {
                         self.last = Last::Close;
                         // A block ends a line unless a separator, `.` or `else` follows.
                         let continues = match tokens.peek() {
-                            Some(TokenTree::Punct(p)) => matches!(p.as_char(), ',' | ';' | '.' | '?'),
+                            Some(TokenTree::Punct(p)) => {
+                                matches!(p.as_char(), ',' | ';' | '.' | '?')
+                            }
                             Some(TokenTree::Ident(i)) => i == "else",
                             _ => false,
                         };
@@ -208,7 +213,9 @@ impl Writer {
     /// `#[...]`: doc attributes become `///` lines; others stay attributes on a line.
     fn attribute(&mut self, attribute: TokenStream) {
         let parts: Vec<TokenTree> = attribute.clone().into_iter().collect();
-        if let [TokenTree::Ident(name), TokenTree::Punct(eq), TokenTree::Literal(text)] = parts.as_slice() {
+        if let [TokenTree::Ident(name), TokenTree::Punct(eq), TokenTree::Literal(text)] =
+            parts.as_slice()
+        {
             if self.doc_comments && name == "doc" && eq.as_char() == '=' {
                 if let Some(line) = plain_string(&text.to_string()) {
                     self.newline();
@@ -233,7 +240,10 @@ impl Writer {
 /// escapes other than `\"`, `\\` and `\'`.
 fn plain_string(literal: &str) -> Option<String> {
     // `///` comments in `quote!` arrive as raw strings.
-    if let Some(raw) = literal.strip_prefix("r\"").and_then(|l| l.strip_suffix('"')) {
+    if let Some(raw) = literal
+        .strip_prefix("r\"")
+        .and_then(|l| l.strip_suffix('"'))
+    {
         return (!raw.contains(['\n', '\r'])).then(|| raw.to_string());
     }
     let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
@@ -256,7 +266,9 @@ fn plain_string(literal: &str) -> Option<String> {
 /// the same tokens. For tests of the emitter over whole schemas.
 pub fn layout_preserves_tokens(tokens: TokenStream) -> Result<(), String> {
     let text = layout_with(tokens.clone(), false);
-    let reparsed: TokenStream = text.parse().map_err(|e| format!("laid-out code does not lex: {e:?}"))?;
+    let reparsed: TokenStream = text
+        .parse()
+        .map_err(|e| format!("laid-out code does not lex: {e:?}"))?;
     if flat(reparsed) == flat(tokens) {
         Ok(())
     } else {
@@ -303,8 +315,16 @@ mod tests {
         };
         let text = layout(tokens.clone());
         assert!(text.contains("/// A \"quoted\" doc.\n"), "{text}");
-        assert!(text.contains("pub struct Foo<'a> {\n    pub a: ::std::vec::Vec<::std::vec::Vec<i64>>,\n"), "{text}");
-        assert!(text.contains("-> ::std::result::Result<(), ()> {"), "{text}");
+        assert!(
+            text.contains(
+                "pub struct Foo<'a> {\n    pub a: ::std::vec::Vec<::std::vec::Vec<i64>>,\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("-> ::std::result::Result<(), ()> {"),
+            "{text}"
+        );
         assert!(text.contains("let y = self.a.len() as i64 - 1;"), "{text}");
         assert!(text.contains("if y >= 0 {"), "{text}");
         assert!(text.contains("    b: &'a str\n"), "{text}");
