@@ -3,10 +3,10 @@
 use std::fmt;
 
 /// Something that executes commands: the async client, the blocking client, a test double.
-/// Implementing it gives a type the [`Commands`] methods.
+/// Implementing it gives a type the [`Commands`](crate::Commands) methods.
 pub trait Executor {}
 
-/// A command about to be executed, returned by the [`Commands`] methods: set optional
+/// A command about to be executed, returned by the [`Commands`](crate::Commands) methods: set optional
 /// arguments on it, then `.await` it (async executors) or call
 /// [`wait`](Call::wait) (blocking ones).
 #[must_use = "a command is only sent when the call is awaited or waited for"]

@@ -1,4 +1,6 @@
-//! Typed, code-generated async bindings for QEMU's Machine Protocol (QMP).
+#![doc = include_str!("../README.md")]
+//!
+//! ## Inside
 //!
 //! Data flows socket → [`framing`] (newline-delimited JSON, size-capped) → routing in the
 //! [`client`] (one reader and one writer task per connection, replies matched by id, events
