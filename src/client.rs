@@ -975,10 +975,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut closing: watch::Receiver<bool>,
 ) {
     let limit = lines.max();
+    // One wait for the connection's whole life: a fresh one per message would register
+    // and unregister a waiter on the watch channel every time, about a tenth of the
+    // client's own work per request.
+    let mut closed = std::pin::pin!(closing.wait_for(|c| *c));
     loop {
         tokio::select! {
             biased;
-            _ = closing.wait_for(|c| *c) => break,
+            _ = closed.as_mut() => break,
             frame = lines.next_frame() => match frame {
                 Ok(Some(frame)) => route(&shared, frame, limit),
                 Ok(None) => {
@@ -1123,10 +1127,12 @@ async fn write_loop(
     mut closing: watch::Receiver<bool>,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    // One wait for the whole loop, as in `read_loop`.
+    let mut closed = std::pin::pin!(closing.wait_for(|c| *c));
     'outer: loop {
         let first = tokio::select! {
             biased;
-            _ = closing.wait_for(|c| *c) => break,
+            _ = closed.as_mut() => break,
             m = rx.recv() => m,
         };
         // No sender left: every handle is gone, so the connection is no longer wanted.
