@@ -661,7 +661,11 @@ impl<'a> Reader<'a> {
         let Some(text) = after_hash.strip_prefix(' ') else {
             return Err(self.error("'#' must be followed by a space in documentation comments"));
         };
-        let line = text.trim_end();
+        // Plain ASCII endings are trimmed over bytes; anything else as str::trim_end.
+        let line = match text.as_bytes().last() {
+            Some(b) if b.is_ascii() && !b.is_ascii_whitespace() => text,
+            _ => text.trim_end(),
+        };
         if opens_literal(line) {
             self.literal = true;
             self.literal_indent = 0;
@@ -731,7 +735,13 @@ fn is_lone_url(line: &str) -> bool {
 
 /// Number of white-space characters `line` starts with.
 fn indentation(line: &str) -> usize {
-    line.chars().take_while(|c| c.is_whitespace()).count()
+    // Spaces, then (nearly always) a plain ASCII character: counted over bytes.
+    let spaces = line.bytes().take_while(|&b| b == b' ').count();
+    match line.as_bytes().get(spaces) {
+        Some(b) if b.is_ascii() && !b.is_ascii_whitespace() => spaces,
+        None => spaces,
+        _ => line.chars().take_while(|c| c.is_whitespace()).count(),
+    }
 }
 
 /// The column after `text` when it starts at `col`, with tabs to multiples of 8.

@@ -176,7 +176,8 @@ fn parse_source(
         schema,
         entries: Vec::new(),
         elements: Vec::new(),
-        doc_lines: Vec::new(),
+        // Enough for the longest blocks of QEMU's schemas: not grown block after block.
+        doc_lines: Vec::with_capacity(256),
         doc_text: String::new(),
     };
     let result = parser.run();
@@ -366,9 +367,8 @@ impl<'a> Lexer<'a> {
         self.info.line += 1;
         self.line_pos = start;
         self.pos = start;
-        let end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n')
+        let end = self.src[start..]
+            .find('\n')
             .map_or(bytes.len(), |i| start + i);
         self.cursor = end;
         self.tok = Token::Comment(&self.src[start..end]);
