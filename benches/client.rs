@@ -29,12 +29,14 @@
 //! divided by the request count (the peers measure themselves the same way). Rounds
 //! alternate the contenders; the best round counts, separately for throughput and CPU.
 //!
-//! QEMU, the bench and the peers share one CPU during that part (the last one this process
-//! may use; `QMP_BENCH_CPU=N` picks another, `QMP_BENCH_CPU=none` leaves placement to the
-//! scheduler). On this project's 2-core VM a wake-up that crosses CPUs costs more than the
-//! client's own work per request, and the scheduler flips between placing QEMU and the
-//! client together or apart from one second to the next, so unpinned figures swing by 2-3x
-//! from round to round and drown the differences between clients.
+//! Servers and clients share one CPU: QEMU, the bench, the peers and the fake server's
+//! thread (the last CPU this process may use; `QMP_BENCH_CPU=N` picks another,
+//! `QMP_BENCH_CPU=none` leaves placement to the scheduler). On this project's 2-core VM a
+//! wake-up that crosses CPUs costs more than the client's own work per request (about 7 us
+//! of client CPU per query-status against QEMU on one CPU, 25-40 us across two; 0.6 vs
+//! 1.0 us per command against the fake server), and the scheduler flips between placing
+//! the two together or apart from one second to the next, so unpinned figures swing by
+//! 2-3x from round to round and drown the differences between clients.
 //!
 //! Environment: `QMP_BENCH_REQUESTS` (default 20000), `QMP_BENCH_ROUNDS` (3),
 //! `QMP_BENCH_FAKE_MESSAGES` (200000, the fake-server part), `QMP_BENCH_CPU`, `QMP_QEMU`
@@ -863,8 +865,12 @@ fn fake_server_part(settings: &Settings, rt: &Runtime) {
     }
     println!();
     println!(
-        "== client overhead alone: in-process fake server on a socketpair, {n} messages per run, best of {} round(s) ==",
-        settings.rounds
+        "== client overhead alone: in-process fake server on a socketpair, {n} messages per run, best of {} round(s), {} ==",
+        settings.rounds,
+        match settings.cpu {
+            Some(cpu) => format!("server and client pinned to CPU {cpu}"),
+            None => "not pinned".to_owned(),
+        }
     );
     println!(
         "{:<58} {:>12} {:>14} {:>10} {:>10}",
@@ -917,18 +923,16 @@ fn main() {
             ""
         }
     );
-    // QEMU and the client on one CPU: a wake-up that crosses CPUs costs this machine (a
+    // Server and client on one CPU: a wake-up that crosses CPUs costs this machine (a
     // VM) several times the client's own work per request, and whether the scheduler
     // puts the two on one CPU or two changes from second to second, so unpinned
-    // figures swing by 2-3x between rounds. QEMU and the peers inherit the pinning.
-    let all_cpus = allowed_cpus();
+    // figures swing by 2-3x between rounds. QEMU, the peers and the fake server's
+    // thread inherit the pinning.
     if let Some(cpu) = settings.cpu {
         set_cpus(&[cpu]);
     }
     if let Some((label, rows)) = against_qemu(&settings, &rt) {
         print_qemu_table(&settings, &label, &rows);
     }
-    // The fake server gets its own CPU, as a real QEMU would if it could.
-    set_cpus(&all_cpus);
     fake_server_part(&settings, &rt);
 }
