@@ -37,7 +37,15 @@ if [[ -z "${QMP_BENCH_QUICK:-}" || "${QMP_BENCH_QUICK}" == "0" ]]; then
     venv="$target/bench-peers/venv"
     if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('qemu.qmp') != '$qemu_qmp_version')" 2>/dev/null; then
         echo "installing qemu.qmp $qemu_qmp_version into $venv ..." >&2
-        python3 -m venv "$venv"
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv"; then
+            # Debian's own python3 keeps venv (ensurepip) in a separate package.
+            sudo_cmd=()
+            [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+            DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q python3-venv >&2
+            rm -rf "$venv"
+            python3 -m venv "$venv"
+        fi
         "$venv/bin/pip" install --quiet --disable-pip-version-check "qemu.qmp==$qemu_qmp_version"
     fi
     export QMP_BENCH_PYTHON="$venv/bin/python"
