@@ -21,6 +21,7 @@ fn layout_with(tokens: TokenStream, doc_comments: bool) -> String {
         line_start: true,
         last: Last::Open,
         doc_comments,
+        last_word_is_keyword: false,
     };
     writer.stream(tokens, Context::Items);
     writer.out
@@ -58,6 +59,9 @@ struct Writer {
     line_start: bool,
     last: Last,
     doc_comments: bool,
+    /// The last identifier written, when it was the last token (keywords before `::`
+    /// keep their space: `impl ::std::...`).
+    last_word_is_keyword: bool,
 }
 
 impl Writer {
@@ -132,13 +136,29 @@ impl Writer {
                 }
                 TokenTree::Ident(ident) => {
                     let space = self.space_before_word();
-                    self.write(&ident.to_string(), space);
+                    let text = ident.to_string();
+                    self.write(&text, space);
                     self.last = Last::Word;
+                    self.last_word_is_keyword = matches!(
+                        text.as_str(),
+                        "impl"
+                            | "dyn"
+                            | "as"
+                            | "for"
+                            | "in"
+                            | "return"
+                            | "mut"
+                            | "where"
+                            | "ref"
+                            | "move"
+                            | "else"
+                    );
                 }
                 TokenTree::Literal(literal) => {
                     let space = self.space_before_word();
                     self.write(&literal.to_string(), space);
                     self.last = Last::Word;
+                    self.last_word_is_keyword = false;
                 }
                 TokenTree::Group(group) => match group.delimiter() {
                     Delimiter::Brace => {
@@ -195,7 +215,9 @@ impl Writer {
         let space = match op {
             "," | ";" | "." | "?" | ":" | "::" | "!" | "'" => {
                 // `: ::std` and `-> ::std` keep their space; `Foo::bar` and `<::std` do not.
-                op == "::" && matches!(self.last, Last::Op)
+                op == "::"
+                    && (matches!(self.last, Last::Op)
+                        || matches!(self.last, Last::Word) && self.last_word_is_keyword)
             }
             "<" | ">" | ">>" => false,
             "&" | "-" | "*" | "**" | "&&" => after_value || matches!(self.last, Last::Op),
@@ -328,6 +350,10 @@ mod tests {
         assert!(text.contains("let y = self.a.len() as i64 - 1;"), "{text}");
         assert!(text.contains("if y >= 0 {"), "{text}");
         assert!(text.contains("    b: &'a str\n"), "{text}");
+        let text = layout(quote!(
+            fn g(x: impl ::std::fmt::Debug) {}
+        ));
+        assert!(text.contains("x: impl ::std::fmt::Debug"), "{text}");
         assert_eq!(layout_preserves_tokens(tokens), Ok(()));
     }
 }
