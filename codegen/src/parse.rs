@@ -112,30 +112,8 @@ impl Files {
 
     /// The absolute form of `path` (see [`absolute`]).
     fn absolute(&mut self, path: &Path) -> PathBuf {
-        absolute(path, &mut self.cwd)
+        crate::source::absolute(path, &mut self.cwd)
     }
-}
-
-/// The absolute, lexically normalised form of `path`, used to recognise a file seen before;
-/// `cwd` caches the current directory.
-fn absolute(path: &Path, cwd: &mut Option<PathBuf>) -> PathBuf {
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        cwd.get_or_insert_with(|| std::env::current_dir().unwrap_or_default())
-            .join(path)
-    };
-    let mut out = PathBuf::new();
-    for part in joined.components() {
-        match part {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 fn parse_source(

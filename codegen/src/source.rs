@@ -131,6 +131,29 @@ impl fmt::Display for Info {
     }
 }
 
+/// The absolute, lexically normalised form of `path` (what Python's `os.path.abspath`
+/// gives, so files are told apart as QEMU tells them apart); `cwd` caches the current
+/// directory.
+pub(crate) fn absolute(path: &Path, cwd: &mut Option<PathBuf>) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        cwd.get_or_insert_with(|| std::env::current_dir().unwrap_or_default())
+            .join(path)
+    };
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

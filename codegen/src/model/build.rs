@@ -148,7 +148,7 @@ impl Builder {
         marker_files: Vec<&'static PathBuf>,
     ) -> Builder {
         let mut cwd = None;
-        let root_abs = absolute(root, &mut cwd);
+        let root_abs = crate::source::absolute(root, &mut cwd);
         let schema_dir = root_abs.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut b = Builder {
             entities: Vec::new(),
@@ -204,9 +204,12 @@ impl Builder {
                 return tidy(rest).to_string_lossy().into_owned();
             }
         }
-        relative(&absolute(file, &mut self.cwd), &self.schema_dir)
-            .to_string_lossy()
-            .into_owned()
+        relative(
+            &crate::source::absolute(file, &mut self.cwd),
+            &self.schema_dir,
+        )
+        .to_string_lossy()
+        .into_owned()
     }
 
     fn make_module(&mut self, name: String) -> ModuleId {
@@ -1481,30 +1484,8 @@ fn may_clash<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> bool {
     keys.windows(2).any(|w| w[0] == w[1])
 }
 
-/// The absolute, lexically normalised form of `path` (what Python's `os.path.abspath`
-/// gives); `cwd` caches the current directory.
-fn absolute(path: &Path, cwd: &mut Option<PathBuf>) -> PathBuf {
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        cwd.get_or_insert_with(|| std::env::current_dir().unwrap_or_default())
-            .join(path)
-    };
-    let mut out = PathBuf::new();
-    for part in joined.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 /// `path` without `.` components and with `dir/..` pairs dropped, lexically; unlike
-/// [`absolute`], leading `..` stay, however many there are.
+/// [`crate::source::absolute`], leading `..` stay, however many there are.
 fn tidy(path: &Path) -> PathBuf {
     let mut parts: Vec<Component> = Vec::new();
     for part in path.components() {
