@@ -64,6 +64,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=QMP_SCHEMA");
     let schema = std::env::var_os("QMP_SCHEMA")
+        .filter(|path| !path.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("schema/qemu-10.0.json"));
     let started = std::time::Instant::now();
