@@ -341,17 +341,27 @@ pub(super) fn struct_type(
     o: &ObjectType,
 ) -> TokenStream {
     let name = type_name(em, id);
-    let attrs = item_attrs(em, entity, &format!("The QAPI struct `{}`.", entity.name));
-    record(
-        em,
-        id,
-        &name,
-        &attrs,
-        entity.doc.as_ref(),
-        &o.members,
-        &entity.name,
-    )
-    .0
+    // An event's inline data has no documentation of its own: its members are described
+    // in the event's.
+    let owner = if entity.doc.is_none() && entity.is_implicit() {
+        em.schema
+            .events()
+            .find(|(_, e)| e.arg_type == Some(id))
+            .map(|(event, _)| event)
+    } else {
+        None
+    };
+    let (attrs, doc) = match owner {
+        Some(event) => {
+            let summary = format!(" The data of the event [`{}`](crate::Event).", event.name);
+            (quote!(#[doc = #summary]), event.doc.as_ref())
+        }
+        None => (
+            item_attrs(em, entity, &format!("The QAPI struct `{}`.", entity.name)),
+            entity.doc.as_ref(),
+        ),
+    };
+    record(em, id, &name, &attrs, doc, &o.members, &entity.name).0
 }
 
 pub(super) fn union_type(
