@@ -12,7 +12,8 @@ pub trait Executor {}
 #[must_use = "a command is only sent when the call is awaited or waited for"]
 pub struct Call<'a, E: ?Sized, C> {
     executor: &'a E,
-    command: C,
+    /// Set directly by the generated setters (a closure through `map` costs every build).
+    pub(crate) command: C,
 }
 
 impl<'a, E: ?Sized, C> Call<'a, E, C> {

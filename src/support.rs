@@ -24,6 +24,71 @@ pub fn serialize_struct<T: SerializeFields + ?Sized, S: serde::Serializer>(
     map.end()
 }
 
+/// Writes an optional member only when it is present.
+pub fn serialize_optional<M: SerializeMap, T: serde::Serialize>(
+    map: &mut M,
+    wire: &'static str,
+    value: &Option<T>,
+) -> Result<(), M::Error> {
+    match value {
+        Some(value) => map.serialize_entry(wire, value),
+        None => Ok(()),
+    }
+}
+
+/// A generated struct read from a JSON object, member by member.
+///
+/// The visitor around it is generic (written once, here) and the generated part keeps only
+/// what differs per type; that keeps the bindings quick to compile.
+pub trait DecodeMap: Sized {
+    /// What the visitor expects, for error messages: the QAPI type's name.
+    const EXPECTING: &'static str;
+
+    /// Reads the members from an open map.
+    fn decode_map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+}
+
+/// Deserializes a generated struct through its [`DecodeMap`] impl.
+pub fn deserialize_struct<'de, T: DecodeMap, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    struct MapVisitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: DecodeMap> Visitor<'de> for MapVisitor<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(T::EXPECTING)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::decode_map(map)
+        }
+    }
+    deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
+}
+
+/// Reads the value of the member whose key was just read (a later duplicate wins, as in
+/// QEMU's own parser).
+pub fn read<'de, A: MapAccess<'de>, T: serde::Deserialize<'de>>(
+    map: &mut A,
+    slot: &mut Option<T>,
+) -> Result<(), A::Error> {
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
+/// Reads an optional member's value, where `null` means absent.
+pub fn read_optional<'de, A: MapAccess<'de>, T: serde::Deserialize<'de>>(
+    map: &mut A,
+    slot: &mut Option<T>,
+) -> Result<(), A::Error> {
+    *slot = map.next_value()?;
+    Ok(())
+}
+
+/// Skips the value of a member this schema does not know (a newer QEMU's).
+pub fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
+    map.next_value::<de::IgnoredAny>().map(drop)
+}
+
 /// Deserializes a string and maps it through `from_wire` (which keeps unknown values).
 pub fn deserialize_enum<'de, D: Deserializer<'de>, T>(
     deserializer: D,
@@ -50,12 +115,20 @@ enum KeyInner<'de> {
     Owned(String),
 }
 
-impl Key<'_> {
+impl<'de> Key<'de> {
     /// The key's text.
     pub fn as_str(&self) -> &str {
         match &self.0 {
             KeyInner::Borrowed(s) => s,
             KeyInner::Owned(s) => s,
+        }
+    }
+
+    /// The text, still borrowed from the input when it was.
+    pub fn into_cow(self) -> std::borrow::Cow<'de, str> {
+        match self.0 {
+            KeyInner::Borrowed(s) => std::borrow::Cow::Borrowed(s),
+            KeyInner::Owned(s) => std::borrow::Cow::Owned(s),
         }
     }
 }
@@ -95,9 +168,11 @@ pub struct BufferedMembers {
 }
 
 impl BufferedMembers {
-    /// Keeps a member for later.
-    pub fn push(&mut self, key: &str, value: Box<RawValue>) {
+    /// Reads the value of the member `key` (whose key was just read) and keeps it for later.
+    pub fn read<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        let value: Box<RawValue> = map.next_value()?;
         self.members.push((key.to_owned(), value));
+        Ok(())
     }
 
     /// Decodes the kept members as `T` (a branch's struct), reporting errors as `E`.

@@ -98,11 +98,7 @@ fn serialize_field_statements(fields: &[Field]) -> Vec<TokenStream> {
         .map(|f| {
             let (ident, wire) = (&f.ident, &f.wire);
             if f.optional {
-                quote! {
-                    if let ::std::option::Option::Some(value) = &self.#ident {
-                        map.serialize_entry(#wire, value)?;
-                    }
-                }
+                quote!(crate::support::serialize_optional(map, #wire, &self.#ident)?;)
             } else {
                 quote!(map.serialize_entry(#wire, &self.#ident)?;)
             }
@@ -138,15 +134,20 @@ fn serialize_impls(name: &Ident, statements: &[TokenStream]) -> TokenStream {
     }
 }
 
-/// `impl Deserialize` with a map visitor. `extra_vars`, `extra_arms` and `fallback` let
-/// unions add the discriminator and the buffering of branch members; `build` is the
-/// expression producing the value from the field variables.
 /// The local variable collecting a field while decoding (prefixed, so no member name can
-/// clash with the visitor's own variables).
+/// clash with the decoder's own variables).
 fn field_var(f: &Field) -> Ident {
     format_ident!("field_{}", f.ident.to_string().trim_start_matches("r#"))
 }
 
+/// `impl Deserialize` by way of `support::DecodeMap`. `extra_vars` and `extra_arms` let
+/// unions add the discriminator, `fallback` (an expression giving `Result<(), A::Error>`)
+/// says what an unknown member does, and `build` is the expression giving the
+/// `Result<Self, A::Error>` from the field variables.
+///
+/// Kept small on purpose: every statement here is type-checked and borrow-checked once per
+/// generated type, hundreds of times, so each `?` and closure left out shortens every
+/// user's build.
 fn deserialize_impl(
     name: &Ident,
     expecting: &str,
@@ -163,62 +164,101 @@ fn deserialize_impl(
     let arms = fields.iter().map(|f| {
         let (ident, wire) = (field_var(f), &f.wire);
         if f.optional && !f.takes_null {
-            quote!(#wire => #ident = map.next_value()?,)
+            quote!(#wire => crate::support::read_optional(&mut map, &mut #ident),)
         } else {
-            quote!(#wire => #ident = ::std::option::Option::Some(map.next_value()?),)
+            quote!(#wire => crate::support::read(&mut map, &mut #ident),)
         }
     });
+    let map = if fields.is_empty() && extra_arms.is_empty() && fallback.is_empty() {
+        format_ident!("_map")
+    } else {
+        format_ident!("map")
+    };
+    let read_loop = if map == "map" {
+        quote! {
+            while let ::std::option::Option::Some(key) =
+                map.next_key::<crate::support::Key<'de>>()?
+            {
+                match key.as_str() {
+                    #(#arms)*
+                    #extra_arms
+                    _ => #fallback,
+                }?;
+            }
+        }
+    } else {
+        quote!()
+    };
     quote! {
         impl<'de> ::serde::Deserialize<'de> for #name {
             fn deserialize<D: ::serde::Deserializer<'de>>(
                 deserializer: D,
             ) -> ::std::result::Result<Self, D::Error> {
-                struct Visitor;
-                impl<'de> ::serde::de::Visitor<'de> for Visitor {
-                    type Value = #name;
-                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                        f.write_str(#expecting)
-                    }
-                    fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                        self,
-                        mut map: A,
-                    ) -> ::std::result::Result<#name, A::Error> {
-                        #(#vars)*
-                        #extra_vars
-                        while let ::std::option::Option::Some(key) =
-                            map.next_key::<crate::support::Key<'de>>()?
-                        {
-                            match key.as_str() {
-                                #(#arms)*
-                                #extra_arms
-                                _ => { #fallback }
-                            }
-                        }
-                        ::std::result::Result::Ok(#build)
-                    }
-                }
-                deserializer.deserialize_map(Visitor)
+                crate::support::deserialize_struct(deserializer)
+            }
+        }
+        impl crate::support::DecodeMap for #name {
+            const EXPECTING: &'static str = #expecting;
+            fn decode_map<'de, A: ::serde::de::MapAccess<'de>>(
+                mut #map: A,
+            ) -> ::std::result::Result<Self, A::Error> {
+                #(#vars)*
+                #extra_vars
+                #read_loop
+                #build
             }
         }
     }
 }
 
-/// The struct literal fields, failing on absent required members.
-fn build_fields(fields: &[Field]) -> Vec<TokenStream> {
-    fields
-        .iter()
-        .map(|f| {
-            let (ident, var, wire) = (&f.ident, field_var(f), &f.wire);
-            if f.optional {
-                quote!(#ident: #var,)
-            } else {
-                quote!(#ident: #var.ok_or_else(|| <A::Error as ::serde::de::Error>::missing_field(#wire))?,)
-            }
-        })
-        .collect()
+/// The expression building `Ok(path { fields, extra })` from the field variables, or the
+/// error naming the first required member that was absent.
+fn build_value(fields: &[Field], path: TokenStream, extra: TokenStream) -> TokenStream {
+    let inits = fields.iter().map(|f| {
+        let (ident, var) = (&f.ident, field_var(f));
+        quote!(#ident: #var,)
+    });
+    let value = quote!(::std::result::Result::Ok(#path { #(#inits)* #extra }));
+    let required: Vec<&Field> = fields.iter().filter(|f| !f.optional).collect();
+    if required.is_empty() {
+        return value;
+    }
+    // A tuple, or the one item alone (which needs no parentheses).
+    let tuple = |items: Vec<TokenStream>| match items.as_slice() {
+        [one] => one.clone(),
+        _ => quote!((#(#items),*)),
+    };
+    let vars: Vec<Ident> = required.iter().map(|f| field_var(f)).collect();
+    let scrutinee = tuple(vars.iter().map(|v| quote!(#v)).collect());
+    let present = tuple(
+        vars.iter()
+            .map(|v| quote!(::std::option::Option::Some(#v)))
+            .collect(),
+    );
+    let absent = required.iter().enumerate().map(|(i, f)| {
+        let pattern = tuple(
+            (0..required.len())
+                .map(|j| {
+                    if i == j {
+                        quote!(::std::option::Option::None)
+                    } else {
+                        quote!(_)
+                    }
+                })
+                .collect(),
+        );
+        let wire = &f.wire;
+        quote!(#pattern => ::std::result::Result::Err(crate::support::missing(#wire)),)
+    });
+    quote! {
+        match #scrutinee {
+            #present => #value,
+            #(#absent)*
+        }
+    }
 }
 
-const IGNORE: fn() -> TokenStream = || quote!(map.next_value::<::serde::de::IgnoredAny>()?;);
+const IGNORE: fn() -> TokenStream = || quote!(crate::support::skip(&mut map));
 
 /// A struct with its serde impls.
 fn record(
@@ -234,7 +274,6 @@ fn record(
     let fields = fields(em, owner, doc, members, &mut ns);
     let definition = struct_definition(name, attrs, &fields);
     let serialize = serialize_impls(name, &serialize_field_statements(&fields));
-    let build_fields = build_fields(&fields);
     let deserialize = deserialize_impl(
         name,
         wire_name,
@@ -242,7 +281,7 @@ fn record(
         quote!(),
         quote!(),
         IGNORE(),
-        quote!(#name { #(#build_fields)* }),
+        build_value(&fields, quote!(#name), quote!()),
     );
     (quote!(#definition #serialize #deserialize), fields)
 }
@@ -462,7 +501,7 @@ pub(super) fn union_type(
         quote!(map.serialize_entry(#tag_wire, self.#tag_ident.tag())?;),
     );
     statements.push(quote!(self.#tag_ident.serialize_members(map)?;));
-    let build = build_fields(&fields);
+    let build = build_value(&fields, quote!(#name), quote!(#tag_ident: branch,));
     let deserialize = deserialize_impl(
         &name,
         &entity.name,
@@ -471,10 +510,12 @@ pub(super) fn union_type(
             let mut tag: ::std::option::Option<#tag_enum> = ::std::option::Option::None;
             let mut buffered = crate::support::BufferedMembers::default();
         },
-        quote!(#tag_wire => tag = ::std::option::Option::Some(map.next_value()?),),
-        quote!(buffered.push(key.as_str(), map.next_value()?);),
-        quote! {{
-            let tag = tag.ok_or_else(|| <A::Error as ::serde::de::Error>::missing_field(#tag_wire))?;
+        quote!(#tag_wire => crate::support::read(&mut map, &mut tag),),
+        quote!(buffered.read(key.as_str(), &mut map)),
+        quote! {
+            let ::std::option::Option::Some(tag) = tag else {
+                return ::std::result::Result::Err(crate::support::missing(#tag_wire));
+            };
             let branch = match tag {
                 #(#decode_arms)*
                 #tag_enum::Other(value) => #branch_name::Other {
@@ -482,8 +523,8 @@ pub(super) fn union_type(
                     members: buffered.into_json::<A::Error>()?,
                 },
             };
-            #name { #(#build)* #tag_ident: branch }
-        }},
+            #build
+        },
     );
     let serialize = serialize_impls(&name, &statements);
     let branch_doc = format!(" The branches of [`{name}`], one per value of `{tag_wire}`.");
@@ -848,12 +889,22 @@ fn builders(name: &Ident, fields: &[Field]) -> TokenStream {
         });
         call_setters.push(quote! {
             #[doc = #doc]
-            pub fn #setter(self, value: #param) -> Self {
-                self.map(|command| command.#setter(value))
+            pub fn #setter(mut self, value: #param) -> Self {
+                self.command.#ident = ::std::option::Option::Some(#convert);
+                self
             }
         });
     }
     let new_doc = " The command with its required arguments; optional ones are unset.";
+    let call_impl = if call_setters.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            impl<'a, E: ?::std::marker::Sized> crate::call::Call<'a, E, #name> {
+                #(#call_setters)*
+            }
+        }
+    };
     quote! {
         impl #name {
             #[doc = #new_doc]
@@ -863,9 +914,7 @@ fn builders(name: &Ident, fields: &[Field]) -> TokenStream {
             }
             #(#setters)*
         }
-        impl<'a, E: ?::std::marker::Sized> crate::call::Call<'a, E, #name> {
-            #(#call_setters)*
-        }
+        #call_impl
     }
 }
 
