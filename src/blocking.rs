@@ -1,7 +1,8 @@
 //! A blocking client for code that is not async, with the same features as [`Client`].
 //!
-//! It owns a small Tokio runtime (one worker thread) on which the connection's reader and
-//! writer tasks run, so replies and events keep flowing while the calling thread is busy.
+//! It owns a small Tokio runtime, driven by a thread of its own, on which the connection's
+//! reader and writer tasks run, so replies and events keep flowing while the calling thread
+//! is busy.
 //! Any number of threads may call it at once. Do not use it from inside an async runtime
 //! (blocking there stalls that runtime; Tokio refuses with a panic): use [`Client`] there.
 
@@ -11,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_core::Stream;
-use tokio::runtime::Runtime;
-use tokio::sync::watch;
+use tokio::runtime::Handle;
+use tokio::sync::{oneshot, watch};
 
 use crate::client::{Backoff, Client, ClientBuilder, ConnectionState, Endpoint, Transport};
 use crate::command::{Command, ExecuteBlocking, OobCommand};
@@ -24,17 +25,42 @@ use crate::protocol::Greeting;
 #[derive(Clone, Debug)]
 pub struct BlockingClient {
     client: Client,
-    rt: Arc<Runtime>,
+    rt: Arc<Driver>,
 }
 
-fn runtime() -> Result<Arc<Runtime>> {
-    Ok(Arc::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("qmp-blocking")
-            .enable_all()
-            .build()?,
-    ))
+/// A current-thread Tokio runtime that a thread of its own drives (its sockets, timers and
+/// the connection's tasks) until the last handle is gone. Callers wait on it through its
+/// handle. A multi-thread runtime with one worker would do the same, but costs every
+/// user's build tokio's `rt-multi-thread` feature.
+#[derive(Debug)]
+struct Driver {
+    handle: Handle,
+    /// Dropped with the last client handle, which ends the driving thread.
+    _stop: oneshot::Sender<()>,
+}
+
+impl Driver {
+    fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        self.handle.block_on(fut)
+    }
+}
+
+fn runtime() -> Result<Arc<Driver>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = rt.handle().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("qmp-blocking".into())
+        .spawn(move || {
+            // Either outcome (a send or the sender dropped) means: stop.
+            let _ = rt.block_on(stopped);
+        })?;
+    Ok(Arc::new(Driver {
+        handle,
+        _stop: stop,
+    }))
 }
 
 impl BlockingClient {
@@ -226,7 +252,7 @@ impl ExecuteBlocking for BlockingClient {
 #[derive(Debug)]
 pub struct BlockingEvents {
     stream: EventStream,
-    rt: Arc<Runtime>,
+    rt: Arc<Driver>,
 }
 
 impl BlockingEvents {

@@ -923,13 +923,8 @@ async fn negotiate<R: AsyncRead + Unpin>(
         }
     };
     let oob = want_oob && greeting.offers_oob();
-    #[derive(Serialize)]
-    struct Caps {
-        enable: &'static [&'static str],
-    }
-    let args = Caps {
-        enable: if oob { &["oob"] } else { &[] },
-    };
+    let enable: &[&str] = if oob { &["oob"] } else { &[] };
+    let args = serde_json::json!({ "enable": enable });
     let mut line = Vec::new();
     protocol::encode_request(&mut line, "qmp_capabilities", &args, id, false)
         .map_err(|e| negotiation(e.to_string()))?;
@@ -969,6 +964,29 @@ async fn negotiate<R: AsyncRead + Unpin>(
     }
 }
 
+/// Which of two futures finished first.
+enum Either<A, B> {
+    First(A),
+    Second(B),
+}
+
+/// Waits for whichever of `first` and `second` finishes first, polling `first` first (a
+/// closing connection wins over more input). `tokio::select!` does this too, but its macro
+/// crate would put syn on every user's build path.
+async fn first_of<A: Future, B: Future>(
+    mut first: Pin<&mut A>,
+    second: B,
+) -> Either<A::Output, B::Output> {
+    let mut second = std::pin::pin!(second);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(value) = first.as_mut().poll(cx) {
+            return Poll::Ready(Either::First(value));
+        }
+        second.as_mut().poll(cx).map(Either::Second)
+    })
+    .await
+}
+
 async fn read_loop<R: AsyncRead + Unpin>(
     mut lines: LineReader<R>,
     shared: Arc<ConnShared>,
@@ -980,20 +998,19 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // client's own work per request.
     let mut closed = std::pin::pin!(closing.wait_for(|c| *c));
     loop {
-        tokio::select! {
-            biased;
-            _ = closed.as_mut() => break,
-            frame = lines.next_frame() => match frame {
-                Ok(Some(frame)) => route(&shared, frame, limit),
-                Ok(None) => {
-                    debug!("end of stream");
-                    break;
-                }
-                Err(e) => {
-                    debug!(error = %e, "read failed");
-                    break;
-                }
-            },
+        let Either::Second(frame) = first_of(closed.as_mut(), lines.next_frame()).await else {
+            break;
+        };
+        match frame {
+            Ok(Some(frame)) => route(&shared, frame, limit),
+            Ok(None) => {
+                debug!("end of stream");
+                break;
+            }
+            Err(e) => {
+                debug!(error = %e, "read failed");
+                break;
+            }
         }
     }
     shared.teardown();
@@ -1130,10 +1147,8 @@ async fn write_loop(
     // One wait for the whole loop, as in `read_loop`.
     let mut closed = std::pin::pin!(closing.wait_for(|c| *c));
     'outer: loop {
-        let first = tokio::select! {
-            biased;
-            _ = closed.as_mut() => break,
-            m = rx.recv() => m,
+        let Either::Second(first) = first_of(closed.as_mut(), rx.recv()).await else {
+            break;
         };
         // No sender left: every handle is gone, so the connection is no longer wanted.
         let Some(mut msg) = first else { break };

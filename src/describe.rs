@@ -45,16 +45,13 @@ pub fn describe_event(name: &str) -> Option<&'static EventDescriptor> {
 }
 
 /// Why a dynamic decode failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum DecodeError {
     /// The schema has no command of that name.
-    #[error("no command named '{0}' in the schema")]
     UnknownCommand(String),
     /// The schema has no event of that name.
-    #[error("no event named '{0}' in the schema")]
     UnknownEvent(String),
     /// The JSON does not fit the type; `path` says where (`.return[3].name`).
-    #[error("at {path}: {message}")]
     Mismatch {
         /// Where in the value decoding failed.
         path: String,
@@ -62,6 +59,20 @@ pub enum DecodeError {
         message: String,
     },
 }
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::UnknownCommand(name) => {
+                write!(f, "no command named '{name}' in the schema")
+            }
+            DecodeError::UnknownEvent(name) => write!(f, "no event named '{name}' in the schema"),
+            DecodeError::Mismatch { path, message } => write!(f, "at {path}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 impl DecodeError {
     /// The error for an unknown command.

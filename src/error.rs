@@ -5,21 +5,18 @@ use std::io;
 use std::time::Duration;
 
 /// Everything that can go wrong talking QMP.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// The socket failed (connect, read or write).
-    #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// The peer broke the protocol in a way that affects this call (for example a reply that
     /// could not be attributed to a request, so every call in flight is answered with this).
-    #[error("protocol error: {message}")]
     Protocol {
         /// What went wrong, for humans.
         message: String,
     },
     /// QEMU executed the command and answered with an error.
-    #[error("QMP error {class}: {desc}")]
     Qmp {
         /// The error class QEMU reported.
         class: ErrorClass,
@@ -27,20 +24,16 @@ pub enum Error {
         desc: String,
     },
     /// The operation did not finish in the configured time.
-    #[error("timed out after {0:?}")]
     Timeout(Duration),
     /// There is no connection: it closed (QEMU exited, the socket broke, or `close` was
     /// called) before or while the call was waiting for its reply.
-    #[error("disconnected from QEMU")]
     Disconnected,
     /// The greeting or the capabilities negotiation failed.
-    #[error("negotiation failed: {message}")]
     Negotiation {
         /// What went wrong, for humans.
         message: String,
     },
     /// The reply arrived but its `return` value did not decode into the command's type.
-    #[error("cannot decode the reply of {command}: {error}")]
     Decode {
         /// The command whose reply failed to decode.
         command: String,
@@ -48,7 +41,6 @@ pub enum Error {
         error: serde_json::Error,
     },
     /// The command's arguments could not be serialised.
-    #[error("cannot serialise the arguments of {command}: {error}")]
     Encode {
         /// The command whose arguments failed.
         command: String,
@@ -56,7 +48,6 @@ pub enum Error {
         error: serde_json::Error,
     },
     /// A message from QEMU was longer than the configured line limit; it was skipped.
-    #[error("a message of {size} bytes exceeds the limit of {limit} bytes")]
     MessageTooLarge {
         /// Bytes seen before the end of the line.
         size: usize,
@@ -64,16 +55,60 @@ pub enum Error {
         limit: usize,
     },
     /// Out-of-band execution was asked for but the connection did not negotiate `oob`.
-    #[error(
-        "out-of-band execution needs the `oob` capability, which this connection did not negotiate"
-    )]
     OobNotNegotiated,
     /// File descriptors can only travel over a Unix socket.
-    #[error("file descriptor passing needs a Unix socket connection")]
     FdPassingUnsupported,
     /// `reconnect` was called on a client that has no address to dial again.
-    #[error("this client has no endpoint to reconnect to (it was built from a stream)")]
     NoEndpoint,
+}
+
+// Written out rather than derived: the library compiles no proc-macro crates (see
+// Cargo.toml), so that a build of the bindings starts at once.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(error) => write!(f, "I/O error: {error}"),
+            Error::Protocol { message } => write!(f, "protocol error: {message}"),
+            Error::Qmp { class, desc } => write!(f, "QMP error {class}: {desc}"),
+            Error::Timeout(after) => write!(f, "timed out after {after:?}"),
+            Error::Disconnected => f.write_str("disconnected from QEMU"),
+            Error::Negotiation { message } => write!(f, "negotiation failed: {message}"),
+            Error::Decode { command, error } => {
+                write!(f, "cannot decode the reply of {command}: {error}")
+            }
+            Error::Encode { command, error } => {
+                write!(f, "cannot serialise the arguments of {command}: {error}")
+            }
+            Error::MessageTooLarge { size, limit } => write!(
+                f,
+                "a message of {size} bytes exceeds the limit of {limit} bytes"
+            ),
+            Error::OobNotNegotiated => f.write_str(
+                "out-of-band execution needs the `oob` capability, which this connection did not negotiate",
+            ),
+            Error::FdPassingUnsupported => {
+                f.write_str("file descriptor passing needs a Unix socket connection")
+            }
+            Error::NoEndpoint => f.write_str(
+                "this client has no endpoint to reconnect to (it was built from a stream)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(error: io::Error) -> Self {
+        Error::Io(error)
+    }
 }
 
 impl Error {

@@ -30,12 +30,23 @@ pub struct ReceivedEvent {
 
 /// The subscriber fell behind and this many events were dropped from its buffer (the
 /// oldest ones) since it last read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the event subscriber fell behind and missed {missed} events")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lagged {
     /// How many events were lost at this point of the stream.
     pub missed: u64,
 }
+
+impl std::fmt::Display for Lagged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the event subscriber fell behind and missed {} events",
+            self.missed
+        )
+    }
+}
+
+impl std::error::Error for Lagged {}
 
 /// Which events a subscriber receives.
 #[derive(Debug, Clone, Default)]

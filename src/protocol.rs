@@ -4,18 +4,63 @@
 //! parsed once into one struct, keeping a reply's `return` as raw JSON so the caller decodes
 //! its typed value from that slice without a second pass over the whole message.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
 
 use crate::error::ErrorClass;
+use crate::support::{self, DecodeMap, Key, SerializeFields};
+
+// The serde impls below are written out with the same helpers the generated bindings use:
+// the library depends on no proc-macro crate, so its build never waits for one.
 
 /// The greeting QEMU sends when a client connects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Greeting {
     /// The QEMU release at the other end.
     pub version: QemuVersion,
     /// The optional protocol features the server offers.
     pub capabilities: Vec<Capability>,
+}
+
+impl SerializeFields for Greeting {
+    fn serialize_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        map.serialize_entry("version", &self.version)?;
+        map.serialize_entry("capabilities", &self.capabilities)
+    }
+}
+
+impl Serialize for Greeting {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        support::serialize_struct(self, serializer)
+    }
+}
+
+impl DecodeMap for Greeting {
+    const EXPECTING: &'static str = "a QMP greeting";
+    fn decode_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut version, mut capabilities) = (None, None);
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "version" => support::read(&mut map, &mut version),
+                "capabilities" => support::read(&mut map, &mut capabilities),
+                _ => support::skip(&mut map),
+            }?;
+        }
+        Ok(Greeting {
+            version: version.ok_or_else(|| support::missing("version"))?,
+            capabilities: capabilities.ok_or_else(|| support::missing("capabilities"))?,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Greeting {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        support::deserialize_struct(deserializer)
+    }
 }
 
 impl Greeting {
@@ -26,17 +71,53 @@ impl Greeting {
 }
 
 /// The version block of the greeting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QemuVersion {
     /// Major, minor and micro release numbers.
     pub qemu: VersionTriple,
     /// The distribution's package string, often empty.
-    #[serde(default)]
     pub package: String,
 }
 
+impl SerializeFields for QemuVersion {
+    fn serialize_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        map.serialize_entry("qemu", &self.qemu)?;
+        map.serialize_entry("package", &self.package)
+    }
+}
+
+impl Serialize for QemuVersion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        support::serialize_struct(self, serializer)
+    }
+}
+
+impl DecodeMap for QemuVersion {
+    const EXPECTING: &'static str = "a QEMU version";
+    fn decode_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut qemu, mut package) = (None, None);
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "qemu" => support::read(&mut map, &mut qemu),
+                "package" => support::read(&mut map, &mut package),
+                _ => support::skip(&mut map),
+            }?;
+        }
+        Ok(QemuVersion {
+            qemu: qemu.ok_or_else(|| support::missing("qemu"))?,
+            package: package.unwrap_or_default(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for QemuVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        support::deserialize_struct(deserializer)
+    }
+}
+
 /// A release number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VersionTriple {
     /// Major release.
     pub major: i64,
@@ -44,6 +125,46 @@ pub struct VersionTriple {
     pub minor: i64,
     /// Micro release.
     pub micro: i64,
+}
+
+impl SerializeFields for VersionTriple {
+    fn serialize_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        map.serialize_entry("major", &self.major)?;
+        map.serialize_entry("minor", &self.minor)?;
+        map.serialize_entry("micro", &self.micro)
+    }
+}
+
+impl Serialize for VersionTriple {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        support::serialize_struct(self, serializer)
+    }
+}
+
+impl DecodeMap for VersionTriple {
+    const EXPECTING: &'static str = "a release number";
+    fn decode_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut major, mut minor, mut micro) = (None, None, None);
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "major" => support::read(&mut map, &mut major),
+                "minor" => support::read(&mut map, &mut minor),
+                "micro" => support::read(&mut map, &mut micro),
+                _ => support::skip(&mut map),
+            }?;
+        }
+        Ok(VersionTriple {
+            major: major.ok_or_else(|| support::missing("major"))?,
+            minor: minor.ok_or_else(|| support::missing("minor"))?,
+            micro: micro.ok_or_else(|| support::missing("micro"))?,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for VersionTriple {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        support::deserialize_struct(deserializer)
+    }
 }
 
 impl std::fmt::Display for VersionTriple {
@@ -89,14 +210,49 @@ impl Serialize for Capability {
 }
 
 /// When QEMU emitted an event (host wall clock, as QEMU reports it).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp {
     /// Seconds since the Unix epoch.
     pub seconds: i64,
     /// Microseconds within the second.
     pub microseconds: i64,
+}
+
+impl SerializeFields for Timestamp {
+    fn serialize_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        map.serialize_entry("seconds", &self.seconds)?;
+        map.serialize_entry("microseconds", &self.microseconds)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        support::serialize_struct(self, serializer)
+    }
+}
+
+impl DecodeMap for Timestamp {
+    const EXPECTING: &'static str = "an event timestamp";
+    fn decode_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut seconds, mut microseconds) = (None, None);
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "seconds" => support::read(&mut map, &mut seconds),
+                "microseconds" => support::read(&mut map, &mut microseconds),
+                _ => support::skip(&mut map),
+            }?;
+        }
+        Ok(Timestamp {
+            seconds: seconds.ok_or_else(|| support::missing("seconds"))?,
+            microseconds: microseconds.ok_or_else(|| support::missing("microseconds"))?,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        support::deserialize_struct(deserializer)
+    }
 }
 
 impl Timestamp {
@@ -111,49 +267,120 @@ impl Timestamp {
 }
 
 /// The `error` member of a failed reply.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct ErrorBody {
     pub class: ErrorClass,
-    #[serde(default)]
     pub desc: String,
 }
 
+impl DecodeMap for ErrorBody {
+    const EXPECTING: &'static str = "a QMP error";
+    fn decode_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut class, mut desc) = (None, None);
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "class" => support::read(&mut map, &mut class),
+                "desc" => support::read(&mut map, &mut desc),
+                _ => support::skip(&mut map),
+            }?;
+        }
+        Ok(ErrorBody {
+            class: class.ok_or_else(|| support::missing("class"))?,
+            desc: desc.unwrap_or_default(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        support::deserialize_struct(deserializer)
+    }
+}
+
 /// One incoming line, parsed once. Which members are present says what it is.
-#[derive(Deserialize)]
 pub(crate) struct Incoming<'a> {
-    #[serde(default, borrow)]
     pub id: Option<&'a RawValue>,
     /// Present (even when `null`) on a successful reply.
-    #[serde(default, rename = "return", deserialize_with = "present_raw")]
     pub ret: Option<Box<RawValue>>,
-    #[serde(default)]
     pub error: Option<ErrorBody>,
     /// Borrowed unless the name has escapes (never, for QEMU's names).
-    #[serde(default, borrow)]
-    pub event: Option<std::borrow::Cow<'a, str>>,
+    pub event: Option<Cow<'a, str>>,
     /// Kept raw: the typed event is decoded straight from this slice.
-    #[serde(default, borrow)]
     pub data: Option<&'a RawValue>,
-    #[serde(default)]
     pub timestamp: Option<Timestamp>,
-    #[serde(default, rename = "QMP")]
     pub greeting: Option<&'a RawValue>,
 }
 
-/// `Option<Box<RawValue>>` would read `null` as absent; a `return` of `null` is still a reply.
-fn present_raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
-    Box::<RawValue>::deserialize(d).map(Some)
+impl<'de: 'a, 'a> Deserialize<'de> for Incoming<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IncomingVisitor;
+        impl<'de> Visitor<'de> for IncomingVisitor {
+            type Value = Incoming<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a QMP message")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Incoming<'de>, A::Error> {
+                let mut msg = Incoming {
+                    id: None,
+                    ret: None,
+                    error: None,
+                    event: None,
+                    data: None,
+                    timestamp: None,
+                    greeting: None,
+                };
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    match key.as_str() {
+                        "id" => support::read_optional(&mut map, &mut msg.id),
+                        // `Option<Box<RawValue>>` would read `null` as absent; a `return`
+                        // of `null` is still a reply.
+                        "return" => support::read(&mut map, &mut msg.ret),
+                        "error" => support::read_optional(&mut map, &mut msg.error),
+                        "event" => map
+                            .next_value::<Option<Key<'de>>>()
+                            .map(|name| msg.event = name.map(Key::into_cow)),
+                        "data" => support::read_optional(&mut map, &mut msg.data),
+                        "timestamp" => support::read_optional(&mut map, &mut msg.timestamp),
+                        "QMP" => support::read_optional(&mut map, &mut msg.greeting),
+                        _ => support::skip(&mut map),
+                    }?;
+                }
+                Ok(msg)
+            }
+        }
+        deserializer.deserialize_map(IncomingVisitor)
+    }
+}
+
+/// The `{"QMP": ...}` line a server greets with.
+struct GreetingLine(Greeting);
+
+impl DecodeMap for GreetingLine {
+    const EXPECTING: &'static str = "a QMP greeting line";
+    fn decode_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut greeting = None;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "QMP" => support::read(&mut map, &mut greeting),
+                _ => support::skip(&mut map),
+            }?;
+        }
+        greeting
+            .map(GreetingLine)
+            .ok_or_else(|| support::missing("QMP"))
+    }
+}
+
+impl<'de> Deserialize<'de> for GreetingLine {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        support::deserialize_struct(deserializer)
+    }
 }
 
 /// Parses the greeting line.
 pub(crate) fn parse_greeting(line: &[u8]) -> Result<Greeting, String> {
-    #[derive(Deserialize)]
-    struct Wrapper {
-        #[serde(rename = "QMP")]
-        qmp: Greeting,
-    }
-    serde_json::from_slice::<Wrapper>(line)
-        .map(|w| w.qmp)
+    serde_json::from_slice::<GreetingLine>(line)
+        .map(|line| line.0)
         .map_err(|e| format!("not a QMP greeting ({e}): {}", preview(line)))
 }
 
