@@ -4,7 +4,7 @@
 //! each optionally preceded by a `##` documentation block. Errors name the file, line and
 //! column of the offending token.
 
-use crate::ast::{Definition, Dict, Node, TopLevel, Value};
+use crate::ast::{Definition, Dict, Name, Node, TopLevel, Value};
 use crate::doc::{self, Doc, RawDocBlock, RawDocLine};
 use crate::error::{Result, SchemaError};
 use crate::source::{intern_file, Info};
@@ -180,7 +180,7 @@ enum Token<'a> {
     /// A comment, from `#` to the end of the line (only returned inside doc blocks, and
     /// for the `##` that opens one).
     Comment(&'a str),
-    Str(String),
+    Str(Name),
     Bool(bool),
     Eof,
 }
@@ -355,7 +355,7 @@ impl<'a> Lexer<'a> {
 
     /// Reads a single-quoted string; the opening quote has been consumed. Only printable
     /// ASCII is allowed, and `\\` is the only escape.
-    fn lex_string(&mut self) -> Result<String> {
+    fn lex_string(&mut self) -> Result<Name> {
         let bytes = self.src.as_bytes();
         // Nearly every string is plain printable ASCII up to its closing quote: copied in
         // one go. Anything else is read byte by byte below, which knows the errors.
@@ -366,7 +366,7 @@ impl<'a> Lexer<'a> {
         if let Some(len) = plain {
             if bytes[start + len] == b'\'' {
                 self.cursor = start + len + 1;
-                return Ok(self.src[start..start + len].to_string());
+                return Ok(Name::new(&self.src[start..start + len]));
             }
         }
         // Sized once, up to the next quote or line end: growing it a byte at a time cost
@@ -393,7 +393,7 @@ impl<'a> Lexer<'a> {
                 escaped = true;
                 continue;
             } else if ch == b'\'' {
-                return Ok(out);
+                return Ok(Name::from(out));
             }
             if !(32..127).contains(&ch) {
                 return Err(self.error("funny character in string"));
@@ -411,7 +411,7 @@ struct Parser<'a, 's> {
     schema: &'s mut ParsedSchema,
     /// The entries of the objects being read, innermost last: each object's are moved
     /// into a vector of the right size once it is complete, instead of growing one.
-    entries: Vec<(String, Node)>,
+    entries: Vec<(Name, Node)>,
     /// The same for the elements of arrays.
     elements: Vec<Node>,
     /// Room for the lines of a doc block, reused from block to block.
@@ -498,7 +498,7 @@ impl<'a> Parser<'a, '_> {
             .path
             .parent()
             .unwrap_or_else(|| Path::new(""))
-            .join(name);
+            .join(name.as_str());
         self.schema.items.push(TopLevel::Include {
             file: file.clone(),
             info: *info,

@@ -80,7 +80,7 @@ fn feature_names(dict: &Dict) -> Vec<String> {
 
 fn name_of(value: &Value) -> Option<String> {
     match value {
-        Value::Str(s) => Some(s.clone()),
+        Value::Str(s) => Some(s.to_string()),
         Value::Dict(d) => d.get("name")?.value.as_str().map(str::to_string),
         _ => None,
     }
