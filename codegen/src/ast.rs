@@ -11,11 +11,41 @@ use crate::source::Info;
 /// copying and dropping one costs no allocation in nearly every case (a schema has some
 /// ten thousand, nearly all short). It dereferences to `str`, compares with `str` and
 /// `String`, and formats (`Display` and `Debug`) as the string does.
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default)]
 pub struct Name(smol_str::SmolStr);
+
+// Compared, ordered and hashed as the `str` (hashing alike is what lets maps keyed by
+// names be looked up with a `&str`), inline: SmolStr's own `eq` is an out-of-line call.
+impl PartialEq for Name {
+    #[inline]
+    fn eq(&self, other: &Name) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Name) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Name) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
 
 impl Name {
     /// A copy of `text`.
+    #[inline]
     pub fn new(text: &str) -> Name {
         Name(smol_str::SmolStr::new(text))
     }
@@ -31,6 +61,7 @@ impl Name {
     }
 
     /// The string.
+    #[inline]
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
@@ -39,6 +70,7 @@ impl Name {
 impl std::ops::Deref for Name {
     type Target = str;
 
+    #[inline]
     fn deref(&self) -> &str {
         self.0.as_str()
     }
@@ -50,8 +82,6 @@ impl AsRef<str> for Name {
     }
 }
 
-// Hashes as the `str` does (SmolStr's `Hash` hashes the string), so maps keyed by names
-// can be looked up with a `&str`.
 impl std::borrow::Borrow<str> for Name {
     fn borrow(&self) -> &str {
         self.0.as_str()

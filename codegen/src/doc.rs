@@ -11,6 +11,7 @@
 //! errors when parsing strictly and warnings otherwise; an older construct that 10.2 rejects
 //! is then read the way its own release meant it. Structural rules are always errors.
 
+use crate::ast::Name;
 use crate::error::{Result, SchemaError};
 use crate::parse::Pragma;
 use crate::source::Info;
@@ -95,11 +96,15 @@ impl fmt::Display for SectionKind {
 /// One section of a doc block: its kind, the member or feature it describes, and its text
 /// without the tag, as written (indentation of continuation lines kept, surrounding blank
 /// lines dropped).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Section {
     kind: SectionKind,
-    name: Option<String>,
-    text: String,
+    name: Option<Name>,
+    /// The text of every section of the block, written once: each section's text is the
+    /// range `start..end` of it. One allocation per block instead of one per section.
+    buffer: Arc<str>,
+    start: u32,
+    end: u32,
     info: Info,
     /// A member or feature of the definition answers to this description.
     connected: bool,
@@ -107,12 +112,28 @@ pub struct Section {
     stub: bool,
 }
 
+impl PartialEq for Section {
+    fn eq(&self, other: &Section) -> bool {
+        self.kind == other.kind
+            && self.name == other.name
+            && self.text() == other.text()
+            && self.info == other.info
+            && self.connected == other.connected
+            && self.stub == other.stub
+    }
+}
+
+impl Eq for Section {}
+
 impl Section {
-    fn new(kind: SectionKind, name: Option<String>, info: &Info) -> Section {
+    /// A section without text yet; `buffer` is any buffer (the empty text of it is used).
+    fn new(kind: SectionKind, name: Option<Name>, info: &Info, buffer: Arc<str>) -> Section {
         Section {
             kind,
             name,
-            text: String::new(),
+            buffer,
+            start: 0,
+            end: 0,
             info: info.line_only(),
             connected: false,
             stub: false,
@@ -132,7 +153,9 @@ impl Section {
 
     /// The text, without the tag or `@name:` that opened the section.
     pub fn text(&self) -> &str {
-        &self.text
+        self.buffer
+            .get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
     }
 
     /// Where the section starts.
@@ -154,7 +177,7 @@ pub struct Doc {
     pub info: Info,
     /// The definition it documents (`# @name:` on its first line), or `None` for free-form
     /// documentation.
-    pub symbol: Option<String>,
+    pub symbol: Option<Name>,
     /// Every section in textual order; the first is the introduction (the body) and always
     /// exists. Member and feature descriptions are kept here rather than in maps because
     /// their order is part of the output and there are only ever a few dozen.
@@ -171,8 +194,8 @@ pub struct Doc {
 
 impl Doc {
     /// An empty block: documentation for `symbol`, or free-form documentation if `None`.
-    pub fn new(info: Info, symbol: Option<String>) -> Doc {
-        let body = Section::new(SectionKind::Plain, None, &info);
+    pub fn new(info: Info, symbol: Option<Name>) -> Doc {
+        let body = Section::new(SectionKind::Plain, None, &info, empty_buffer());
         Doc {
             info,
             symbol,
@@ -189,7 +212,7 @@ impl Doc {
     /// The introduction: for a definition, the text between the `@name:` line and the
     /// first member, feature or tagged section; for free-form documentation, all of it.
     pub fn body(&self) -> &str {
-        self.sections.first().map_or("", |s| s.text.as_str())
+        self.sections.first().map_or("", Section::text)
     }
 
     /// Every section in textual order, the body first.
@@ -205,8 +228,7 @@ impl Doc {
 
     /// The description of member (argument, enum value, alternative) `name`.
     pub fn member(&self, name: &str) -> Option<&str> {
-        self.find(SectionKind::Member, name)
-            .map(|s| s.text.as_str())
+        self.find(SectionKind::Member, name).map(Section::text)
     }
 
     /// The feature descriptions as `(name, text)`, in textual order.
@@ -216,8 +238,7 @@ impl Doc {
 
     /// The description of feature `name` (for `deprecated`, the deprecation note).
     pub fn feature(&self, name: &str) -> Option<&str> {
-        self.find(SectionKind::Feature, name)
-            .map(|s| s.text.as_str())
+        self.find(SectionKind::Feature, name).map(Section::text)
     }
 
     /// The sections after the body that describe no member or feature (plain paragraphs
@@ -233,7 +254,7 @@ impl Doc {
     pub fn tagged(&self, kind: SectionKind) -> Option<&str> {
         self.sections()
             .find(|s| s.kind == kind && kind != SectionKind::Plain)
-            .map(|s| s.text.as_str())
+            .map(Section::text)
     }
 
     /// The `Since:` text: the release that introduced the definition.
@@ -243,7 +264,7 @@ impl Doc {
 
     fn described(&self, kind: SectionKind) -> impl Iterator<Item = (&str, &str)> {
         self.sections.iter().filter_map(move |s| match &s.name {
-            Some(name) if s.kind == kind => Some((name.as_str(), s.text.as_str())),
+            Some(name) if s.kind == kind => Some((name.as_str(), s.text())),
             _ => None,
         })
     }
@@ -262,6 +283,14 @@ impl Doc {
 
     fn has(&self, kind: SectionKind) -> bool {
         self.sections.iter().any(|s| s.kind == kind)
+    }
+
+    /// The block's text buffer, for a section made up without text of its own.
+    fn buffer(&self) -> Arc<str> {
+        match self.sections.first() {
+            Some(s) => s.buffer.clone(),
+            None => empty_buffer(),
+        }
     }
 
     /// Records that the documented definition has the member (or argument, or enum value)
@@ -284,14 +313,19 @@ impl Doc {
         let excepted = self
             .symbol
             .as_ref()
-            .is_some_and(|s| pragma.documentation_exceptions.contains(s));
+            .is_some_and(|s| pragma.documentation_exceptions.iter().any(|e| e == s));
         if !excepted && self.strict {
             return Err(SchemaError::new(
                 info,
                 format!("{role} '{name}' is not documented"),
             ));
         }
-        let mut stub = Section::new(SectionKind::Member, Some(name.to_string()), &self.info);
+        let mut stub = Section::new(
+            SectionKind::Member,
+            Some(Name::new(name)),
+            &self.info,
+            self.buffer(),
+        );
         stub.connected = true;
         stub.stub = true;
         // Right after the descriptions that follow the body, so members stay together
@@ -332,7 +366,7 @@ impl Doc {
         if self.has(SectionKind::Returns) {
             return;
         }
-        let mut stub = Section::new(SectionKind::Returns, None, info);
+        let mut stub = Section::new(SectionKind::Returns, None, info, self.buffer());
         stub.stub = true;
         let last_of = |kind: SectionKind| self.sections.iter().rposition(|s| s.kind == kind);
         let index = if let Some(i) = last_of(SectionKind::Member) {
@@ -428,30 +462,49 @@ impl Doc {
             out.push_str(&format!("    feature={name}\n{text}\n"));
         }
         for section in self.sections() {
-            out.push_str(&format!("    section={}\n{}\n", section.kind, section.text));
+            out.push_str(&format!(
+                "    section={}\n{}\n",
+                section.kind,
+                section.text()
+            ));
         }
     }
+}
+
+/// The empty text buffer, shared by sections that have no text of their own yet.
+fn empty_buffer() -> Arc<str> {
+    static EMPTY: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from("")).clone()
+}
+
+/// `offset` as a section bound; past `u32::MAX` (never, for a doc block) the range is
+/// simply not in the buffer, so the text reads as empty.
+fn bound(offset: usize) -> u32 {
+    u32::try_from(offset).unwrap_or(u32::MAX)
 }
 
 /// A doc block being read: its sections so far, the last one's text still being written.
 struct Draft<'s> {
     sections: Vec<Section>,
-    /// The text of the last section. Kept apart and copied into the section once it is
-    /// complete (trimmed), so each section's text is allocated once, at its final size.
-    /// Borrowed: one buffer serves all the blocks of a parse.
+    /// The text of every section so far, one after the other; each complete section
+    /// knows its (trimmed) range of it, and the whole is copied once into the block's
+    /// buffer at the end. Borrowed: one buffer serves all the blocks of a parse.
     text: &'s mut String,
+    /// Where the last section's text starts in `text`.
+    current: usize,
 }
 
 impl<'s> Draft<'s> {
     /// A block with its (empty) body starting at `info`, expecting about `sections`
-    /// sections, its last section's text written into `text`.
+    /// sections, their text written into `text`.
     fn new(info: &Info, sections: usize, text: &'s mut String) -> Draft<'s> {
         text.clear();
         let mut all = Vec::with_capacity(sections);
-        all.push(Section::new(SectionKind::Plain, None, info));
+        all.push(Section::new(SectionKind::Plain, None, info, empty_buffer()));
         Draft {
             sections: all,
             text,
+            current: 0,
         }
     }
 
@@ -467,10 +520,14 @@ impl<'s> Draft<'s> {
 
     /// Gives the last section its text, without the blank lines around it.
     fn flush(&mut self) {
+        let text = self.text.get(self.current..).unwrap_or_default();
+        let leading = text.len() - text.trim_start_matches('\n').len();
+        let trimmed = text.trim_matches('\n');
         if let Some(last) = self.sections.last_mut() {
-            last.text = self.text.trim_matches('\n').to_owned();
+            last.start = bound(self.current + leading);
+            last.end = bound(self.current + leading + trimmed.len());
         }
-        self.text.clear();
+        self.current = self.text.len();
     }
 
     fn push(&mut self, section: Section) {
@@ -488,7 +545,7 @@ impl<'s> Draft<'s> {
     fn ensure_untagged_section(&mut self, info: &Info) {
         if let Some(last) = self.sections.last_mut() {
             if last.kind == SectionKind::Plain {
-                if self.text.is_empty() {
+                if self.text.len() == self.current {
                     // The body is there from the start; it begins where its text does.
                     last.info = info.line_only();
                 }
@@ -496,7 +553,7 @@ impl<'s> Draft<'s> {
                 return;
             }
         }
-        self.push(Section::new(SectionKind::Plain, None, info));
+        self.push(Section::new(SectionKind::Plain, None, info, empty_buffer()));
     }
 
     fn new_tagged_section(&mut self, info: &Info, kind: SectionKind) -> Result<()> {
@@ -510,7 +567,7 @@ impl<'s> Draft<'s> {
                 format!("second '{kind}:' section; there may be only one"),
             ));
         }
-        self.push(Section::new(kind, None, info));
+        self.push(Section::new(kind, None, info, empty_buffer()));
         Ok(())
     }
 
@@ -532,15 +589,20 @@ impl<'s> Draft<'s> {
                 format!("{what} '{name}' is described twice"),
             ));
         }
-        self.push(Section::new(kind, Some(name.to_string()), info));
+        self.push(Section::new(
+            kind,
+            Some(Name::new(name)),
+            info,
+            empty_buffer(),
+        ));
         Ok(())
     }
 
     /// The block is complete: rejects tagged sections and descriptions that have no text.
-    fn end(mut self, info: Info, symbol: Option<String>) -> Result<Doc> {
+    fn end(mut self, info: Info, symbol: Option<Name>) -> Result<Doc> {
         self.flush();
         for section in &self.sections {
-            if section.kind != SectionKind::Plain && section.text.is_empty() {
+            if section.kind != SectionKind::Plain && section.start == section.end {
                 let tag = match &section.name {
                     Some(name) => format!("@{name}:"),
                     None => format!("{}:", section.kind),
@@ -550,6 +612,10 @@ impl<'s> Draft<'s> {
                     format!("'{tag}' needs text after it"),
                 ));
             }
+        }
+        let buffer: Arc<str> = Arc::from(self.text.as_str());
+        for section in &mut self.sections {
+            section.buffer = buffer.clone();
         }
         Ok(Doc {
             info,
@@ -973,7 +1039,7 @@ fn read_doc(r: &mut Reader<'_>, text: &mut String) -> Step<Doc> {
             }
             let mut doc = Draft::new(&r.block.info, sections, text);
             read_definition(r, &mut doc)?;
-            (doc, Some(symbol.to_string()))
+            (doc, Some(Name::new(symbol)))
         }
         _ => {
             let mut doc = Draft::new(&r.block.info, sections, text);
