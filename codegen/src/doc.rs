@@ -841,32 +841,10 @@ fn single_space_after_sentence(line: &str) -> Option<usize> {
     sentence_end(chars.len(), at).and_then(|i| chars.get(i).map(|&(offset, _)| offset))
 }
 
-/// Whether `.`, `!` or `?` is followed by a space somewhere in `bytes`. Eight bytes at a
-/// time: prose has a stop every few dozen bytes, so most words are passed over whole.
+/// Whether `.`, `!` or `?` is followed by a space somewhere in `bytes`. Prose has a stop
+/// every few dozen bytes, so the stops are found with a vectorised search.
 fn has_stop_then_space(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Nonzero when some byte of `word` is `b` (may also flag bytes next to a real match,
-    // which the exact check below then rejects).
-    let has = |word: u64, b: u8| {
-        let x = word ^ (ONES * u64::from(b));
-        x.wrapping_sub(ONES) & !x & HIGHS
-    };
-    let stop_then_space =
-        |i: usize| matches!(bytes[i], b'.' | b'!' | b'?') && bytes.get(i + 1) == Some(&b' ');
-    let mut start = 0;
-    while start + 8 <= bytes.len() {
-        let mut chunk = [0u8; 8];
-        chunk.copy_from_slice(&bytes[start..start + 8]);
-        let word = u64::from_le_bytes(chunk);
-        if has(word, b'.') | has(word, b'!') | has(word, b'?') != 0
-            && (start..start + 8).any(stop_then_space)
-        {
-            return true;
-        }
-        start += 8;
-    }
-    (start..bytes.len()).any(stop_then_space)
+    memchr::memchr3_iter(b'.', b'!', b'?', bytes).any(|i| bytes.get(i + 1) == Some(&b' '))
 }
 
 /// [`sentence_end`] for an ASCII line, going from one byte that can start a match

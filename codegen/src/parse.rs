@@ -262,8 +262,7 @@ impl<'a> Lexer<'a> {
             match ch {
                 b'#' => {
                     let doc_start = bytes.get(self.cursor) == Some(&b'#');
-                    let end = self.src[self.cursor..]
-                        .find('\n')
+                    let end = memchr::memchr(b'\n', &bytes[self.cursor..])
                         .map_or(self.src.len(), |i| self.cursor + i);
                     self.cursor = end;
                     if keep_comments || doc_start {
@@ -345,9 +344,7 @@ impl<'a> Lexer<'a> {
         self.info.line += 1;
         self.line_pos = start;
         self.pos = start;
-        let end = self.src[start..]
-            .find('\n')
-            .map_or(bytes.len(), |i| start + i);
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
         self.cursor = end;
         self.tok = Token::Comment(&self.src[start..end]);
         true
