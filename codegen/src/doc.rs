@@ -171,7 +171,7 @@ impl Section {
 }
 
 /// A parsed documentation block.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Doc {
     /// Where the block starts.
     pub info: Info,
@@ -190,7 +190,22 @@ pub struct Doc {
     /// leniently against its definition (older releases left members undocumented and
     /// documented `Returns:` for commands that return nothing).
     strict: bool,
+    /// Where to start looking for the next member or feature to connect: just after the
+    /// last one connected, as definitions mostly declare them in the order the block
+    /// describes them. Not part of what the block is.
+    cursor: usize,
 }
+
+impl PartialEq for Doc {
+    fn eq(&self, other: &Doc) -> bool {
+        self.info == other.info
+            && self.symbol == other.symbol
+            && self.sections == other.sections
+            && self.strict == other.strict
+    }
+}
+
+impl Eq for Doc {}
 
 impl Doc {
     /// An empty block: documentation for `symbol`, or free-form documentation if `None`.
@@ -201,6 +216,7 @@ impl Doc {
             symbol,
             sections: Arc::new(vec![body]),
             strict: true,
+            cursor: 0,
         }
     }
 
@@ -275,10 +291,18 @@ impl Doc {
             .find(|s| s.kind == kind && s.name.as_deref() == Some(name))
     }
 
+    /// The section of `kind` describing `name`, looked for from the cursor on (then from
+    /// the start), which it moves past.
     fn find_mut(&mut self, kind: SectionKind, name: &str) -> Option<&mut Section> {
-        Arc::make_mut(&mut self.sections)
-            .iter_mut()
-            .find(|s| s.kind == kind && s.name.as_deref() == Some(name))
+        let sections = Arc::make_mut(&mut self.sections);
+        let start = self.cursor.min(sections.len());
+        let is = |s: &Section| s.kind == kind && s.name.as_deref() == Some(name);
+        let index = match sections[start..].iter().position(is) {
+            Some(i) => start + i,
+            None => sections[..start].iter().position(is)?,
+        };
+        self.cursor = index + 1;
+        sections.get_mut(index)
     }
 
     fn has(&self, kind: SectionKind) -> bool {
@@ -483,6 +507,27 @@ fn bound(offset: usize) -> u32 {
     u32::try_from(offset).unwrap_or(u32::MAX)
 }
 
+/// Room to read doc blocks in, reused from block to block.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// The text of the block being read (see [`Draft`]).
+    text: String,
+    /// [`fingerprint`]s of the member and feature descriptions of the block being read.
+    described: Vec<u64>,
+}
+
+/// A fingerprint of a description of `kind` for `name`: two descriptions whose
+/// fingerprints differ cannot describe the same thing, so only an equal pair needs the
+/// names compared (a block can describe a hundred members).
+fn fingerprint(kind: SectionKind, name: &str) -> u64 {
+    // FxHash's multiplier: cheap and good enough to make equal fingerprints rare.
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let start = u64::from(kind == SectionKind::Feature);
+    name.bytes().fold(start, |h, b| {
+        (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K)
+    })
+}
+
 /// A doc block being read: its sections so far, the last one's text still being written.
 struct Draft<'s> {
     sections: Vec<Section>,
@@ -492,19 +537,24 @@ struct Draft<'s> {
     text: &'s mut String,
     /// Where the last section's text starts in `text`.
     current: usize,
+    /// Fingerprints of the descriptions so far.
+    described: &'s mut Vec<u64>,
 }
 
 impl<'s> Draft<'s> {
     /// A block with its (empty) body starting at `info`, expecting about `sections`
     /// sections, their text written into `text`.
-    fn new(info: &Info, sections: usize, text: &'s mut String) -> Draft<'s> {
+    fn new(info: &Info, sections: usize, scratch: &'s mut Scratch) -> Draft<'s> {
+        let Scratch { text, described } = scratch;
         text.clear();
+        described.clear();
         let mut all = Vec::with_capacity(sections);
         all.push(Section::new(SectionKind::Plain, None, info, empty_buffer()));
         Draft {
             sections: all,
             text,
             current: 0,
+            described,
         }
     }
 
@@ -583,12 +633,14 @@ impl<'s> Draft<'s> {
                 format!("'@:' names no {what}"),
             ));
         }
-        if self.find(kind, name).is_some() {
+        let print = fingerprint(kind, name);
+        if self.described.contains(&print) && self.find(kind, name).is_some() {
             return Err(SchemaError::new(
                 &info.line_only(),
                 format!("{what} '{name}' is described twice"),
             ));
         }
+        self.described.push(print);
         self.push(Section::new(
             kind,
             Some(Name::new(name)),
@@ -622,6 +674,7 @@ impl<'s> Draft<'s> {
             symbol,
             sections: Arc::new(self.sections),
             strict: true,
+            cursor: 0,
         })
     }
 }
@@ -973,7 +1026,7 @@ pub fn parse_block(
     strict: bool,
     warnings: &mut Vec<SchemaError>,
 ) -> Result<Vec<Doc>> {
-    Ok(parse_one(block, strict, warnings, &mut String::new())?
+    Ok(parse_one(block, strict, warnings, &mut Scratch::default())?
         .into_iter()
         .collect())
 }
@@ -984,7 +1037,7 @@ pub(crate) fn parse_one(
     block: &RawDocBlock<'_>,
     strict: bool,
     warnings: &mut Vec<SchemaError>,
-    scratch: &mut String,
+    scratch: &mut Scratch,
 ) -> Result<Option<Doc>> {
     let mut reader = Reader::new(block, strict, warnings);
     match read_doc(&mut reader, scratch) {
@@ -997,7 +1050,7 @@ pub(crate) fn parse_one(
     }
 }
 
-fn read_doc(r: &mut Reader<'_>, text: &mut String) -> Step<Doc> {
+fn read_doc(r: &mut Reader<'_>, text: &mut Scratch) -> Step<Doc> {
     // Room for a section per `@name:` line and a few more, so the vector is not grown
     // again and again.
     let sections = 4 + r

@@ -8,7 +8,7 @@ use crate::ast::{Definition, Dict, Name, Node, TopLevel, Value};
 use crate::doc::{self, Doc, RawDocBlock, RawDocLine};
 use crate::error::{Result, SchemaError};
 use crate::source::{intern_file, Info};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Deeper nesting than this is rejected instead of risking the stack; real schemas nest a
@@ -98,6 +98,10 @@ struct Files {
     spare: Vec<Vec<u8>>,
     /// The current directory, asked for once.
     cwd: Option<PathBuf>,
+    /// The absolute forms of the (interned) file names met so far, by address: the
+    /// include checks ask for them again and again (every include directive, and every
+    /// file up its chain of includes), and working one out walks the whole path.
+    absolute: HashMap<usize, PathBuf>,
 }
 
 impl Files {
@@ -110,9 +114,16 @@ impl Files {
         Ok(buffer)
     }
 
-    /// The absolute form of `path` (see [`absolute`]).
-    fn absolute(&mut self, path: &Path) -> PathBuf {
-        crate::source::absolute(path, &mut self.cwd)
+    /// The absolute form of the interned file name `file` (see
+    /// [`crate::source::absolute`]).
+    fn absolute(&mut self, file: &'static PathBuf) -> PathBuf {
+        let key = file as *const PathBuf as usize;
+        if let Some(abs) = self.absolute.get(&key) {
+            return abs.clone();
+        }
+        let abs = crate::source::absolute(file, &mut self.cwd);
+        self.absolute.insert(key, abs.clone());
+        abs
     }
 }
 
@@ -124,9 +135,9 @@ fn parse_source(
     files: &mut Files,
     schema: &mut ParsedSchema,
 ) -> Result<()> {
-    let abs = files.absolute(path);
-    files.included.insert(abs);
     let start = Info::start_of(path, parent);
+    let abs = files.absolute(start.file);
+    files.included.insert(abs);
     let mut text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
@@ -156,7 +167,7 @@ fn parse_source(
         elements: Vec::new(),
         // Enough for the longest blocks of QEMU's schemas: not grown block after block.
         doc_lines: Vec::with_capacity(256),
-        doc_text: String::new(),
+        doc_scratch: doc::Scratch::default(),
     };
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
@@ -413,8 +424,8 @@ struct Parser<'a, 's> {
     elements: Vec<Node>,
     /// Room for the lines of a doc block, reused from block to block.
     doc_lines: Vec<RawDocLine<'a>>,
-    /// Room for the text of a doc section, reused likewise.
-    doc_text: String,
+    /// Room to read doc blocks in, reused likewise.
+    doc_scratch: doc::Scratch,
 }
 
 impl<'a> Parser<'a, '_> {
@@ -500,7 +511,7 @@ impl<'a> Parser<'a, '_> {
             file: file.clone(),
             info: *info,
         });
-        let abs = self.files.absolute(&file);
+        let abs = self.files.absolute(intern_file(&file));
         let mut ancestor = Some(info);
         while let Some(a) = ancestor {
             if self.files.absolute(a.file) == abs {
@@ -551,7 +562,7 @@ impl<'a> Parser<'a, '_> {
                 &block,
                 self.options.strict,
                 &mut ignored,
-                &mut String::new(),
+                &mut doc::Scratch::default(),
             )?;
             return Err(error);
         }
@@ -559,7 +570,7 @@ impl<'a> Parser<'a, '_> {
             &block,
             self.options.strict,
             &mut self.schema.warnings,
-            &mut self.doc_text,
+            &mut self.doc_scratch,
         )?;
         self.doc_lines = block.lines;
         self.doc_lines.clear();
