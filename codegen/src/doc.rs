@@ -570,12 +570,17 @@ impl<'s> Draft<'s> {
 
     /// Gives the last section its text, without the blank lines around it.
     fn flush(&mut self) {
-        let text = self.text.get(self.current..).unwrap_or_default();
-        let leading = text.len() - text.trim_start_matches('\n').len();
-        let trimmed = text.trim_matches('\n');
+        let text = self.text.as_bytes().get(self.current..).unwrap_or_default();
+        // Over bytes: `str::trim_matches` goes through the general pattern machinery.
+        let leading = text.iter().take_while(|&&b| b == b'\n').count();
+        let trailing = text[leading..]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\n')
+            .count();
         if let Some(last) = self.sections.last_mut() {
             last.start = bound(self.current + leading);
-            last.end = bound(self.current + leading + trimmed.len());
+            last.end = bound(self.current + text.len() - trailing);
         }
         self.current = self.text.len();
     }

@@ -90,8 +90,9 @@ pub fn parse_str(path: &Path, text: &str, options: ParseOptions) -> Result<Parse
 /// The files of one parse: which were read, and what reading them needs.
 #[derive(Default)]
 struct Files {
-    /// The absolute forms of the files read so far.
-    included: HashSet<PathBuf>,
+    /// The absolute forms of the files read so far (normalised, so their bytes tell
+    /// them apart; hashing them as paths would walk their components).
+    included: HashSet<std::ffi::OsString>,
     /// Buffers of files read completely, to read the next ones into: a schema's files
     /// are large, and allocating (and freeing) each anew made the allocator map and
     /// unmap memory, and page it in, file after file.
@@ -137,7 +138,7 @@ fn parse_source(
 ) -> Result<()> {
     let start = Info::start_of(path, parent);
     let abs = files.absolute(start.file);
-    files.included.insert(abs);
+    files.included.insert(abs.into_os_string());
     let mut text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
@@ -519,7 +520,7 @@ impl<'a> Parser<'a, '_> {
             }
             ancestor = a.parent;
         }
-        if self.files.included.contains(&abs) {
+        if self.files.included.contains(abs.as_os_str()) {
             return Ok(());
         }
         let bytes = self.files.read(&file).map_err(|e| {
