@@ -387,7 +387,7 @@ impl Walk<'_> {
         let Some(branches) = &o.branches else {
             return MemberLookup::Unknown;
         };
-        let tag = object.get(&branches.tag).and_then(Value::as_str);
+        let tag = object.get(branches.tag.as_str()).and_then(Value::as_str);
         match tag.and_then(|t| branches.variant(t)) {
             // Branch types are objects; the depth bound guards against a broken model.
             Some(variant) if depth < 64 => self.object_member(variant.ty, object, key, depth + 1),

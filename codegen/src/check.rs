@@ -10,7 +10,7 @@
 //! The rules, their order and their messages follow QEMU's, so that a schema QEMU rejects is
 //! rejected here at the same place.
 
-use crate::ast::{Dict, Node, TopLevel, Value};
+use crate::ast::{Dict, Name, Node, TopLevel, Value};
 use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
 use crate::model::Cond;
@@ -76,7 +76,7 @@ pub struct Origin {
     /// What kind of definition it is.
     pub meta: Meta,
     /// Its name.
-    pub name: String,
+    pub name: Name,
 }
 
 impl Origin {
@@ -152,12 +152,12 @@ pub enum ExprBody {
         /// The values, in order.
         members: Vec<EnumMemberExpr>,
         /// The `prefix` for C constant names, if given.
-        prefix: Option<String>,
+        prefix: Option<Name>,
     },
     /// A struct.
     Struct {
         /// The `base` type's name, if any.
-        base: Option<String>,
+        base: Option<Name>,
         /// The members declared here.
         members: Vec<MemberExpr>,
     },
@@ -166,7 +166,7 @@ pub enum ExprBody {
         /// The base: a type name or inline members.
         base: TypeOrMembers,
         /// The name of the discriminator member of the base.
-        discriminator: String,
+        discriminator: Name,
         /// The branches written out (others are implicitly empty).
         branches: Vec<BranchExpr>,
     },
@@ -227,9 +227,9 @@ impl Default for CommandFlags {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TypeName {
     /// `'Name'`.
-    Named(String),
+    Named(Name),
     /// `[ 'Name' ]`: an array of `Name`.
-    Array(String),
+    Array(Name),
 }
 
 /// A `base` or `data` that is either the name of a type or inline members (an implicit
@@ -237,7 +237,7 @@ pub enum TypeName {
 #[derive(Clone, Debug)]
 pub enum TypeOrMembers {
     /// A type name.
-    Named(String),
+    Named(Name),
     /// Inline members, in order.
     Members(Vec<MemberExpr>),
 }
@@ -246,7 +246,7 @@ pub enum TypeOrMembers {
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeatureExpr {
     /// Its name.
-    pub name: String,
+    pub name: Name,
     /// Its `if` condition.
     pub cond: Option<Cond>,
 }
@@ -255,7 +255,7 @@ pub struct FeatureExpr {
 #[derive(Clone, Debug, PartialEq)]
 pub struct EnumMemberExpr {
     /// The value.
-    pub name: String,
+    pub name: Name,
     /// Its `if` condition.
     pub cond: Option<Cond>,
     /// Its features.
@@ -266,7 +266,7 @@ pub struct EnumMemberExpr {
 #[derive(Clone, Debug, PartialEq)]
 pub struct MemberExpr {
     /// The name, without the `*` that marks it optional.
-    pub name: String,
+    pub name: Name,
     /// Whether it was written with a leading `*`.
     pub optional: bool,
     /// Its type.
@@ -281,7 +281,7 @@ pub struct MemberExpr {
 #[derive(Clone, Debug, PartialEq)]
 pub struct BranchExpr {
     /// The branch name (a discriminator value for unions).
-    pub name: String,
+    pub name: Name,
     /// Its type (arrays only in alternates).
     pub ty: TypeName,
     /// Its `if` condition.
@@ -617,7 +617,11 @@ fn check_definition(
     };
     let name_node = expr.get(meta.as_str());
     // Copied once, for the messages on the way and then for the result.
-    let owned_name = check_name_is_str(name_node, &ctx, Src::Quoted(meta.as_str()))?.to_string();
+    let owned_name = Name::new(check_name_is_str(
+        name_node,
+        &ctx,
+        Src::Quoted(meta.as_str()),
+    )?);
     let name = owned_name.as_str();
     ctx.defn = Some((meta, name));
     check_defn_name_str(name, &ctx, meta)?;
@@ -1083,7 +1087,7 @@ fn check_features(features: Option<&Node>, ctx: &Ctx) -> Result<Vec<FeatureExpr>
         check_name_lower(name, ctx, source, false, false)?;
         let cond = check_if(feat.get("if"), ctx, source)?;
         out.push(FeatureExpr {
-            name: name.to_string(),
+            name: Name::new(name),
             cond,
         });
     }
@@ -1093,7 +1097,7 @@ fn check_features(features: Option<&Node>, ctx: &Ctx) -> Result<Vec<FeatureExpr>
 // ---------------------------------------------------------------------------------------
 // Type references
 
-fn check_type_name(node: Option<&Node>, ctx: &Ctx, source: Src<'_>) -> Result<Option<String>> {
+fn check_type_name(node: Option<&Node>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Name>> {
     match node.map(|n| &n.value) {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s.clone())),
@@ -1134,10 +1138,10 @@ fn sugar_get_mut<'a>(node: &'a mut Node, key: &str) -> Option<&'a mut Node> {
 }
 
 /// Moves the string out of a node the checks found to be one.
-fn take_str(node: Option<&mut Node>) -> String {
+fn take_str(node: Option<&mut Node>) -> Name {
     match node.map(|n| &mut n.value) {
         Some(Value::Str(s)) => std::mem::take(s),
-        _ => String::new(),
+        _ => Name::default(),
     }
 }
 
@@ -1146,7 +1150,7 @@ fn take_type_name(node: Option<&mut Node>) -> TypeName {
     match node.map(|n| &mut n.value) {
         Some(Value::List(list)) => TypeName::Array(take_str(list.first_mut())),
         Some(Value::Str(s)) => TypeName::Named(std::mem::take(s)),
-        _ => TypeName::Named(String::new()),
+        _ => TypeName::Named(Name::default()),
     }
 }
 
@@ -1185,10 +1189,11 @@ fn check_type_implicit(
         if check_type_ref(arg.get("type"), ctx, key_source)?.is_none() {
             return Err(ctx.err(format!("{key_source} misses key 'type'")));
         }
-        let mut name = std::mem::take(key);
-        if optional {
-            name.remove(0);
-        }
+        let name = if optional {
+            Name::new(name)
+        } else {
+            std::mem::take(key)
+        };
         members.push(MemberExpr {
             name,
             optional,
@@ -1340,7 +1345,7 @@ fn check_union(expr: &mut Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     let branches = check_branches(data, ctx, false, false)?;
     Ok(ExprBody::Union {
         base,
-        discriminator: discriminator.to_string(),
+        discriminator: Name::new(discriminator),
         branches,
     })
 }

@@ -11,6 +11,7 @@
 //! errors when parsing strictly and warnings otherwise; an older construct that 10.2 rejects
 //! is then read the way its own release meant it. Structural rules are always errors.
 
+use crate::ast::Name;
 use crate::error::{Result, SchemaError};
 use crate::parse::Pragma;
 use crate::source::Info;
@@ -95,11 +96,15 @@ impl fmt::Display for SectionKind {
 /// One section of a doc block: its kind, the member or feature it describes, and its text
 /// without the tag, as written (indentation of continuation lines kept, surrounding blank
 /// lines dropped).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Section {
     kind: SectionKind,
-    name: Option<String>,
-    text: String,
+    name: Option<Name>,
+    /// The text of every section of the block, written once: each section's text is the
+    /// range `start..end` of it. One allocation per block instead of one per section.
+    buffer: Arc<str>,
+    start: u32,
+    end: u32,
     info: Info,
     /// A member or feature of the definition answers to this description.
     connected: bool,
@@ -107,12 +112,28 @@ pub struct Section {
     stub: bool,
 }
 
+impl PartialEq for Section {
+    fn eq(&self, other: &Section) -> bool {
+        self.kind == other.kind
+            && self.name == other.name
+            && self.text() == other.text()
+            && self.info == other.info
+            && self.connected == other.connected
+            && self.stub == other.stub
+    }
+}
+
+impl Eq for Section {}
+
 impl Section {
-    fn new(kind: SectionKind, name: Option<String>, info: &Info) -> Section {
+    /// A section without text yet; `buffer` is any buffer (the empty text of it is used).
+    fn new(kind: SectionKind, name: Option<Name>, info: &Info, buffer: Arc<str>) -> Section {
         Section {
             kind,
             name,
-            text: String::new(),
+            buffer,
+            start: 0,
+            end: 0,
             info: info.line_only(),
             connected: false,
             stub: false,
@@ -132,7 +153,9 @@ impl Section {
 
     /// The text, without the tag or `@name:` that opened the section.
     pub fn text(&self) -> &str {
-        &self.text
+        self.buffer
+            .get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
     }
 
     /// Where the section starts.
@@ -148,13 +171,13 @@ impl Section {
 }
 
 /// A parsed documentation block.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Doc {
     /// Where the block starts.
     pub info: Info,
     /// The definition it documents (`# @name:` on its first line), or `None` for free-form
     /// documentation.
-    pub symbol: Option<String>,
+    pub symbol: Option<Name>,
     /// Every section in textual order; the first is the introduction (the body) and always
     /// exists. Member and feature descriptions are kept here rather than in maps because
     /// their order is part of the output and there are only ever a few dozen.
@@ -167,17 +190,33 @@ pub struct Doc {
     /// leniently against its definition (older releases left members undocumented and
     /// documented `Returns:` for commands that return nothing).
     strict: bool,
+    /// Where to start looking for the next member or feature to connect: just after the
+    /// last one connected, as definitions mostly declare them in the order the block
+    /// describes them. Not part of what the block is.
+    cursor: usize,
 }
+
+impl PartialEq for Doc {
+    fn eq(&self, other: &Doc) -> bool {
+        self.info == other.info
+            && self.symbol == other.symbol
+            && self.sections == other.sections
+            && self.strict == other.strict
+    }
+}
+
+impl Eq for Doc {}
 
 impl Doc {
     /// An empty block: documentation for `symbol`, or free-form documentation if `None`.
-    pub fn new(info: Info, symbol: Option<String>) -> Doc {
-        let body = Section::new(SectionKind::Plain, None, &info);
+    pub fn new(info: Info, symbol: Option<Name>) -> Doc {
+        let body = Section::new(SectionKind::Plain, None, &info, empty_buffer());
         Doc {
             info,
             symbol,
             sections: Arc::new(vec![body]),
             strict: true,
+            cursor: 0,
         }
     }
 
@@ -189,7 +228,7 @@ impl Doc {
     /// The introduction: for a definition, the text between the `@name:` line and the
     /// first member, feature or tagged section; for free-form documentation, all of it.
     pub fn body(&self) -> &str {
-        self.sections.first().map_or("", |s| s.text.as_str())
+        self.sections.first().map_or("", Section::text)
     }
 
     /// Every section in textual order, the body first.
@@ -205,8 +244,7 @@ impl Doc {
 
     /// The description of member (argument, enum value, alternative) `name`.
     pub fn member(&self, name: &str) -> Option<&str> {
-        self.find(SectionKind::Member, name)
-            .map(|s| s.text.as_str())
+        self.find(SectionKind::Member, name).map(Section::text)
     }
 
     /// The feature descriptions as `(name, text)`, in textual order.
@@ -216,8 +254,7 @@ impl Doc {
 
     /// The description of feature `name` (for `deprecated`, the deprecation note).
     pub fn feature(&self, name: &str) -> Option<&str> {
-        self.find(SectionKind::Feature, name)
-            .map(|s| s.text.as_str())
+        self.find(SectionKind::Feature, name).map(Section::text)
     }
 
     /// The sections after the body that describe no member or feature (plain paragraphs
@@ -233,7 +270,7 @@ impl Doc {
     pub fn tagged(&self, kind: SectionKind) -> Option<&str> {
         self.sections()
             .find(|s| s.kind == kind && kind != SectionKind::Plain)
-            .map(|s| s.text.as_str())
+            .map(Section::text)
     }
 
     /// The `Since:` text: the release that introduced the definition.
@@ -243,7 +280,7 @@ impl Doc {
 
     fn described(&self, kind: SectionKind) -> impl Iterator<Item = (&str, &str)> {
         self.sections.iter().filter_map(move |s| match &s.name {
-            Some(name) if s.kind == kind => Some((name.as_str(), s.text.as_str())),
+            Some(name) if s.kind == kind => Some((name.as_str(), s.text())),
             _ => None,
         })
     }
@@ -254,14 +291,30 @@ impl Doc {
             .find(|s| s.kind == kind && s.name.as_deref() == Some(name))
     }
 
+    /// The section of `kind` describing `name`, looked for from the cursor on (then from
+    /// the start), which it moves past.
     fn find_mut(&mut self, kind: SectionKind, name: &str) -> Option<&mut Section> {
-        Arc::make_mut(&mut self.sections)
-            .iter_mut()
-            .find(|s| s.kind == kind && s.name.as_deref() == Some(name))
+        let sections = Arc::make_mut(&mut self.sections);
+        let start = self.cursor.min(sections.len());
+        let is = |s: &Section| s.kind == kind && s.name.as_deref() == Some(name);
+        let index = match sections[start..].iter().position(is) {
+            Some(i) => start + i,
+            None => sections[..start].iter().position(is)?,
+        };
+        self.cursor = index + 1;
+        sections.get_mut(index)
     }
 
     fn has(&self, kind: SectionKind) -> bool {
         self.sections.iter().any(|s| s.kind == kind)
+    }
+
+    /// The block's text buffer, for a section made up without text of its own.
+    fn buffer(&self) -> Arc<str> {
+        match self.sections.first() {
+            Some(s) => s.buffer.clone(),
+            None => empty_buffer(),
+        }
     }
 
     /// Records that the documented definition has the member (or argument, or enum value)
@@ -284,14 +337,19 @@ impl Doc {
         let excepted = self
             .symbol
             .as_ref()
-            .is_some_and(|s| pragma.documentation_exceptions.contains(s));
+            .is_some_and(|s| pragma.documentation_exceptions.iter().any(|e| e == s));
         if !excepted && self.strict {
             return Err(SchemaError::new(
                 info,
                 format!("{role} '{name}' is not documented"),
             ));
         }
-        let mut stub = Section::new(SectionKind::Member, Some(name.to_string()), &self.info);
+        let mut stub = Section::new(
+            SectionKind::Member,
+            Some(Name::new(name)),
+            &self.info,
+            self.buffer(),
+        );
         stub.connected = true;
         stub.stub = true;
         // Right after the descriptions that follow the body, so members stay together
@@ -332,7 +390,7 @@ impl Doc {
         if self.has(SectionKind::Returns) {
             return;
         }
-        let mut stub = Section::new(SectionKind::Returns, None, info);
+        let mut stub = Section::new(SectionKind::Returns, None, info, self.buffer());
         stub.stub = true;
         let last_of = |kind: SectionKind| self.sections.iter().rposition(|s| s.kind == kind);
         let index = if let Some(i) = last_of(SectionKind::Member) {
@@ -428,30 +486,75 @@ impl Doc {
             out.push_str(&format!("    feature={name}\n{text}\n"));
         }
         for section in self.sections() {
-            out.push_str(&format!("    section={}\n{}\n", section.kind, section.text));
+            out.push_str(&format!(
+                "    section={}\n{}\n",
+                section.kind,
+                section.text()
+            ));
         }
     }
+}
+
+/// The empty text buffer, shared by sections that have no text of their own yet.
+fn empty_buffer() -> Arc<str> {
+    static EMPTY: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from("")).clone()
+}
+
+/// `offset` as a section bound; past `u32::MAX` (never, for a doc block) the range is
+/// simply not in the buffer, so the text reads as empty.
+fn bound(offset: usize) -> u32 {
+    u32::try_from(offset).unwrap_or(u32::MAX)
+}
+
+/// Room to read doc blocks in, reused from block to block.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// The text of the block being read (see [`Draft`]).
+    text: String,
+    /// [`fingerprint`]s of the member and feature descriptions of the block being read.
+    described: Vec<u64>,
+}
+
+/// A fingerprint of a description of `kind` for `name`: two descriptions whose
+/// fingerprints differ cannot describe the same thing, so only an equal pair needs the
+/// names compared (a block can describe a hundred members).
+fn fingerprint(kind: SectionKind, name: &str) -> u64 {
+    // FxHash's multiplier: cheap and good enough to make equal fingerprints rare.
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let start = u64::from(kind == SectionKind::Feature);
+    name.bytes().fold(start, |h, b| {
+        (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K)
+    })
 }
 
 /// A doc block being read: its sections so far, the last one's text still being written.
 struct Draft<'s> {
     sections: Vec<Section>,
-    /// The text of the last section. Kept apart and copied into the section once it is
-    /// complete (trimmed), so each section's text is allocated once, at its final size.
-    /// Borrowed: one buffer serves all the blocks of a parse.
+    /// The text of every section so far, one after the other; each complete section
+    /// knows its (trimmed) range of it, and the whole is copied once into the block's
+    /// buffer at the end. Borrowed: one buffer serves all the blocks of a parse.
     text: &'s mut String,
+    /// Where the last section's text starts in `text`.
+    current: usize,
+    /// Fingerprints of the descriptions so far.
+    described: &'s mut Vec<u64>,
 }
 
 impl<'s> Draft<'s> {
     /// A block with its (empty) body starting at `info`, expecting about `sections`
-    /// sections, its last section's text written into `text`.
-    fn new(info: &Info, sections: usize, text: &'s mut String) -> Draft<'s> {
+    /// sections, their text written into `text`.
+    fn new(info: &Info, sections: usize, scratch: &'s mut Scratch) -> Draft<'s> {
+        let Scratch { text, described } = scratch;
         text.clear();
+        described.clear();
         let mut all = Vec::with_capacity(sections);
-        all.push(Section::new(SectionKind::Plain, None, info));
+        all.push(Section::new(SectionKind::Plain, None, info, empty_buffer()));
         Draft {
             sections: all,
             text,
+            current: 0,
+            described,
         }
     }
 
@@ -467,10 +570,19 @@ impl<'s> Draft<'s> {
 
     /// Gives the last section its text, without the blank lines around it.
     fn flush(&mut self) {
+        let text = self.text.as_bytes().get(self.current..).unwrap_or_default();
+        // Over bytes: `str::trim_matches` goes through the general pattern machinery.
+        let leading = text.iter().take_while(|&&b| b == b'\n').count();
+        let trailing = text[leading..]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\n')
+            .count();
         if let Some(last) = self.sections.last_mut() {
-            last.text = self.text.trim_matches('\n').to_owned();
+            last.start = bound(self.current + leading);
+            last.end = bound(self.current + text.len() - trailing);
         }
-        self.text.clear();
+        self.current = self.text.len();
     }
 
     fn push(&mut self, section: Section) {
@@ -488,7 +600,7 @@ impl<'s> Draft<'s> {
     fn ensure_untagged_section(&mut self, info: &Info) {
         if let Some(last) = self.sections.last_mut() {
             if last.kind == SectionKind::Plain {
-                if self.text.is_empty() {
+                if self.text.len() == self.current {
                     // The body is there from the start; it begins where its text does.
                     last.info = info.line_only();
                 }
@@ -496,7 +608,7 @@ impl<'s> Draft<'s> {
                 return;
             }
         }
-        self.push(Section::new(SectionKind::Plain, None, info));
+        self.push(Section::new(SectionKind::Plain, None, info, empty_buffer()));
     }
 
     fn new_tagged_section(&mut self, info: &Info, kind: SectionKind) -> Result<()> {
@@ -510,7 +622,7 @@ impl<'s> Draft<'s> {
                 format!("second '{kind}:' section; there may be only one"),
             ));
         }
-        self.push(Section::new(kind, None, info));
+        self.push(Section::new(kind, None, info, empty_buffer()));
         Ok(())
     }
 
@@ -526,21 +638,28 @@ impl<'s> Draft<'s> {
                 format!("'@:' names no {what}"),
             ));
         }
-        if self.find(kind, name).is_some() {
+        let print = fingerprint(kind, name);
+        if self.described.contains(&print) && self.find(kind, name).is_some() {
             return Err(SchemaError::new(
                 &info.line_only(),
                 format!("{what} '{name}' is described twice"),
             ));
         }
-        self.push(Section::new(kind, Some(name.to_string()), info));
+        self.described.push(print);
+        self.push(Section::new(
+            kind,
+            Some(Name::new(name)),
+            info,
+            empty_buffer(),
+        ));
         Ok(())
     }
 
     /// The block is complete: rejects tagged sections and descriptions that have no text.
-    fn end(mut self, info: Info, symbol: Option<String>) -> Result<Doc> {
+    fn end(mut self, info: Info, symbol: Option<Name>) -> Result<Doc> {
         self.flush();
         for section in &self.sections {
-            if section.kind != SectionKind::Plain && section.text.is_empty() {
+            if section.kind != SectionKind::Plain && section.start == section.end {
                 let tag = match &section.name {
                     Some(name) => format!("@{name}:"),
                     None => format!("{}:", section.kind),
@@ -551,11 +670,16 @@ impl<'s> Draft<'s> {
                 ));
             }
         }
+        let buffer: Arc<str> = Arc::from(self.text.as_str());
+        for section in &mut self.sections {
+            section.buffer = buffer.clone();
+        }
         Ok(Doc {
             info,
             symbol,
             sections: Arc::new(self.sections),
             strict: true,
+            cursor: 0,
         })
     }
 }
@@ -775,32 +899,10 @@ fn single_space_after_sentence(line: &str) -> Option<usize> {
     sentence_end(chars.len(), at).and_then(|i| chars.get(i).map(|&(offset, _)| offset))
 }
 
-/// Whether `.`, `!` or `?` is followed by a space somewhere in `bytes`. Eight bytes at a
-/// time: prose has a stop every few dozen bytes, so most words are passed over whole.
+/// Whether `.`, `!` or `?` is followed by a space somewhere in `bytes`. Prose has a stop
+/// every few dozen bytes, so the stops are found with a vectorised search.
 fn has_stop_then_space(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Nonzero when some byte of `word` is `b` (may also flag bytes next to a real match,
-    // which the exact check below then rejects).
-    let has = |word: u64, b: u8| {
-        let x = word ^ (ONES * u64::from(b));
-        x.wrapping_sub(ONES) & !x & HIGHS
-    };
-    let stop_then_space =
-        |i: usize| matches!(bytes[i], b'.' | b'!' | b'?') && bytes.get(i + 1) == Some(&b' ');
-    let mut start = 0;
-    while start + 8 <= bytes.len() {
-        let mut chunk = [0u8; 8];
-        chunk.copy_from_slice(&bytes[start..start + 8]);
-        let word = u64::from_le_bytes(chunk);
-        if has(word, b'.') | has(word, b'!') | has(word, b'?') != 0
-            && (start..start + 8).any(stop_then_space)
-        {
-            return true;
-        }
-        start += 8;
-    }
-    (start..bytes.len()).any(stop_then_space)
+    memchr::memchr3_iter(b'.', b'!', b'?', bytes).any(|i| bytes.get(i + 1) == Some(&b' '))
 }
 
 /// [`sentence_end`] for an ASCII line, going from one byte that can start a match
@@ -929,7 +1031,7 @@ pub fn parse_block(
     strict: bool,
     warnings: &mut Vec<SchemaError>,
 ) -> Result<Vec<Doc>> {
-    Ok(parse_one(block, strict, warnings, &mut String::new())?
+    Ok(parse_one(block, strict, warnings, &mut Scratch::default())?
         .into_iter()
         .collect())
 }
@@ -940,7 +1042,7 @@ pub(crate) fn parse_one(
     block: &RawDocBlock<'_>,
     strict: bool,
     warnings: &mut Vec<SchemaError>,
-    scratch: &mut String,
+    scratch: &mut Scratch,
 ) -> Result<Option<Doc>> {
     let mut reader = Reader::new(block, strict, warnings);
     match read_doc(&mut reader, scratch) {
@@ -953,7 +1055,7 @@ pub(crate) fn parse_one(
     }
 }
 
-fn read_doc(r: &mut Reader<'_>, text: &mut String) -> Step<Doc> {
+fn read_doc(r: &mut Reader<'_>, text: &mut Scratch) -> Step<Doc> {
     // Room for a section per `@name:` line and a few more, so the vector is not grown
     // again and again.
     let sections = 4 + r
@@ -973,7 +1075,7 @@ fn read_doc(r: &mut Reader<'_>, text: &mut String) -> Step<Doc> {
             }
             let mut doc = Draft::new(&r.block.info, sections, text);
             read_definition(r, &mut doc)?;
-            (doc, Some(symbol.to_string()))
+            (doc, Some(Name::new(symbol)))
         }
         _ => {
             let mut doc = Draft::new(&r.block.info, sections, text);

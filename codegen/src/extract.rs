@@ -4,7 +4,7 @@
 //! QEMU's schema is mostly prose under the GPL; the extract keeps only the facts the
 //! generator needs, so a crate can build offline without carrying QEMU's text.
 
-use crate::ast::{Node, TopLevel, Value};
+use crate::ast::{Name, Node, TopLevel, Value};
 use crate::parse::{ParsedSchema, Pragma};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -94,7 +94,7 @@ fn write_pragma(out: &mut String, pragma: &Pragma) {
 }
 
 /// One definition: its keys one per line, each value on one line.
-fn write_definition(out: &mut String, entries: &[(String, Node)]) {
+fn write_definition(out: &mut String, entries: &[(Name, Node)]) {
     out.push('{');
     for (i, (key, node)) in entries.iter().enumerate() {
         out.push_str(if i == 0 { " " } else { ",\n  " });

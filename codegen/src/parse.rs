@@ -4,11 +4,11 @@
 //! each optionally preceded by a `##` documentation block. Errors name the file, line and
 //! column of the offending token.
 
-use crate::ast::{Definition, Dict, Node, TopLevel, Value};
+use crate::ast::{Definition, Dict, Name, Node, TopLevel, Value};
 use crate::doc::{self, Doc, RawDocBlock, RawDocLine};
 use crate::error::{Result, SchemaError};
 use crate::source::{intern_file, Info};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Deeper nesting than this is rejected instead of risking the stack; real schemas nest a
@@ -90,14 +90,19 @@ pub fn parse_str(path: &Path, text: &str, options: ParseOptions) -> Result<Parse
 /// The files of one parse: which were read, and what reading them needs.
 #[derive(Default)]
 struct Files {
-    /// The absolute forms of the files read so far.
-    included: HashSet<PathBuf>,
+    /// The absolute forms of the files read so far (normalised, so their bytes tell
+    /// them apart; hashing them as paths would walk their components).
+    included: HashSet<std::ffi::OsString>,
     /// Buffers of files read completely, to read the next ones into: a schema's files
     /// are large, and allocating (and freeing) each anew made the allocator map and
     /// unmap memory, and page it in, file after file.
     spare: Vec<Vec<u8>>,
     /// The current directory, asked for once.
     cwd: Option<PathBuf>,
+    /// The absolute forms of the (interned) file names met so far, by address: the
+    /// include checks ask for them again and again (every include directive, and every
+    /// file up its chain of includes), and working one out walks the whole path.
+    absolute: HashMap<usize, PathBuf>,
 }
 
 impl Files {
@@ -110,9 +115,16 @@ impl Files {
         Ok(buffer)
     }
 
-    /// The absolute form of `path` (see [`absolute`]).
-    fn absolute(&mut self, path: &Path) -> PathBuf {
-        crate::source::absolute(path, &mut self.cwd)
+    /// The absolute form of the interned file name `file` (see
+    /// [`crate::source::absolute`]).
+    fn absolute(&mut self, file: &'static PathBuf) -> PathBuf {
+        let key = file as *const PathBuf as usize;
+        if let Some(abs) = self.absolute.get(&key) {
+            return abs.clone();
+        }
+        let abs = crate::source::absolute(file, &mut self.cwd);
+        self.absolute.insert(key, abs.clone());
+        abs
     }
 }
 
@@ -124,9 +136,9 @@ fn parse_source(
     files: &mut Files,
     schema: &mut ParsedSchema,
 ) -> Result<()> {
-    let abs = files.absolute(path);
-    files.included.insert(abs);
     let start = Info::start_of(path, parent);
+    let abs = files.absolute(start.file);
+    files.included.insert(abs.into_os_string());
     let mut text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
@@ -156,7 +168,7 @@ fn parse_source(
         elements: Vec::new(),
         // Enough for the longest blocks of QEMU's schemas: not grown block after block.
         doc_lines: Vec::with_capacity(256),
-        doc_text: String::new(),
+        doc_scratch: doc::Scratch::default(),
     };
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
@@ -180,7 +192,7 @@ enum Token<'a> {
     /// A comment, from `#` to the end of the line (only returned inside doc blocks, and
     /// for the `##` that opens one).
     Comment(&'a str),
-    Str(String),
+    Str(Name),
     Bool(bool),
     Eof,
 }
@@ -262,8 +274,7 @@ impl<'a> Lexer<'a> {
             match ch {
                 b'#' => {
                     let doc_start = bytes.get(self.cursor) == Some(&b'#');
-                    let end = self.src[self.cursor..]
-                        .find('\n')
+                    let end = memchr::memchr(b'\n', &bytes[self.cursor..])
                         .map_or(self.src.len(), |i| self.cursor + i);
                     self.cursor = end;
                     if keep_comments || doc_start {
@@ -345,9 +356,7 @@ impl<'a> Lexer<'a> {
         self.info.line += 1;
         self.line_pos = start;
         self.pos = start;
-        let end = self.src[start..]
-            .find('\n')
-            .map_or(bytes.len(), |i| start + i);
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
         self.cursor = end;
         self.tok = Token::Comment(&self.src[start..end]);
         true
@@ -355,7 +364,7 @@ impl<'a> Lexer<'a> {
 
     /// Reads a single-quoted string; the opening quote has been consumed. Only printable
     /// ASCII is allowed, and `\\` is the only escape.
-    fn lex_string(&mut self) -> Result<String> {
+    fn lex_string(&mut self) -> Result<Name> {
         let bytes = self.src.as_bytes();
         // Nearly every string is plain printable ASCII up to its closing quote: copied in
         // one go. Anything else is read byte by byte below, which knows the errors.
@@ -366,7 +375,7 @@ impl<'a> Lexer<'a> {
         if let Some(len) = plain {
             if bytes[start + len] == b'\'' {
                 self.cursor = start + len + 1;
-                return Ok(self.src[start..start + len].to_string());
+                return Ok(Name::new(&self.src[start..start + len]));
             }
         }
         // Sized once, up to the next quote or line end: growing it a byte at a time cost
@@ -393,7 +402,7 @@ impl<'a> Lexer<'a> {
                 escaped = true;
                 continue;
             } else if ch == b'\'' {
-                return Ok(out);
+                return Ok(Name::from(out));
             }
             if !(32..127).contains(&ch) {
                 return Err(self.error("funny character in string"));
@@ -411,13 +420,13 @@ struct Parser<'a, 's> {
     schema: &'s mut ParsedSchema,
     /// The entries of the objects being read, innermost last: each object's are moved
     /// into a vector of the right size once it is complete, instead of growing one.
-    entries: Vec<(String, Node)>,
+    entries: Vec<(Name, Node)>,
     /// The same for the elements of arrays.
     elements: Vec<Node>,
     /// Room for the lines of a doc block, reused from block to block.
     doc_lines: Vec<RawDocLine<'a>>,
-    /// Room for the text of a doc section, reused likewise.
-    doc_text: String,
+    /// Room to read doc blocks in, reused likewise.
+    doc_scratch: doc::Scratch,
 }
 
 impl<'a> Parser<'a, '_> {
@@ -498,12 +507,12 @@ impl<'a> Parser<'a, '_> {
             .path
             .parent()
             .unwrap_or_else(|| Path::new(""))
-            .join(name);
+            .join(name.as_str());
         self.schema.items.push(TopLevel::Include {
             file: file.clone(),
             info: *info,
         });
-        let abs = self.files.absolute(&file);
+        let abs = self.files.absolute(intern_file(&file));
         let mut ancestor = Some(info);
         while let Some(a) = ancestor {
             if self.files.absolute(a.file) == abs {
@@ -511,7 +520,7 @@ impl<'a> Parser<'a, '_> {
             }
             ancestor = a.parent;
         }
-        if self.files.included.contains(&abs) {
+        if self.files.included.contains(abs.as_os_str()) {
             return Ok(());
         }
         let bytes = self.files.read(&file).map_err(|e| {
@@ -554,7 +563,7 @@ impl<'a> Parser<'a, '_> {
                 &block,
                 self.options.strict,
                 &mut ignored,
-                &mut String::new(),
+                &mut doc::Scratch::default(),
             )?;
             return Err(error);
         }
@@ -562,7 +571,7 @@ impl<'a> Parser<'a, '_> {
             &block,
             self.options.strict,
             &mut self.schema.warnings,
-            &mut self.doc_text,
+            &mut self.doc_scratch,
         )?;
         self.doc_lines = block.lines;
         self.doc_lines.clear();

@@ -1,6 +1,7 @@
 //! Where a piece of schema came from: file, line, column and the chain of includes.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -25,9 +26,11 @@ pub struct Info {
     pub parent: Option<&'static Info>,
 }
 
-/// Interned file names: one allocation per distinct name, ever.
-fn files() -> &'static Mutex<HashMap<&'static Path, &'static PathBuf>> {
-    static FILES: OnceLock<Mutex<HashMap<&'static Path, &'static PathBuf>>> = OnceLock::new();
+/// Interned file names: one allocation per distinct name, ever. Keyed by the name's bytes:
+/// hashing a `Path` walks its components, several times slower, and names spelt
+/// differently but equal as paths (`a//b`, `a/b`) are told apart where it matters.
+fn files() -> &'static Mutex<HashMap<&'static OsStr, &'static PathBuf>> {
+    static FILES: OnceLock<Mutex<HashMap<&'static OsStr, &'static PathBuf>>> = OnceLock::new();
     FILES.get_or_init(Default::default)
 }
 
@@ -49,11 +52,11 @@ pub fn intern_file(path: &Path) -> &'static PathBuf {
     // A panic while holding the lock cannot leave the set half-updated, so a poisoned
     // lock is still usable.
     let mut files = files().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(&file) = files.get(path) {
+    if let Some(&file) = files.get(path.as_os_str()) {
         return file;
     }
     let file: &'static PathBuf = Box::leak(Box::new(path.to_path_buf()));
-    files.insert(file.as_path(), file);
+    files.insert(file.as_os_str(), file);
     file
 }
 

@@ -595,7 +595,7 @@ fn infer_configuration(evidence: &[Evidence], errors: &mut Vec<String>) -> BTree
 /// Three-valued evaluation: `None` when unknown symbols decide.
 fn eval(cond: &Cond, known: &BTreeMap<String, bool>) -> Option<bool> {
     match cond {
-        Cond::Name(name) => known.get(name).copied(),
+        Cond::Name(name) => known.get(name.as_str()).copied(),
         Cond::Not(c) => eval(c, known).map(|v| !v),
         Cond::All(cs) | Cond::Any(cs) => {
             let decisive = matches!(cond, Cond::Any(_));
@@ -616,7 +616,7 @@ fn eval(cond: &Cond, known: &BTreeMap<String, bool>) -> Option<bool> {
 fn force(cond: &Cond, value: bool, known: &mut BTreeMap<String, bool>) {
     match cond {
         Cond::Name(name) => {
-            known.entry(name.clone()).or_insert(value);
+            known.entry(name.to_string()).or_insert(value);
         }
         Cond::Not(c) => force(c, !value, known),
         Cond::All(cs) | Cond::Any(cs) => {

@@ -7,7 +7,7 @@ use super::{
     EntityKind, EnumMember, EnumType, Event, Feature, JsonType, Member, Module, ModuleId,
     ModuleItem, ObjectType, Schema, Variant,
 };
-use super::{Entity, NameMap, NameSet};
+use super::{Entity, Name, NameMap, NameSet};
 use crate::check::{
     c_name, c_name_key, BranchExpr, CheckedSchema, EnumMemberExpr, Expr, ExprBody, FeatureExpr,
     Item, MemberExpr, Origin, TypeName, TypeOrMembers,
@@ -70,19 +70,19 @@ enum State {
 #[derive(Clone, Debug, Default)]
 struct Pending {
     /// Array element type.
-    element: Option<String>,
+    element: Option<Name>,
     /// Object base type.
-    base: Option<String>,
+    base: Option<Name>,
     /// Types of an object's local members, in order.
-    member_types: Vec<String>,
+    member_types: Vec<Name>,
     /// Types of a union's or alternate's branches, in order.
-    variant_types: Vec<String>,
+    variant_types: Vec<Name>,
     /// A union's discriminator.
-    tag: Option<String>,
+    tag: Option<Name>,
     /// Command or event argument type.
-    arg: Option<String>,
+    arg: Option<Name>,
     /// Command return type.
-    ret: Option<String>,
+    ret: Option<Name>,
 }
 
 /// The entity list of QEMU: definitions interleaved with include directives.
@@ -95,9 +95,9 @@ enum Listed {
 #[derive(Clone)]
 struct Seen {
     cname: String,
-    name: String,
+    name: Name,
     role: &'static str,
-    defined_in: String,
+    defined_in: Name,
 }
 
 struct Builder {
@@ -111,7 +111,7 @@ struct Builder {
     modules: Vec<Module>,
     module_ids: NameMap<ModuleId>,
     /// Feature names in order of first use, with where that was.
-    features: Vec<(String, Option<Rc<Origin>>)>,
+    features: Vec<(Name, Option<Rc<Origin>>)>,
     pragma: Pragma,
     schema_dir: PathBuf,
     /// Every doc block; a definition's is taken out while its definition holds it (so
@@ -161,14 +161,17 @@ impl Builder {
             module_ids: NameMap::default(),
             features: Feature::SPECIAL
                 .iter()
-                .map(|f| (f.to_string(), None))
+                .map(|f| (Name::new_static(f), None))
                 .collect(),
             pragma,
             schema_dir,
             docs: docs.into_iter().map(Some).collect(),
             doc_slots: Vec::new(),
             doc_cursor: 0,
-            feature_set: Feature::SPECIAL.iter().map(|f| f.to_string()).collect(),
+            feature_set: Feature::SPECIAL
+                .iter()
+                .map(|f| Name::new_static(f))
+                .collect(),
             depth: 0,
             member_keys: Vec::new(),
             marker_files,
@@ -213,11 +216,11 @@ impl Builder {
     }
 
     fn make_module(&mut self, name: String) -> ModuleId {
-        if let Some(&id) = self.module_ids.get(&name) {
+        if let Some(&id) = self.module_ids.get(name.as_str()) {
             return id;
         }
         let id = ModuleId(self.modules.len() as u32);
-        self.module_ids.insert(name.clone(), id);
+        self.module_ids.insert(Name::new(&name), id);
         self.modules.push(Module {
             name,
             items: Vec::new(),
@@ -308,7 +311,7 @@ impl Builder {
         Ok(id)
     }
 
-    fn new_entity(name: String, info: Option<Info>, kind: EntityKind) -> Entity {
+    fn new_entity(name: Name, info: Option<Info>, kind: EntityKind) -> Entity {
         Entity {
             name,
             info,
@@ -323,7 +326,7 @@ impl Builder {
     fn def_predefineds(&mut self) -> Result<()> {
         for builtin in Builtin::ALL {
             let entity = Builder::new_entity(
-                builtin.name().to_string(),
+                Name::new_static(builtin.name()),
                 None,
                 EntityKind::Builtin(builtin),
             );
@@ -332,7 +335,7 @@ impl Builder {
             self.make_array(builtin.name(), None)?;
         }
         let empty = Builder::new_entity(
-            "q_empty".to_string(),
+            Name::new_static("q_empty"),
             None,
             EntityKind::Object(ObjectType {
                 base: None,
@@ -346,13 +349,13 @@ impl Builder {
             "none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool",
         ];
         let qtype = Builder::new_entity(
-            "QType".to_string(),
+            Name::new_static("QType"),
             None,
             EntityKind::Enum(EnumType {
                 members: qtypes
                     .iter()
                     .map(|n| EnumMember {
-                        name: n.to_string(),
+                        name: Name::new_static(n),
                         cond: None,
                         features: Vec::new(),
                         info: None,
@@ -391,8 +394,8 @@ impl Builder {
     }
 
     /// The array type of `element`, defined on first use.
-    fn make_array(&mut self, element: &str, origin: Option<&Rc<Origin>>) -> Result<String> {
-        let name = format!("{element}List");
+    fn make_array(&mut self, element: &str, origin: Option<&Rc<Origin>>) -> Result<Name> {
+        let name = Name::concat(&[element, "List"]);
         if self.lookup_type(&name).is_none() {
             let entity = Builder::new_entity(
                 name.clone(),
@@ -402,7 +405,7 @@ impl Builder {
                 }),
             );
             let pending = Pending {
-                element: Some(element.to_string()),
+                element: Some(Name::new(element)),
                 ..Pending::default()
             };
             self.def_entity(entity, origin.cloned(), pending)?;
@@ -410,7 +413,7 @@ impl Builder {
         Ok(name)
     }
 
-    fn type_name(&mut self, ty: TypeName, origin: &Rc<Origin>) -> Result<String> {
+    fn type_name(&mut self, ty: TypeName, origin: &Rc<Origin>) -> Result<Name> {
         match ty {
             TypeName::Named(name) => Ok(name),
             TypeName::Array(element) => self.make_array(&element, Some(origin)),
@@ -422,7 +425,7 @@ impl Builder {
         &mut self,
         members: Vec<MemberExpr>,
         origin: &Rc<Origin>,
-    ) -> Result<(Vec<Member>, Vec<String>)> {
+    ) -> Result<(Vec<Member>, Vec<Name>)> {
         let mut out = Vec::with_capacity(members.len());
         let mut types = Vec::with_capacity(members.len());
         for m in members {
@@ -449,12 +452,12 @@ impl Builder {
         cond: &Option<Cond>,
         role: &str,
         members: Vec<MemberExpr>,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<Name>> {
         let (members, types) = self.make_members(members, origin)?;
         if members.is_empty() {
             return Ok(None);
         }
-        let name = format!("q_obj_{}-{role}", origin.name);
+        let name = Name::concat(&["q_obj_", origin.name.as_str(), "-", role]);
         // Already there means the owner is defined twice, which its own definition reports.
         if !self.by_name.contains_key(&name) {
             let mut entity = Builder::new_entity(
@@ -481,7 +484,7 @@ impl Builder {
         &mut self,
         branches: Vec<BranchExpr>,
         origin: &Rc<Origin>,
-    ) -> Result<(Vec<Variant>, Vec<String>)> {
+    ) -> Result<(Vec<Variant>, Vec<Name>)> {
         let mut out = Vec::with_capacity(branches.len());
         let mut types = Vec::with_capacity(branches.len());
         for b in branches {
@@ -619,7 +622,7 @@ impl Builder {
         data: Option<TypeOrMembers>,
         origin: &Rc<Origin>,
         cond: &Option<Cond>,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<Name>> {
         match data {
             None => Ok(None),
             Some(TypeOrMembers::Named(name)) => Ok(Some(name)),
@@ -688,7 +691,11 @@ impl Builder {
     fn describe(&self, id: EntityId) -> String {
         let pending = &self.pending;
         describe_entity(self.entity(id), |_| {
-            pending[id.index()].element.clone().unwrap_or_default()
+            pending[id.index()]
+                .element
+                .as_deref()
+                .unwrap_or_default()
+                .to_string()
         })
     }
 
@@ -806,7 +813,7 @@ impl Builder {
                 cname: c_name(&f.name, true),
                 name: f.name.clone(),
                 role: "feature",
-                defined_in: owner.to_string(),
+                defined_in: Name::new(owner),
             };
             self.clash(&mut seen, item, id)?;
         }
@@ -1042,7 +1049,7 @@ impl Builder {
                         info,
                         defined_in: tag_defined_in,
                     });
-                    types.push("q_empty".to_string());
+                    types.push(Name::new_static("q_empty"));
                 }
             }
         }
@@ -1178,7 +1185,7 @@ impl Builder {
         }
 
         let mut seen = Vec::new();
-        let mut types_seen: Vec<(&'static str, String)> = Vec::new();
+        let mut types_seen: Vec<(&'static str, Name)> = Vec::new();
         for v in &variants {
             let item = Seen {
                 cname: c_name(&v.name, true),

@@ -13,6 +13,7 @@
 
 mod build;
 
+pub use crate::ast::Name;
 use crate::doc::Doc;
 use crate::error::SchemaError;
 use crate::parse::Pragma;
@@ -51,10 +52,10 @@ impl Hasher for NameHasher {
 }
 
 /// A map keyed by names, with [`NameHasher`].
-type NameMap<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
+type NameMap<V> = HashMap<Name, V, BuildHasherDefault<NameHasher>>;
 
 /// A set of names, with [`NameHasher`].
-type NameSet = std::collections::HashSet<String, BuildHasherDefault<NameHasher>>;
+type NameSet = std::collections::HashSet<Name, BuildHasherDefault<NameHasher>>;
 
 /// Names an entity of a [`Schema`]; index into [`Schema::entities`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,7 +87,7 @@ impl ModuleId {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Cond {
     /// A configuration symbol such as `CONFIG_KVM`: holds when it is defined.
-    Name(String),
+    Name(Name),
     /// Holds when every operand holds.
     All(Vec<Cond>),
     /// Holds when some operand holds.
@@ -100,7 +101,7 @@ impl Cond {
     /// as Python writes the nested object (`{'all': ['A', {'not': 'B'}]}`).
     pub fn dump_text(&self) -> String {
         match self {
-            Cond::Name(name) => name.clone(),
+            Cond::Name(name) => name.to_string(),
             _ => {
                 let mut out = String::new();
                 self.write_repr(&mut out);
@@ -203,7 +204,7 @@ impl fmt::Display for Cond {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Feature {
     /// Its name.
-    pub name: String,
+    pub name: Name,
     /// Its `if` condition.
     pub cond: Option<Cond>,
     /// Where the definition carrying it starts.
@@ -371,7 +372,7 @@ impl Builtin {
 pub struct Entity {
     /// Its name (implicit types have the names QEMU gives them: `FooList`,
     /// `q_obj_NAME-arg`, `q_obj_NAME-base`, `q_empty`).
-    pub name: String,
+    pub name: Name,
     /// Where it is defined; for an implicit type, the definition that brought it in;
     /// `None` for built-in types (and their arrays), `q_empty` and `QType`.
     pub info: Option<Info>,
@@ -515,7 +516,7 @@ pub struct EnumType {
     /// The values, in order.
     pub members: Vec<EnumMember>,
     /// The `prefix` QEMU uses for its C constants, if given.
-    pub prefix: Option<String>,
+    pub prefix: Option<Name>,
 }
 
 impl EnumType {
@@ -529,7 +530,7 @@ impl EnumType {
 #[derive(Clone, Debug)]
 pub struct EnumMember {
     /// The value as it goes over the wire.
-    pub name: String,
+    pub name: Name,
     /// Its `if` condition.
     pub cond: Option<Cond>,
     /// Its features.
@@ -585,7 +586,7 @@ impl ObjectType {
 #[derive(Clone, Debug)]
 pub struct Member {
     /// The name on the wire.
-    pub name: String,
+    pub name: Name,
     /// Its type.
     pub ty: EntityId,
     /// Whether it may be absent (written `*name`).
@@ -616,7 +617,7 @@ impl Member {
 #[derive(Clone, Debug)]
 pub struct Branches {
     /// The name of the discriminator (a member of the base, of enum type).
-    pub tag: String,
+    pub tag: Name,
     /// The discriminator's enum type.
     pub tag_type: EntityId,
     /// One branch per discriminator value: first those written, then, in enum order, the
@@ -635,7 +636,7 @@ impl Branches {
 #[derive(Clone, Debug)]
 pub struct Variant {
     /// The discriminator value (unions) or the alternative's name (alternates).
-    pub name: String,
+    pub name: Name,
     /// Its type: an object type for unions; for alternates any type that can be told
     /// apart from the others by its JSON shape.
     pub ty: EntityId,
@@ -756,7 +757,7 @@ pub struct Schema {
     modules: Vec<Module>,
     docs: Vec<Doc>,
     pragma: Pragma,
-    feature_names: Vec<String>,
+    feature_names: Vec<Name>,
     warnings: Vec<SchemaError>,
 }
 
@@ -837,7 +838,7 @@ impl Schema {
 
     /// Every feature name the schema uses, the special ones (`deprecated`, `unstable`)
     /// first, then in order of first use.
-    pub fn feature_names(&self) -> &[String] {
+    pub fn feature_names(&self) -> &[Name] {
         &self.feature_names
     }
 

@@ -49,7 +49,7 @@ fn fields<'a>(
         .filter(|m| !em.member_skipped(m))
         .map(|m| Field {
             ident: ident(&ns.claim(names::snake(&m.name))),
-            wire: m.name.clone(),
+            wire: m.name.to_string(),
             value: em.held_type(owner, m.ty),
             // A member under `if` is missing from every QEMU built without its condition
             // (`deprecated-props` of `CpuModelExpansionInfo` on x86), and the bindings are
@@ -306,7 +306,7 @@ pub(super) fn enum_variants(e: &EnumType) -> Vec<(String, Ident)> {
     ns.reserve("Other");
     e.members
         .iter()
-        .map(|m| (m.name.clone(), ident(&ns.claim(names::camel(&m.name)))))
+        .map(|m| (m.name.to_string(), ident(&ns.claim(names::camel(&m.name)))))
         .collect()
 }
 
@@ -1094,7 +1094,7 @@ pub(super) fn commands_trait(em: &Emitter<'_>) -> TokenStream {
 fn qapi_type_name(em: &Emitter<'_>, id: EntityId) -> String {
     match &em.entity(id).kind {
         EntityKind::Array(a) => format!("[{}]", qapi_type_name(em, a.element)),
-        _ => em.entity(id).name.clone(),
+        _ => em.entity(id).name.to_string(),
     }
 }
 

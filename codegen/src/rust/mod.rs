@@ -20,6 +20,14 @@ use quote::quote;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+/// A schema name in generated code is the string literal of its wire name, as a `str`
+/// would be.
+impl quote::ToTokens for crate::ast::Name {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.as_str().to_tokens(tokens);
+    }
+}
+
 /// What to generate.
 pub struct EmitOptions {
     /// Put QEMU's documentation into rustdoc (when the schema has any).
