@@ -84,6 +84,76 @@ pub fn read_optional<'de, A: MapAccess<'de>, T: serde::Deserialize<'de>>(
     Ok(())
 }
 
+/// The members of a generated struct while they are read: a tuple of one `Option` per
+/// member, in declaration order, written by index.
+///
+/// Implemented here once for tuples of every size the generator uses ([`MAX_SLOTS`]), so
+/// the per-member reading code is compiled once instead of once per generated type.
+pub trait Slots<'de>: Sized {
+    /// Every member absent.
+    fn empty() -> Self;
+
+    /// Reads the value of member `index` into its slot (or skips it, past the end).
+    fn read<A: MapAccess<'de>>(&mut self, index: usize, map: &mut A) -> Result<(), A::Error>;
+}
+
+/// The largest struct [`Slots`] covers; the generator writes bigger ones out in full.
+pub const MAX_SLOTS: usize = 48;
+
+impl<'de> Slots<'de> for () {
+    fn empty() -> Self {}
+
+    fn read<A: MapAccess<'de>>(&mut self, _: usize, map: &mut A) -> Result<(), A::Error> {
+        skip(map)
+    }
+}
+
+/// `impl Slots` for the tuple of as many `Option`s as pairs are listed, then for each
+/// shorter one. The pairs count down, so that every tuple's positions are the indices
+/// that follow it; the names only tell the type parameters apart.
+macro_rules! slots_impls {
+    () => {};
+    (($index:tt $ty:ident) $(($rest_index:tt $rest_ty:ident))*) => {
+        impl<'de, $ty: serde::Deserialize<'de>, $($rest_ty: serde::Deserialize<'de>),*> Slots<'de>
+            for (Option<$ty>, $(Option<$rest_ty>,)*)
+        {
+            fn empty() -> Self {
+                (None, $(None::<$rest_ty>,)*)
+            }
+
+            fn read<A: MapAccess<'de>>(
+                &mut self,
+                index: usize,
+                map: &mut A,
+            ) -> Result<(), A::Error> {
+                match index {
+                    $index => read(map, &mut self.$index),
+                    $($rest_index => read(map, &mut self.$rest_index),)*
+                    _ => skip(map),
+                }
+            }
+        }
+        slots_impls!($(($rest_index $rest_ty))*);
+    };
+}
+
+/// Reads an object's members into `S`, one slot per name of `names` (in order), skipping
+/// members this schema does not know.
+pub fn read_members<'de, S: Slots<'de>, A: MapAccess<'de>>(
+    mut map: A,
+    names: &[&str],
+) -> Result<S, A::Error> {
+    let mut slots = S::empty();
+    while let Some(key) = map.next_key::<Key<'de>>()? {
+        let key = key.as_str();
+        match names.iter().position(|name| *name == key) {
+            Some(index) => slots.read(index, &mut map)?,
+            None => skip(&mut map)?,
+        }
+    }
+    Ok(slots)
+}
+
 /// Skips the value of a member this schema does not know (a newer QEMU's).
 pub fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
     map.next_value::<de::IgnoredAny>().map(drop)
@@ -340,3 +410,5 @@ impl<'de> serde::Deserialize<'de> for Empty {
         Ok(Empty)
     }
 }
+
+slots_impls!((47 T47) (46 T46) (45 T45) (44 T44) (43 T43) (42 T42) (41 T41) (40 T40) (39 T39) (38 T38) (37 T37) (36 T36) (35 T35) (34 T34) (33 T33) (32 T32) (31 T31) (30 T30) (29 T29) (28 T28) (27 T27) (26 T26) (25 T25) (24 T24) (23 T23) (22 T22) (21 T21) (20 T20) (19 T19) (18 T18) (17 T17) (16 T16) (15 T15) (14 T14) (13 T13) (12 T12) (11 T11) (10 T10) (9 T9) (8 T8) (7 T7) (6 T6) (5 T5) (4 T4) (3 T3) (2 T2) (1 T1) (0 T0));

@@ -211,12 +211,65 @@ fn deserialize_impl(
     }
 }
 
+/// The largest struct whose members `support::read_members` reads into a tuple of slots
+/// (the runtime's `support::MAX_SLOTS`); bigger ones get a reading loop of their own.
+const MAX_SLOTS: usize = 48;
+
+/// `impl Deserialize` for a struct of at most [`MAX_SLOTS`] members: the generic
+/// `support::read_members` fills a tuple of one `Option` per member, and all that is left
+/// per type is the check that the required ones are there.
+fn slots_deserialize_impl(name: &Ident, expecting: &str, fields: &[Field]) -> TokenStream {
+    let vars: Vec<Ident> = fields.iter().map(field_var).collect();
+    let slots = fields.iter().map(|f| {
+        let value = &f.value;
+        if f.optional && !f.takes_null {
+            // Absent and `null` alike end up `None` once flattened.
+            quote!(::std::option::Option<::std::option::Option<#value>>)
+        } else {
+            quote!(::std::option::Option<#value>)
+        }
+    });
+    let wires = fields.iter().map(|f| &f.wire);
+    let build = build_value(fields, quote!(#name), quote!(), true);
+    quote! {
+        impl<'de> ::serde::Deserialize<'de> for #name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::std::result::Result<Self, D::Error> {
+                crate::support::deserialize_struct(deserializer)
+            }
+        }
+        impl crate::support::DecodeMap for #name {
+            const EXPECTING: &'static str = #expecting;
+            fn decode_map<'de, A: ::serde::de::MapAccess<'de>>(
+                map: A,
+            ) -> ::std::result::Result<Self, A::Error> {
+                let (#(#vars,)*) = crate::support::read_members::<(#(#slots,)*), A>(
+                    map,
+                    &[#(#wires),*],
+                )?;
+                #build
+            }
+        }
+    }
+}
+
 /// The expression building `Ok(path { fields, extra })` from the field variables, or the
-/// error naming the first required member that was absent.
-fn build_value(fields: &[Field], path: TokenStream, extra: TokenStream) -> TokenStream {
+/// error naming the first required member that was absent. With `nested_optional`, optional
+/// members that do not take `null` are held as `Option<Option<T>>` and flattened here.
+fn build_value(
+    fields: &[Field],
+    path: TokenStream,
+    extra: TokenStream,
+    nested_optional: bool,
+) -> TokenStream {
     let inits = fields.iter().map(|f| {
         let (ident, var) = (&f.ident, field_var(f));
-        quote!(#ident: #var,)
+        if nested_optional && f.optional && !f.takes_null {
+            quote!(#ident: ::std::option::Option::flatten(#var),)
+        } else {
+            quote!(#ident: #var,)
+        }
     });
     let value = quote!(::std::result::Result::Ok(#path { #(#inits)* #extra }));
     let required: Vec<&Field> = fields.iter().filter(|f| !f.optional).collect();
@@ -274,15 +327,19 @@ fn record(
     let fields = fields(em, owner, doc, members, &mut ns);
     let definition = struct_definition(name, attrs, &fields);
     let serialize = serialize_impls(name, &serialize_field_statements(&fields));
-    let deserialize = deserialize_impl(
-        name,
-        wire_name,
-        &fields,
-        quote!(),
-        quote!(),
-        IGNORE(),
-        build_value(&fields, quote!(#name), quote!()),
-    );
+    let deserialize = if fields.len() <= MAX_SLOTS {
+        slots_deserialize_impl(name, wire_name, &fields)
+    } else {
+        deserialize_impl(
+            name,
+            wire_name,
+            &fields,
+            quote!(),
+            quote!(),
+            IGNORE(),
+            build_value(&fields, quote!(#name), quote!(), false),
+        )
+    };
     (quote!(#definition #serialize #deserialize), fields)
 }
 
@@ -501,7 +558,7 @@ pub(super) fn union_type(
         quote!(map.serialize_entry(#tag_wire, self.#tag_ident.tag())?;),
     );
     statements.push(quote!(self.#tag_ident.serialize_members(map)?;));
-    let build = build_value(&fields, quote!(#name), quote!(#tag_ident: branch,));
+    let build = build_value(&fields, quote!(#name), quote!(#tag_ident: branch,), false);
     let deserialize = deserialize_impl(
         &name,
         &entity.name,
