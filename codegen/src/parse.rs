@@ -169,6 +169,7 @@ fn parse_source(
         // Enough for the longest blocks of QEMU's schemas: not grown block after block.
         doc_lines: Vec::with_capacity(256),
         doc_scratch: doc::Scratch::default(),
+        stops: doc::SentenceStops::new(&text),
     };
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
@@ -427,6 +428,8 @@ struct Parser<'a, 's> {
     doc_lines: Vec<RawDocLine<'a>>,
     /// Room to read doc blocks in, reused likewise.
     doc_scratch: doc::Scratch,
+    /// Where the file's doc comments may break the two-spaces rule.
+    stops: doc::SentenceStops,
 }
 
 impl<'a> Parser<'a, '_> {
@@ -564,6 +567,7 @@ impl<'a> Parser<'a, '_> {
                 self.options.strict,
                 &mut ignored,
                 &mut doc::Scratch::default(),
+                Some(&self.stops),
             )?;
             return Err(error);
         }
@@ -572,6 +576,7 @@ impl<'a> Parser<'a, '_> {
             self.options.strict,
             &mut self.schema.warnings,
             &mut self.doc_scratch,
+            Some(&self.stops),
         )?;
         self.doc_lines = block.lines;
         self.doc_lines.clear();
