@@ -676,8 +676,10 @@ impl<'a> Parser<'a, '_> {
             match self.lexer.tok {
                 Token::Punct(b'}') => {
                     self.lexer.accept(false)?;
+                    // split_off copies the entries in one go into an exact-size vector;
+                    // collecting a drain moves them one by one.
                     return Ok(Dict {
-                        entries: self.entries.drain(start..).collect(),
+                        entries: self.entries.split_off(start),
                     });
                 }
                 Token::Punct(b',') => {}
@@ -710,7 +712,7 @@ impl<'a> Parser<'a, '_> {
             match self.lexer.tok {
                 Token::Punct(b']') => {
                     self.lexer.accept(false)?;
-                    return Ok(self.elements.drain(start..).collect());
+                    return Ok(self.elements.split_off(start));
                 }
                 Token::Punct(b',') => self.lexer.accept(false)?,
                 _ => return Err(self.lexer.error("expected ',' or ']'")),
