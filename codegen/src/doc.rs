@@ -714,11 +714,19 @@ struct Reader<'a> {
     literal: bool,
     /// Indentation of the literal block's first line, 0 until it is known.
     literal_indent: usize,
+    /// Where the block's source text may break the two-spaces rule, when known.
+    stops: Option<&'a SentenceStops>,
 }
 
 impl<'a> Reader<'a> {
-    fn new(block: &'a RawDocBlock<'a>, strict: bool, warnings: &'a mut Vec<SchemaError>) -> Self {
+    fn new(
+        block: &'a RawDocBlock<'a>,
+        strict: bool,
+        warnings: &'a mut Vec<SchemaError>,
+        stops: Option<&'a SentenceStops>,
+    ) -> Self {
         Reader {
+            stops,
             block,
             next: 0,
             here: block.info,
@@ -821,7 +829,8 @@ impl<'a> Reader<'a> {
                 format!("documentation line is wider than {MAX_LINE_WIDTH} columns"),
             )?;
         }
-        if let Some(at) = single_space_after_sentence(line) {
+        let suspect = self.stops.map_or(true, |stops| stops.any_within(line));
+        if let Some(at) = suspect.then(|| single_space_after_sentence(line)).flatten() {
             // Point at the space after the full stop; `# ` comes before the text.
             let prefix = &raw.text[..(2 + at + 1).min(raw.text.len())];
             let col = advance_col(raw.info.col.max(1), prefix);
@@ -897,6 +906,53 @@ fn single_space_after_sentence(line: &str) -> Option<usize> {
     let chars: Vec<(usize, char)> = line.char_indices().collect();
     let at = |i: usize| chars.get(i).map(|&(_, c)| c);
     sentence_end(chars.len(), at).and_then(|i| chars.get(i).map(|&(offset, _)| offset))
+}
+
+/// The places in a source text where a sentence stop is followed by one space and what
+/// may start a sentence: the only places [`single_space_after_sentence`] can find
+/// anything. Found in one vectorised pass over the whole text, so that the nearly all doc
+/// lines without one are cleared by a comparison instead of a search each.
+pub(crate) struct SentenceStops {
+    /// Addresses of the stops, ascending.
+    at: Vec<usize>,
+    /// The first entry not below the last line asked about: lines are asked about in
+    /// order, except when a block is read a second time.
+    next: std::cell::Cell<usize>,
+}
+
+impl SentenceStops {
+    /// The stops of `text`, which the lines asked about later must be slices of.
+    pub(crate) fn new(text: &str) -> SentenceStops {
+        let bytes = text.as_bytes();
+        let base = bytes.as_ptr() as usize;
+        let at = memchr::memchr3_iter(b'.', b'!', b'?', bytes)
+            .filter(|&i| {
+                bytes.get(i + 1) == Some(&b' ')
+                    && bytes.get(i + 2).is_some_and(|&c| starts_sentence(c.into()))
+            })
+            .map(|i| base + i)
+            .collect();
+        SentenceStops {
+            at,
+            next: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Whether a stop lies within `line` with its space and the next character.
+    fn any_within(&self, line: &str) -> bool {
+        let start = line.as_ptr() as usize;
+        let mut next = self.next.get();
+        if next > 0 && self.at.get(next - 1).is_some_and(|&p| p >= start) {
+            next = self.at.partition_point(|&p| p < start);
+        }
+        while self.at.get(next).is_some_and(|&p| p < start) {
+            next += 1;
+        }
+        self.next.set(next);
+        self.at
+            .get(next)
+            .is_some_and(|&p| p + 2 < start + line.len())
+    }
 }
 
 /// Whether `.`, `!` or `?` is followed by a space somewhere in `bytes`. Prose has a stop
@@ -1031,20 +1087,25 @@ pub fn parse_block(
     strict: bool,
     warnings: &mut Vec<SchemaError>,
 ) -> Result<Vec<Doc>> {
-    Ok(parse_one(block, strict, warnings, &mut Scratch::default())?
-        .into_iter()
-        .collect())
+    Ok(
+        parse_one(block, strict, warnings, &mut Scratch::default(), None)?
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// [`parse_block`] without the `Vec`: the block's documentation, `None` when the block has
-/// no end. `scratch` is room to write sections in, reused from block to block.
-pub(crate) fn parse_one(
-    block: &RawDocBlock<'_>,
+/// no end. `scratch` is room to write sections in, reused from block to block; `stops`,
+/// when the block's lines are slices of one source text, where that text may break the
+/// two-spaces rule.
+pub(crate) fn parse_one<'a>(
+    block: &'a RawDocBlock<'a>,
     strict: bool,
-    warnings: &mut Vec<SchemaError>,
+    warnings: &'a mut Vec<SchemaError>,
     scratch: &mut Scratch,
+    stops: Option<&'a SentenceStops>,
 ) -> Result<Option<Doc>> {
-    let mut reader = Reader::new(block, strict, warnings);
+    let mut reader = Reader::new(block, strict, warnings, stops);
     match read_doc(&mut reader, scratch) {
         Ok(mut doc) => {
             doc.strict = strict;
