@@ -137,6 +137,35 @@ macro_rules! slots_impls {
     };
 }
 
+/// Deserializes an object's members into `S` (see [`read_members`]); `expecting` names the
+/// type for error messages. A generated struct's whole `Deserialize` is this call and the
+/// check of its required members.
+pub fn deserialize_members<'de, S: Slots<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+    expecting: &'static str,
+    names: &'static [&'static str],
+) -> Result<S, D::Error> {
+    struct SlotsVisitor<S> {
+        expecting: &'static str,
+        names: &'static [&'static str],
+        slots: std::marker::PhantomData<S>,
+    }
+    impl<'de, S: Slots<'de>> Visitor<'de> for SlotsVisitor<S> {
+        type Value = S;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<S, A::Error> {
+            read_members(map, self.names)
+        }
+    }
+    deserializer.deserialize_map(SlotsVisitor {
+        expecting,
+        names,
+        slots: std::marker::PhantomData,
+    })
+}
+
 /// Reads an object's members into `S`, one slot per name of `names` (in order), skipping
 /// members this schema does not know.
 pub fn read_members<'de, S: Slots<'de>, A: MapAccess<'de>>(

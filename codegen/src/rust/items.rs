@@ -100,19 +100,51 @@ fn serialize_field_statements(fields: &[Field]) -> Vec<TokenStream> {
             if f.optional {
                 quote!(crate::support::serialize_optional(map, #wire, &self.#ident)?;)
             } else {
-                quote!(map.serialize_entry(#wire, &self.#ident)?;)
+                quote!(::serde::ser::SerializeMap::serialize_entry(map, #wire, &self.#ident)?;)
             }
         })
         .collect()
 }
 
-/// `impl Serialize` by way of `SerializeFields`.
-fn serialize_impls(name: &Ident, statements: &[TokenStream]) -> TokenStream {
+/// `impl Serialize`, by way of `SerializeFields` when a union puts the members beside its
+/// own (`with_fields`), else in one body: each impl written is one more body for every
+/// build to check.
+fn serialize_impls(name: &Ident, statements: &[TokenStream], with_fields: bool) -> TokenStream {
     let map = if statements.is_empty() {
         format_ident!("_map")
     } else {
         format_ident!("map")
     };
+    if !with_fields {
+        let body = if statements.is_empty() {
+            quote! {
+                ::serde::ser::SerializeMap::end(::serde::Serializer::serialize_map(
+                    serializer,
+                    ::std::option::Option::Some(0),
+                )?)
+            }
+        } else {
+            quote! {
+                let mut state = ::serde::Serializer::serialize_map(
+                    serializer,
+                    ::std::option::Option::None,
+                )?;
+                let map = &mut state;
+                #(#statements)*
+                ::serde::ser::SerializeMap::end(state)
+            }
+        };
+        return quote! {
+            impl ::serde::Serialize for #name {
+                fn serialize<S: ::serde::Serializer>(
+                    &self,
+                    serializer: S,
+                ) -> ::std::result::Result<S::Ok, S::Error> {
+                    #body
+                }
+            }
+        };
+    }
     quote! {
         impl crate::support::SerializeFields for #name {
             fn serialize_fields<M: ::serde::ser::SerializeMap>(
@@ -236,16 +268,9 @@ fn slots_deserialize_impl(name: &Ident, expecting: &str, fields: &[Field]) -> To
             fn deserialize<D: ::serde::Deserializer<'de>>(
                 deserializer: D,
             ) -> ::std::result::Result<Self, D::Error> {
-                crate::support::deserialize_struct(deserializer)
-            }
-        }
-        impl crate::support::DecodeMap for #name {
-            const EXPECTING: &'static str = #expecting;
-            fn decode_map<'de, A: ::serde::de::MapAccess<'de>>(
-                map: A,
-            ) -> ::std::result::Result<Self, A::Error> {
-                let (#(#vars,)*) = crate::support::read_members::<(#(#slots,)*), A>(
-                    map,
+                let (#(#vars,)*) = crate::support::deserialize_members::<(#(#slots,)*), D>(
+                    deserializer,
+                    #expecting,
                     &[#(#wires),*],
                 )?;
                 #build
@@ -326,7 +351,11 @@ fn record(
     let mut ns = Namespace::new();
     let fields = fields(em, owner, doc, members, &mut ns);
     let definition = struct_definition(name, attrs, &fields);
-    let serialize = serialize_impls(name, &serialize_field_statements(&fields));
+    let serialize = serialize_impls(
+        name,
+        &serialize_field_statements(&fields),
+        em.branch_types.contains(&owner),
+    );
     let deserialize = if fields.len() <= MAX_SLOTS {
         slots_deserialize_impl(name, wire_name, &fields)
     } else {
@@ -583,7 +612,7 @@ pub(super) fn union_type(
             #build
         },
     );
-    let serialize = serialize_impls(&name, &statements);
+    let serialize = serialize_impls(&name, &statements, true);
     let branch_doc = format!(" The branches of [`{name}`], one per value of `{tag_wire}`.");
     quote! {
         #attrs

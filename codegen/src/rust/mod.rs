@@ -87,6 +87,9 @@ struct Emitter<'s> {
     /// Types that sit in a by-value cycle with others: references to them inside the
     /// cycle are boxed.
     cycles: HashMap<EntityId, usize>,
+    /// Object types some union uses as a branch: their members are also written into the
+    /// union's map, so they implement `SerializeFields`.
+    branch_types: HashSet<EntityId>,
 }
 
 impl<'s> Emitter<'s> {
@@ -97,10 +100,19 @@ impl<'s> Emitter<'s> {
             type_names: HashMap::new(),
             included: HashSet::new(),
             cycles: HashMap::new(),
+            branch_types: HashSet::new(),
         };
         emitter.select();
         emitter.name_types();
         emitter.find_cycles();
+        emitter.branch_types = schema
+            .iter()
+            .filter_map(|(_, entity)| match &entity.kind {
+                EntityKind::Object(o) => o.branches.as_ref(),
+                _ => None,
+            })
+            .flat_map(|branches| branches.variants.iter().map(|v| v.ty))
+            .collect();
         emitter
     }
 
