@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{unix, TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -35,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::events::{EventFilter, EventStream, Hub, ReceivedEvent, DEFAULT_EVENT_BUFFER};
 use crate::framing::{Frame, LineReader, DEFAULT_MAX_LINE};
 use crate::protocol::{self, ErrorBody, Greeting, Incoming};
+use crate::stream;
 use crate::Event;
 
 /// Where to dial QEMU's QMP socket.
@@ -98,7 +99,7 @@ impl Transport {
 
     /// Any other bidirectional stream (no fd passing).
     pub fn other<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S) -> Self {
-        let (r, w) = tokio::io::split(stream);
+        let (r, w) = crate::stream::split(Box::pin(stream));
         Transport {
             kind: TransportKind::Other(Box::new(r), Box::new(w)),
         }
@@ -873,10 +874,10 @@ enum Writer {
 impl Writer {
     async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
-            Writer::Unix(w) => w.write_all(bytes).await,
+            Writer::Unix(w) => stream::write_all(w, bytes).await,
             Writer::Other(w) => {
-                w.write_all(bytes).await?;
-                w.flush().await
+                stream::write_all(w, bytes).await?;
+                stream::flush(w).await
             }
         }
     }
@@ -886,13 +887,13 @@ impl Writer {
             return Err(std::io::Error::other("fd passing needs a Unix socket"));
         };
         let sent = crate::fd::send_with_fds(w.as_ref(), bytes, fds).await?;
-        w.write_all(&bytes[sent..]).await
+        stream::write_all(w, &bytes[sent..]).await
     }
 
     async fn shutdown(&mut self) {
         let _ = match self {
-            Writer::Unix(w) => w.shutdown().await,
-            Writer::Other(w) => w.shutdown().await,
+            Writer::Unix(w) => stream::shutdown(w).await,
+            Writer::Other(w) => stream::shutdown(w).await,
         };
     }
 }

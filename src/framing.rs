@@ -6,7 +6,7 @@
 
 use std::io;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::AsyncRead;
 
 /// The default cap on one incoming message: 64 MiB, far above the largest real reply
 /// (`query-qmp-schema` is well under 1 MiB) but a bound all the same.
@@ -32,7 +32,11 @@ pub enum Frame<'a> {
 
 /// Reads newline-terminated lines, each at most `max` bytes.
 pub struct LineReader<R> {
-    inner: BufReader<R>,
+    inner: R,
+    /// Bytes read from `inner`; `buf[pos..filled]` are not consumed yet.
+    buf: Box<[u8]>,
+    pos: usize,
+    filled: usize,
     line: Vec<u8>,
     max: usize,
 }
@@ -41,7 +45,10 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Wraps a reader with the given cap (bytes per line, terminator excluded).
     pub fn new(inner: R, max: usize) -> Self {
         LineReader {
-            inner: BufReader::with_capacity(64 * 1024, inner),
+            inner,
+            buf: vec![0; 64 * 1024].into_boxed_slice(),
+            pos: 0,
+            filled: 0,
             line: Vec::new(),
             max,
         }
@@ -62,7 +69,11 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             let mut oversize: Option<usize> = None;
             let mut saw_eof = false;
             loop {
-                let avail = self.inner.fill_buf().await?;
+                if self.pos == self.filled {
+                    self.filled = crate::stream::read(&mut self.inner, &mut self.buf).await?;
+                    self.pos = 0;
+                }
+                let avail = &self.buf[self.pos..self.filled];
                 if avail.is_empty() {
                     saw_eof = true;
                     break;
@@ -82,7 +93,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                     }
                     None => self.line.extend_from_slice(chunk),
                 }
-                self.inner.consume(used);
+                self.pos += used;
                 if done {
                     break;
                 }

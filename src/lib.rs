@@ -48,6 +48,7 @@ pub mod events;
 mod fd;
 pub mod framing;
 pub mod protocol;
+mod stream;
 #[doc(hidden)]
 pub mod support;
 pub mod testing;
