@@ -12,9 +12,9 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::error::ErrorClass;
-use crate::support::{self, DecodeMap, Key, SerializeFields};
+use crate::support::{self, Key};
 
-// The serde impls below are written out with the same helpers the generated bindings use:
+// The serde impls below are written out, on the same helpers the generated bindings use:
 // the library depends on no proc-macro crate, so its build never waits for one.
 
 /// The greeting QEMU sends when a client connects.
@@ -26,40 +26,26 @@ pub struct Greeting {
     pub capabilities: Vec<Capability>,
 }
 
-impl SerializeFields for Greeting {
-    fn serialize_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
-        map.serialize_entry("version", &self.version)?;
-        map.serialize_entry("capabilities", &self.capabilities)
-    }
-}
-
 impl Serialize for Greeting {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        support::serialize_struct(self, serializer)
-    }
-}
-
-impl DecodeMap for Greeting {
-    const EXPECTING: &'static str = "a QMP greeting";
-    fn decode_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let (mut version, mut capabilities) = (None, None);
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            match key.as_str() {
-                "version" => support::read(&mut map, &mut version),
-                "capabilities" => support::read(&mut map, &mut capabilities),
-                _ => support::skip(&mut map),
-            }?;
-        }
-        Ok(Greeting {
-            version: version.ok_or_else(|| support::missing("version"))?,
-            capabilities: capabilities.ok_or_else(|| support::missing("capabilities"))?,
-        })
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("version", &self.version)?;
+        map.serialize_entry("capabilities", &self.capabilities)?;
+        map.end()
     }
 }
 
 impl<'de> Deserialize<'de> for Greeting {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        support::deserialize_struct(deserializer)
+        let (version, capabilities) = support::deserialize_members(
+            deserializer,
+            "a QMP greeting",
+            &["version", "capabilities"],
+        )?;
+        Ok(Greeting {
+            version: support::required(version, "version")?,
+            capabilities: support::required(capabilities, "capabilities")?,
+        })
     }
 }
 
@@ -79,40 +65,23 @@ pub struct QemuVersion {
     pub package: String,
 }
 
-impl SerializeFields for QemuVersion {
-    fn serialize_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
-        map.serialize_entry("qemu", &self.qemu)?;
-        map.serialize_entry("package", &self.package)
-    }
-}
-
 impl Serialize for QemuVersion {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        support::serialize_struct(self, serializer)
-    }
-}
-
-impl DecodeMap for QemuVersion {
-    const EXPECTING: &'static str = "a QEMU version";
-    fn decode_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let (mut qemu, mut package) = (None, None);
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            match key.as_str() {
-                "qemu" => support::read(&mut map, &mut qemu),
-                "package" => support::read(&mut map, &mut package),
-                _ => support::skip(&mut map),
-            }?;
-        }
-        Ok(QemuVersion {
-            qemu: qemu.ok_or_else(|| support::missing("qemu"))?,
-            package: package.unwrap_or_default(),
-        })
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("qemu", &self.qemu)?;
+        map.serialize_entry("package", &self.package)?;
+        map.end()
     }
 }
 
 impl<'de> Deserialize<'de> for QemuVersion {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        support::deserialize_struct(deserializer)
+        let (qemu, package): (_, Option<String>) =
+            support::deserialize_members(deserializer, "a QEMU version", &["qemu", "package"])?;
+        Ok(QemuVersion {
+            qemu: support::required(qemu, "qemu")?,
+            package: package.unwrap_or_default(),
+        })
     }
 }
 
@@ -127,43 +96,28 @@ pub struct VersionTriple {
     pub micro: i64,
 }
 
-impl SerializeFields for VersionTriple {
-    fn serialize_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
-        map.serialize_entry("major", &self.major)?;
-        map.serialize_entry("minor", &self.minor)?;
-        map.serialize_entry("micro", &self.micro)
-    }
-}
-
 impl Serialize for VersionTriple {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        support::serialize_struct(self, serializer)
-    }
-}
-
-impl DecodeMap for VersionTriple {
-    const EXPECTING: &'static str = "a release number";
-    fn decode_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let (mut major, mut minor, mut micro) = (None, None, None);
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            match key.as_str() {
-                "major" => support::read(&mut map, &mut major),
-                "minor" => support::read(&mut map, &mut minor),
-                "micro" => support::read(&mut map, &mut micro),
-                _ => support::skip(&mut map),
-            }?;
-        }
-        Ok(VersionTriple {
-            major: major.ok_or_else(|| support::missing("major"))?,
-            minor: minor.ok_or_else(|| support::missing("minor"))?,
-            micro: micro.ok_or_else(|| support::missing("micro"))?,
-        })
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("major", &self.major)?;
+        map.serialize_entry("minor", &self.minor)?;
+        map.serialize_entry("micro", &self.micro)?;
+        map.end()
     }
 }
 
 impl<'de> Deserialize<'de> for VersionTriple {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        support::deserialize_struct(deserializer)
+        let (major, minor, micro) = support::deserialize_members(
+            deserializer,
+            "a release number",
+            &["major", "minor", "micro"],
+        )?;
+        Ok(VersionTriple {
+            major: support::required(major, "major")?,
+            minor: support::required(minor, "minor")?,
+            micro: support::required(micro, "micro")?,
+        })
     }
 }
 
@@ -218,40 +172,26 @@ pub struct Timestamp {
     pub microseconds: i64,
 }
 
-impl SerializeFields for Timestamp {
-    fn serialize_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
-        map.serialize_entry("seconds", &self.seconds)?;
-        map.serialize_entry("microseconds", &self.microseconds)
-    }
-}
-
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        support::serialize_struct(self, serializer)
-    }
-}
-
-impl DecodeMap for Timestamp {
-    const EXPECTING: &'static str = "an event timestamp";
-    fn decode_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let (mut seconds, mut microseconds) = (None, None);
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            match key.as_str() {
-                "seconds" => support::read(&mut map, &mut seconds),
-                "microseconds" => support::read(&mut map, &mut microseconds),
-                _ => support::skip(&mut map),
-            }?;
-        }
-        Ok(Timestamp {
-            seconds: seconds.ok_or_else(|| support::missing("seconds"))?,
-            microseconds: microseconds.ok_or_else(|| support::missing("microseconds"))?,
-        })
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("seconds", &self.seconds)?;
+        map.serialize_entry("microseconds", &self.microseconds)?;
+        map.end()
     }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        support::deserialize_struct(deserializer)
+        let (seconds, microseconds) = support::deserialize_members(
+            deserializer,
+            "an event timestamp",
+            &["seconds", "microseconds"],
+        )?;
+        Ok(Timestamp {
+            seconds: support::required(seconds, "seconds")?,
+            microseconds: support::required(microseconds, "microseconds")?,
+        })
     }
 }
 
@@ -273,27 +213,14 @@ pub(crate) struct ErrorBody {
     pub desc: String,
 }
 
-impl DecodeMap for ErrorBody {
-    const EXPECTING: &'static str = "a QMP error";
-    fn decode_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let (mut class, mut desc) = (None, None);
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            match key.as_str() {
-                "class" => support::read(&mut map, &mut class),
-                "desc" => support::read(&mut map, &mut desc),
-                _ => support::skip(&mut map),
-            }?;
-        }
-        Ok(ErrorBody {
-            class: class.ok_or_else(|| support::missing("class"))?,
-            desc: desc.unwrap_or_default(),
-        })
-    }
-}
-
 impl<'de> Deserialize<'de> for ErrorBody {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        support::deserialize_struct(deserializer)
+        let (class, desc): (_, Option<String>) =
+            support::deserialize_members(deserializer, "a QMP error", &["class", "desc"])?;
+        Ok(ErrorBody {
+            class: support::required(class, "class")?,
+            desc: desc.unwrap_or_default(),
+        })
     }
 }
 
@@ -352,36 +279,16 @@ impl<'de: 'a, 'a> Deserialize<'de> for Incoming<'a> {
     }
 }
 
-/// The `{"QMP": ...}` line a server greets with.
-struct GreetingLine(Greeting);
-
-impl DecodeMap for GreetingLine {
-    const EXPECTING: &'static str = "a QMP greeting line";
-    fn decode_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut greeting = None;
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            match key.as_str() {
-                "QMP" => support::read(&mut map, &mut greeting),
-                _ => support::skip(&mut map),
-            }?;
-        }
-        greeting
-            .map(GreetingLine)
-            .ok_or_else(|| support::missing("QMP"))
-    }
-}
-
-impl<'de> Deserialize<'de> for GreetingLine {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        support::deserialize_struct(deserializer)
-    }
-}
-
 /// Parses the greeting line.
 pub(crate) fn parse_greeting(line: &[u8]) -> Result<Greeting, String> {
-    serde_json::from_slice::<GreetingLine>(line)
-        .map(|line| line.0)
-        .map_err(|e| format!("not a QMP greeting ({e}): {}", preview(line)))
+    let mut json = serde_json::Deserializer::from_slice(line);
+    support::deserialize_members::<(Option<Greeting>,), _>(
+        &mut json,
+        "a QMP greeting line",
+        &["QMP"],
+    )
+    .and_then(|(greeting,)| support::required(greeting, "QMP"))
+    .map_err(|e| format!("not a QMP greeting ({e}): {}", preview(line)))
 }
 
 /// Our request ids are integers; anything else in a reply's `id` is not one of ours.

@@ -254,6 +254,11 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
     }
 }
 
+/// The value of a required member's slot, or the error naming it.
+pub fn required<T, E: de::Error>(slot: Option<T>, member: &'static str) -> Result<T, E> {
+    slot.ok_or_else(|| E::missing_field(member))
+}
+
 /// The error for a required member that was absent.
 pub fn missing<E: de::Error>(member: &'static str) -> E {
     E::missing_field(member)
