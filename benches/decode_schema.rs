@@ -17,21 +17,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn shared_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("QMP_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    if dir.join("corpus/libvirt-replies").is_dir() {
-        return Some(dir);
-    }
-    let message = format!(
-        "{} has no corpus/libvirt-replies (set QMP_SHARED_DIR)",
-        dir.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}");
-    }
-    println!("SKIPPED: {message}");
-    None
+    qmp_shared_data::shared_dir(&["corpus/libvirt-replies"])
 }
 
 /// The `return` of the capture's `query-qmp-schema` request, as raw JSON text.

@@ -23,24 +23,9 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared` beside the workspace (or `QMP_SHARED_DIR`); `None` (after saying why) when
-/// it is missing outside CI.
+/// The shared data, with the captured replies; `None` (after saying why) outside CI.
 fn shared_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("QMP_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared"));
-    if dir.join("corpus/libvirt-replies").is_dir() {
-        return Some(dir);
-    }
-    let message = format!(
-        "{} has no corpus/libvirt-replies (set QMP_SHARED_DIR)",
-        dir.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}");
-    }
-    println!("SKIPPED: {message}");
-    None
+    qmp_shared_data::shared_dir(&["corpus/libvirt-replies"])
 }
 
 /// The capture files of one QEMU release (`caps_<release>_*.replies`), sorted.

@@ -44,22 +44,10 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/qapi` beside the workspace (or under `QMP_SHARED_DIR`); `None` (after
-/// saying why) when it is missing outside CI.
+/// The shared data's QEMU schemas; `None` (after saying why) when missing outside CI.
 fn qapi_dir() -> Option<PathBuf> {
-    let shared = std::env::var_os("QMP_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared"));
-    let dir = shared.join("qapi");
-    if dir.join("qemu-10.0/qapi/qapi-schema.json").is_file() {
-        return Some(dir.canonicalize().unwrap_or(dir));
-    }
-    let message = format!("{} has no QEMU schemas (set QMP_SHARED_DIR)", dir.display());
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}");
-    }
-    println!("SKIPPED: {message}");
-    None
+    let dir = qmp_shared_data::shared_dir(&["qapi/qemu-10.0/qapi/qapi-schema.json"])?.join("qapi");
+    Some(dir.canonicalize().unwrap_or(dir))
 }
 
 /// What one cargo run gave.

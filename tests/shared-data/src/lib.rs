@@ -1,0 +1,39 @@
+//! Where the tests and benchmarks of both crates find the shared test data: QEMU's schemas,
+//! its schema-parser test cases and captured QMP replies, kept outside the repository in
+//! `../shared` beside the workspace (or wherever `QMP_SHARED_DIR` says).
+//!
+//! Missing data is a failure under `CI=true` (CI must test everything) and a skip, with a
+//! message saying what to set, anywhere else.
+
+use std::path::{Path, PathBuf};
+
+/// The shared data folder, when it holds every path of `needed` (relative to it).
+///
+/// Without them: under `CI=true` this panics, failing the test; elsewhere it prints why the
+/// caller is skipping and returns `None`.
+pub fn shared_dir(needed: &[&str]) -> Option<PathBuf> {
+    let dir = match std::env::var_os("QMP_SHARED_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        // This crate sits at tests/shared-data in the workspace.
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    let missing: Vec<&str> = needed
+        .iter()
+        .copied()
+        .filter(|path| !dir.join(path).exists())
+        .collect();
+    if missing.is_empty() {
+        return Some(dir);
+    }
+    let message = format!(
+        "shared test data not found: {} has no {} (set QMP_SHARED_DIR)",
+        dir.display(),
+        missing.join(", ")
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message}; it is required when CI=true");
+    }
+    println!("SKIPPED: {message}");
+    eprintln!("SKIPPED: {message}");
+    None
+}
