@@ -12,25 +12,10 @@ use qemu_qmp_codegen::parse::{parse_file, parse_str, ParseOptions, ParsedSchema,
 use qemu_qmp_codegen::SchemaError;
 use std::path::{Path, PathBuf};
 
-/// `<workspace root>/../shared`, or `$QMP_SHARED_DIR`; `None` (after saying why) when it is
-/// missing outside CI.
+/// The shared data, with QEMU's parser cases and schemas; `None` (after saying why)
+/// outside CI.
 fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("QMP_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    };
-    if dir.join("qapi-tests").is_dir() && dir.join("qapi").is_dir() {
-        return Some(dir);
-    }
-    let message = format!(
-        "shared test data not found at {} (set QMP_SHARED_DIR)",
-        dir.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}");
-    }
-    println!("SKIPPED: {message}");
-    None
+    qmp_shared_data::shared_dir(&["qapi-tests", "qapi"])
 }
 
 fn strict() -> ParseOptions {

@@ -33,26 +33,9 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `<workspace root>/../shared`, or `$QMP_SHARED_DIR`; `None` (after saying why) when it is
-/// missing outside CI.
+/// The shared data, with QEMU's schemas; `None` (after saying why) outside CI.
 fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("QMP_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => workspace_root().join("../shared"),
-    };
-    if dir.join("qapi").is_dir() {
-        return Some(dir);
-    }
-    let message = format!(
-        "shared test data not found at {} (set QMP_SHARED_DIR)",
-        dir.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}; it is required when CI=true");
-    }
-    println!("skipping: {message}");
-    eprintln!("skipping: {message}");
-    None
+    qmp_shared_data::shared_dir(&["qapi"])
 }
 
 /// The origin the CLI names in an extract's header: the schema's path inside the QEMU

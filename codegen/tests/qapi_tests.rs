@@ -14,26 +14,9 @@ use qemu_qmp_codegen::parse::ParseOptions;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `<workspace root>/../shared`, or `$QMP_SHARED_DIR`; `None` (after saying why) when it is
-/// missing outside CI.
+/// The shared data, with QEMU's parser cases; `None` (after saying why) outside CI.
 fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("QMP_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let message = format!(
-        "shared test data not found at {} (set QMP_SHARED_DIR)",
-        dir.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}; it is required when CI=true");
-    }
-    println!("skipping: {message}");
-    eprintln!("skipping: {message}");
-    None
+    qmp_shared_data::shared_dir(&["qapi-tests"])
 }
 
 /// The last `FILE:LINE:` or `FILE:LINE:COL:` position of an error text, as the file's

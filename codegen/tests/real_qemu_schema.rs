@@ -36,21 +36,9 @@ fn skip(message: &str) {
     eprintln!("skipping: {message}");
 }
 
-/// `<workspace root>/../shared`, or `$QMP_SHARED_DIR`.
+/// The shared data, with QEMU 10.0's schema; `None` (after saying why) outside CI.
 fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("QMP_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    };
-    let schema = dir.join("qapi/qemu-10.0/qapi/qapi-schema.json");
-    if schema.is_file() {
-        return Some(dir);
-    }
-    skip(&format!(
-        "shared test data not found: no {} (set QMP_SHARED_DIR)",
-        schema.display()
-    ));
-    None
+    qmp_shared_data::shared_dir(&["qapi/qemu-10.0/qapi/qapi-schema.json"])
 }
 
 /// `$QMP_QEMU` if set (and a file), else `qemu-system-x86_64` on `PATH`: the same rule as
