@@ -154,22 +154,295 @@ impl From<Name> for String {
     }
 }
 
-/// One value of the schema's JSON dialect.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    /// A single-quoted string.
-    Str(Name),
+/// One parsed top-level expression: its source text and its values in one flat array.
+///
+/// Strings are not copied out of the text: a value refers to its bytes by offset (the few
+/// strings with an escape are unescaped once, after the text). Objects and arrays are
+/// runs of the array (each value followed by its children, in order), not vectors of
+/// their own, so a definition costs two allocations however many values it has.
+/// Positions are byte offsets into the text, worked out into lines and columns only when
+/// asked for ([`Node::info`]): nearly all of them never are.
+///
+/// Read it through the views [`Tree::root`] and [`Tree::dict`] give.
+#[derive(Clone, PartialEq)]
+pub struct Tree {
+    /// The expression's source, from its first byte to its last, then the unescaped
+    /// forms of the strings that had an escape.
+    text: Box<str>,
+    /// The values, in source order; the root is the first.
+    slots: Box<[Slot]>,
+    /// Where the text starts.
+    start: Info,
+}
+
+/// What a [`Slot`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A string; `a..b` are its bytes in the text.
+    Str,
+    /// A string with an escape while the tree is built: `a..b` are its unescaped bytes in
+    /// the parser's side buffer, moved after the source text when the tree is made.
+    EscapedStr,
+    /// `false` (`a == 0`) or `true`.
+    Bool,
+    /// An array: `b` elements; the slots up to `a` (exclusive) are its contents.
+    List,
+    /// An object: `b` entries, each a key (a string slot) followed by its value; the
+    /// slots up to `a` (exclusive) are its contents.
+    Dict,
+}
+
+/// One value in a [`Tree`]'s flat array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub(crate) kind: Kind,
+    /// Byte offset of the value's first token in the text.
+    pub(crate) pos: u32,
+    /// See [`Kind`].
+    pub(crate) a: u32,
+    /// See [`Kind`].
+    pub(crate) b: u32,
+}
+
+impl Tree {
+    /// Assembles a tree from the parser's pieces: `source` (the expression's text, which
+    /// starts at `start`), its `slots`, and the unescaped strings the slots of kind
+    /// [`Kind::EscapedStr`] point into.
+    pub(crate) fn new(source: &str, slots: &[Slot], escaped: &str, start: Info) -> Tree {
+        if escaped.is_empty() {
+            return Tree {
+                text: source.into(),
+                slots: slots.into(),
+                start,
+            };
+        }
+        let mut text = String::with_capacity(source.len() + escaped.len());
+        text.push_str(source);
+        text.push_str(escaped);
+        let shift = source.len() as u32;
+        let slots = slots
+            .iter()
+            .map(|&slot| match slot.kind {
+                Kind::EscapedStr => Slot {
+                    kind: Kind::Str,
+                    a: slot.a + shift,
+                    b: slot.b + shift,
+                    ..slot
+                },
+                _ => slot,
+            })
+            .collect();
+        Tree {
+            text: text.into_boxed_str(),
+            slots,
+            start,
+        }
+    }
+
+    /// The top-level value.
+    pub fn root(&self) -> Node<'_> {
+        Node {
+            tree: self,
+            index: 0,
+        }
+    }
+
+    /// The top-level object (empty if the top-level value is not one, which the parser
+    /// never lets through).
+    pub fn dict(&self) -> Dict<'_> {
+        match self.root().value() {
+            Value::Dict(d) => d,
+            _ => Dict {
+                tree: self,
+                first: 0,
+                end: 0,
+                len: 0,
+            },
+        }
+    }
+
+    /// Where the expression starts.
+    pub fn start(&self) -> &Info {
+        &self.start
+    }
+
+    /// The slot at `index`: out of range (which the views never ask for) reads as an
+    /// empty string rather than a panic.
+    #[inline]
+    fn slot(&self, index: usize) -> Slot {
+        self.slots.get(index).copied().unwrap_or(Slot {
+            kind: Kind::Str,
+            pos: 0,
+            a: 0,
+            b: 0,
+        })
+    }
+
+    /// The index of the value of `key` in the object whose entries are the slots
+    /// `first..end`.
+    #[inline]
+    pub(crate) fn find_key(&self, first: usize, end: usize, key: &str) -> Option<usize> {
+        find_key(
+            &self.slots,
+            self.text.as_bytes(),
+            first,
+            end,
+            key.as_bytes(),
+            |_| self.text.as_bytes(),
+        )
+    }
+
+    /// The index after the value at `index` and its contents.
+    #[inline]
+    fn next(&self, index: usize) -> usize {
+        let slot = self.slot(index);
+        match slot.kind {
+            Kind::List | Kind::Dict => slot.a as usize,
+            _ => index + 1,
+        }
+    }
+
+    /// The bytes `a..b` of the text as a string.
+    #[inline]
+    fn str_at(&self, a: u32, b: u32) -> &str {
+        self.text.get(a as usize..b as usize).unwrap_or_default()
+    }
+
+    /// The position of byte `pos` of the text.
+    fn info_at(&self, pos: u32) -> Info {
+        let before = self.text.as_bytes().get(..pos as usize).unwrap_or_default();
+        match memchr::memrchr(b'\n', before) {
+            None => self.start.at_col(advance_col(self.start.col, before)),
+            Some(nl) => {
+                let lines = memchr::memchr_iter(b'\n', before).count() as u32;
+                Info {
+                    line: self.start.line + lines,
+                    col: advance_col(1, &before[nl + 1..]),
+                    ..self.start
+                }
+            }
+        }
+    }
+}
+
+/// The index of the value of `key` in the object whose entries are `slots[first..end]`,
+/// keys' bytes in `text` (or, for [`Kind::EscapedStr`] keys, in `escaped(slot)`).
+#[inline]
+pub(crate) fn find_key<'s>(
+    slots: &[Slot],
+    text: &'s [u8],
+    first: usize,
+    end: usize,
+    key: &[u8],
+    escaped: impl Fn(Slot) -> &'s [u8],
+) -> Option<usize> {
+    let mut at = first;
+    while at < end {
+        let k = *slots.get(at)?;
+        let v = slots.get(at + 1)?;
+        if (k.b - k.a) as usize == key.len() {
+            let bytes = match k.kind {
+                Kind::EscapedStr => escaped(k),
+                _ => text,
+            };
+            if bytes.get(k.a as usize..k.b as usize) == Some(key) {
+                return Some(at + 1);
+            }
+        }
+        at = match v.kind {
+            Kind::List | Kind::Dict => v.a as usize,
+            _ => at + 2,
+        };
+    }
+    None
+}
+
+/// The column reached from column `col` after the bytes `gap` (on one line): tabs
+/// advance as QEMU counts them, a UTF-8 character counts once.
+pub(crate) fn advance_col(mut col: u32, gap: &[u8]) -> u32 {
+    // Nearly always plain ASCII without tabs, one column a byte: found with a
+    // branch-free (vectorisable) pass instead of a decision per byte.
+    let plain = gap
+        .iter()
+        .fold(true, |plain, &b| plain & (b != b'\t') & (b < 0x80));
+    if plain {
+        return col + gap.len() as u32;
+    }
+    for &b in gap {
+        if b == b'\t' {
+            col = (col + 7) % 8 + 1;
+        } else if b & 0xc0 != 0x80 {
+            // Not a UTF-8 continuation byte: a character starts here.
+            col += 1;
+        }
+    }
+    col
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.root(), f)
+    }
+}
+
+/// One value of a [`Tree`], with its position.
+#[derive(Clone, Copy)]
+pub struct Node<'t> {
+    tree: &'t Tree,
+    index: usize,
+}
+
+impl<'t> Node<'t> {
+    /// The value.
+    #[inline]
+    pub fn value(self) -> Value<'t> {
+        let slot = self.tree.slot(self.index);
+        match slot.kind {
+            Kind::Str | Kind::EscapedStr => Value::Str(self.tree.str_at(slot.a, slot.b)),
+            Kind::Bool => Value::Bool(slot.a != 0),
+            Kind::List => Value::List(List {
+                tree: self.tree,
+                first: self.index + 1,
+                end: slot.a as usize,
+                len: slot.b as usize,
+            }),
+            Kind::Dict => Value::Dict(Dict {
+                tree: self.tree,
+                first: self.index + 1,
+                end: slot.a as usize,
+                len: slot.b as usize,
+            }),
+        }
+    }
+
+    /// Where the value's first token stands (worked out now, from the text).
+    pub fn info(self) -> Info {
+        self.tree.info_at(self.tree.slot(self.index).pos)
+    }
+}
+
+impl std::fmt::Debug for Node<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.value(), f)
+    }
+}
+
+/// One value of the schema's JSON dialect, as a view into a [`Tree`].
+#[derive(Clone, Copy, Debug)]
+pub enum Value<'t> {
+    /// A single-quoted string (unescaped).
+    Str(&'t str),
     /// `true` or `false`.
     Bool(bool),
     /// `[ ... ]`.
-    List(Vec<Node>),
+    List(List<'t>),
     /// `{ ... }`, keys unique and in source order.
-    Dict(Dict),
+    Dict(Dict<'t>),
 }
 
-impl Value {
+impl<'t> Value<'t> {
     /// The string, if this is one.
-    pub fn as_str(&self) -> Option<&str> {
+    pub fn as_str(self) -> Option<&'t str> {
         match self {
             Value::Str(s) => Some(s),
             _ => None,
@@ -177,7 +450,7 @@ impl Value {
     }
 
     /// The object, if this is one.
-    pub fn as_dict(&self) -> Option<&Dict> {
+    pub fn as_dict(self) -> Option<Dict<'t>> {
         match self {
             Value::Dict(d) => Some(d),
             _ => None,
@@ -185,7 +458,7 @@ impl Value {
     }
 
     /// The array, if this is one.
-    pub fn as_list(&self) -> Option<&[Node]> {
+    pub fn as_list(self) -> Option<List<'t>> {
         match self {
             Value::List(l) => Some(l),
             _ => None,
@@ -193,62 +466,127 @@ impl Value {
     }
 
     /// The boolean, if this is one.
-    pub fn as_bool(&self) -> Option<bool> {
+    pub fn as_bool(self) -> Option<bool> {
         match self {
-            Value::Bool(b) => Some(*b),
+            Value::Bool(b) => Some(b),
             _ => None,
         }
     }
 }
 
-/// A value with the position of its first token.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Node {
-    /// The value.
-    pub value: Value,
-    /// Where it starts.
-    pub info: Info,
+/// An array of a [`Tree`]: its elements in order.
+#[derive(Clone, Copy)]
+pub struct List<'t> {
+    tree: &'t Tree,
+    /// The first element's index.
+    first: usize,
+    /// The index after the last element and its contents.
+    end: usize,
+    len: usize,
 }
 
-/// An object: key/value pairs in source order, keys unique.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Dict {
-    /// The entries, in source order.
-    pub entries: Vec<(Name, Node)>,
-}
-
-impl Dict {
-    /// The value of `key`, if present.
-    pub fn get(&self, key: &str) -> Option<&Node> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+impl<'t> List<'t> {
+    /// Number of elements.
+    pub fn len(self) -> usize {
+        self.len
     }
 
-    /// The value of `key`, if present, to change or take apart.
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
-        self.entries
-            .iter_mut()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+    /// Whether there are no elements.
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+
+    /// The first element, if any.
+    pub fn first(self) -> Option<Node<'t>> {
+        self.iter().next()
+    }
+
+    /// The elements, in order.
+    pub fn iter(self) -> impl Iterator<Item = Node<'t>> {
+        let tree = self.tree;
+        let mut at = self.first;
+        let end = self.end;
+        std::iter::from_fn(move || {
+            if at >= end {
+                return None;
+            }
+            let node = Node { tree, index: at };
+            at = tree.next(at);
+            Some(node)
+        })
+    }
+}
+
+impl std::fmt::Debug for List<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// An object of a [`Tree`]: key/value pairs in source order, keys unique.
+#[derive(Clone, Copy)]
+pub struct Dict<'t> {
+    tree: &'t Tree,
+    /// The first key's index.
+    first: usize,
+    /// The index after the last value and its contents.
+    end: usize,
+    len: usize,
+}
+
+impl<'t> Dict<'t> {
+    /// The value of `key`, if present.
+    pub fn get(self, key: &str) -> Option<Node<'t>> {
+        // The checks ask for keys many times over: a tight loop over the slots, which
+        // compares lengths before bytes.
+        let tree = self.tree;
+        tree.find_key(self.first, self.end, key)
+            .map(|index| Node { tree, index })
     }
 
     /// Whether `key` is present.
-    pub fn contains(&self, key: &str) -> bool {
+    pub fn contains(self, key: &str) -> bool {
         self.get(key).is_some()
     }
 
+    /// The entries, in source order.
+    pub fn iter(self) -> impl Iterator<Item = (&'t str, Node<'t>)> {
+        let tree = self.tree;
+        let mut at = self.first;
+        let end = self.end;
+        std::iter::from_fn(move || {
+            if at >= end {
+                return None;
+            }
+            let key = tree.slot(at);
+            let value = Node {
+                tree,
+                index: at + 1,
+            };
+            at = tree.next(at + 1);
+            Some((tree.str_at(key.a, key.b), value))
+        })
+    }
+
     /// The keys, in source order.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(k, _)| k.as_str())
+    pub fn keys(self) -> impl Iterator<Item = &'t str> {
+        self.iter().map(|(k, _)| k)
     }
 
     /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.entries.len()
+    pub fn len(self) -> usize {
+        self.len
     }
 
     /// Whether there are no entries.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+}
+
+impl std::fmt::Debug for Dict<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -273,8 +611,8 @@ pub enum TopLevel {
 /// A definition as parsed, with the documentation comment that preceded it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Definition {
-    /// The expression: an object whose keys the checker validates.
-    pub expr: Dict,
+    /// The expression: an object whose keys the checker validates (see [`Tree::dict`]).
+    pub expr: Tree,
     /// Where the expression starts.
     pub info: Info,
     /// The definition's documentation block, if one preceded it.

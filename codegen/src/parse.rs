@@ -4,7 +4,7 @@
 //! each optionally preceded by a `##` documentation block. Errors name the file, line and
 //! column of the offending token.
 
-use crate::ast::{Definition, Dict, Name, Node, TopLevel, Value};
+use crate::ast::{advance_col, Definition, Kind, Node, Slot, TopLevel, Tree, Value};
 use crate::doc::{self, Doc, RawDocBlock, RawDocLine};
 use crate::error::{Result, SchemaError};
 use crate::source::{intern_file, Info};
@@ -153,6 +153,10 @@ fn parse_source(
     if !text.ends_with('\n') {
         text.push('\n');
     }
+    // Positions in the parsed tree are 32-bit offsets.
+    if u32::try_from(text.len()).is_err() {
+        return Err(SchemaError::new(&start, "schema file too large"));
+    }
     let mut parser = Parser {
         lexer: Lexer {
             module_markers: options
@@ -164,8 +168,9 @@ fn parse_source(
         options,
         files,
         schema,
-        entries: Vec::new(),
-        elements: Vec::new(),
+        slots: Vec::new(),
+        expr_start: 0,
+        expr_end: 0,
         // Enough for the longest blocks of QEMU's schemas: not grown block after block.
         doc_lines: Vec::with_capacity(256),
         doc_scratch: doc::Scratch::default(),
@@ -186,14 +191,20 @@ fn parse_source(
 }
 
 /// A token of the dialect.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Token<'a> {
     /// One of `{ } [ ] : ,`.
     Punct(u8),
     /// A comment, from `#` to the end of the line (only returned inside doc blocks, and
     /// for the `##` that opens one).
     Comment(&'a str),
-    Str(Name),
+    /// A string: its bytes `start..end` in the source, or in the lexer's buffer of
+    /// unescaped strings when `escaped`.
+    Str {
+        start: u32,
+        end: u32,
+        escaped: bool,
+    },
     Bool(bool),
     Eof,
 }
@@ -215,6 +226,8 @@ struct Lexer<'a> {
     marker_files: Vec<&'static PathBuf>,
     /// The byte offset and column [`Lexer::col`] worked out last.
     col_cache: std::cell::Cell<(usize, u32)>,
+    /// The unescaped forms of the current expression's strings that had an escape.
+    escaped: String,
 }
 
 impl<'a> Lexer<'a> {
@@ -223,6 +236,7 @@ impl<'a> Lexer<'a> {
             module_markers: None,
             marker_files: Vec::new(),
             col_cache: std::cell::Cell::new((0, 1)),
+            escaped: String::new(),
             src,
             cursor: 0,
             pos: 0,
@@ -240,25 +254,7 @@ impl<'a> Lexer<'a> {
         if at < self.line_pos || at > self.pos {
             (at, col) = (self.line_pos, 1);
         }
-        let gap = &self.src.as_bytes()[at..self.pos];
-        // Nearly always plain ASCII without tabs, one column a byte: found with a
-        // branch-free (vectorisable) pass instead of a decision per byte.
-        let plain = gap
-            .iter()
-            .fold(true, |plain, &b| plain & (b != b'\t') & (b < 0x80));
-        if plain {
-            col += gap.len() as u32;
-            self.col_cache.set((self.pos, col));
-            return col;
-        }
-        for &b in gap {
-            if b == b'\t' {
-                col = (col + 7) % 8 + 1;
-            } else if b & 0xc0 != 0x80 {
-                // Not a UTF-8 continuation byte: a character starts here.
-                col += 1;
-            }
-        }
+        col = advance_col(col, &self.src.as_bytes()[at..self.pos]);
         self.col_cache.set((self.pos, col));
         col
     }
@@ -311,7 +307,7 @@ impl<'a> Lexer<'a> {
                     return Ok(());
                 }
                 b'\'' => {
-                    self.tok = Token::Str(self.lex_string()?);
+                    self.tok = self.lex_string()?;
                     return Ok(());
                 }
                 // Plain white space, the commonest byte, skipped without the keyword checks
@@ -376,7 +372,7 @@ impl<'a> Lexer<'a> {
 
     /// Reads a single-quoted string; the opening quote has been consumed. Only printable
     /// ASCII is allowed, and `\\` is the only escape.
-    fn lex_string(&mut self) -> Result<Name> {
+    fn lex_string(&mut self) -> Result<Token<'a>> {
         let bytes = self.src.as_bytes();
         // Nearly every string is plain printable ASCII up to its closing quote: copied in
         // one go. Anything else is read byte by byte below, which knows the errors.
@@ -387,16 +383,14 @@ impl<'a> Lexer<'a> {
         if let Some(len) = plain {
             if bytes[start + len] == b'\'' {
                 self.cursor = start + len + 1;
-                return Ok(Name::new(&self.src[start..start + len]));
+                return Ok(Token::Str {
+                    start: start as u32,
+                    end: (start + len) as u32,
+                    escaped: false,
+                });
             }
         }
-        // Sized once, up to the next quote or line end: growing it a byte at a time cost
-        // a reallocation per few characters.
-        let len = bytes[self.cursor.min(bytes.len())..]
-            .iter()
-            .position(|&b| b == b'\'' || b == b'\n')
-            .unwrap_or(0);
-        let mut out = String::with_capacity(len);
+        let out_start = self.escaped.len();
         let mut escaped = false;
         loop {
             let ch = bytes.get(self.cursor).copied().unwrap_or(b'\n');
@@ -414,12 +408,16 @@ impl<'a> Lexer<'a> {
                 escaped = true;
                 continue;
             } else if ch == b'\'' {
-                return Ok(Name::from(out));
+                return Ok(Token::Str {
+                    start: out_start as u32,
+                    end: self.escaped.len() as u32,
+                    escaped: true,
+                });
             }
             if !(32..127).contains(&ch) {
                 return Err(self.error("funny character in string"));
             }
-            out.push(ch as char);
+            self.escaped.push(ch as char);
         }
     }
 }
@@ -430,11 +428,13 @@ struct Parser<'a, 's> {
     options: ParseOptions,
     files: &'s mut Files,
     schema: &'s mut ParsedSchema,
-    /// The entries of the objects being read, innermost last: each object's are moved
-    /// into a vector of the right size once it is complete, instead of growing one.
-    entries: Vec<(Name, Node)>,
-    /// The same for the elements of arrays.
-    elements: Vec<Node>,
+    /// The values of the expression being read (see [`Tree`]), reused from one to the
+    /// next.
+    slots: Vec<Slot>,
+    /// Where the expression being read starts in the source.
+    expr_start: usize,
+    /// Where the last expression read ends in the source (after its closing `}`).
+    expr_end: usize,
     /// Room for the lines of a doc block, reused from block to block.
     doc_lines: Vec<RawDocLine<'a>>,
     /// Room to read doc blocks in, reused likewise.
@@ -462,8 +462,8 @@ impl<'a> Parser<'a, '_> {
                 }
                 _ => {}
             }
-            let node = self.expr(0)?;
-            let Value::Dict(dict) = node.value else {
+            let tree = self.top_expr(&info)?;
+            let Value::Dict(dict) = tree.root().value() else {
                 return Err(SchemaError::new(
                     &info,
                     "top-level expression must be an object",
@@ -471,19 +471,19 @@ impl<'a> Parser<'a, '_> {
             };
             if let Some(include) = dict.get("include") {
                 reject_doc(cur_doc.take())?;
-                self.include(&dict, include, &info)?;
+                self.include(dict.len(), include, &info)?;
             } else if let Some(pragma) = dict.get("pragma") {
                 reject_doc(cur_doc.take())?;
                 if dict.len() != 1 {
                     return Err(SchemaError::new(&info, "invalid 'pragma' directive"));
                 }
-                let Value::Dict(settings) = &pragma.value else {
+                let Value::Dict(settings) = pragma.value() else {
                     return Err(SchemaError::new(
                         &info,
                         "value of 'pragma' must be an object",
                     ));
                 };
-                for (name, value) in &settings.entries {
+                for (name, value) in settings.iter() {
                     apply_pragma(&mut self.schema.pragma, name, value, &info)?;
                 }
             } else {
@@ -497,7 +497,7 @@ impl<'a> Parser<'a, '_> {
                     }
                 }
                 self.schema.items.push(TopLevel::Definition(Definition {
-                    expr: dict,
+                    expr: tree,
                     info,
                     doc,
                 }));
@@ -507,11 +507,12 @@ impl<'a> Parser<'a, '_> {
         reject_doc(cur_doc)
     }
 
-    fn include(&mut self, dict: &Dict, include: &Node, info: &Info) -> Result<()> {
-        if dict.len() != 1 {
+    /// An `include` directive: `include` is its value, `len` the number of its keys.
+    fn include(&mut self, len: usize, include: Node<'_>, info: &Info) -> Result<()> {
+        if len != 1 {
             return Err(SchemaError::new(info, "invalid 'include' directive"));
         }
-        let Value::Str(name) = &include.value else {
+        let Value::Str(name) = include.value() else {
             return Err(SchemaError::new(
                 info,
                 "value of 'include' must be a string",
@@ -521,7 +522,7 @@ impl<'a> Parser<'a, '_> {
             .path
             .parent()
             .unwrap_or_else(|| Path::new(""))
-            .join(name.as_str());
+            .join(name);
         self.schema.items.push(TopLevel::Include {
             file: file.clone(),
             info: *info,
@@ -618,101 +619,218 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
-    fn expr(&mut self, depth: usize) -> Result<Node> {
+    /// Reads one top-level expression into a [`Tree`]; the lexer stands on its first
+    /// token, which is at `info`.
+    fn top_expr(&mut self, info: &Info) -> Result<Tree> {
+        self.slots.clear();
+        self.lexer.escaped.clear();
+        self.expr_start = self.lexer.pos;
+        self.expr_end = self.lexer.pos;
+        self.expr(0)?;
+        let source = self
+            .lexer
+            .src
+            .get(self.expr_start..self.expr_end)
+            .unwrap_or_default();
+        Ok(Tree::new(source, &self.slots, &self.lexer.escaped, *info))
+    }
+
+    /// The offset of the current token in the expression being read.
+    fn rel_pos(&self) -> u32 {
+        (self.lexer.pos - self.expr_start) as u32
+    }
+
+    /// Adds the string token `start..end` (see [`Token::Str`]) whose quote is at `pos`.
+    fn push_str(&mut self, pos: u32, start: u32, end: u32, escaped: bool) {
+        let slot = if escaped {
+            Slot {
+                kind: Kind::EscapedStr,
+                pos,
+                a: start,
+                b: end,
+            }
+        } else {
+            let base = self.expr_start as u32;
+            Slot {
+                kind: Kind::Str,
+                pos,
+                a: start - base,
+                b: end - base,
+            }
+        };
+        self.slots.push(slot);
+    }
+
+    /// The string of the slot `slot` of the expression being read.
+    fn slot_str(&self, slot: Slot) -> &str {
+        let (text, base) = match slot.kind {
+            Kind::EscapedStr => (self.lexer.escaped.as_str(), 0),
+            _ => (self.lexer.src, self.expr_start),
+        };
+        text.get(base + slot.a as usize..base + slot.b as usize)
+            .unwrap_or_default()
+    }
+
+    /// Completes the object or array begun at slot `index` with `len` items.
+    fn close(&mut self, index: usize, len: u32) {
+        let end = self.slots.len() as u32;
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.a = end;
+            slot.b = len;
+        }
+    }
+
+    fn expr(&mut self, depth: usize) -> Result<()> {
         if depth > MAX_NESTING {
             return Err(self.lexer.error("nesting too deep"));
         }
-        let info = self.lexer.here();
-        let value = match &self.lexer.tok {
+        let pos = self.rel_pos();
+        match self.lexer.tok {
             Token::Punct(b'{') => {
+                let index = self.slots.len();
+                self.slots.push(Slot {
+                    kind: Kind::Dict,
+                    pos,
+                    a: 0,
+                    b: 0,
+                });
                 self.lexer.accept(false)?;
-                Value::Dict(self.members(depth)?)
+                let len = self.members(depth)?;
+                self.close(index, len);
             }
             Token::Punct(b'[') => {
+                let index = self.slots.len();
+                self.slots.push(Slot {
+                    kind: Kind::List,
+                    pos,
+                    a: 0,
+                    b: 0,
+                });
                 self.lexer.accept(false)?;
-                Value::List(self.values(depth)?)
+                let len = self.values(depth)?;
+                self.close(index, len);
             }
-            Token::Str(_) => {
-                // The token is replaced by the next one anyway: take its string.
-                let Token::Str(s) = std::mem::replace(&mut self.lexer.tok, Token::Eof) else {
-                    unreachable!("expr: matched a string token");
-                };
+            Token::Str {
+                start,
+                end,
+                escaped,
+            } => {
+                self.push_str(pos, start, end, escaped);
+                self.expr_end = self.lexer.cursor;
                 self.lexer.accept(false)?;
-                Value::Str(s)
             }
             Token::Bool(b) => {
-                let v = Value::Bool(*b);
+                self.slots.push(Slot {
+                    kind: Kind::Bool,
+                    pos,
+                    a: u32::from(b),
+                    b: 0,
+                });
+                self.expr_end = self.lexer.cursor;
                 self.lexer.accept(false)?;
-                v
             }
             _ => return Err(self.lexer.error("expected '{', '[', string, or boolean")),
-        };
-        Ok(Node { value, info })
+        }
+        Ok(())
     }
 
-    fn members(&mut self, depth: usize) -> Result<Dict> {
+    /// Whether the object whose first key is at slot `first` (complete up to the last
+    /// slot) has the key `key`.
+    fn has_key(&self, first: usize, key: &str) -> bool {
+        let src = &self.lexer.src.as_bytes()[self.expr_start..];
+        let escaped = self.lexer.escaped.as_bytes();
+        let slots = &self.slots;
+        crate::ast::find_key(slots, src, first, slots.len(), key.as_bytes(), |_| escaped).is_some()
+    }
+
+    /// Reads an object's entries, after its `{`; returns how many.
+    fn members(&mut self, depth: usize) -> Result<u32> {
         if self.lexer.tok == Token::Punct(b'}') {
+            self.expr_end = self.lexer.cursor;
             self.lexer.accept(false)?;
-            return Ok(Dict::default());
+            return Ok(0);
         }
-        if !matches!(self.lexer.tok, Token::Str(_)) {
+        if !matches!(self.lexer.tok, Token::Str { .. }) {
             return Err(self.lexer.error("expected string or '}'"));
         }
-        let start = self.entries.len();
+        let first = self.slots.len();
+        let mut len = 0;
         loop {
-            let Token::Str(key) = std::mem::replace(&mut self.lexer.tok, Token::Eof) else {
+            let Token::Str {
+                start,
+                end,
+                escaped,
+            } = self.lexer.tok
+            else {
                 unreachable!("members: a key is always a string token here");
             };
+            let pos = self.rel_pos();
             self.lexer.accept(false)?;
             if self.lexer.tok != Token::Punct(b':') {
                 return Err(self.lexer.error("expected ':'"));
             }
             self.lexer.accept(false)?;
-            if self.entries[start..].iter().any(|(k, _)| *k == key) {
-                return Err(self.lexer.error(format!("duplicate key '{key}'")));
+            let key = Slot {
+                kind: if escaped { Kind::EscapedStr } else { Kind::Str },
+                pos,
+                a: if escaped {
+                    start
+                } else {
+                    start - self.expr_start as u32
+                },
+                b: if escaped {
+                    end
+                } else {
+                    end - self.expr_start as u32
+                },
+            };
+            if len > 0 && self.has_key(first, self.slot_str(key)) {
+                let message = format!("duplicate key '{}'", self.slot_str(key));
+                return Err(self.lexer.error(message));
             }
-            let value = self.expr(depth + 1)?;
-            self.entries.push((key, value));
+            self.slots.push(key);
+            self.expr(depth + 1)?;
+            len += 1;
             match self.lexer.tok {
                 Token::Punct(b'}') => {
+                    self.expr_end = self.lexer.cursor;
                     self.lexer.accept(false)?;
-                    // split_off copies the entries in one go into an exact-size vector;
-                    // collecting a drain moves them one by one.
-                    return Ok(Dict {
-                        entries: self.entries.split_off(start),
-                    });
+                    return Ok(len);
                 }
                 Token::Punct(b',') => {}
                 _ => return Err(self.lexer.error("expected ',' or '}'")),
             }
             self.lexer.accept(false)?;
-            if !matches!(self.lexer.tok, Token::Str(_)) {
+            if !matches!(self.lexer.tok, Token::Str { .. }) {
                 return Err(self.lexer.error("expected string"));
             }
         }
     }
 
-    fn values(&mut self, depth: usize) -> Result<Vec<Node>> {
+    /// Reads an array's elements, after its `[`; returns how many.
+    fn values(&mut self, depth: usize) -> Result<u32> {
         if self.lexer.tok == Token::Punct(b']') {
+            self.expr_end = self.lexer.cursor;
             self.lexer.accept(false)?;
-            return Ok(Vec::new());
+            return Ok(0);
         }
         if !matches!(
             self.lexer.tok,
-            Token::Punct(b'{') | Token::Punct(b'[') | Token::Str(_) | Token::Bool(_)
+            Token::Punct(b'{') | Token::Punct(b'[') | Token::Str { .. } | Token::Bool(_)
         ) {
             return Err(self
                 .lexer
                 .error("expected '{', '[', ']', string, or boolean"));
         }
-        let start = self.elements.len();
+        let mut len = 0;
         loop {
-            let value = self.expr(depth + 1)?;
-            self.elements.push(value);
+            self.expr(depth + 1)?;
+            len += 1;
             match self.lexer.tok {
                 Token::Punct(b']') => {
+                    self.expr_end = self.lexer.cursor;
                     self.lexer.accept(false)?;
-                    return Ok(self.elements.split_off(start));
+                    return Ok(len);
                 }
                 Token::Punct(b',') => self.lexer.accept(false)?,
                 _ => return Err(self.lexer.error("expected ',' or ']'")),
@@ -736,11 +854,11 @@ fn reject_doc(doc: Option<Doc>) -> Result<()> {
     }
 }
 
-fn apply_pragma(pragma: &mut Pragma, name: &str, value: &Node, info: &Info) -> Result<()> {
+fn apply_pragma(pragma: &mut Pragma, name: &str, value: Node<'_>, info: &Info) -> Result<()> {
     let string_list = || -> Result<Vec<String>> {
-        let items = value.value.as_list().and_then(|l| {
+        let items = value.value().as_list().and_then(|l| {
             l.iter()
-                .map(|n| n.value.as_str().map(str::to_string))
+                .map(|n| n.value().as_str().map(str::to_string))
                 .collect::<Option<Vec<_>>>()
         });
         items.ok_or_else(|| {
@@ -750,7 +868,7 @@ fn apply_pragma(pragma: &mut Pragma, name: &str, value: &Node, info: &Info) -> R
     match name {
         "doc-required" => {
             pragma.doc_required = value
-                .value
+                .value()
                 .as_bool()
                 .ok_or_else(|| SchemaError::new(info, "pragma 'doc-required' must be boolean"))?;
         }
@@ -761,4 +879,35 @@ fn apply_pragma(pragma: &mut Pragma, name: &str, value: &Node, info: &Info) -> R
         _ => return Err(SchemaError::new(info, format!("unknown pragma '{name}'"))),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_values_and_lazy_positions() {
+        let text =
+            "# c\n{ 'enum': 'E',\n  'data': [ 'a\\\\b', {\t'name': 'c' } ],\n  'x': true }\n";
+        let parsed = parse_str(Path::new("t.json"), text, ParseOptions::default()).unwrap();
+        let TopLevel::Definition(def) = &parsed.items[0] else {
+            panic!("not a definition");
+        };
+        let dict = def.expr.dict();
+        assert_eq!(dict.keys().collect::<Vec<_>>(), ["enum", "data", "x"]);
+        assert_eq!(dict.get("x").unwrap().value().as_bool(), Some(true));
+        let data = dict.get("data").unwrap();
+        let items: Vec<_> = data.value().as_list().unwrap().iter().collect();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].value().as_str(), Some("a\\b"));
+        let inner = items[1].value().as_dict().unwrap();
+        assert_eq!(inner.get("name").unwrap().value().as_str(), Some("c"));
+        // Positions as the lexer counts them (a tab counts as QEMU counts it).
+        assert_eq!(def.expr.root().info().location(), "t.json:2:1");
+        assert_eq!(dict.get("enum").unwrap().info().location(), "t.json:2:11");
+        assert_eq!(data.info().location(), "t.json:3:11");
+        assert_eq!(items[1].info().location(), "t.json:3:21");
+        // The value of 'name', after a tab at column 22 (which QEMU counts as reaching 6).
+        assert_eq!(inner.get("name").unwrap().info().location(), "t.json:3:14");
+    }
 }
