@@ -153,10 +153,12 @@ fn parse_source(
     if !text.ends_with('\n') {
         text.push('\n');
     }
-    // Positions in the parsed tree are 32-bit offsets.
+    // Positions in the parsed tree and doc sections are 32-bit offsets.
     if u32::try_from(text.len()).is_err() {
         return Err(SchemaError::new(&start, "schema file too large"));
     }
+    // The doc sections' text, made from this file's once it has been read through.
+    let shared = std::sync::Arc::new(doc::SharedText::default());
     let mut parser = Parser {
         lexer: Lexer {
             module_markers: options
@@ -165,6 +167,10 @@ fn parse_source(
             ..Lexer::new(&text, start)
         },
         path,
+        source: doc::Source {
+            text: &text,
+            shared: &shared,
+        },
         options,
         files,
         schema,
@@ -178,6 +184,7 @@ fn parse_source(
     };
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
+    let mut doc_scratch = std::mem::take(&mut parser.doc_scratch);
     let files = parser.files;
     let schema = parser.schema;
     for file in marker_files {
@@ -185,8 +192,16 @@ fn parse_source(
             schema.marker_files.push(file);
         }
     }
-    // Done with the text: its buffer can take the next file.
-    files.spare.push(text.into_bytes());
+    // Done with the text: the doc sections keep it, or else its buffer can take the
+    // next file.
+    let unused = if std::sync::Arc::strong_count(&shared) > 1 {
+        shared.finish(text, &mut doc_scratch).err()
+    } else {
+        Some(text)
+    };
+    if let Some(text) = unused {
+        files.spare.push(text.into_bytes());
+    }
     result
 }
 
@@ -425,6 +440,8 @@ impl<'a> Lexer<'a> {
 struct Parser<'a, 's> {
     lexer: Lexer<'a>,
     path: &'a Path,
+    /// The file's text, which the lexer reads, and its doc sections' shared text.
+    source: doc::Source<'a>,
     options: ParseOptions,
     files: &'s mut Files,
     schema: &'s mut ParsedSchema,
@@ -580,6 +597,7 @@ impl<'a> Parser<'a, '_> {
                 &mut ignored,
                 &mut doc::Scratch::default(),
                 Some(&self.stops),
+                self.source,
             )?;
             return Err(error);
         }
@@ -589,6 +607,7 @@ impl<'a> Parser<'a, '_> {
             &mut self.schema.warnings,
             &mut self.doc_scratch,
             Some(&self.stops),
+            self.source,
         )?;
         self.doc_lines = block.lines;
         self.doc_lines.clear();
