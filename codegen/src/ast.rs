@@ -5,6 +5,7 @@
 
 use crate::doc::Doc;
 use crate::source::Info;
+use std::sync::{Arc, OnceLock};
 
 /// A string of the schema (a name, a type, a key, a condition symbol), as the parsed tree
 /// and the model hold it: up to 23 bytes inline, longer ones shared, so that making,
@@ -154,24 +155,102 @@ impl From<Name> for String {
     }
 }
 
-/// One parsed top-level expression: its source text and its values in one flat array.
+/// What was parsed from one schema file, kept for as long as something made from it is:
+/// the file's text, the values of all its definitions in one flat array, and its doc
+/// comments' section lines (see [`crate::doc`]). Shared (one `Arc` per file) by its
+/// definitions' [`Tree`]s and its doc sections, so that neither copies text, and a
+/// definition costs no allocation of its own.
 ///
-/// Strings are not copied out of the text: a value refers to its bytes by offset (the few
-/// strings with an escape are unescaped once, after the text). Objects and arrays are
-/// runs of the array (each value followed by its children, in order), not vectors of
-/// their own, so a definition costs two allocations however many values it has.
-/// Positions are byte offsets into the text, worked out into lines and columns only when
-/// asked for ([`Node::info`]): nearly all of them never are.
+/// Completed once the whole file has been read: the trees and sections are made before,
+/// and read only after.
+#[derive(Default)]
+pub(crate) struct ParsedFile(OnceLock<FileData>);
+
+impl ParsedFile {
+    /// The file's data; empty until complete.
+    #[inline]
+    pub(crate) fn data(&self) -> &FileData {
+        static EMPTY: FileData = FileData::new(String::new());
+        self.0.get().unwrap_or(&EMPTY)
+    }
+
+    /// Completes the file with `data`. Gives `data` back if it was complete already.
+    pub(crate) fn finish(&self, data: FileData) -> Result<(), FileData> {
+        self.0.set(data)
+    }
+}
+
+/// The contents of a complete [`ParsedFile`].
+pub(crate) struct FileData {
+    /// The file's text, then the unescaped forms of its strings that had an escape.
+    pub(crate) text: String,
+    /// The values of every definition of the file, in source order.
+    pub(crate) slots: Vec<Slot>,
+    /// The lines of text of every doc section of the file (see [`crate::doc`]).
+    pub(crate) pieces: Vec<(u32, u32)>,
+    /// The doc sections' lines joined, once a section of several lines is asked for.
+    pub(crate) joined: OnceLock<(Box<str>, Box<[u32]>)>,
+}
+
+impl FileData {
+    /// `text` alone: no values, no doc sections.
+    pub(crate) const fn new(text: String) -> FileData {
+        FileData {
+            text,
+            slots: Vec::new(),
+            pieces: Vec::new(),
+            joined: OnceLock::new(),
+        }
+    }
+
+    /// The slot at `index`: out of range (which the views never ask for) reads as an
+    /// empty string rather than a panic.
+    #[inline]
+    fn slot(&self, index: usize) -> Slot {
+        self.slots.get(index).copied().unwrap_or(Slot {
+            kind: Kind::Str,
+            pos: 0,
+            a: 0,
+            b: 0,
+        })
+    }
+
+    /// The index after the value at `index` and its contents.
+    #[inline]
+    fn next(&self, index: usize) -> usize {
+        let slot = self.slot(index);
+        match slot.kind {
+            Kind::List | Kind::Dict => slot.a as usize,
+            _ => index + 1,
+        }
+    }
+
+    /// The bytes `a..b` of the text as a string.
+    #[inline]
+    fn str_at(&self, a: u32, b: u32) -> &str {
+        self.text.get(a as usize..b as usize).unwrap_or_default()
+    }
+}
+
+/// One parsed top-level expression: a run of its file's flat array of values.
 ///
-/// Read it through the views [`Tree::root`] and [`Tree::dict`] give.
-#[derive(Clone, PartialEq)]
+/// Strings are not copied out of the file's text: a value refers to its bytes by offset
+/// (the few strings with an escape are unescaped once, after the text). Objects and
+/// arrays are runs of the array (each value followed by its children, in order), not
+/// vectors of their own, so a definition costs no allocation however many values it
+/// has. Positions are byte offsets into the text, worked out into lines and columns only
+/// when asked for ([`Node::info`]): nearly all of them never are.
+///
+/// Read it through the views [`Tree::root`] and [`Tree::dict`] give. Equal trees hold
+/// equal values (wherever they come from).
+#[derive(Clone)]
 pub struct Tree {
-    /// The expression's source, from its first byte to its last, then the unescaped
-    /// forms of the strings that had an escape.
-    text: Box<str>,
-    /// The values, in source order; the root is the first.
-    slots: Box<[Slot]>,
-    /// Where the text starts.
+    /// The file the values are in.
+    file: Arc<ParsedFile>,
+    /// The index of the root value in the file's array.
+    root: u32,
+    /// Where in the file's text the expression starts: at `start`.
+    base: u32,
     start: Info,
 }
 
@@ -180,8 +259,8 @@ pub struct Tree {
 pub(crate) enum Kind {
     /// A string; `a..b` are its bytes in the text.
     Str,
-    /// A string with an escape while the tree is built: `a..b` are its unescaped bytes in
-    /// the parser's side buffer, moved after the source text when the tree is made.
+    /// A string with an escape while its file is read: `a..b` are its unescaped bytes in
+    /// the parser's side buffer, which is put after the file's text at the end.
     EscapedStr,
     /// `false` (`a == 0`) or `true`.
     Bool,
@@ -192,7 +271,7 @@ pub(crate) enum Kind {
     Dict,
 }
 
-/// One value in a [`Tree`]'s flat array.
+/// One value in a file's flat array of values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Slot {
     pub(crate) kind: Kind,
@@ -205,36 +284,13 @@ pub(crate) struct Slot {
 }
 
 impl Tree {
-    /// Assembles a tree from the parser's pieces: `source` (the expression's text, which
-    /// starts at `start`), its `slots`, and the unescaped strings the slots of kind
-    /// [`Kind::EscapedStr`] point into.
-    pub(crate) fn new(source: &str, slots: &[Slot], escaped: &str, start: Info) -> Tree {
-        if escaped.is_empty() {
-            return Tree {
-                text: source.into(),
-                slots: slots.into(),
-                start,
-            };
-        }
-        let mut text = String::with_capacity(source.len() + escaped.len());
-        text.push_str(source);
-        text.push_str(escaped);
-        let shift = source.len() as u32;
-        let slots = slots
-            .iter()
-            .map(|&slot| match slot.kind {
-                Kind::EscapedStr => Slot {
-                    kind: Kind::Str,
-                    a: slot.a + shift,
-                    b: slot.b + shift,
-                    ..slot
-                },
-                _ => slot,
-            })
-            .collect();
+    /// The expression whose root is value `root` of `file`, starting at byte `base` of
+    /// its text, which is at `start`.
+    pub(crate) fn new(file: Arc<ParsedFile>, root: usize, base: usize, start: Info) -> Tree {
         Tree {
-            text: text.into_boxed_str(),
-            slots,
+            file,
+            root: root as u32,
+            base: base as u32,
             start,
         }
     }
@@ -243,7 +299,7 @@ impl Tree {
     pub fn root(&self) -> Node<'_> {
         Node {
             tree: self,
-            index: 0,
+            index: self.root as usize,
         }
     }
 
@@ -266,51 +322,43 @@ impl Tree {
         &self.start
     }
 
-    /// The slot at `index`: out of range (which the views never ask for) reads as an
-    /// empty string rather than a panic.
+    #[inline]
+    fn data(&self) -> &FileData {
+        self.file.data()
+    }
+
     #[inline]
     fn slot(&self, index: usize) -> Slot {
-        self.slots.get(index).copied().unwrap_or(Slot {
-            kind: Kind::Str,
-            pos: 0,
-            a: 0,
-            b: 0,
-        })
+        self.data().slot(index)
+    }
+
+    #[inline]
+    fn next(&self, index: usize) -> usize {
+        self.data().next(index)
+    }
+
+    #[inline]
+    fn str_at(&self, a: u32, b: u32) -> &str {
+        self.data().str_at(a, b)
     }
 
     /// The index of the value of `key` in the object whose entries are the slots
     /// `first..end`.
     #[inline]
-    pub(crate) fn find_key(&self, first: usize, end: usize, key: &str) -> Option<usize> {
-        find_key(
-            &self.slots,
-            self.text.as_bytes(),
-            first,
-            end,
-            key.as_bytes(),
-            |_| self.text.as_bytes(),
-        )
-    }
-
-    /// The index after the value at `index` and its contents.
-    #[inline]
-    fn next(&self, index: usize) -> usize {
-        let slot = self.slot(index);
-        match slot.kind {
-            Kind::List | Kind::Dict => slot.a as usize,
-            _ => index + 1,
-        }
-    }
-
-    /// The bytes `a..b` of the text as a string.
-    #[inline]
-    fn str_at(&self, a: u32, b: u32) -> &str {
-        self.text.get(a as usize..b as usize).unwrap_or_default()
+    fn find_key(&self, first: usize, end: usize, key: &str) -> Option<usize> {
+        let data = self.data();
+        let text = data.text.as_bytes();
+        find_key(&data.slots, text, first, end, key.as_bytes(), |_| text)
     }
 
     /// The position of byte `pos` of the text.
     fn info_at(&self, pos: u32) -> Info {
-        let before = self.text.as_bytes().get(..pos as usize).unwrap_or_default();
+        let before = self
+            .data()
+            .text
+            .as_bytes()
+            .get(self.base as usize..pos as usize)
+            .unwrap_or_default();
         match memchr::memrchr(b'\n', before) {
             None => self.start.at_col(advance_col(self.start.col, before)),
             Some(nl) => {
@@ -322,6 +370,30 @@ impl Tree {
                 }
             }
         }
+    }
+}
+
+impl PartialEq for Tree {
+    fn eq(&self, other: &Tree) -> bool {
+        self.start == other.start && same_value(self.root(), other.root())
+    }
+}
+
+/// Whether `a` and `b` hold equal values.
+fn same_value(a: Node<'_>, b: Node<'_>) -> bool {
+    match (a.value(), b.value()) {
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| same_value(p, q))
+        }
+        (Value::Dict(x), Value::Dict(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|((k, p), (l, q))| k == l && same_value(p, q))
+        }
+        _ => false,
     }
 }
 

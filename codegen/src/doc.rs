@@ -11,12 +11,12 @@
 //! errors when parsing strictly and warnings otherwise; an older construct that 10.2 rejects
 //! is then read the way its own release meant it. Structural rules are always errors.
 
-use crate::ast::Name;
+use crate::ast::{FileData, Name, ParsedFile};
 use crate::error::{Result, SchemaError};
 use crate::parse::Pragma;
 use crate::source::Info;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// The longest doc comment line QEMU accepts, counting the `# ` in front.
 pub const MAX_LINE_WIDTH: usize = 70;
@@ -93,79 +93,49 @@ impl fmt::Display for SectionKind {
     }
 }
 
-/// The doc text of one source (a schema file), shared by the sections of all its blocks:
-/// the source itself and a list of pieces (byte ranges of it, each standing for one line
-/// of section text; an empty one for a blank line). A section is a run of the pieces, and
-/// its text is only put together when asked for: loading a schema never asks, and
-/// copying every line of every block was a large share of reading the doc comments.
+/// What a doc block's lines are read from: a source text, and the [`ParsedFile`] the
+/// sections made from it find their text in once it is complete.
 ///
-/// Set once the whole source has been read (the sections are made before): one
-/// allocation per file rather than any per block.
-#[derive(Default)]
-pub(crate) struct SharedText(OnceLock<DocText>);
-
-impl SharedText {
-    /// Completes the text with the `source` the pieces of `scratch` refer to, which it
-    /// takes. Gives `source` back if the text was already complete.
-    pub(crate) fn finish(&self, source: String, scratch: &mut Scratch) -> Result<(), String> {
-        self.0
-            .set(DocText {
-                source,
-                pieces: std::mem::take(&mut scratch.pieces).into_boxed_slice(),
-                joined: OnceLock::new(),
-            })
-            .map_err(|text| text.source)
-    }
-}
-
-/// What a doc block's lines are read from: a source text, and where the sections made
-/// from it find their text once it is complete.
+/// A section's text is not copied: each line of it is recorded as a piece (a byte range
+/// of the source; an empty one for a blank line), in one vector per source, and a section
+/// is a run of pieces. The text is only put together when asked for: loading a schema
+/// never asks, and copying every line of every block was a large share of reading the
+/// doc comments.
 #[derive(Clone, Copy)]
 pub(crate) struct Source<'s> {
     /// The text the lines are slices of.
     pub(crate) text: &'s str,
-    /// The text the sections will make their text from.
-    pub(crate) shared: &'s Arc<SharedText>,
+    /// Where the sections will find the text and their pieces.
+    pub(crate) shared: &'s Arc<ParsedFile>,
 }
 
-/// A complete [`SharedText`].
-struct DocText {
-    /// The source text the pieces are ranges of.
-    source: String,
-    /// Every section's pieces, section after section, block after block.
-    pieces: Box<[(u32, u32)]>,
-    /// Once a text of more than one line is asked for: every piece's text followed by a
-    /// line break, one after the other, and where each piece starts in it. A section's
-    /// text is then a slice of it (one buffer for the file, as the sections share it).
-    joined: OnceLock<(Box<str>, Box<[u32]>)>,
-}
-
-impl DocText {
-    /// The text of the pieces `start..end`, lines joined with line breaks.
-    fn text(&self, start: usize, end: usize) -> &str {
-        let piece = |&(a, b): &(u32, u32)| self.source.get(a as usize..b as usize);
-        match self.pieces.get(start..end) {
-            None | Some([]) => "",
-            // Most descriptions are one line: a slice of the source as it stands.
-            Some([line]) => piece(line).unwrap_or_default(),
-            Some(_) => {
-                let (joined, starts) = self.joined.get_or_init(|| {
-                    let len = self.pieces.iter().map(|&(a, b)| (b - a) as usize + 1).sum();
-                    let mut joined = String::with_capacity(len);
-                    let mut starts = Vec::with_capacity(self.pieces.len() + 1);
-                    for line in self.pieces.iter() {
-                        starts.push(bound(joined.len()));
-                        joined.push_str(piece(line).unwrap_or_default());
-                        joined.push('\n');
-                    }
+/// The text of the pieces `start..end` of `data`, lines joined with line breaks.
+fn pieces_text(data: &FileData, start: usize, end: usize) -> &str {
+    let piece = |&(a, b): &(u32, u32)| data.text.get(a as usize..b as usize);
+    match data.pieces.get(start..end) {
+        None | Some([]) => "",
+        // Most descriptions are one line: a slice of the source as it stands.
+        Some([line]) => piece(line).unwrap_or_default(),
+        Some(_) => {
+            // Every piece's text followed by a line break, one after the other, and where
+            // each piece starts in it, made once for the whole file: a section's text is
+            // then a slice of it.
+            let (joined, starts) = data.joined.get_or_init(|| {
+                let len = data.pieces.iter().map(|&(a, b)| (b - a) as usize + 1).sum();
+                let mut joined = String::with_capacity(len);
+                let mut starts = Vec::with_capacity(data.pieces.len() + 1);
+                for line in &data.pieces {
                     starts.push(bound(joined.len()));
-                    (joined.into_boxed_str(), starts.into_boxed_slice())
-                });
-                // From the first piece's start to the last one's end, without its break.
-                let from = starts.get(start).copied().unwrap_or_default() as usize;
-                let to = starts.get(end).map_or(0, |&e| e as usize - 1);
-                joined.get(from..to).unwrap_or_default()
-            }
+                    joined.push_str(piece(line).unwrap_or_default());
+                    joined.push('\n');
+                }
+                starts.push(bound(joined.len()));
+                (joined.into_boxed_str(), starts.into_boxed_slice())
+            });
+            // From the first piece's start to the last one's end, without its break.
+            let from = starts.get(start).copied().unwrap_or_default() as usize;
+            let to = starts.get(end).map_or(0, |&e| e as usize - 1);
+            joined.get(from..to).unwrap_or_default()
         }
     }
 }
@@ -179,7 +149,7 @@ pub struct Section {
     name: Option<Name>,
     /// What the section's text is made of: the pieces `start..end` of it. `None` for a
     /// section with no text of its own.
-    source: Option<Arc<SharedText>>,
+    source: Option<Arc<ParsedFile>>,
     start: u32,
     end: u32,
     info: Info,
@@ -243,10 +213,9 @@ impl Section {
 
     /// The text, without the tag or `@name:` that opened the section.
     pub fn text(&self) -> &str {
-        self.source
-            .as_ref()
-            .and_then(|shared| shared.0.get())
-            .map_or("", |text| text.text(self.start as usize, self.end as usize))
+        self.source.as_ref().map_or("", |file| {
+            pieces_text(file.data(), self.start as usize, self.end as usize)
+        })
     }
 
     /// Where the section starts.
@@ -579,13 +548,20 @@ fn bound(offset: usize) -> u32 {
     u32::try_from(offset).unwrap_or(u32::MAX)
 }
 
-/// Room to read doc blocks in, reused from block to block.
+/// Room to read doc blocks in, reused from block to block of a source.
 #[derive(Default)]
 pub(crate) struct Scratch {
-    /// The pieces of the block being read (see [`Draft`]).
+    /// The pieces of the blocks read so far (see [`Draft`]).
     pieces: Vec<(u32, u32)>,
     /// [`fingerprint`]s of the member and feature descriptions of the block being read.
     described: Vec<u64>,
+}
+
+impl Scratch {
+    /// The pieces of the blocks read so far, which the sections made from them refer to.
+    pub(crate) fn take_pieces(&mut self) -> Vec<(u32, u32)> {
+        std::mem::take(&mut self.pieces)
+    }
 }
 
 /// A fingerprint of a description of `kind` for `name`: two descriptions whose
@@ -603,10 +579,10 @@ fn fingerprint(kind: SectionKind, name: &str) -> u64 {
 /// A doc block being read: its sections so far, the last one's text still being written.
 struct Draft<'s> {
     sections: Vec<Section>,
-    /// The pieces (see [`SharedText`]) of every section of the source so far, one after
-    /// the other; each complete section knows its run of them, blank lines around it
-    /// left out. Borrowed: the source's blocks add to one vector, which becomes the
-    /// source's [`SharedText`] at the end.
+    /// The pieces (see [`Source`]) of every section of the source so far, one after the
+    /// other; each complete section knows its run of them, blank lines around it left
+    /// out. Borrowed: the source's blocks add to one vector, which goes into the
+    /// source's [`ParsedFile`] at the end.
     pieces: &'s mut Vec<(u32, u32)>,
     /// Where the last section's pieces start in `pieces`.
     current: usize,
@@ -1180,7 +1156,7 @@ pub fn parse_block(
         ranges.push(start..joined.len());
         joined.push('\n');
     }
-    let shared = Arc::new(SharedText::default());
+    let shared = Arc::new(ParsedFile::default());
     let copy = RawDocBlock {
         info: block.info,
         lines: block
@@ -1202,7 +1178,10 @@ pub fn parse_block(
     let doc = parse_one(&copy, strict, warnings, &mut scratch, None, source)?;
     drop(copy);
     // Nothing else has completed it.
-    let _ = shared.finish(joined, &mut scratch);
+    let _ = shared.finish(FileData {
+        pieces: scratch.take_pieces(),
+        ..FileData::new(joined)
+    });
     Ok(doc.into_iter().collect())
 }
 

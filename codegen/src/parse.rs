@@ -4,12 +4,15 @@
 //! each optionally preceded by a `##` documentation block. Errors name the file, line and
 //! column of the offending token.
 
-use crate::ast::{advance_col, Definition, Kind, Node, Slot, TopLevel, Tree, Value};
+use crate::ast::{
+    advance_col, Definition, FileData, Kind, Node, ParsedFile, Slot, TopLevel, Tree, Value,
+};
 use crate::doc::{self, Doc, RawDocBlock, RawDocLine};
 use crate::error::{Result, SchemaError};
 use crate::source::{intern_file, Info};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Deeper nesting than this is rejected instead of risking the stack; real schemas nest a
 /// handful of levels.
@@ -153,12 +156,13 @@ fn parse_source(
     if !text.ends_with('\n') {
         text.push('\n');
     }
-    // Positions in the parsed tree and doc sections are 32-bit offsets.
-    if u32::try_from(text.len()).is_err() {
+    // Positions in the parsed values and doc sections are 32-bit offsets into the text
+    // and the unescaped strings after it (never longer than the text).
+    if text.len() > u32::MAX as usize / 2 {
         return Err(SchemaError::new(&start, "schema file too large"));
     }
-    // The doc sections' text, made from this file's once it has been read through.
-    let shared = std::sync::Arc::new(doc::SharedText::default());
+    // What the definitions and doc sections are made of, once the file is read through.
+    let shared = Arc::new(ParsedFile::default());
     let mut parser = Parser {
         lexer: Lexer {
             module_markers: options
@@ -184,7 +188,9 @@ fn parse_source(
     };
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
-    let mut doc_scratch = std::mem::take(&mut parser.doc_scratch);
+    let pieces = parser.doc_scratch.take_pieces();
+    let mut slots = std::mem::take(&mut parser.slots);
+    let escaped = std::mem::take(&mut parser.lexer.escaped);
     let files = parser.files;
     let schema = parser.schema;
     for file in marker_files {
@@ -192,10 +198,28 @@ fn parse_source(
             schema.marker_files.push(file);
         }
     }
-    // Done with the text: the doc sections keep it, or else its buffer can take the
-    // next file.
-    let unused = if std::sync::Arc::strong_count(&shared) > 1 {
-        shared.finish(text, &mut doc_scratch).err()
+    // Done with the text: the definitions and doc sections keep it, or else its buffer
+    // can take the next file.
+    let unused = if Arc::strong_count(&shared) > 1 {
+        // The unescaped strings go after the text.
+        let shift = text.len() as u32;
+        text.push_str(&escaped);
+        for slot in &mut slots {
+            if slot.kind == Kind::EscapedStr {
+                *slot = Slot {
+                    kind: Kind::Str,
+                    a: slot.a + shift,
+                    b: slot.b + shift,
+                    ..*slot
+                };
+            }
+        }
+        let data = FileData {
+            slots,
+            pieces,
+            ..FileData::new(text)
+        };
+        shared.finish(data).err().map(|data| data.text)
     } else {
         Some(text)
     };
@@ -241,7 +265,7 @@ struct Lexer<'a> {
     marker_files: Vec<&'static PathBuf>,
     /// The byte offset and column [`Lexer::col`] worked out last.
     col_cache: std::cell::Cell<(usize, u32)>,
-    /// The unescaped forms of the current expression's strings that had an escape.
+    /// The unescaped forms of the file's strings that had an escape.
     escaped: String,
 }
 
@@ -445,8 +469,8 @@ struct Parser<'a, 's> {
     options: ParseOptions,
     files: &'s mut Files,
     schema: &'s mut ParsedSchema,
-    /// The values of the expression being read (see [`Tree`]), reused from one to the
-    /// next.
+    /// The values of the file's definitions (see [`Tree`]), to go into its
+    /// [`ParsedFile`].
     slots: Vec<Slot>,
     /// Where the expression being read starts in the source.
     expr_start: usize,
@@ -479,13 +503,14 @@ impl<'a> Parser<'a, '_> {
                 }
                 _ => {}
             }
-            let tree = self.top_expr(&info)?;
-            let Value::Dict(dict) = tree.root().value() else {
-                return Err(SchemaError::new(
-                    &info,
-                    "top-level expression must be an object",
-                ));
+            let tree = match self.top_expr(&info)? {
+                Top::Definition(tree) => {
+                    self.definition(tree, cur_doc.take(), info)?;
+                    continue;
+                }
+                Top::Directive(tree) => tree,
             };
+            let dict = tree.dict();
             if let Some(include) = dict.get("include") {
                 reject_doc(cur_doc.take())?;
                 self.include(dict.len(), include, &info)?;
@@ -503,25 +528,28 @@ impl<'a> Parser<'a, '_> {
                 for (name, value) in settings.iter() {
                     apply_pragma(&mut self.schema.pragma, name, value, &info)?;
                 }
-            } else {
-                let doc = cur_doc.take();
-                if let Some(d) = &doc {
-                    if d.symbol.is_none() {
-                        return Err(SchemaError::new(
-                            &d.info,
-                            "definition documentation required",
-                        ));
-                    }
-                }
-                self.schema.items.push(TopLevel::Definition(Definition {
-                    expr: tree,
-                    info,
-                    doc,
-                }));
             }
             cur_doc = None;
         }
         reject_doc(cur_doc)
+    }
+
+    /// A definition, with the doc block before it.
+    fn definition(&mut self, tree: Tree, doc: Option<Doc>, info: Info) -> Result<()> {
+        if let Some(d) = &doc {
+            if d.symbol.is_none() {
+                return Err(SchemaError::new(
+                    &d.info,
+                    "definition documentation required",
+                ));
+            }
+        }
+        self.schema.items.push(TopLevel::Definition(Definition {
+            expr: tree,
+            info,
+            doc,
+        }));
+        Ok(())
     }
 
     /// An `include` directive: `include` is its value, `len` the number of its keys.
@@ -638,55 +666,117 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
-    /// Reads one top-level expression into a [`Tree`]; the lexer stands on its first
-    /// token, which is at `info`.
-    fn top_expr(&mut self, info: &Info) -> Result<Tree> {
-        self.slots.clear();
-        self.lexer.escaped.clear();
+    /// Reads one top-level expression; the lexer stands on its first token, which is at
+    /// `info`.
+    fn top_expr(&mut self, info: &Info) -> Result<Top> {
+        let first = self.slots.len();
+        let escaped = self.lexer.escaped.len();
         self.expr_start = self.lexer.pos;
         self.expr_end = self.lexer.pos;
         self.expr(0)?;
+        let Some(&root) = self.slots.get(first).filter(|r| r.kind == Kind::Dict) else {
+            return Err(SchemaError::new(
+                info,
+                "top-level expression must be an object",
+            ));
+        };
+        let src = self.lexer.src.as_bytes();
+        let esc = self.lexer.escaped.as_bytes();
+        let has = |key: &[u8]| {
+            let end = root.a as usize;
+            crate::ast::find_key(&self.slots, src, first + 1, end, key, |_| esc).is_some()
+        };
+        if has(b"include") || has(b"pragma") {
+            return Ok(Top::Directive(self.directive(first, escaped, info)));
+        }
+        Ok(Top::Definition(Tree::new(
+            self.source.shared.clone(),
+            first,
+            self.expr_start,
+            *info,
+        )))
+    }
+
+    /// The directive just read (its values from slot `first` on, its unescaped strings
+    /// from byte `escaped` on) as a [`Tree`] of its own: it is looked at now, while the
+    /// file's values are not complete yet. Directives are few: copying them costs
+    /// nothing worth counting.
+    fn directive(&mut self, first: usize, escaped: usize, info: &Info) -> Tree {
         let source = self
             .lexer
             .src
             .get(self.expr_start..self.expr_end)
             .unwrap_or_default();
-        Ok(Tree::new(source, &self.slots, &self.lexer.escaped, *info))
+        let unescaped = self.lexer.escaped.get(escaped..).unwrap_or_default();
+        let mut text = String::with_capacity(source.len() + unescaped.len());
+        text.push_str(source);
+        text.push_str(unescaped);
+        // Offsets into its own text and array, from offsets into the file's.
+        let base = self.expr_start as u32;
+        let shift = (source.len() as u32).wrapping_sub(escaped as u32);
+        let slots = self
+            .slots
+            .get(first..)
+            .unwrap_or_default()
+            .iter()
+            .map(|&slot| {
+                let pos = slot.pos.saturating_sub(base);
+                match slot.kind {
+                    Kind::Str => Slot {
+                        pos,
+                        a: slot.a.saturating_sub(base),
+                        b: slot.b.saturating_sub(base),
+                        ..slot
+                    },
+                    Kind::EscapedStr => Slot {
+                        kind: Kind::Str,
+                        pos,
+                        a: slot.a.wrapping_add(shift),
+                        b: slot.b.wrapping_add(shift),
+                    },
+                    Kind::List | Kind::Dict => Slot {
+                        pos,
+                        a: slot.a.saturating_sub(first as u32),
+                        ..slot
+                    },
+                    Kind::Bool => Slot { pos, ..slot },
+                }
+            })
+            .collect();
+        self.slots.truncate(first);
+        self.lexer.escaped.truncate(escaped);
+        let file = Arc::new(ParsedFile::default());
+        // A new file: nothing completed it before.
+        let _ = file.finish(FileData {
+            slots,
+            ..FileData::new(text)
+        });
+        Tree::new(file, 0, 0, *info)
     }
 
-    /// The offset of the current token in the expression being read.
-    fn rel_pos(&self) -> u32 {
-        (self.lexer.pos - self.expr_start) as u32
+    /// The position of the current token.
+    fn pos(&self) -> u32 {
+        self.lexer.pos as u32
     }
 
     /// Adds the string token `start..end` (see [`Token::Str`]) whose quote is at `pos`.
     fn push_str(&mut self, pos: u32, start: u32, end: u32, escaped: bool) {
-        let slot = if escaped {
-            Slot {
-                kind: Kind::EscapedStr,
-                pos,
-                a: start,
-                b: end,
-            }
-        } else {
-            let base = self.expr_start as u32;
-            Slot {
-                kind: Kind::Str,
-                pos,
-                a: start - base,
-                b: end - base,
-            }
-        };
-        self.slots.push(slot);
+        let kind = if escaped { Kind::EscapedStr } else { Kind::Str };
+        self.slots.push(Slot {
+            kind,
+            pos,
+            a: start,
+            b: end,
+        });
     }
 
-    /// The string of the slot `slot` of the expression being read.
+    /// The string of the slot `slot` of the file's values.
     fn slot_str(&self, slot: Slot) -> &str {
-        let (text, base) = match slot.kind {
-            Kind::EscapedStr => (self.lexer.escaped.as_str(), 0),
-            _ => (self.lexer.src, self.expr_start),
+        let text = match slot.kind {
+            Kind::EscapedStr => self.lexer.escaped.as_str(),
+            _ => self.lexer.src,
         };
-        text.get(base + slot.a as usize..base + slot.b as usize)
+        text.get(slot.a as usize..slot.b as usize)
             .unwrap_or_default()
     }
 
@@ -703,7 +793,7 @@ impl<'a> Parser<'a, '_> {
         if depth > MAX_NESTING {
             return Err(self.lexer.error("nesting too deep"));
         }
-        let pos = self.rel_pos();
+        let pos = self.pos();
         match self.lexer.tok {
             Token::Punct(b'{') => {
                 let index = self.slots.len();
@@ -756,7 +846,7 @@ impl<'a> Parser<'a, '_> {
     /// Whether the object whose first key is at slot `first` (complete up to the last
     /// slot) has the key `key`.
     fn has_key(&self, first: usize, key: &str) -> bool {
-        let src = &self.lexer.src.as_bytes()[self.expr_start..];
+        let src = self.lexer.src.as_bytes();
         let escaped = self.lexer.escaped.as_bytes();
         let slots = &self.slots;
         crate::ast::find_key(slots, src, first, slots.len(), key.as_bytes(), |_| escaped).is_some()
@@ -783,7 +873,7 @@ impl<'a> Parser<'a, '_> {
             else {
                 unreachable!("members: a key is always a string token here");
             };
-            let pos = self.rel_pos();
+            let pos = self.pos();
             self.lexer.accept(false)?;
             if self.lexer.tok != Token::Punct(b':') {
                 return Err(self.lexer.error("expected ':'"));
@@ -792,16 +882,8 @@ impl<'a> Parser<'a, '_> {
             let key = Slot {
                 kind: if escaped { Kind::EscapedStr } else { Kind::Str },
                 pos,
-                a: if escaped {
-                    start
-                } else {
-                    start - self.expr_start as u32
-                },
-                b: if escaped {
-                    end
-                } else {
-                    end - self.expr_start as u32
-                },
+                a: start,
+                b: end,
             };
             if len > 0 && self.has_key(first, self.slot_str(key)) {
                 let message = format!("duplicate key '{}'", self.slot_str(key));
@@ -858,6 +940,14 @@ impl<'a> Parser<'a, '_> {
     }
 }
 
+/// A top-level expression.
+enum Top {
+    /// A definition: its values are in the file's array, to be read once the file is.
+    Definition(Tree),
+    /// An `include` or `pragma` directive, ready to be read.
+    Directive(Tree),
+}
+
 /// A definition doc block must be followed by its definition, not a directive or another
 /// block.
 fn reject_doc(doc: Option<Doc>) -> Result<()> {
@@ -907,8 +997,11 @@ mod tests {
     #[test]
     fn tree_values_and_lazy_positions() {
         let text =
-            "# c\n{ 'enum': 'E',\n  'data': [ 'a\\\\b', {\t'name': 'c' } ],\n  'x': true }\n";
+            "# c\n{ 'enum': 'E',\n  'data': [ 'a\\\\b', {\t'name': 'c' } ],\n  'x': true }\n\
+                    { 'pragma': { 'command-name-exceptions': [ 'p\\\\q', 'r' ] } }\n";
         let parsed = parse_str(Path::new("t.json"), text, ParseOptions::default()).unwrap();
+        assert_eq!(parsed.pragma.command_name_exceptions, ["p\\q", "r"]);
+        assert_eq!(parsed.items.len(), 1);
         let TopLevel::Definition(def) = &parsed.items[0] else {
             panic!("not a definition");
         };
