@@ -147,6 +147,9 @@ fn pieces_text(data: &FileData, start: usize, end: usize) -> &str {
 pub struct Section {
     kind: SectionKind,
     name: Option<Name>,
+    /// [`fingerprint`] of the kind and name (0 without a name), so that looking a
+    /// description up compares names only where it is likely to be the one.
+    key: u32,
     /// What the section's text is made of: the pieces `start..end` of it. `None` for a
     /// section with no text of its own.
     source: Option<Arc<ParsedFile>>,
@@ -188,9 +191,16 @@ impl fmt::Debug for Section {
 impl Section {
     /// A section without text (yet).
     fn new(kind: SectionKind, name: Option<Name>, info: &Info) -> Section {
+        let key = name.as_deref().map_or(0, |n| key_of(kind, n));
+        Section::with_key(kind, name, key, info)
+    }
+
+    /// [`Section::new`] with the key (see [`key_of`]) worked out already.
+    fn with_key(kind: SectionKind, name: Option<Name>, key: u32, info: &Info) -> Section {
         Section {
             kind,
             name,
+            key,
             source: None,
             start: 0,
             end: 0,
@@ -346,23 +356,25 @@ impl Doc {
     }
 
     fn find(&self, kind: SectionKind, name: &str) -> Option<&Section> {
+        let key = key_of(kind, name);
         self.sections
             .iter()
-            .find(|s| s.kind == kind && s.name.as_deref() == Some(name))
+            .find(|s| s.key == key && s.kind == kind && s.name.as_deref() == Some(name))
     }
 
     /// The section of `kind` describing `name`, looked for from the cursor on (then from
     /// the start), which it moves past.
     fn find_mut(&mut self, kind: SectionKind, name: &str) -> Option<&mut Section> {
-        let sections = Arc::make_mut(&mut self.sections);
-        let start = self.cursor.min(sections.len());
-        let is = |s: &Section| s.kind == kind && s.name.as_deref() == Some(name);
-        let index = match sections[start..].iter().position(is) {
+        let key = key_of(kind, name);
+        let is = |s: &Section| s.key == key && s.kind == kind && s.name.as_deref() == Some(name);
+        let start = self.cursor.min(self.sections.len());
+        // Looked for without making the sections this block's own: a miss needs not.
+        let index = match self.sections[start..].iter().position(is) {
             Some(i) => start + i,
-            None => sections[..start].iter().position(is)?,
+            None => self.sections[..start].iter().position(is)?,
         };
         self.cursor = index + 1;
-        sections.get_mut(index)
+        Arc::make_mut(&mut self.sections).get_mut(index)
     }
 
     fn has(&self, kind: SectionKind) -> bool {
@@ -564,6 +576,13 @@ impl Scratch {
     }
 }
 
+/// The [`Section::key`] of a description of `kind` for `name`.
+#[inline]
+fn key_of(kind: SectionKind, name: &str) -> u32 {
+    // The high half: the multiplication mixes the last bytes into it.
+    (fingerprint(kind, name) >> 32) as u32
+}
+
 /// A fingerprint of a description of `kind` for `name`: two descriptions whose
 /// fingerprints differ cannot describe the same thing, so only an equal pair needs the
 /// names compared (a block can describe a hundred members).
@@ -711,7 +730,8 @@ impl<'s> Draft<'s> {
             ));
         }
         self.described.push(print);
-        self.push(Section::new(kind, Some(Name::new(name)), info));
+        let key = (print >> 32) as u32;
+        self.push(Section::with_key(kind, Some(Name::new(name)), key, info));
         Ok(())
     }
 
