@@ -207,6 +207,9 @@ impl Builder {
                 return tidy(rest).to_string_lossy().into_owned();
             }
         }
+        if let Some(name) = plain_relative(file, &self.root_dir) {
+            return name.to_string();
+        }
         relative(
             &crate::source::absolute(file, &mut self.cwd),
             &self.schema_dir,
@@ -1512,6 +1515,27 @@ fn tidy(path: &Path) -> PathBuf {
     }
 }
 
+/// `file` relative to `dir`, when that can be read off their spelling: `file` is `dir`
+/// (as given, not normalised) joined with a relative path without `.`, `..` or empty
+/// components, which normalising both would leave as it is. Includes nearly always
+/// name their files so; working the name out by normalising and relating paths walks
+/// them component by component several times.
+fn plain_relative<'f>(file: &'f Path, dir: &Path) -> Option<&'f str> {
+    // Only where `/` is the one separator.
+    if !cfg!(unix) {
+        return None;
+    }
+    let (file, dir) = (file.to_str()?, dir.to_str()?);
+    let rest = match dir {
+        "" => file,
+        _ => file.strip_prefix(dir)?.strip_prefix('/')?,
+    };
+    let plain = !rest.is_empty()
+        && !rest.starts_with('/')
+        && rest.split('/').all(|part| !matches!(part, "" | "." | ".."));
+    plain.then_some(rest)
+}
+
 /// `path` relative to the folder `base`, both absolute and normalised (Python's
 /// `os.path.relpath`).
 fn relative(path: &Path, base: &Path) -> PathBuf {
@@ -1534,6 +1558,30 @@ fn relative(path: &Path, base: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_relative_names() {
+        fn plain<'f>(f: &'f str, d: &str) -> Option<&'f str> {
+            plain_relative(Path::new(f), Path::new(d))
+        }
+        assert_eq!(plain("/a/b/c.json", "/a/b"), Some("c.json"));
+        assert_eq!(plain("/a/b/inc/c.json", "/a/b"), Some("inc/c.json"));
+        assert_eq!(plain("inc/c.json", ""), Some("inc/c.json"));
+        assert_eq!(plain("/a/b/../c.json", "/a/b"), None);
+        assert_eq!(plain("/a/b/./c.json", "/a/b"), None);
+        assert_eq!(plain("/a/b//c.json", "/a/b"), None);
+        assert_eq!(plain("/a/bc/c.json", "/a/b"), None);
+        assert_eq!(plain("/c.json", ""), None);
+        // Where it answers, it answers as the general way does.
+        let mut cwd = None;
+        for (f, d) in [("/a/b/c.json", "/a/b"), ("/a/x/../b/i/c.json", "/a/x/../b")] {
+            let general = relative(
+                &crate::source::absolute(Path::new(f), &mut cwd),
+                &crate::source::absolute(Path::new(d), &mut cwd),
+            );
+            assert_eq!(plain(f, d).map(PathBuf::from), Some(general));
+        }
+    }
 
     #[test]
     fn relative_paths() {
