@@ -380,6 +380,10 @@ impl Builder {
 
     /// Registers the feature names in the schema-wide list and makes the features.
     fn make_features(&mut self, features: Vec<FeatureExpr>, origin: &Rc<Origin>) -> Vec<Feature> {
+        // Most definitions, members and values have none.
+        if features.is_empty() {
+            return Vec::new();
+        }
         features
             .into_iter()
             .map(|f| {
@@ -907,8 +911,15 @@ impl Builder {
 
         // `members[i]` has the C name fingerprint `keys[i]`.
         let local_count = self.object(id).map_or(0, |o| o.local_members.len());
-        let mut members: Vec<Member> = Vec::with_capacity(local_count);
-        let mut keys: Vec<u64> = Vec::new();
+        let base_count = self.pending[id.index()].base.as_ref().map_or(0, |base| {
+            self.lookup_type(base)
+                .and_then(|b| self.object(b))
+                .map_or(0, |o| o.members.len().max(o.local_members.len()))
+        });
+        // Sized once for the base's members and the local ones, not grown member by
+        // member (a base not checked yet has no `members` so far: its local ones count).
+        let mut members: Vec<Member> = Vec::with_capacity(base_count + local_count);
+        let mut keys: Vec<u64> = Vec::with_capacity(base_count + local_count);
         if let Some(base_name) = self.pending[id.index()].base.take() {
             let base = self.resolve(&base_name, id, || "'base'".to_string())?;
             if !self.object(base).is_some_and(|o| o.branches.is_none()) {
