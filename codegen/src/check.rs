@@ -103,6 +103,9 @@ pub struct CheckedSchema {
 }
 
 /// One top-level item of a checked schema.
+// Definitions, not boxed: all but a few dozen items are one, so a box each cost an
+// allocation per definition to save room in the few directives.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Item {
     /// An `include` directive: `file` is the included path joined to the including file's
@@ -114,7 +117,7 @@ pub enum Item {
         info: Info,
     },
     /// A definition.
-    Definition(Box<Expr>),
+    Definition(Expr),
 }
 
 /// A checked definition.
@@ -565,7 +568,7 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
             TopLevel::Include { file, info } => out.push(Item::Include { file, info }),
             TopLevel::Definition(def) => {
                 let expr = check_definition(def.expr.dict(), &def.info, def.doc, &pragma)?;
-                out.push(Item::Definition(Box::new(expr)));
+                out.push(Item::Definition(expr));
             }
         }
     }

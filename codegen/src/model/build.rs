@@ -50,7 +50,7 @@ impl Schema {
         for item in items {
             match item {
                 Item::Include { file, info } => b.def_include(&file, info),
-                Item::Definition(expr) => b.def_expr(*expr)?,
+                Item::Definition(expr) => b.def_expr(expr)?,
             }
         }
         b.check()?;
