@@ -18,7 +18,6 @@ use crate::parse::Pragma;
 use crate::source::Info;
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::rc::Rc;
 
 /// QEMU's generated code keeps feature sets in 64-bit masks.
 const MAX_FEATURES: usize = 64;
@@ -103,7 +102,7 @@ struct Seen {
 struct Builder {
     entities: Vec<Entity>,
     /// The definition behind each entity, for messages; `None` for predefined ones.
-    origins: Vec<Option<Rc<Origin>>>,
+    origins: Vec<Option<Origin>>,
     pending: Vec<Pending>,
     states: Vec<State>,
     by_name: NameMap<EntityId>,
@@ -111,7 +110,7 @@ struct Builder {
     modules: Vec<Module>,
     module_ids: NameMap<ModuleId>,
     /// Feature names in order of first use, with where that was.
-    features: Vec<(Name, Option<Rc<Origin>>)>,
+    features: Vec<(Name, Option<Origin>)>,
     pragma: Pragma,
     schema_dir: PathBuf,
     /// Every doc block; a definition's is taken out while its definition holds it (so
@@ -267,7 +266,7 @@ impl Builder {
     fn def_entity(
         &mut self,
         mut entity: Entity,
-        origin: Option<Rc<Origin>>,
+        origin: Option<Origin>,
         pending: Pending,
     ) -> Result<EntityId> {
         let id = EntityId(self.entities.len() as u32);
@@ -379,7 +378,7 @@ impl Builder {
     }
 
     /// Registers the feature names in the schema-wide list and makes the features.
-    fn make_features(&mut self, features: Vec<FeatureExpr>, origin: &Rc<Origin>) -> Vec<Feature> {
+    fn make_features(&mut self, features: Vec<FeatureExpr>, origin: &Origin) -> Vec<Feature> {
         // Most definitions, members and values have none.
         if features.is_empty() {
             return Vec::new();
@@ -401,7 +400,7 @@ impl Builder {
     }
 
     /// The array type of `element`, defined on first use.
-    fn make_array(&mut self, element: &str, origin: Option<&Rc<Origin>>) -> Result<Name> {
+    fn make_array(&mut self, element: &str, origin: Option<&Origin>) -> Result<Name> {
         let name = Name::concat(&[element, "List"]);
         if self.lookup_type(&name).is_none() {
             let entity = Builder::new_entity(
@@ -420,7 +419,7 @@ impl Builder {
         Ok(name)
     }
 
-    fn type_name(&mut self, ty: TypeName, origin: &Rc<Origin>) -> Result<Name> {
+    fn type_name(&mut self, ty: TypeName, origin: &Origin) -> Result<Name> {
         match ty {
             TypeName::Named(name) => Ok(name),
             TypeName::Array(element) => self.make_array(&element, Some(origin)),
@@ -431,7 +430,7 @@ impl Builder {
     fn make_members(
         &mut self,
         members: Vec<MemberExpr>,
-        origin: &Rc<Origin>,
+        origin: &Origin,
     ) -> Result<(Vec<Member>, Vec<Name>)> {
         let mut out = Vec::with_capacity(members.len());
         let mut types = Vec::with_capacity(members.len());
@@ -455,7 +454,7 @@ impl Builder {
     /// are none.
     fn make_implicit_object(
         &mut self,
-        origin: &Rc<Origin>,
+        origin: &Origin,
         cond: &Option<Cond>,
         role: &str,
         members: Vec<MemberExpr>,
@@ -490,7 +489,7 @@ impl Builder {
     fn make_variants(
         &mut self,
         branches: Vec<BranchExpr>,
-        origin: &Rc<Origin>,
+        origin: &Origin,
     ) -> Result<(Vec<Variant>, Vec<Name>)> {
         let mut out = Vec::with_capacity(branches.len());
         let mut types = Vec::with_capacity(branches.len());
@@ -510,7 +509,7 @@ impl Builder {
     fn make_enum_members(
         &mut self,
         members: Vec<EnumMemberExpr>,
-        origin: &Rc<Origin>,
+        origin: &Origin,
     ) -> Vec<EnumMember> {
         members
             .into_iter()
@@ -531,8 +530,9 @@ impl Builder {
             features,
             body,
         } = expr;
-        // Shared with the implicit types the definition brings in, for their messages.
-        let origin = Rc::new(origin);
+        // Copied into the implicit types the definition brings in, for their messages: an
+        // Origin is a position and a name, cheaper to copy than to share behind a pointer
+        // (which cost an allocation per definition).
         let features = self.make_features(features, &origin);
         let mut pending = Pending::default();
         let kind = match body {
@@ -627,7 +627,7 @@ impl Builder {
     fn make_args(
         &mut self,
         data: Option<TypeOrMembers>,
-        origin: &Rc<Origin>,
+        origin: &Origin,
         cond: &Option<Cond>,
     ) -> Result<Option<Name>> {
         match data {
