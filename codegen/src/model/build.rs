@@ -72,8 +72,9 @@ struct Pending {
     element: Option<Name>,
     /// Object base type.
     base: Option<Name>,
-    /// Types of an object's local members, in order.
-    member_types: Vec<Name>,
+    /// Types of an object's local members, in order: a range of
+    /// [`Builder::member_type_names`].
+    member_types: std::ops::Range<u32>,
     /// Types of a union's or alternate's branches, in order.
     variant_types: Vec<Name>,
     /// A union's discriminator.
@@ -109,6 +110,9 @@ struct Builder {
     listed: Vec<Listed>,
     modules: Vec<Module>,
     module_ids: NameMap<ModuleId>,
+    /// The type names of every object's local members, object after object (see
+    /// [`Pending::member_types`]): one vector rather than one per object.
+    member_type_names: Vec<Name>,
     /// Feature names in order of first use, with where that was.
     features: Vec<(Name, Option<Origin>)>,
     pragma: Pragma,
@@ -158,6 +162,7 @@ impl Builder {
             listed: Vec::new(),
             modules: Vec::new(),
             module_ids: NameMap::default(),
+            member_type_names: Vec::new(),
             features: Feature::SPECIAL
                 .iter()
                 .map(|f| (Name::new_static(f), None))
@@ -431,11 +436,12 @@ impl Builder {
         &mut self,
         members: Vec<MemberExpr>,
         origin: &Origin,
-    ) -> Result<(Vec<Member>, Vec<Name>)> {
+    ) -> Result<(Vec<Member>, std::ops::Range<u32>)> {
         let mut out = Vec::with_capacity(members.len());
-        let mut types = Vec::with_capacity(members.len());
+        let start = self.member_type_names.len() as u32;
         for m in members {
-            types.push(self.type_name(m.ty, origin)?);
+            let ty = self.type_name(m.ty, origin)?;
+            self.member_type_names.push(ty);
             let features = self.make_features(m.features, origin);
             out.push(Member {
                 name: m.name,
@@ -447,7 +453,7 @@ impl Builder {
                 defined_in: EntityId::UNRESOLVED,
             });
         }
-        Ok((out, types))
+        Ok((out, start..self.member_type_names.len() as u32))
     }
 
     /// The implicit object type `q_obj_NAME-ROLE` for inline members; `None` when there
@@ -947,8 +953,12 @@ impl Builder {
             .object_mut(id)
             .map(|o| std::mem::take(&mut o.local_members))
             .unwrap_or_default();
-        let types = std::mem::take(&mut self.pending[id.index()].member_types);
-        for (m, ty) in local.iter_mut().zip(&types) {
+        let types = self.pending[id.index()].member_types.clone();
+        let type_names = self
+            .member_type_names
+            .get(types.start as usize..types.end as usize)
+            .unwrap_or_default();
+        for (m, ty) in local.iter_mut().zip(type_names) {
             let what = || {
                 let defined_in = &self.entity(m.defined_in).name;
                 Builder::describe_member("member", &m.name, defined_in, self.defn_name(id))
