@@ -646,10 +646,14 @@ impl<'a> Parser<'a, '_> {
     /// Collects the lines of a doc block up to its closing `##`, where the lexer stops.
     fn collect_doc_lines(&mut self, block: &mut RawDocBlock<'a>) -> Result<()> {
         loop {
-            if !self.lexer.next_line_comment() {
+            // A comment line read as such starts its line: its column is 1, without
+            // working it out.
+            let here = if self.lexer.next_line_comment() {
+                self.lexer.info.at_col(1)
+            } else {
                 self.lexer.accept(true)?;
-            }
-            let here = self.lexer.here();
+                self.lexer.here()
+            };
             match self.lexer.tok {
                 Token::Comment(text) if text.starts_with("##") => {
                     if text != "##" {
