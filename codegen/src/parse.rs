@@ -129,6 +129,27 @@ impl Files {
         self.absolute.insert(key, abs.clone());
         abs
     }
+
+    /// [`Files::absolute`] of `file`, the include `name` joined to the folder whose
+    /// absolute form is `dir`: when `name` is a plain relative path (no `.`, `..` or
+    /// empty components), normalising the joined path only appends it to `dir`, so
+    /// that is done instead of walking the whole path.
+    fn absolute_in(&mut self, file: &'static PathBuf, dir: &Path, name: &str) -> PathBuf {
+        let key = file as *const PathBuf as usize;
+        if let Some(abs) = self.absolute.get(&key) {
+            return abs.clone();
+        }
+        let plain = cfg!(unix)
+            && !name.is_empty()
+            && !name.starts_with('/')
+            && name.split('/').all(|part| !matches!(part, "" | "." | ".."));
+        if !plain || dir.as_os_str().is_empty() {
+            return self.absolute(file);
+        }
+        let abs = dir.join(name);
+        self.absolute.insert(key, abs.clone());
+        abs
+    }
 }
 
 fn parse_source(
@@ -141,6 +162,8 @@ fn parse_source(
 ) -> Result<()> {
     let start = Info::start_of(path, parent);
     let abs = files.absolute(start.file);
+    // The absolute folder the file's includes are relative to.
+    let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
     files.included.insert(abs.into_os_string());
     let mut text = match String::from_utf8(bytes) {
         Ok(text) => text,
@@ -171,6 +194,7 @@ fn parse_source(
             ..Lexer::new(&text, start)
         },
         path,
+        dir,
         source: doc::Source {
             text: &text,
             shared: &shared,
@@ -464,6 +488,8 @@ impl<'a> Lexer<'a> {
 struct Parser<'a, 's> {
     lexer: Lexer<'a>,
     path: &'a Path,
+    /// The absolute form of `path`'s folder.
+    dir: PathBuf,
     /// The file's text, which the lexer reads, and its doc sections' shared text.
     source: doc::Source<'a>,
     options: ParseOptions,
@@ -572,7 +598,7 @@ impl<'a> Parser<'a, '_> {
             file: file.clone(),
             info: *info,
         });
-        let abs = self.files.absolute(intern_file(&file));
+        let abs = self.files.absolute_in(intern_file(&file), &self.dir, name);
         let mut ancestor = Some(info);
         while let Some(a) = ancestor {
             if self.files.absolute(a.file) == abs {
