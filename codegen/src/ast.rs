@@ -5,6 +5,7 @@
 
 use crate::doc::Doc;
 use crate::source::Info;
+use std::sync::{Arc, OnceLock};
 
 /// A string of the schema (a name, a type, a key, a condition symbol), as the parsed tree
 /// and the model hold it: up to 23 bytes inline, longer ones shared, so that making,
@@ -154,22 +155,366 @@ impl From<Name> for String {
     }
 }
 
-/// One value of the schema's JSON dialect.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    /// A single-quoted string.
-    Str(Name),
+/// What was parsed from one schema file, kept for as long as something made from it is:
+/// the file's text, the values of all its definitions in one flat array, and its doc
+/// comments' section lines (see [`crate::doc`]). Shared (one `Arc` per file) by its
+/// definitions' [`Tree`]s and its doc sections, so that neither copies text, and a
+/// definition costs no allocation of its own.
+///
+/// Completed once the whole file has been read: the trees and sections are made before,
+/// and read only after.
+#[derive(Default)]
+pub(crate) struct ParsedFile(OnceLock<FileData>);
+
+impl ParsedFile {
+    /// The file's data; empty until complete.
+    #[inline]
+    pub(crate) fn data(&self) -> &FileData {
+        static EMPTY: FileData = FileData::new(String::new());
+        self.0.get().unwrap_or(&EMPTY)
+    }
+
+    /// Completes the file with `data`. Gives `data` back if it was complete already.
+    pub(crate) fn finish(&self, data: FileData) -> Result<(), FileData> {
+        self.0.set(data)
+    }
+}
+
+/// The contents of a complete [`ParsedFile`].
+pub(crate) struct FileData {
+    /// The file's text, then the unescaped forms of its strings that had an escape.
+    pub(crate) text: String,
+    /// The values of every definition of the file, in source order.
+    pub(crate) slots: Vec<Slot>,
+    /// The lines of text of every doc section of the file (see [`crate::doc`]).
+    pub(crate) pieces: Vec<(u32, u32)>,
+    /// The doc sections' lines joined, once a section of several lines is asked for.
+    pub(crate) joined: OnceLock<(Box<str>, Box<[u32]>)>,
+}
+
+impl FileData {
+    /// `text` alone: no values, no doc sections.
+    pub(crate) const fn new(text: String) -> FileData {
+        FileData {
+            text,
+            slots: Vec::new(),
+            pieces: Vec::new(),
+            joined: OnceLock::new(),
+        }
+    }
+
+    /// The slot at `index`: out of range (which the views never ask for) reads as an
+    /// empty string rather than a panic.
+    #[inline]
+    fn slot(&self, index: usize) -> Slot {
+        self.slots.get(index).copied().unwrap_or(Slot {
+            kind: Kind::Str,
+            pos: 0,
+            a: 0,
+            b: 0,
+        })
+    }
+
+    /// The index after the value at `index` and its contents.
+    #[inline]
+    fn next(&self, index: usize) -> usize {
+        let slot = self.slot(index);
+        match slot.kind {
+            Kind::List | Kind::Dict => slot.a as usize,
+            _ => index + 1,
+        }
+    }
+
+    /// The bytes `a..b` of the text as a string.
+    #[inline]
+    fn str_at(&self, a: u32, b: u32) -> &str {
+        self.text.get(a as usize..b as usize).unwrap_or_default()
+    }
+}
+
+/// One parsed top-level expression: a run of its file's flat array of values.
+///
+/// Strings are not copied out of the file's text: a value refers to its bytes by offset
+/// (the few strings with an escape are unescaped once, after the text). Objects and
+/// arrays are runs of the array (each value followed by its children, in order), not
+/// vectors of their own, so a definition costs no allocation however many values it
+/// has. Positions are byte offsets into the text, worked out into lines and columns only
+/// when asked for ([`Node::info`]): nearly all of them never are.
+///
+/// Read it through the views [`Tree::root`] and [`Tree::dict`] give. Equal trees hold
+/// equal values (wherever they come from).
+#[derive(Clone)]
+pub struct Tree {
+    /// The file the values are in.
+    file: Arc<ParsedFile>,
+    /// The index of the root value in the file's array.
+    root: u32,
+    /// Where in the file's text the expression starts: at `start`.
+    base: u32,
+    start: Info,
+}
+
+/// What a [`Slot`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A string; `a..b` are its bytes in the text.
+    Str,
+    /// A string with an escape while its file is read: `a..b` are its unescaped bytes in
+    /// the parser's side buffer, which is put after the file's text at the end.
+    EscapedStr,
+    /// `false` (`a == 0`) or `true`.
+    Bool,
+    /// An array: `b` elements; the slots up to `a` (exclusive) are its contents.
+    List,
+    /// An object: `b` entries, each a key (a string slot) followed by its value; the
+    /// slots up to `a` (exclusive) are its contents.
+    Dict,
+}
+
+/// One value in a file's flat array of values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub(crate) kind: Kind,
+    /// Byte offset of the value's first token in the text.
+    pub(crate) pos: u32,
+    /// See [`Kind`].
+    pub(crate) a: u32,
+    /// See [`Kind`].
+    pub(crate) b: u32,
+}
+
+impl Tree {
+    /// The expression whose root is value `root` of `file`, starting at byte `base` of
+    /// its text, which is at `start`.
+    pub(crate) fn new(file: Arc<ParsedFile>, root: usize, base: usize, start: Info) -> Tree {
+        Tree {
+            file,
+            root: root as u32,
+            base: base as u32,
+            start,
+        }
+    }
+
+    /// The top-level value.
+    pub fn root(&self) -> Node<'_> {
+        Node {
+            tree: self,
+            index: self.root as usize,
+        }
+    }
+
+    /// The top-level object (empty if the top-level value is not one, which the parser
+    /// never lets through).
+    pub fn dict(&self) -> Dict<'_> {
+        match self.root().value() {
+            Value::Dict(d) => d,
+            _ => Dict {
+                tree: self,
+                first: 0,
+                end: 0,
+                len: 0,
+            },
+        }
+    }
+
+    /// Where the expression starts.
+    pub fn start(&self) -> &Info {
+        &self.start
+    }
+
+    #[inline]
+    fn data(&self) -> &FileData {
+        self.file.data()
+    }
+
+    #[inline]
+    fn slot(&self, index: usize) -> Slot {
+        self.data().slot(index)
+    }
+
+    #[inline]
+    fn next(&self, index: usize) -> usize {
+        self.data().next(index)
+    }
+
+    #[inline]
+    fn str_at(&self, a: u32, b: u32) -> &str {
+        self.data().str_at(a, b)
+    }
+
+    /// The index of the value of `key` in the object whose entries are the slots
+    /// `first..end`.
+    #[inline]
+    fn find_key(&self, first: usize, end: usize, key: &str) -> Option<usize> {
+        let data = self.data();
+        let text = data.text.as_bytes();
+        find_key(&data.slots, text, first, end, key.as_bytes(), |_| text)
+    }
+
+    /// The position of byte `pos` of the text.
+    fn info_at(&self, pos: u32) -> Info {
+        let before = self
+            .data()
+            .text
+            .as_bytes()
+            .get(self.base as usize..pos as usize)
+            .unwrap_or_default();
+        match memchr::memrchr(b'\n', before) {
+            None => self.start.at_col(advance_col(self.start.col, before)),
+            Some(nl) => {
+                let lines = memchr::memchr_iter(b'\n', before).count() as u32;
+                Info {
+                    line: self.start.line + lines,
+                    col: advance_col(1, &before[nl + 1..]),
+                    ..self.start
+                }
+            }
+        }
+    }
+}
+
+impl PartialEq for Tree {
+    fn eq(&self, other: &Tree) -> bool {
+        self.start == other.start && same_value(self.root(), other.root())
+    }
+}
+
+/// Whether `a` and `b` hold equal values.
+fn same_value(a: Node<'_>, b: Node<'_>) -> bool {
+    match (a.value(), b.value()) {
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| same_value(p, q))
+        }
+        (Value::Dict(x), Value::Dict(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|((k, p), (l, q))| k == l && same_value(p, q))
+        }
+        _ => false,
+    }
+}
+
+/// The index of the value of `key` in the object whose entries are `slots[first..end]`,
+/// keys' bytes in `text` (or, for [`Kind::EscapedStr`] keys, in `escaped(slot)`).
+#[inline]
+pub(crate) fn find_key<'s>(
+    slots: &[Slot],
+    text: &'s [u8],
+    first: usize,
+    end: usize,
+    key: &[u8],
+    escaped: impl Fn(Slot) -> &'s [u8],
+) -> Option<usize> {
+    let mut at = first;
+    while at < end {
+        let k = *slots.get(at)?;
+        let v = slots.get(at + 1)?;
+        if (k.b - k.a) as usize == key.len() {
+            let bytes = match k.kind {
+                Kind::EscapedStr => escaped(k),
+                _ => text,
+            };
+            if bytes.get(k.a as usize..k.b as usize) == Some(key) {
+                return Some(at + 1);
+            }
+        }
+        at = match v.kind {
+            Kind::List | Kind::Dict => v.a as usize,
+            _ => at + 2,
+        };
+    }
+    None
+}
+
+/// The column reached from column `col` after the bytes `gap` (on one line): tabs
+/// advance as QEMU counts them, a UTF-8 character counts once.
+pub(crate) fn advance_col(mut col: u32, gap: &[u8]) -> u32 {
+    // Nearly always plain ASCII without tabs, one column a byte: found with a
+    // branch-free (vectorisable) pass instead of a decision per byte.
+    let plain = gap
+        .iter()
+        .fold(true, |plain, &b| plain & (b != b'\t') & (b < 0x80));
+    if plain {
+        return col + gap.len() as u32;
+    }
+    for &b in gap {
+        if b == b'\t' {
+            col = (col + 7) % 8 + 1;
+        } else if b & 0xc0 != 0x80 {
+            // Not a UTF-8 continuation byte: a character starts here.
+            col += 1;
+        }
+    }
+    col
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.root(), f)
+    }
+}
+
+/// One value of a [`Tree`], with its position.
+#[derive(Clone, Copy)]
+pub struct Node<'t> {
+    tree: &'t Tree,
+    index: usize,
+}
+
+impl<'t> Node<'t> {
+    /// The value.
+    #[inline]
+    pub fn value(self) -> Value<'t> {
+        let slot = self.tree.slot(self.index);
+        match slot.kind {
+            Kind::Str | Kind::EscapedStr => Value::Str(self.tree.str_at(slot.a, slot.b)),
+            Kind::Bool => Value::Bool(slot.a != 0),
+            Kind::List => Value::List(List {
+                tree: self.tree,
+                first: self.index + 1,
+                end: slot.a as usize,
+                len: slot.b as usize,
+            }),
+            Kind::Dict => Value::Dict(Dict {
+                tree: self.tree,
+                first: self.index + 1,
+                end: slot.a as usize,
+                len: slot.b as usize,
+            }),
+        }
+    }
+
+    /// Where the value's first token stands (worked out now, from the text).
+    pub fn info(self) -> Info {
+        self.tree.info_at(self.tree.slot(self.index).pos)
+    }
+}
+
+impl std::fmt::Debug for Node<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.value(), f)
+    }
+}
+
+/// One value of the schema's JSON dialect, as a view into a [`Tree`].
+#[derive(Clone, Copy, Debug)]
+pub enum Value<'t> {
+    /// A single-quoted string (unescaped).
+    Str(&'t str),
     /// `true` or `false`.
     Bool(bool),
     /// `[ ... ]`.
-    List(Vec<Node>),
+    List(List<'t>),
     /// `{ ... }`, keys unique and in source order.
-    Dict(Dict),
+    Dict(Dict<'t>),
 }
 
-impl Value {
+impl<'t> Value<'t> {
     /// The string, if this is one.
-    pub fn as_str(&self) -> Option<&str> {
+    pub fn as_str(self) -> Option<&'t str> {
         match self {
             Value::Str(s) => Some(s),
             _ => None,
@@ -177,7 +522,7 @@ impl Value {
     }
 
     /// The object, if this is one.
-    pub fn as_dict(&self) -> Option<&Dict> {
+    pub fn as_dict(self) -> Option<Dict<'t>> {
         match self {
             Value::Dict(d) => Some(d),
             _ => None,
@@ -185,7 +530,7 @@ impl Value {
     }
 
     /// The array, if this is one.
-    pub fn as_list(&self) -> Option<&[Node]> {
+    pub fn as_list(self) -> Option<List<'t>> {
         match self {
             Value::List(l) => Some(l),
             _ => None,
@@ -193,62 +538,127 @@ impl Value {
     }
 
     /// The boolean, if this is one.
-    pub fn as_bool(&self) -> Option<bool> {
+    pub fn as_bool(self) -> Option<bool> {
         match self {
-            Value::Bool(b) => Some(*b),
+            Value::Bool(b) => Some(b),
             _ => None,
         }
     }
 }
 
-/// A value with the position of its first token.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Node {
-    /// The value.
-    pub value: Value,
-    /// Where it starts.
-    pub info: Info,
+/// An array of a [`Tree`]: its elements in order.
+#[derive(Clone, Copy)]
+pub struct List<'t> {
+    tree: &'t Tree,
+    /// The first element's index.
+    first: usize,
+    /// The index after the last element and its contents.
+    end: usize,
+    len: usize,
 }
 
-/// An object: key/value pairs in source order, keys unique.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Dict {
-    /// The entries, in source order.
-    pub entries: Vec<(Name, Node)>,
-}
-
-impl Dict {
-    /// The value of `key`, if present.
-    pub fn get(&self, key: &str) -> Option<&Node> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+impl<'t> List<'t> {
+    /// Number of elements.
+    pub fn len(self) -> usize {
+        self.len
     }
 
-    /// The value of `key`, if present, to change or take apart.
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
-        self.entries
-            .iter_mut()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+    /// Whether there are no elements.
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+
+    /// The first element, if any.
+    pub fn first(self) -> Option<Node<'t>> {
+        self.iter().next()
+    }
+
+    /// The elements, in order.
+    pub fn iter(self) -> impl Iterator<Item = Node<'t>> {
+        let tree = self.tree;
+        let mut at = self.first;
+        let end = self.end;
+        std::iter::from_fn(move || {
+            if at >= end {
+                return None;
+            }
+            let node = Node { tree, index: at };
+            at = tree.next(at);
+            Some(node)
+        })
+    }
+}
+
+impl std::fmt::Debug for List<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// An object of a [`Tree`]: key/value pairs in source order, keys unique.
+#[derive(Clone, Copy)]
+pub struct Dict<'t> {
+    tree: &'t Tree,
+    /// The first key's index.
+    first: usize,
+    /// The index after the last value and its contents.
+    end: usize,
+    len: usize,
+}
+
+impl<'t> Dict<'t> {
+    /// The value of `key`, if present.
+    pub fn get(self, key: &str) -> Option<Node<'t>> {
+        // The checks ask for keys many times over: a tight loop over the slots, which
+        // compares lengths before bytes.
+        let tree = self.tree;
+        tree.find_key(self.first, self.end, key)
+            .map(|index| Node { tree, index })
     }
 
     /// Whether `key` is present.
-    pub fn contains(&self, key: &str) -> bool {
+    pub fn contains(self, key: &str) -> bool {
         self.get(key).is_some()
     }
 
+    /// The entries, in source order.
+    pub fn iter(self) -> impl Iterator<Item = (&'t str, Node<'t>)> {
+        let tree = self.tree;
+        let mut at = self.first;
+        let end = self.end;
+        std::iter::from_fn(move || {
+            if at >= end {
+                return None;
+            }
+            let key = tree.slot(at);
+            let value = Node {
+                tree,
+                index: at + 1,
+            };
+            at = tree.next(at + 1);
+            Some((tree.str_at(key.a, key.b), value))
+        })
+    }
+
     /// The keys, in source order.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(k, _)| k.as_str())
+    pub fn keys(self) -> impl Iterator<Item = &'t str> {
+        self.iter().map(|(k, _)| k)
     }
 
     /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.entries.len()
+    pub fn len(self) -> usize {
+        self.len
     }
 
     /// Whether there are no entries.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+}
+
+impl std::fmt::Debug for Dict<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -273,8 +683,8 @@ pub enum TopLevel {
 /// A definition as parsed, with the documentation comment that preceded it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Definition {
-    /// The expression: an object whose keys the checker validates.
-    pub expr: Dict,
+    /// The expression: an object whose keys the checker validates (see [`Tree::dict`]).
+    pub expr: Tree,
     /// Where the expression starts.
     pub info: Info,
     /// The definition's documentation block, if one preceded it.

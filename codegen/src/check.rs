@@ -103,6 +103,9 @@ pub struct CheckedSchema {
 }
 
 /// One top-level item of a checked schema.
+// Definitions, not boxed: all but a few dozen items are one, so a box each cost an
+// allocation per definition to save room in the few directives.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Item {
     /// An `include` directive: `file` is the included path joined to the including file's
@@ -114,7 +117,7 @@ pub enum Item {
         info: Info,
     },
     /// A definition.
-    Definition(Box<Expr>),
+    Definition(Expr),
 }
 
 /// A checked definition.
@@ -563,9 +566,9 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
     for item in items {
         match item {
             TopLevel::Include { file, info } => out.push(Item::Include { file, info }),
-            TopLevel::Definition(mut def) => {
-                let expr = check_definition(&mut def.expr, &def.info, def.doc, &pragma)?;
-                out.push(Item::Definition(Box::new(expr)));
+            TopLevel::Definition(def) => {
+                let expr = check_definition(def.expr.dict(), &def.info, def.doc, &pragma)?;
+                out.push(Item::Definition(expr));
             }
         }
     }
@@ -595,10 +598,9 @@ impl Ctx<'_> {
     }
 }
 
-/// Checks one definition (QEMU's `check_exprs` loop body). Names and types that pass are
-/// moved out of `expr` rather than copied: it is not needed afterwards.
+/// Checks one definition (QEMU's `check_exprs` loop body).
 fn check_definition(
-    expr: &mut Dict,
+    expr: Dict<'_>,
     info: &Info,
     doc: Option<Doc>,
     pragma: &Pragma,
@@ -608,7 +610,8 @@ fn check_definition(
         defn: None,
         pragma,
     };
-    let mut metas = Meta::ALL.into_iter().filter(|m| expr.contains(m.as_str()));
+    let keys = KeySet::of(expr);
+    let mut metas = Meta::ALL.into_iter().filter(|m| keys.has(m.as_str()));
     let (Some(meta), None) = (metas.next(), metas.next()) else {
         return Err(ctx.err(
             "expression must have exactly one key 'enum', 'struct', 'union', 'alternate', \
@@ -634,7 +637,7 @@ fn check_definition(
                     d.symbol.as_deref().unwrap_or_default()
                 )));
             }
-            d.check_expr(meta == Meta::Command, expr.contains("returns"))?;
+            d.check_expr(meta == Meta::Command, keys.has("returns"))?;
         }
         None if pragma.doc_required => {
             return Err(ctx.err("documentation comment required"));
@@ -718,7 +721,7 @@ fn check_definition(
 
     let cond = check_if(expr.get("if"), &ctx, Src::Plain(meta.as_str()))?;
     let features = check_features(expr.get("features"), &ctx)?;
-    let body = check_flags(expr, &ctx, body)?;
+    let body = check_flags(expr, keys, &ctx, body)?;
     Ok(Expr {
         origin: Origin {
             info: ctx.info,
@@ -735,8 +738,8 @@ fn check_definition(
 // ---------------------------------------------------------------------------------------
 // Names
 
-fn check_name_is_str<'n>(node: Option<&'n Node>, ctx: &Ctx, source: Src<'_>) -> Result<&'n str> {
-    match node.map(|n| &n.value) {
+fn check_name_is_str<'n>(node: Option<Node<'n>>, ctx: &Ctx, source: Src<'_>) -> Result<&'n str> {
+    match node.map(Node::value) {
         Some(Value::Str(s)) => Ok(s),
         _ => Err(ctx.err(format!("{source} requires a string name"))),
     }
@@ -908,45 +911,125 @@ fn check_keys(
     Ok(())
 }
 
+/// The keys a definition can have that the checks ask about by name.
+const KNOWN_KEYS: [&str; 12] = [
+    "enum",
+    "struct",
+    "union",
+    "alternate",
+    "command",
+    "event",
+    "returns",
+    "gen",
+    "success-response",
+    "boxed",
+    "allow-oob",
+    "allow-preconfig",
+];
+
+/// Which of [`KNOWN_KEYS`] (and `coroutine`) a definition has, found in one pass over its
+/// keys instead of a search per question.
+#[derive(Clone, Copy)]
+struct KeySet(u32);
+
+impl KeySet {
+    /// Bit of `coroutine`, after those of [`KNOWN_KEYS`].
+    const COROUTINE: u32 = 1 << KNOWN_KEYS.len();
+
+    fn of(expr: Dict<'_>) -> KeySet {
+        let mut bits = 0;
+        for key in expr.keys() {
+            bits |= KeySet::bit(key);
+        }
+        KeySet(bits)
+    }
+
+    #[inline]
+    fn bit(key: &str) -> u32 {
+        // A match rather than a search of the list: the compiler tells the keys apart
+        // by length first.
+        let index = match key {
+            "enum" => 0,
+            "struct" => 1,
+            "union" => 2,
+            "alternate" => 3,
+            "command" => 4,
+            "event" => 5,
+            "returns" => 6,
+            "gen" => 7,
+            "success-response" => 8,
+            "boxed" => 9,
+            "allow-oob" => 10,
+            "allow-preconfig" => 11,
+            "coroutine" => return KeySet::COROUTINE,
+            _ => return 0,
+        };
+        debug_assert_eq!(KNOWN_KEYS[index], key);
+        1 << index
+    }
+
+    fn has(self, key: &str) -> bool {
+        self.0 & KeySet::bit(key) != 0
+    }
+
+    /// Whether any command flag is present.
+    fn has_flags(self) -> bool {
+        let flags = [
+            "gen",
+            "success-response",
+            "boxed",
+            "allow-oob",
+            "allow-preconfig",
+        ];
+        let mask = flags
+            .iter()
+            .fold(KeySet::COROUTINE, |m, k| m | KeySet::bit(k));
+        self.0 & mask != 0
+    }
+}
+
 /// Python's notion of truth, which QEMU applies to some values it reads before checking
 /// their type.
-fn truthy(node: &Node) -> bool {
-    match &node.value {
+fn truthy(node: Node<'_>) -> bool {
+    match node.value() {
         Value::Str(s) => !s.is_empty(),
-        Value::Bool(b) => *b,
+        Value::Bool(b) => b,
         Value::List(l) => !l.is_empty(),
         Value::Dict(d) => !d.is_empty(),
     }
 }
 
 /// Validates the command flags and stores their values into `body`.
-fn check_flags(expr: &Dict, ctx: &Ctx, mut body: ExprBody) -> Result<ExprBody> {
+fn check_flags(expr: Dict<'_>, keys: KeySet, ctx: &Ctx, mut body: ExprBody) -> Result<ExprBody> {
+    // Most definitions have no flags: nothing to look up.
+    let expr = keys.has_flags().then_some(expr);
+    let expr = expr.as_ref();
     for key in ["gen", "success-response"] {
-        if let Some(v) = expr.get(key) {
-            if v.value != Value::Bool(false) {
+        if let Some(v) = expr.and_then(|e| e.get(key)) {
+            if !matches!(v.value(), Value::Bool(false)) {
                 return Err(ctx.err(format!("flag '{key}' may only use false value")));
             }
         }
     }
     for key in ["boxed", "allow-oob", "allow-preconfig", "coroutine"] {
-        if let Some(v) = expr.get(key) {
-            if v.value != Value::Bool(true) {
+        if let Some(v) = expr.and_then(|e| e.get(key)) {
+            if !matches!(v.value(), Value::Bool(true)) {
                 return Err(ctx.err(format!("flag '{key}' may only use true value")));
             }
         }
     }
-    if expr.contains("allow-oob") && expr.contains("coroutine") {
+    if keys.has("allow-oob") && keys.has("coroutine") {
         // QEMU has no use for the combination and forbids it.
         return Err(ctx.err("flags 'allow-oob' and 'coroutine' are incompatible"));
     }
     if let ExprBody::Command { flags, .. } = &mut body {
         *flags = CommandFlags {
-            gen: !expr.contains("gen"),
-            success_response: !expr.contains("success-response"),
-            boxed: expr.contains("boxed"),
-            allow_oob: expr.contains("allow-oob"),
-            allow_preconfig: expr.contains("allow-preconfig"),
-            coroutine: expr.contains("coroutine"),
+            gen: !keys.has("gen"),
+            success_response: !keys.has("success-response"),
+            boxed: keys.has("boxed"),
+            allow_oob: keys.has("allow-oob"),
+            allow_preconfig: keys.has("allow-preconfig"),
+            coroutine: keys.has("coroutine"),
         };
     }
     Ok(body)
@@ -954,22 +1037,22 @@ fn check_flags(expr: &Dict, ctx: &Ctx, mut body: ExprBody) -> Result<ExprBody> {
 
 /// Validates the `if` of `dict` (a definition, member, branch, value or feature) and
 /// returns it as a condition tree.
-fn check_if(node: Option<&Node>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Cond>> {
+fn check_if(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Cond>> {
     fn is_identifier(s: &str) -> bool {
         let mut chars = s.chars();
         chars.next().is_some_and(|c| c.is_ascii_uppercase())
             && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
     }
 
-    fn cond(node: &Node, ctx: &Ctx, source: Src<'_>) -> Result<Cond> {
-        let dict = match &node.value {
+    fn cond(node: Node<'_>, ctx: &Ctx, source: Src<'_>) -> Result<Cond> {
+        let dict = match node.value() {
             Value::Str(s) => {
                 if !is_identifier(s) {
                     return Err(ctx.err(format!(
                         "'if' condition '{s}' of {source} is not a valid identifier"
                     )));
                 }
-                return Ok(Cond::Name(s.clone()));
+                return Ok(Cond::Name(Name::new(s)));
             }
             Value::Dict(d) => d,
             _ => {
@@ -985,13 +1068,13 @@ fn check_if(node: Option<&Node>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Co
             &[],
             &["all", "any", "not"],
         )?;
-        let [(op, operand)] = &dict.entries[..] else {
+        let (1, Some((op, operand))) = (dict.len(), dict.iter().next()) else {
             return Err(ctx.err(format!("'if' condition of {source} has conflicting keys")));
         };
         if op == "not" {
             return Ok(Cond::Not(Box::new(cond(operand, ctx, source)?)));
         }
-        let Value::List(operands) = &operand.value else {
+        let Value::List(operands) = operand.value() else {
             return Err(ctx.err(format!("'{op}' condition of {source} must be an array")));
         };
         if operands.is_empty() {
@@ -1015,13 +1098,13 @@ fn check_if(node: Option<&Node>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Co
 /// item (`'x'` standing for `{ KEY: 'x' }`), which is looked at without being built.
 enum Sugar<'a> {
     /// An object.
-    Long(&'a Dict),
+    Long(Dict<'a>),
     /// A sugared item: the key it stands for and the item itself.
-    Short(&'static str, &'a Node),
+    Short(&'static str, Node<'a>),
 }
 
 impl<'a> Sugar<'a> {
-    fn get(&self, key: &str) -> Option<&'a Node> {
+    fn get(&self, key: &str) -> Option<Node<'a>> {
         match *self {
             Sugar::Long(dict) => dict.get(key),
             Sugar::Short(k, node) => (k == key).then_some(node),
@@ -1038,8 +1121,8 @@ impl<'a> Sugar<'a> {
 }
 
 /// The long form of a sugared item: `'x'` stands for `{ key: 'x' }`.
-fn expand<'a>(node: &'a Node, key: &'static str) -> Sugar<'a> {
-    match &node.value {
+fn expand<'a>(node: Node<'a>, key: &'static str) -> Sugar<'a> {
+    match node.value() {
         Value::Dict(d) => Sugar::Long(d),
         _ => Sugar::Short(key, node),
     }
@@ -1070,15 +1153,15 @@ impl fmt::Display for Src<'_> {
     }
 }
 
-fn check_features(features: Option<&Node>, ctx: &Ctx) -> Result<Vec<FeatureExpr>> {
+fn check_features(features: Option<Node<'_>>, ctx: &Ctx) -> Result<Vec<FeatureExpr>> {
     let Some(features) = features else {
         return Ok(Vec::new());
     };
-    let Value::List(list) = &features.value else {
+    let Value::List(list) = features.value() else {
         return Err(ctx.err("'features' must be an array"));
     };
     let mut out = Vec::with_capacity(list.len());
-    for node in list {
+    for node in list.iter() {
         let feat = expand(node, "name");
         let what = "'features' member";
         check_keys(&feat, ctx, Src::Plain(what), &["name"], &["if"])?;
@@ -1097,27 +1180,24 @@ fn check_features(features: Option<&Node>, ctx: &Ctx) -> Result<Vec<FeatureExpr>
 // ---------------------------------------------------------------------------------------
 // Type references
 
-fn check_type_name(node: Option<&Node>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Name>> {
-    match node.map(|n| &n.value) {
+fn check_type_name(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Name>> {
+    match node.map(Node::value) {
         None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(s.clone())),
+        Some(Value::Str(s)) => Ok(Some(Name::new(s))),
         Some(_) => Err(ctx.err(format!("{source} should be a type name"))),
     }
 }
 
 fn check_type_name_or_array(
-    node: Option<&Node>,
+    node: Option<Node<'_>>,
     ctx: &Ctx,
     source: Src<'_>,
 ) -> Result<Option<TypeName>> {
-    match node.map(|n| &n.value) {
+    match node.map(Node::value) {
         None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(TypeName::Named(s.clone()))),
-        Some(Value::List(list)) => match &list[..] {
-            [Node {
-                value: Value::Str(s),
-                ..
-            }] => Ok(Some(TypeName::Array(s.clone()))),
+        Some(Value::Str(s)) => Ok(Some(TypeName::Named(Name::new(s)))),
+        Some(Value::List(list)) => match (list.len(), list.first().map(Node::value)) {
+            (1, Some(Value::Str(s))) => Ok(Some(TypeName::Array(Name::new(s)))),
             _ => Err(ctx.err(format!(
                 "{source}: array type must contain single type name"
             ))),
@@ -1126,30 +1206,15 @@ fn check_type_name_or_array(
     }
 }
 
-/// The item `key` of a sugared item (see [`expand`]), to take apart once checked.
-fn sugar_get_mut<'a>(node: &'a mut Node, key: &str) -> Option<&'a mut Node> {
-    if !matches!(node.value, Value::Dict(_)) {
-        return Some(node);
-    }
-    match &mut node.value {
-        Value::Dict(d) => d.get_mut(key),
-        _ => None,
-    }
-}
-
-/// Moves the string out of a node the checks found to be one.
-fn take_str(node: Option<&mut Node>) -> Name {
-    match node.map(|n| &mut n.value) {
-        Some(Value::Str(s)) => std::mem::take(s),
-        _ => Name::default(),
-    }
-}
-
-/// Moves the type reference out of a node [`check_type_name_or_array`] accepted.
-fn take_type_name(node: Option<&mut Node>) -> TypeName {
-    match node.map(|n| &mut n.value) {
-        Some(Value::List(list)) => TypeName::Array(take_str(list.first_mut())),
-        Some(Value::Str(s)) => TypeName::Named(std::mem::take(s)),
+/// The type reference of a node [`check_type_name_or_array`] accepted.
+fn type_name(node: Option<Node<'_>>) -> TypeName {
+    match node.map(Node::value) {
+        Some(Value::List(list)) => TypeName::Array(Name::new(
+            list.first()
+                .and_then(|n| n.value().as_str())
+                .unwrap_or_default(),
+        )),
+        Some(Value::Str(s)) => TypeName::Named(Name::new(s)),
         _ => TypeName::Named(Name::default()),
     }
 }
@@ -1157,22 +1222,22 @@ fn take_type_name(node: Option<&mut Node>) -> TypeName {
 /// Inline members (an implicit struct type). `parent_name` listed in pragma
 /// `member-name-exceptions` relaxes the naming rules.
 fn check_type_implicit(
-    node: &mut Node,
+    node: Node<'_>,
     ctx: &Ctx,
     source: &str,
     parent_name: Option<&str>,
 ) -> Result<Vec<MemberExpr>> {
-    let Value::Dict(dict) = &mut node.value else {
+    let Value::Dict(dict) = node.value() else {
         return Err(ctx.err(format!("{source} should be an object or type name")));
     };
     let permissive =
         parent_name.is_some_and(|p| ctx.pragma.member_name_exceptions.iter().any(|n| n == p));
     let mut members = Vec::with_capacity(dict.len());
-    for (key, value) in &mut dict.entries {
+    for (key, value) in dict.iter() {
         let key_source = Src::Member(source, key);
         let (name, optional) = match key.strip_prefix('*') {
             Some(name) => (name, true),
-            None => (key.as_str(), false),
+            None => (key, false),
         };
         check_name_lower(name, ctx, key_source, permissive, permissive)?;
         // Generated C uses `u` for the variant union and `has_FOO` for presence flags
@@ -1189,15 +1254,10 @@ fn check_type_implicit(
         if check_type_ref(arg.get("type"), ctx, key_source)?.is_none() {
             return Err(ctx.err(format!("{key_source} misses key 'type'")));
         }
-        let name = if optional {
-            Name::new(name)
-        } else {
-            std::mem::take(key)
-        };
         members.push(MemberExpr {
-            name,
+            name: Name::new(name),
             optional,
-            ty: take_type_name(sugar_get_mut(value, "type")),
+            ty: type_name(arg.get("type")),
             cond,
             features,
         });
@@ -1206,15 +1266,12 @@ fn check_type_implicit(
 }
 
 /// [`check_type_name_or_array`] without making the reference: whether there is one.
-fn check_type_ref(node: Option<&Node>, ctx: &Ctx, source: Src<'_>) -> Result<Option<()>> {
-    match node.map(|n| &n.value) {
+fn check_type_ref(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option<()>> {
+    match node.map(Node::value) {
         None => Ok(None),
         Some(Value::Str(_)) => Ok(Some(())),
-        Some(Value::List(list)) => match &list[..] {
-            [Node {
-                value: Value::Str(_),
-                ..
-            }] => Ok(Some(())),
+        Some(Value::List(list)) => match (list.len(), list.first().map(Node::value)) {
+            (1, Some(Value::Str(_))) => Ok(Some(())),
             _ => Err(ctx.err(format!(
                 "{source}: array type must contain single type name"
             ))),
@@ -1224,44 +1281,40 @@ fn check_type_ref(node: Option<&Node>, ctx: &Ctx, source: Src<'_>) -> Result<Opt
 }
 
 fn check_type_name_or_implicit(
-    node: Option<&mut Node>,
+    node: Option<Node<'_>>,
     ctx: &Ctx,
     source: &str,
     parent_name: Option<&str>,
 ) -> Result<Option<TypeOrMembers>> {
     match node {
         None => Ok(None),
-        Some(Node {
-            value: Value::Str(s),
-            ..
-        }) => Ok(Some(TypeOrMembers::Named(std::mem::take(s)))),
-        Some(node) => Ok(Some(TypeOrMembers::Members(check_type_implicit(
-            node,
-            ctx,
-            source,
-            parent_name,
-        )?))),
+        Some(node) => match node.value() {
+            Value::Str(s) => Ok(Some(TypeOrMembers::Named(Name::new(s)))),
+            _ => Ok(Some(TypeOrMembers::Members(check_type_implicit(
+                node,
+                ctx,
+                source,
+                parent_name,
+            )?))),
+        },
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // Definitions
 
-fn check_enum(expr: &mut Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
-    if !matches!(expr.get("data").map(|n| &n.value), Some(Value::List(_))) {
+fn check_enum(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    let Some(Value::List(values)) = expr.get("data").map(Node::value) else {
         return Err(ctx.err("'data' must be an array"));
-    }
-    let prefix = match expr.get("prefix").map(|n| &n.value) {
-        None => None,
-        Some(Value::Str(s)) => Some(s.clone()),
-        Some(_) => return Err(ctx.err("'prefix' must be a string")),
     };
-    let Some(Value::List(values)) = expr.get_mut("data").map(|n| &mut n.value) else {
-        return Err(ctx.err("'data' must be an array"));
+    let prefix = match expr.get("prefix").map(Node::value) {
+        None => None,
+        Some(Value::Str(s)) => Some(Name::new(s)),
+        Some(_) => return Err(ctx.err("'prefix' must be a string")),
     };
     let permissive = ctx.pragma.member_name_exceptions.iter().any(|n| n == name);
     let mut members = Vec::with_capacity(values.len());
-    for node in values {
+    for node in values.iter() {
         let member = expand(node, "name");
         let what = "'data' member";
         check_keys(
@@ -1283,7 +1336,7 @@ fn check_enum(expr: &mut Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
         let cond = check_if(member.get("if"), ctx, source)?;
         let features = check_features(member.get("features"), ctx)?;
         members.push(EnumMemberExpr {
-            name: take_str(sugar_get_mut(node, "name")),
+            name: Name::new(member_name),
             cond,
             features,
         });
@@ -1291,9 +1344,9 @@ fn check_enum(expr: &mut Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     Ok(ExprBody::Enum { members, prefix })
 }
 
-fn check_struct(expr: &mut Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+fn check_struct(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     let data = expr
-        .get_mut("data")
+        .get("data")
         .ok_or_else(|| ctx.err("struct misses key 'data'"))?;
     let members = check_type_implicit(data, ctx, "'data'", Some(name))?;
     let base = check_type_name(expr.get("base"), ctx, Src::Plain("'base'"))?;
@@ -1302,13 +1355,13 @@ fn check_struct(expr: &mut Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
 
 /// The branches of a union or alternate: `data`, an object of `name: type` entries.
 fn check_branches(
-    data: &Dict,
+    data: Dict<'_>,
     ctx: &Ctx,
     check_name: bool,
     allow_array: bool,
 ) -> Result<Vec<BranchExpr>> {
     let mut branches = Vec::with_capacity(data.len());
-    for (key, value) in &data.entries {
+    for (key, value) in data.iter() {
         let source = Src::Named("'data' member", key);
         if check_name {
             check_name_lower(key, ctx, source, false, false)?;
@@ -1323,7 +1376,7 @@ fn check_branches(
         };
         let ty = ty.ok_or_else(|| ctx.err(format!("{source} misses key 'type'")))?;
         branches.push(BranchExpr {
-            name: key.clone(),
+            name: Name::new(key),
             ty,
             cond,
         });
@@ -1331,15 +1384,15 @@ fn check_branches(
     Ok(branches)
 }
 
-fn check_union(expr: &mut Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
-    let base = check_type_name_or_implicit(expr.get_mut("base"), ctx, "'base'", Some(name))?
+fn check_union(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    let base = check_type_name_or_implicit(expr.get("base"), ctx, "'base'", Some(name))?
         .ok_or_else(|| ctx.err("union misses key 'base'"))?;
     let discriminator = check_name_is_str(
         expr.get("discriminator"),
         ctx,
         Src::Plain("'discriminator'"),
     )?;
-    let Some(Value::Dict(data)) = expr.get("data").map(|n| &n.value) else {
+    let Some(Value::Dict(data)) = expr.get("data").map(Node::value) else {
         return Err(ctx.err("'data' must be an object"));
     };
     let branches = check_branches(data, ctx, false, false)?;
@@ -1350,12 +1403,12 @@ fn check_union(expr: &mut Dict, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     })
 }
 
-fn check_alternate(expr: &Dict, ctx: &Ctx) -> Result<ExprBody> {
+fn check_alternate(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
     let data = expr.get("data");
     if !data.is_some_and(truthy) {
         return Err(ctx.err("'data' must not be empty"));
     }
-    let Some(Value::Dict(data)) = data.map(|n| &n.value) else {
+    let Some(Value::Dict(data)) = data.map(Node::value) else {
         return Err(ctx.err("'data' must be an object"));
     };
     let branches = check_branches(data, ctx, true, true)?;
@@ -1364,14 +1417,14 @@ fn check_alternate(expr: &Dict, ctx: &Ctx) -> Result<ExprBody> {
 
 /// `data` of a command or event: a type name when boxed, else a type name or inline
 /// members.
-fn check_data(expr: &mut Dict, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)> {
+fn check_data(expr: Dict<'_>, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)> {
     let boxed = expr.get("boxed").is_some_and(truthy);
-    let data = expr.get_mut("data");
+    let data = expr.get("data");
     if boxed {
         if data.is_none() {
             return Err(ctx.err("'boxed': true requires 'data'"));
         }
-        let name = check_type_name(data.as_deref(), ctx, Src::Plain("'data'"))?;
+        let name = check_type_name(data, ctx, Src::Plain("'data'"))?;
         Ok((name.map(TypeOrMembers::Named), boxed))
     } else {
         Ok((
@@ -1381,7 +1434,7 @@ fn check_data(expr: &mut Dict, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool
     }
 }
 
-fn check_command(expr: &mut Dict, ctx: &Ctx) -> Result<ExprBody> {
+fn check_command(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
     let (data, _) = check_data(expr, ctx)?;
     let returns = check_type_name_or_array(expr.get("returns"), ctx, Src::Plain("'returns'"))?;
     Ok(ExprBody::Command {
@@ -1392,7 +1445,7 @@ fn check_command(expr: &mut Dict, ctx: &Ctx) -> Result<ExprBody> {
     })
 }
 
-fn check_event(expr: &mut Dict, ctx: &Ctx) -> Result<ExprBody> {
+fn check_event(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
     let (data, boxed) = check_data(expr, ctx)?;
     Ok(ExprBody::Event { data, boxed })
 }

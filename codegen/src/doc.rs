@@ -11,7 +11,7 @@
 //! errors when parsing strictly and warnings otherwise; an older construct that 10.2 rejects
 //! is then read the way its own release meant it. Structural rules are always errors.
 
-use crate::ast::Name;
+use crate::ast::{FileData, Name, ParsedFile};
 use crate::error::{Result, SchemaError};
 use crate::parse::Pragma;
 use crate::source::Info;
@@ -93,16 +93,66 @@ impl fmt::Display for SectionKind {
     }
 }
 
+/// What a doc block's lines are read from: a source text, and the [`ParsedFile`] the
+/// sections made from it find their text in once it is complete.
+///
+/// A section's text is not copied: each line of it is recorded as a piece (a byte range
+/// of the source; an empty one for a blank line), in one vector per source, and a section
+/// is a run of pieces. The text is only put together when asked for: loading a schema
+/// never asks, and copying every line of every block was a large share of reading the
+/// doc comments.
+#[derive(Clone, Copy)]
+pub(crate) struct Source<'s> {
+    /// The text the lines are slices of.
+    pub(crate) text: &'s str,
+    /// Where the sections will find the text and their pieces.
+    pub(crate) shared: &'s Arc<ParsedFile>,
+}
+
+/// The text of the pieces `start..end` of `data`, lines joined with line breaks.
+fn pieces_text(data: &FileData, start: usize, end: usize) -> &str {
+    let piece = |&(a, b): &(u32, u32)| data.text.get(a as usize..b as usize);
+    match data.pieces.get(start..end) {
+        None | Some([]) => "",
+        // Most descriptions are one line: a slice of the source as it stands.
+        Some([line]) => piece(line).unwrap_or_default(),
+        Some(_) => {
+            // Every piece's text followed by a line break, one after the other, and where
+            // each piece starts in it, made once for the whole file: a section's text is
+            // then a slice of it.
+            let (joined, starts) = data.joined.get_or_init(|| {
+                let len = data.pieces.iter().map(|&(a, b)| (b - a) as usize + 1).sum();
+                let mut joined = String::with_capacity(len);
+                let mut starts = Vec::with_capacity(data.pieces.len() + 1);
+                for line in &data.pieces {
+                    starts.push(bound(joined.len()));
+                    joined.push_str(piece(line).unwrap_or_default());
+                    joined.push('\n');
+                }
+                starts.push(bound(joined.len()));
+                (joined.into_boxed_str(), starts.into_boxed_slice())
+            });
+            // From the first piece's start to the last one's end, without its break.
+            let from = starts.get(start).copied().unwrap_or_default() as usize;
+            let to = starts.get(end).map_or(0, |&e| e as usize - 1);
+            joined.get(from..to).unwrap_or_default()
+        }
+    }
+}
+
 /// One section of a doc block: its kind, the member or feature it describes, and its text
 /// without the tag, as written (indentation of continuation lines kept, surrounding blank
 /// lines dropped).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Section {
     kind: SectionKind,
     name: Option<Name>,
-    /// The text of every section of the block, written once: each section's text is the
-    /// range `start..end` of it. One allocation per block instead of one per section.
-    buffer: Arc<str>,
+    /// [`fingerprint`] of the kind and name (0 without a name), so that looking a
+    /// description up compares names only where it is likely to be the one.
+    key: u32,
+    /// What the section's text is made of: the pieces `start..end` of it. `None` for a
+    /// section with no text of its own.
+    source: Option<Arc<ParsedFile>>,
     start: u32,
     end: u32,
     info: Info,
@@ -125,13 +175,33 @@ impl PartialEq for Section {
 
 impl Eq for Section {}
 
+impl fmt::Debug for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Section")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("text", &self.text())
+            .field("info", &self.info)
+            .field("connected", &self.connected)
+            .field("stub", &self.stub)
+            .finish()
+    }
+}
+
 impl Section {
-    /// A section without text yet; `buffer` is any buffer (the empty text of it is used).
-    fn new(kind: SectionKind, name: Option<Name>, info: &Info, buffer: Arc<str>) -> Section {
+    /// A section without text (yet).
+    fn new(kind: SectionKind, name: Option<Name>, info: &Info) -> Section {
+        let key = name.as_deref().map_or(0, |n| key_of(kind, n));
+        Section::with_key(kind, name, key, info)
+    }
+
+    /// [`Section::new`] with the key (see [`key_of`]) worked out already.
+    fn with_key(kind: SectionKind, name: Option<Name>, key: u32, info: &Info) -> Section {
         Section {
             kind,
             name,
-            buffer,
+            key,
+            source: None,
             start: 0,
             end: 0,
             info: info.line_only(),
@@ -153,9 +223,9 @@ impl Section {
 
     /// The text, without the tag or `@name:` that opened the section.
     pub fn text(&self) -> &str {
-        self.buffer
-            .get(self.start as usize..self.end as usize)
-            .unwrap_or_default()
+        self.source.as_ref().map_or("", |file| {
+            pieces_text(file.data(), self.start as usize, self.end as usize)
+        })
     }
 
     /// Where the section starts.
@@ -210,7 +280,7 @@ impl Eq for Doc {}
 impl Doc {
     /// An empty block: documentation for `symbol`, or free-form documentation if `None`.
     pub fn new(info: Info, symbol: Option<Name>) -> Doc {
-        let body = Section::new(SectionKind::Plain, None, &info, empty_buffer());
+        let body = Section::new(SectionKind::Plain, None, &info);
         Doc {
             info,
             symbol,
@@ -286,35 +356,29 @@ impl Doc {
     }
 
     fn find(&self, kind: SectionKind, name: &str) -> Option<&Section> {
+        let key = key_of(kind, name);
         self.sections
             .iter()
-            .find(|s| s.kind == kind && s.name.as_deref() == Some(name))
+            .find(|s| s.key == key && s.kind == kind && s.name.as_deref() == Some(name))
     }
 
     /// The section of `kind` describing `name`, looked for from the cursor on (then from
     /// the start), which it moves past.
     fn find_mut(&mut self, kind: SectionKind, name: &str) -> Option<&mut Section> {
-        let sections = Arc::make_mut(&mut self.sections);
-        let start = self.cursor.min(sections.len());
-        let is = |s: &Section| s.kind == kind && s.name.as_deref() == Some(name);
-        let index = match sections[start..].iter().position(is) {
+        let key = key_of(kind, name);
+        let is = |s: &Section| s.key == key && s.kind == kind && s.name.as_deref() == Some(name);
+        let start = self.cursor.min(self.sections.len());
+        // Looked for without making the sections this block's own: a miss needs not.
+        let index = match self.sections[start..].iter().position(is) {
             Some(i) => start + i,
-            None => sections[..start].iter().position(is)?,
+            None => self.sections[..start].iter().position(is)?,
         };
         self.cursor = index + 1;
-        sections.get_mut(index)
+        Arc::make_mut(&mut self.sections).get_mut(index)
     }
 
     fn has(&self, kind: SectionKind) -> bool {
         self.sections.iter().any(|s| s.kind == kind)
-    }
-
-    /// The block's text buffer, for a section made up without text of its own.
-    fn buffer(&self) -> Arc<str> {
-        match self.sections.first() {
-            Some(s) => s.buffer.clone(),
-            None => empty_buffer(),
-        }
     }
 
     /// Records that the documented definition has the member (or argument, or enum value)
@@ -344,12 +408,7 @@ impl Doc {
                 format!("{role} '{name}' is not documented"),
             ));
         }
-        let mut stub = Section::new(
-            SectionKind::Member,
-            Some(Name::new(name)),
-            &self.info,
-            self.buffer(),
-        );
+        let mut stub = Section::new(SectionKind::Member, Some(Name::new(name)), &self.info);
         stub.connected = true;
         stub.stub = true;
         // Right after the descriptions that follow the body, so members stay together
@@ -390,7 +449,7 @@ impl Doc {
         if self.has(SectionKind::Returns) {
             return;
         }
-        let mut stub = Section::new(SectionKind::Returns, None, info, self.buffer());
+        let mut stub = Section::new(SectionKind::Returns, None, info);
         stub.stub = true;
         let last_of = |kind: SectionKind| self.sections.iter().rposition(|s| s.kind == kind);
         let index = if let Some(i) = last_of(SectionKind::Member) {
@@ -495,25 +554,33 @@ impl Doc {
     }
 }
 
-/// The empty text buffer, shared by sections that have no text of their own yet.
-fn empty_buffer() -> Arc<str> {
-    static EMPTY: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(|| Arc::from("")).clone()
-}
-
-/// `offset` as a section bound; past `u32::MAX` (never, for a doc block) the range is
-/// simply not in the buffer, so the text reads as empty.
+/// `offset` as a piece or section bound; past `u32::MAX` (never: the parser rejects such
+/// files) the range is simply not in the source, so the text reads as empty.
 fn bound(offset: usize) -> u32 {
     u32::try_from(offset).unwrap_or(u32::MAX)
 }
 
-/// Room to read doc blocks in, reused from block to block.
+/// Room to read doc blocks in, reused from block to block of a source.
 #[derive(Default)]
 pub(crate) struct Scratch {
-    /// The text of the block being read (see [`Draft`]).
-    text: String,
+    /// The pieces of the blocks read so far (see [`Draft`]).
+    pieces: Vec<(u32, u32)>,
     /// [`fingerprint`]s of the member and feature descriptions of the block being read.
     described: Vec<u64>,
+}
+
+impl Scratch {
+    /// The pieces of the blocks read so far, which the sections made from them refer to.
+    pub(crate) fn take_pieces(&mut self) -> Vec<(u32, u32)> {
+        std::mem::take(&mut self.pieces)
+    }
+}
+
+/// The [`Section::key`] of a description of `kind` for `name`.
+#[inline]
+fn key_of(kind: SectionKind, name: &str) -> u32 {
+    // The high half: the multiplication mixes the last bytes into it.
+    (fingerprint(kind, name) >> 32) as u32
 }
 
 /// A fingerprint of a description of `kind` for `name`: two descriptions whose
@@ -531,30 +598,38 @@ fn fingerprint(kind: SectionKind, name: &str) -> u64 {
 /// A doc block being read: its sections so far, the last one's text still being written.
 struct Draft<'s> {
     sections: Vec<Section>,
-    /// The text of every section so far, one after the other; each complete section
-    /// knows its (trimmed) range of it, and the whole is copied once into the block's
-    /// buffer at the end. Borrowed: one buffer serves all the blocks of a parse.
-    text: &'s mut String,
-    /// Where the last section's text starts in `text`.
+    /// The pieces (see [`Source`]) of every section of the source so far, one after the
+    /// other; each complete section knows its run of them, blank lines around it left
+    /// out. Borrowed: the source's blocks add to one vector, which goes into the
+    /// source's [`ParsedFile`] at the end.
+    pieces: &'s mut Vec<(u32, u32)>,
+    /// Where the last section's pieces start in `pieces`.
     current: usize,
     /// Fingerprints of the descriptions so far.
     described: &'s mut Vec<u64>,
+    /// What the block's lines are slices of.
+    source: Source<'s>,
 }
 
 impl<'s> Draft<'s> {
     /// A block with its (empty) body starting at `info`, expecting about `sections`
-    /// sections, their text written into `text`.
-    fn new(info: &Info, sections: usize, scratch: &'s mut Scratch) -> Draft<'s> {
-        let Scratch { text, described } = scratch;
-        text.clear();
+    /// sections, whose lines are slices of `source`.
+    fn new(
+        info: &Info,
+        sections: usize,
+        scratch: &'s mut Scratch,
+        source: Source<'s>,
+    ) -> Draft<'s> {
+        let Scratch { pieces, described } = scratch;
         described.clear();
         let mut all = Vec::with_capacity(sections);
-        all.push(Section::new(SectionKind::Plain, None, info, empty_buffer()));
+        all.push(Section::new(SectionKind::Plain, None, info));
         Draft {
             sections: all,
-            text,
-            current: 0,
+            current: pieces.len(),
+            pieces,
             described,
+            source,
         }
     }
 
@@ -568,21 +643,17 @@ impl<'s> Draft<'s> {
         self.sections.iter().any(|s| s.kind == kind)
     }
 
-    /// Gives the last section its text, without the blank lines around it.
+    /// Gives the last section its pieces, without the blank lines around it.
     fn flush(&mut self) {
-        let text = self.text.as_bytes().get(self.current..).unwrap_or_default();
-        // Over bytes: `str::trim_matches` goes through the general pattern machinery.
-        let leading = text.iter().take_while(|&&b| b == b'\n').count();
-        let trailing = text[leading..]
-            .iter()
-            .rev()
-            .take_while(|&&b| b == b'\n')
-            .count();
+        let pieces = self.pieces.get(self.current..).unwrap_or_default();
+        let blank = |p: &&(u32, u32)| p.0 == p.1;
+        let leading = pieces.iter().take_while(blank).count();
+        let trailing = pieces[leading..].iter().rev().take_while(blank).count();
         if let Some(last) = self.sections.last_mut() {
             last.start = bound(self.current + leading);
-            last.end = bound(self.current + text.len() - trailing);
+            last.end = bound(self.current + pieces.len() - trailing);
         }
-        self.current = self.text.len();
+        self.current = self.pieces.len();
     }
 
     fn push(&mut self, section: Section) {
@@ -590,25 +661,38 @@ impl<'s> Draft<'s> {
         self.sections.push(section);
     }
 
-    /// Appends to the section being written.
+    /// Appends a line to the section being written: `line` is a slice of the source (or
+    /// empty, for a blank line).
     fn append_line(&mut self, line: &str) {
-        self.text.push_str(line);
-        self.text.push('\n');
+        let text = self.source.text;
+        let offset = (line.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        let piece = match offset.checked_add(line.len()) {
+            Some(end) if !line.is_empty() && end <= text.len() => (bound(offset), bound(end)),
+            // Blank (and, were the line not a slice of the source, which the readers
+            // never hand over, better empty than somebody else's text).
+            _ => (0, 0),
+        };
+        self.pieces.push(piece);
+    }
+
+    /// Appends a blank line to the section being written.
+    fn append_blank(&mut self) {
+        self.pieces.push((0, 0));
     }
 
     /// Continues the plain section being written with a new paragraph, or starts one.
     fn ensure_untagged_section(&mut self, info: &Info) {
         if let Some(last) = self.sections.last_mut() {
             if last.kind == SectionKind::Plain {
-                if self.text.len() == self.current {
+                if self.pieces.len() == self.current {
                     // The body is there from the start; it begins where its text does.
                     last.info = info.line_only();
                 }
-                self.text.push('\n');
+                self.append_blank();
                 return;
             }
         }
-        self.push(Section::new(SectionKind::Plain, None, info, empty_buffer()));
+        self.push(Section::new(SectionKind::Plain, None, info));
     }
 
     fn new_tagged_section(&mut self, info: &Info, kind: SectionKind) -> Result<()> {
@@ -622,7 +706,7 @@ impl<'s> Draft<'s> {
                 format!("second '{kind}:' section; there may be only one"),
             ));
         }
-        self.push(Section::new(kind, None, info, empty_buffer()));
+        self.push(Section::new(kind, None, info));
         Ok(())
     }
 
@@ -646,12 +730,8 @@ impl<'s> Draft<'s> {
             ));
         }
         self.described.push(print);
-        self.push(Section::new(
-            kind,
-            Some(Name::new(name)),
-            info,
-            empty_buffer(),
-        ));
+        let key = (print >> 32) as u32;
+        self.push(Section::with_key(kind, Some(Name::new(name)), key, info));
         Ok(())
     }
 
@@ -670,9 +750,8 @@ impl<'s> Draft<'s> {
                 ));
             }
         }
-        let buffer: Arc<str> = Arc::from(self.text.as_str());
         for section in &mut self.sections {
-            section.buffer = buffer.clone();
+            section.source = Some(self.source.shared.clone());
         }
         Ok(Doc {
             info,
@@ -1087,26 +1166,60 @@ pub fn parse_block(
     strict: bool,
     warnings: &mut Vec<SchemaError>,
 ) -> Result<Vec<Doc>> {
-    Ok(
-        parse_one(block, strict, warnings, &mut Scratch::default(), None)?
-            .into_iter()
+    // The sections refer to their text by offsets into one source: here, the lines
+    // joined, the block read again from those.
+    let mut joined = String::new();
+    let mut ranges = Vec::with_capacity(block.lines.len());
+    for line in &block.lines {
+        let start = joined.len();
+        joined.push_str(line.text);
+        ranges.push(start..joined.len());
+        joined.push('\n');
+    }
+    let shared = Arc::new(ParsedFile::default());
+    let copy = RawDocBlock {
+        info: block.info,
+        lines: block
+            .lines
+            .iter()
+            .zip(ranges)
+            .map(|(line, range)| RawDocLine {
+                text: joined.get(range).unwrap_or_default(),
+                info: line.info,
+            })
             .collect(),
-    )
+        end: block.end,
+    };
+    let mut scratch = Scratch::default();
+    let source = Source {
+        text: &joined,
+        shared: &shared,
+    };
+    let doc = parse_one(&copy, strict, warnings, &mut scratch, None, source)?;
+    drop(copy);
+    // Nothing else has completed it.
+    let _ = shared.finish(FileData {
+        pieces: scratch.take_pieces(),
+        ..FileData::new(joined)
+    });
+    Ok(doc.into_iter().collect())
 }
 
 /// [`parse_block`] without the `Vec`: the block's documentation, `None` when the block has
-/// no end. `scratch` is room to write sections in, reused from block to block; `stops`,
-/// when the block's lines are slices of one source text, where that text may break the
-/// two-spaces rule.
+/// no end. The block's lines are slices of `source.text`; the sections' text is there
+/// once `source.shared` is finished with the pieces left in `scratch` (room to write
+/// sections in, reused from block to block of one source). `stops`, where
+/// `source.text` may break the two-spaces rule.
 pub(crate) fn parse_one<'a>(
     block: &'a RawDocBlock<'a>,
     strict: bool,
     warnings: &'a mut Vec<SchemaError>,
     scratch: &mut Scratch,
     stops: Option<&'a SentenceStops>,
+    source: Source<'_>,
 ) -> Result<Option<Doc>> {
     let mut reader = Reader::new(block, strict, warnings, stops);
-    match read_doc(&mut reader, scratch) {
+    match read_doc(&mut reader, scratch, source) {
         Ok(mut doc) => {
             doc.strict = strict;
             Ok(Some(doc))
@@ -1116,7 +1229,7 @@ pub(crate) fn parse_one<'a>(
     }
 }
 
-fn read_doc(r: &mut Reader<'_>, text: &mut Scratch) -> Step<Doc> {
+fn read_doc(r: &mut Reader<'_>, text: &mut Scratch, source: Source<'_>) -> Step<Doc> {
     // Room for a section per `@name:` line and a few more, so the vector is not grown
     // again and again.
     let sections = 4 + r
@@ -1134,12 +1247,12 @@ fn read_doc(r: &mut Reader<'_>, text: &mut Scratch) -> Step<Doc> {
             if symbol.is_empty() {
                 return Err(r.error("'@' must be followed by the name of a definition"));
             }
-            let mut doc = Draft::new(&r.block.info, sections, text);
+            let mut doc = Draft::new(&r.block.info, sections, text, source);
             read_definition(r, &mut doc)?;
             (doc, Some(Name::new(symbol)))
         }
         _ => {
-            let mut doc = Draft::new(&r.block.info, sections, text);
+            let mut doc = Draft::new(&r.block.info, sections, text, source);
             doc.ensure_untagged_section(&r.here);
             while let Some(text) = line {
                 if let Some((name, _)) = at_name_colon(text) {
@@ -1247,7 +1360,7 @@ fn read_indented<'a>(r: &mut Reader<'a>, doc: &mut Draft<'_>) -> Step<Option<&'a
     let mut line = r.line()?;
     let mut blank_before = false;
     while line == Some("") {
-        doc.append_line("");
+        doc.append_blank();
         blank_before = true;
         line = r.line()?;
     }
@@ -1329,6 +1442,45 @@ fn read_paragraph<'a>(r: &mut Reader<'a>, doc: &mut Draft<'_>) -> Step<Option<&'
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn section_text_from_lines() {
+        let info = Info::start_of(std::path::Path::new("doc.json"), None);
+        let lines = [
+            "# @Foo:",
+            "#",
+            "# Intro.",
+            "#",
+            "# @a: one",
+            "#     two",
+            "#",
+            "#     three",
+            "# @b: single",
+            "#",
+            "# Para one",
+            "# line two",
+            "#",
+            "#",
+            "# Para two",
+            "#",
+            "# Since: 1.0",
+        ];
+        let block = RawDocBlock {
+            info,
+            lines: lines
+                .iter()
+                .map(|&text| RawDocLine { text, info })
+                .collect(),
+            end: Some(info),
+        };
+        let docs = parse_block(&block, true, &mut Vec::new()).unwrap();
+        let doc = &docs[0];
+        assert_eq!(doc.body(), "Intro.");
+        assert_eq!(doc.member("a"), Some("one\n    two\n\n    three"));
+        assert_eq!(doc.member("b"), Some("single"));
+        let texts: Vec<&str> = doc.sections().map(Section::text).collect();
+        assert_eq!(texts, ["Para one\nline two\n\nPara two", "1.0"]);
+    }
 
     #[test]
     fn sentence_spacing() {

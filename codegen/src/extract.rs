@@ -4,7 +4,7 @@
 //! QEMU's schema is mostly prose under the GPL; the extract keeps only the facts the
 //! generator needs, so a crate can build offline without carrying QEMU's text.
 
-use crate::ast::{Name, Node, TopLevel, Value};
+use crate::ast::{Dict, TopLevel, Value};
 use crate::parse::{ParsedSchema, Pragma};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -50,7 +50,7 @@ pub fn extract(schema: &ParsedSchema, root: &Path, origin: &str) -> String {
             );
             current_module = Some(file);
         }
-        write_definition(&mut out, &def.expr.entries);
+        write_definition(&mut out, def.expr.dict());
     }
     out
 }
@@ -94,36 +94,36 @@ fn write_pragma(out: &mut String, pragma: &Pragma) {
 }
 
 /// One definition: its keys one per line, each value on one line.
-fn write_definition(out: &mut String, entries: &[(Name, Node)]) {
+fn write_definition(out: &mut String, entries: Dict<'_>) {
     out.push('{');
     for (i, (key, node)) in entries.iter().enumerate() {
         out.push_str(if i == 0 { " " } else { ",\n  " });
         write_string(out, key);
         out.push_str(": ");
-        write_value(out, &node.value);
+        write_value(out, node.value());
     }
     out.push_str(" }\n");
 }
 
-fn write_value(out: &mut String, value: &Value) {
+fn write_value(out: &mut String, value: Value<'_>) {
     match value {
         Value::Str(s) => write_string(out, s),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
         Value::List(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 out.push_str(if i == 0 { " " } else { ", " });
-                write_value(out, &item.value);
+                write_value(out, item.value());
             }
             out.push_str(if items.is_empty() { "]" } else { " ]" });
         }
         Value::Dict(dict) => {
             out.push('{');
-            for (i, (key, node)) in dict.entries.iter().enumerate() {
+            for (i, (key, node)) in dict.iter().enumerate() {
                 out.push_str(if i == 0 { " " } else { ", " });
                 write_string(out, key);
                 out.push_str(": ");
-                write_value(out, &node.value);
+                write_value(out, node.value());
             }
             out.push_str(if dict.is_empty() { "}" } else { " }" });
         }

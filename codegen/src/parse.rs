@@ -4,12 +4,15 @@
 //! each optionally preceded by a `##` documentation block. Errors name the file, line and
 //! column of the offending token.
 
-use crate::ast::{Definition, Dict, Name, Node, TopLevel, Value};
+use crate::ast::{
+    advance_col, Definition, FileData, Kind, Node, ParsedFile, Slot, TopLevel, Tree, Value,
+};
 use crate::doc::{self, Doc, RawDocBlock, RawDocLine};
 use crate::error::{Result, SchemaError};
 use crate::source::{intern_file, Info};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Deeper nesting than this is rejected instead of risking the stack; real schemas nest a
 /// handful of levels.
@@ -126,6 +129,27 @@ impl Files {
         self.absolute.insert(key, abs.clone());
         abs
     }
+
+    /// [`Files::absolute`] of `file`, the include `name` joined to the folder whose
+    /// absolute form is `dir`: when `name` is a plain relative path (no `.`, `..` or
+    /// empty components), normalising the joined path only appends it to `dir`, so
+    /// that is done instead of walking the whole path.
+    fn absolute_in(&mut self, file: &'static PathBuf, dir: &Path, name: &str) -> PathBuf {
+        let key = file as *const PathBuf as usize;
+        if let Some(abs) = self.absolute.get(&key) {
+            return abs.clone();
+        }
+        let plain = cfg!(unix)
+            && !name.is_empty()
+            && !name.starts_with('/')
+            && name.split('/').all(|part| !matches!(part, "" | "." | ".."));
+        if !plain || dir.as_os_str().is_empty() {
+            return self.absolute(file);
+        }
+        let abs = dir.join(name);
+        self.absolute.insert(key, abs.clone());
+        abs
+    }
 }
 
 fn parse_source(
@@ -138,6 +162,8 @@ fn parse_source(
 ) -> Result<()> {
     let start = Info::start_of(path, parent);
     let abs = files.absolute(start.file);
+    // The absolute folder the file's includes are relative to.
+    let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
     files.included.insert(abs.into_os_string());
     let mut text = match String::from_utf8(bytes) {
         Ok(text) => text,
@@ -153,6 +179,13 @@ fn parse_source(
     if !text.ends_with('\n') {
         text.push('\n');
     }
+    // Positions in the parsed values and doc sections are 32-bit offsets into the text
+    // and the unescaped strings after it (never longer than the text).
+    if text.len() > u32::MAX as usize / 2 {
+        return Err(SchemaError::new(&start, "schema file too large"));
+    }
+    // What the definitions and doc sections are made of, once the file is read through.
+    let shared = Arc::new(ParsedFile::default());
     let mut parser = Parser {
         lexer: Lexer {
             module_markers: options
@@ -161,11 +194,17 @@ fn parse_source(
             ..Lexer::new(&text, start)
         },
         path,
+        dir,
+        source: doc::Source {
+            text: &text,
+            shared: &shared,
+        },
         options,
         files,
         schema,
-        entries: Vec::new(),
-        elements: Vec::new(),
+        slots: Vec::new(),
+        expr_start: 0,
+        expr_end: 0,
         // Enough for the longest blocks of QEMU's schemas: not grown block after block.
         doc_lines: Vec::with_capacity(256),
         doc_scratch: doc::Scratch::default(),
@@ -173,6 +212,9 @@ fn parse_source(
     };
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
+    let pieces = parser.doc_scratch.take_pieces();
+    let mut slots = std::mem::take(&mut parser.slots);
+    let escaped = std::mem::take(&mut parser.lexer.escaped);
     let files = parser.files;
     let schema = parser.schema;
     for file in marker_files {
@@ -180,20 +222,52 @@ fn parse_source(
             schema.marker_files.push(file);
         }
     }
-    // Done with the text: its buffer can take the next file.
-    files.spare.push(text.into_bytes());
+    // Done with the text: the definitions and doc sections keep it, or else its buffer
+    // can take the next file.
+    let unused = if Arc::strong_count(&shared) > 1 {
+        // The unescaped strings go after the text.
+        let shift = text.len() as u32;
+        text.push_str(&escaped);
+        for slot in &mut slots {
+            if slot.kind == Kind::EscapedStr {
+                *slot = Slot {
+                    kind: Kind::Str,
+                    a: slot.a + shift,
+                    b: slot.b + shift,
+                    ..*slot
+                };
+            }
+        }
+        let data = FileData {
+            slots,
+            pieces,
+            ..FileData::new(text)
+        };
+        shared.finish(data).err().map(|data| data.text)
+    } else {
+        Some(text)
+    };
+    if let Some(text) = unused {
+        files.spare.push(text.into_bytes());
+    }
     result
 }
 
 /// A token of the dialect.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Token<'a> {
     /// One of `{ } [ ] : ,`.
     Punct(u8),
     /// A comment, from `#` to the end of the line (only returned inside doc blocks, and
     /// for the `##` that opens one).
     Comment(&'a str),
-    Str(Name),
+    /// A string: its bytes `start..end` in the source, or in the lexer's buffer of
+    /// unescaped strings when `escaped`.
+    Str {
+        start: u32,
+        end: u32,
+        escaped: bool,
+    },
     Bool(bool),
     Eof,
 }
@@ -215,6 +289,8 @@ struct Lexer<'a> {
     marker_files: Vec<&'static PathBuf>,
     /// The byte offset and column [`Lexer::col`] worked out last.
     col_cache: std::cell::Cell<(usize, u32)>,
+    /// The unescaped forms of the file's strings that had an escape.
+    escaped: String,
 }
 
 impl<'a> Lexer<'a> {
@@ -223,6 +299,7 @@ impl<'a> Lexer<'a> {
             module_markers: None,
             marker_files: Vec::new(),
             col_cache: std::cell::Cell::new((0, 1)),
+            escaped: String::new(),
             src,
             cursor: 0,
             pos: 0,
@@ -240,25 +317,7 @@ impl<'a> Lexer<'a> {
         if at < self.line_pos || at > self.pos {
             (at, col) = (self.line_pos, 1);
         }
-        let gap = &self.src.as_bytes()[at..self.pos];
-        // Nearly always plain ASCII without tabs, one column a byte: found with a
-        // branch-free (vectorisable) pass instead of a decision per byte.
-        let plain = gap
-            .iter()
-            .fold(true, |plain, &b| plain & (b != b'\t') & (b < 0x80));
-        if plain {
-            col += gap.len() as u32;
-            self.col_cache.set((self.pos, col));
-            return col;
-        }
-        for &b in gap {
-            if b == b'\t' {
-                col = (col + 7) % 8 + 1;
-            } else if b & 0xc0 != 0x80 {
-                // Not a UTF-8 continuation byte: a character starts here.
-                col += 1;
-            }
-        }
+        col = advance_col(col, &self.src.as_bytes()[at..self.pos]);
         self.col_cache.set((self.pos, col));
         col
     }
@@ -311,7 +370,7 @@ impl<'a> Lexer<'a> {
                     return Ok(());
                 }
                 b'\'' => {
-                    self.tok = Token::Str(self.lex_string()?);
+                    self.tok = self.lex_string()?;
                     return Ok(());
                 }
                 // Plain white space, the commonest byte, skipped without the keyword checks
@@ -376,7 +435,7 @@ impl<'a> Lexer<'a> {
 
     /// Reads a single-quoted string; the opening quote has been consumed. Only printable
     /// ASCII is allowed, and `\\` is the only escape.
-    fn lex_string(&mut self) -> Result<Name> {
+    fn lex_string(&mut self) -> Result<Token<'a>> {
         let bytes = self.src.as_bytes();
         // Nearly every string is plain printable ASCII up to its closing quote: copied in
         // one go. Anything else is read byte by byte below, which knows the errors.
@@ -387,16 +446,14 @@ impl<'a> Lexer<'a> {
         if let Some(len) = plain {
             if bytes[start + len] == b'\'' {
                 self.cursor = start + len + 1;
-                return Ok(Name::new(&self.src[start..start + len]));
+                return Ok(Token::Str {
+                    start: start as u32,
+                    end: (start + len) as u32,
+                    escaped: false,
+                });
             }
         }
-        // Sized once, up to the next quote or line end: growing it a byte at a time cost
-        // a reallocation per few characters.
-        let len = bytes[self.cursor.min(bytes.len())..]
-            .iter()
-            .position(|&b| b == b'\'' || b == b'\n')
-            .unwrap_or(0);
-        let mut out = String::with_capacity(len);
+        let out_start = self.escaped.len();
         let mut escaped = false;
         loop {
             let ch = bytes.get(self.cursor).copied().unwrap_or(b'\n');
@@ -414,12 +471,16 @@ impl<'a> Lexer<'a> {
                 escaped = true;
                 continue;
             } else if ch == b'\'' {
-                return Ok(Name::from(out));
+                return Ok(Token::Str {
+                    start: out_start as u32,
+                    end: self.escaped.len() as u32,
+                    escaped: true,
+                });
             }
             if !(32..127).contains(&ch) {
                 return Err(self.error("funny character in string"));
             }
-            out.push(ch as char);
+            self.escaped.push(ch as char);
         }
     }
 }
@@ -427,14 +488,20 @@ impl<'a> Lexer<'a> {
 struct Parser<'a, 's> {
     lexer: Lexer<'a>,
     path: &'a Path,
+    /// The absolute form of `path`'s folder.
+    dir: PathBuf,
+    /// The file's text, which the lexer reads, and its doc sections' shared text.
+    source: doc::Source<'a>,
     options: ParseOptions,
     files: &'s mut Files,
     schema: &'s mut ParsedSchema,
-    /// The entries of the objects being read, innermost last: each object's are moved
-    /// into a vector of the right size once it is complete, instead of growing one.
-    entries: Vec<(Name, Node)>,
-    /// The same for the elements of arrays.
-    elements: Vec<Node>,
+    /// The values of the file's definitions (see [`Tree`]), to go into its
+    /// [`ParsedFile`].
+    slots: Vec<Slot>,
+    /// Where the expression being read starts in the source.
+    expr_start: usize,
+    /// Where the last expression read ends in the source (after its closing `}`).
+    expr_end: usize,
     /// Room for the lines of a doc block, reused from block to block.
     doc_lines: Vec<RawDocLine<'a>>,
     /// Room to read doc blocks in, reused likewise.
@@ -462,56 +529,61 @@ impl<'a> Parser<'a, '_> {
                 }
                 _ => {}
             }
-            let node = self.expr(0)?;
-            let Value::Dict(dict) = node.value else {
-                return Err(SchemaError::new(
-                    &info,
-                    "top-level expression must be an object",
-                ));
+            let tree = match self.top_expr(&info)? {
+                Top::Definition(tree) => {
+                    self.definition(tree, cur_doc.take(), info)?;
+                    continue;
+                }
+                Top::Directive(tree) => tree,
             };
+            let dict = tree.dict();
             if let Some(include) = dict.get("include") {
                 reject_doc(cur_doc.take())?;
-                self.include(&dict, include, &info)?;
+                self.include(dict.len(), include, &info)?;
             } else if let Some(pragma) = dict.get("pragma") {
                 reject_doc(cur_doc.take())?;
                 if dict.len() != 1 {
                     return Err(SchemaError::new(&info, "invalid 'pragma' directive"));
                 }
-                let Value::Dict(settings) = &pragma.value else {
+                let Value::Dict(settings) = pragma.value() else {
                     return Err(SchemaError::new(
                         &info,
                         "value of 'pragma' must be an object",
                     ));
                 };
-                for (name, value) in &settings.entries {
+                for (name, value) in settings.iter() {
                     apply_pragma(&mut self.schema.pragma, name, value, &info)?;
                 }
-            } else {
-                let doc = cur_doc.take();
-                if let Some(d) = &doc {
-                    if d.symbol.is_none() {
-                        return Err(SchemaError::new(
-                            &d.info,
-                            "definition documentation required",
-                        ));
-                    }
-                }
-                self.schema.items.push(TopLevel::Definition(Definition {
-                    expr: dict,
-                    info,
-                    doc,
-                }));
             }
             cur_doc = None;
         }
         reject_doc(cur_doc)
     }
 
-    fn include(&mut self, dict: &Dict, include: &Node, info: &Info) -> Result<()> {
-        if dict.len() != 1 {
+    /// A definition, with the doc block before it.
+    fn definition(&mut self, tree: Tree, doc: Option<Doc>, info: Info) -> Result<()> {
+        if let Some(d) = &doc {
+            if d.symbol.is_none() {
+                return Err(SchemaError::new(
+                    &d.info,
+                    "definition documentation required",
+                ));
+            }
+        }
+        self.schema.items.push(TopLevel::Definition(Definition {
+            expr: tree,
+            info,
+            doc,
+        }));
+        Ok(())
+    }
+
+    /// An `include` directive: `include` is its value, `len` the number of its keys.
+    fn include(&mut self, len: usize, include: Node<'_>, info: &Info) -> Result<()> {
+        if len != 1 {
             return Err(SchemaError::new(info, "invalid 'include' directive"));
         }
-        let Value::Str(name) = &include.value else {
+        let Value::Str(name) = include.value() else {
             return Err(SchemaError::new(
                 info,
                 "value of 'include' must be a string",
@@ -521,12 +593,12 @@ impl<'a> Parser<'a, '_> {
             .path
             .parent()
             .unwrap_or_else(|| Path::new(""))
-            .join(name.as_str());
+            .join(name);
         self.schema.items.push(TopLevel::Include {
             file: file.clone(),
             info: *info,
         });
-        let abs = self.files.absolute(intern_file(&file));
+        let abs = self.files.absolute_in(intern_file(&file), &self.dir, name);
         let mut ancestor = Some(info);
         while let Some(a) = ancestor {
             if self.files.absolute(a.file) == abs {
@@ -579,6 +651,7 @@ impl<'a> Parser<'a, '_> {
                 &mut ignored,
                 &mut doc::Scratch::default(),
                 Some(&self.stops),
+                self.source,
             )?;
             return Err(error);
         }
@@ -588,6 +661,7 @@ impl<'a> Parser<'a, '_> {
             &mut self.schema.warnings,
             &mut self.doc_scratch,
             Some(&self.stops),
+            self.source,
         )?;
         self.doc_lines = block.lines;
         self.doc_lines.clear();
@@ -598,10 +672,14 @@ impl<'a> Parser<'a, '_> {
     /// Collects the lines of a doc block up to its closing `##`, where the lexer stops.
     fn collect_doc_lines(&mut self, block: &mut RawDocBlock<'a>) -> Result<()> {
         loop {
-            if !self.lexer.next_line_comment() {
+            // A comment line read as such starts its line: its column is 1, without
+            // working it out.
+            let here = if self.lexer.next_line_comment() {
+                self.lexer.info.at_col(1)
+            } else {
                 self.lexer.accept(true)?;
-            }
-            let here = self.lexer.here();
+                self.lexer.here()
+            };
             match self.lexer.tok {
                 Token::Comment(text) if text.starts_with("##") => {
                     if text != "##" {
@@ -618,107 +696,286 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
-    fn expr(&mut self, depth: usize) -> Result<Node> {
+    /// Reads one top-level expression; the lexer stands on its first token, which is at
+    /// `info`.
+    fn top_expr(&mut self, info: &Info) -> Result<Top> {
+        let first = self.slots.len();
+        let escaped = self.lexer.escaped.len();
+        self.expr_start = self.lexer.pos;
+        self.expr_end = self.lexer.pos;
+        self.expr(0)?;
+        let Some(&root) = self.slots.get(first).filter(|r| r.kind == Kind::Dict) else {
+            return Err(SchemaError::new(
+                info,
+                "top-level expression must be an object",
+            ));
+        };
+        let src = self.lexer.src.as_bytes();
+        let esc = self.lexer.escaped.as_bytes();
+        let has = |key: &[u8]| {
+            let end = root.a as usize;
+            crate::ast::find_key(&self.slots, src, first + 1, end, key, |_| esc).is_some()
+        };
+        if has(b"include") || has(b"pragma") {
+            return Ok(Top::Directive(self.directive(first, escaped, info)));
+        }
+        Ok(Top::Definition(Tree::new(
+            self.source.shared.clone(),
+            first,
+            self.expr_start,
+            *info,
+        )))
+    }
+
+    /// The directive just read (its values from slot `first` on, its unescaped strings
+    /// from byte `escaped` on) as a [`Tree`] of its own: it is looked at now, while the
+    /// file's values are not complete yet. Directives are few: copying them costs
+    /// nothing worth counting.
+    fn directive(&mut self, first: usize, escaped: usize, info: &Info) -> Tree {
+        let source = self
+            .lexer
+            .src
+            .get(self.expr_start..self.expr_end)
+            .unwrap_or_default();
+        let unescaped = self.lexer.escaped.get(escaped..).unwrap_or_default();
+        let mut text = String::with_capacity(source.len() + unescaped.len());
+        text.push_str(source);
+        text.push_str(unescaped);
+        // Offsets into its own text and array, from offsets into the file's.
+        let base = self.expr_start as u32;
+        let shift = (source.len() as u32).wrapping_sub(escaped as u32);
+        let slots = self
+            .slots
+            .get(first..)
+            .unwrap_or_default()
+            .iter()
+            .map(|&slot| {
+                let pos = slot.pos.saturating_sub(base);
+                match slot.kind {
+                    Kind::Str => Slot {
+                        pos,
+                        a: slot.a.saturating_sub(base),
+                        b: slot.b.saturating_sub(base),
+                        ..slot
+                    },
+                    Kind::EscapedStr => Slot {
+                        kind: Kind::Str,
+                        pos,
+                        a: slot.a.wrapping_add(shift),
+                        b: slot.b.wrapping_add(shift),
+                    },
+                    Kind::List | Kind::Dict => Slot {
+                        pos,
+                        a: slot.a.saturating_sub(first as u32),
+                        ..slot
+                    },
+                    Kind::Bool => Slot { pos, ..slot },
+                }
+            })
+            .collect();
+        self.slots.truncate(first);
+        self.lexer.escaped.truncate(escaped);
+        let file = Arc::new(ParsedFile::default());
+        // A new file: nothing completed it before.
+        let _ = file.finish(FileData {
+            slots,
+            ..FileData::new(text)
+        });
+        Tree::new(file, 0, 0, *info)
+    }
+
+    /// The position of the current token.
+    fn pos(&self) -> u32 {
+        self.lexer.pos as u32
+    }
+
+    /// Adds the string token `start..end` (see [`Token::Str`]) whose quote is at `pos`.
+    fn push_str(&mut self, pos: u32, start: u32, end: u32, escaped: bool) {
+        let kind = if escaped { Kind::EscapedStr } else { Kind::Str };
+        self.slots.push(Slot {
+            kind,
+            pos,
+            a: start,
+            b: end,
+        });
+    }
+
+    /// The string of the slot `slot` of the file's values.
+    fn slot_str(&self, slot: Slot) -> &str {
+        let text = match slot.kind {
+            Kind::EscapedStr => self.lexer.escaped.as_str(),
+            _ => self.lexer.src,
+        };
+        text.get(slot.a as usize..slot.b as usize)
+            .unwrap_or_default()
+    }
+
+    /// Completes the object or array begun at slot `index` with `len` items.
+    fn close(&mut self, index: usize, len: u32) {
+        let end = self.slots.len() as u32;
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.a = end;
+            slot.b = len;
+        }
+    }
+
+    fn expr(&mut self, depth: usize) -> Result<()> {
         if depth > MAX_NESTING {
             return Err(self.lexer.error("nesting too deep"));
         }
-        let info = self.lexer.here();
-        let value = match &self.lexer.tok {
+        let pos = self.pos();
+        match self.lexer.tok {
             Token::Punct(b'{') => {
+                let index = self.slots.len();
+                self.slots.push(Slot {
+                    kind: Kind::Dict,
+                    pos,
+                    a: 0,
+                    b: 0,
+                });
                 self.lexer.accept(false)?;
-                Value::Dict(self.members(depth)?)
+                let len = self.members(depth)?;
+                self.close(index, len);
             }
             Token::Punct(b'[') => {
+                let index = self.slots.len();
+                self.slots.push(Slot {
+                    kind: Kind::List,
+                    pos,
+                    a: 0,
+                    b: 0,
+                });
                 self.lexer.accept(false)?;
-                Value::List(self.values(depth)?)
+                let len = self.values(depth)?;
+                self.close(index, len);
             }
-            Token::Str(_) => {
-                // The token is replaced by the next one anyway: take its string.
-                let Token::Str(s) = std::mem::replace(&mut self.lexer.tok, Token::Eof) else {
-                    unreachable!("expr: matched a string token");
-                };
+            Token::Str {
+                start,
+                end,
+                escaped,
+            } => {
+                self.push_str(pos, start, end, escaped);
+                self.expr_end = self.lexer.cursor;
                 self.lexer.accept(false)?;
-                Value::Str(s)
             }
             Token::Bool(b) => {
-                let v = Value::Bool(*b);
+                self.slots.push(Slot {
+                    kind: Kind::Bool,
+                    pos,
+                    a: u32::from(b),
+                    b: 0,
+                });
+                self.expr_end = self.lexer.cursor;
                 self.lexer.accept(false)?;
-                v
             }
             _ => return Err(self.lexer.error("expected '{', '[', string, or boolean")),
-        };
-        Ok(Node { value, info })
+        }
+        Ok(())
     }
 
-    fn members(&mut self, depth: usize) -> Result<Dict> {
+    /// Whether the object whose first key is at slot `first` (complete up to the last
+    /// slot) has the key `key`.
+    fn has_key(&self, first: usize, key: &str) -> bool {
+        let src = self.lexer.src.as_bytes();
+        let escaped = self.lexer.escaped.as_bytes();
+        let slots = &self.slots;
+        crate::ast::find_key(slots, src, first, slots.len(), key.as_bytes(), |_| escaped).is_some()
+    }
+
+    /// Reads an object's entries, after its `{`; returns how many.
+    fn members(&mut self, depth: usize) -> Result<u32> {
         if self.lexer.tok == Token::Punct(b'}') {
+            self.expr_end = self.lexer.cursor;
             self.lexer.accept(false)?;
-            return Ok(Dict::default());
+            return Ok(0);
         }
-        if !matches!(self.lexer.tok, Token::Str(_)) {
+        if !matches!(self.lexer.tok, Token::Str { .. }) {
             return Err(self.lexer.error("expected string or '}'"));
         }
-        let start = self.entries.len();
+        let first = self.slots.len();
+        let mut len = 0;
         loop {
-            let Token::Str(key) = std::mem::replace(&mut self.lexer.tok, Token::Eof) else {
+            let Token::Str {
+                start,
+                end,
+                escaped,
+            } = self.lexer.tok
+            else {
                 unreachable!("members: a key is always a string token here");
             };
+            let pos = self.pos();
             self.lexer.accept(false)?;
             if self.lexer.tok != Token::Punct(b':') {
                 return Err(self.lexer.error("expected ':'"));
             }
             self.lexer.accept(false)?;
-            if self.entries[start..].iter().any(|(k, _)| *k == key) {
-                return Err(self.lexer.error(format!("duplicate key '{key}'")));
+            let key = Slot {
+                kind: if escaped { Kind::EscapedStr } else { Kind::Str },
+                pos,
+                a: start,
+                b: end,
+            };
+            if len > 0 && self.has_key(first, self.slot_str(key)) {
+                let message = format!("duplicate key '{}'", self.slot_str(key));
+                return Err(self.lexer.error(message));
             }
-            let value = self.expr(depth + 1)?;
-            self.entries.push((key, value));
+            self.slots.push(key);
+            self.expr(depth + 1)?;
+            len += 1;
             match self.lexer.tok {
                 Token::Punct(b'}') => {
+                    self.expr_end = self.lexer.cursor;
                     self.lexer.accept(false)?;
-                    // split_off copies the entries in one go into an exact-size vector;
-                    // collecting a drain moves them one by one.
-                    return Ok(Dict {
-                        entries: self.entries.split_off(start),
-                    });
+                    return Ok(len);
                 }
                 Token::Punct(b',') => {}
                 _ => return Err(self.lexer.error("expected ',' or '}'")),
             }
             self.lexer.accept(false)?;
-            if !matches!(self.lexer.tok, Token::Str(_)) {
+            if !matches!(self.lexer.tok, Token::Str { .. }) {
                 return Err(self.lexer.error("expected string"));
             }
         }
     }
 
-    fn values(&mut self, depth: usize) -> Result<Vec<Node>> {
+    /// Reads an array's elements, after its `[`; returns how many.
+    fn values(&mut self, depth: usize) -> Result<u32> {
         if self.lexer.tok == Token::Punct(b']') {
+            self.expr_end = self.lexer.cursor;
             self.lexer.accept(false)?;
-            return Ok(Vec::new());
+            return Ok(0);
         }
         if !matches!(
             self.lexer.tok,
-            Token::Punct(b'{') | Token::Punct(b'[') | Token::Str(_) | Token::Bool(_)
+            Token::Punct(b'{') | Token::Punct(b'[') | Token::Str { .. } | Token::Bool(_)
         ) {
             return Err(self
                 .lexer
                 .error("expected '{', '[', ']', string, or boolean"));
         }
-        let start = self.elements.len();
+        let mut len = 0;
         loop {
-            let value = self.expr(depth + 1)?;
-            self.elements.push(value);
+            self.expr(depth + 1)?;
+            len += 1;
             match self.lexer.tok {
                 Token::Punct(b']') => {
+                    self.expr_end = self.lexer.cursor;
                     self.lexer.accept(false)?;
-                    return Ok(self.elements.split_off(start));
+                    return Ok(len);
                 }
                 Token::Punct(b',') => self.lexer.accept(false)?,
                 _ => return Err(self.lexer.error("expected ',' or ']'")),
             }
         }
     }
+}
+
+/// A top-level expression.
+enum Top {
+    /// A definition: its values are in the file's array, to be read once the file is.
+    Definition(Tree),
+    /// An `include` or `pragma` directive, ready to be read.
+    Directive(Tree),
 }
 
 /// A definition doc block must be followed by its definition, not a directive or another
@@ -736,11 +993,11 @@ fn reject_doc(doc: Option<Doc>) -> Result<()> {
     }
 }
 
-fn apply_pragma(pragma: &mut Pragma, name: &str, value: &Node, info: &Info) -> Result<()> {
+fn apply_pragma(pragma: &mut Pragma, name: &str, value: Node<'_>, info: &Info) -> Result<()> {
     let string_list = || -> Result<Vec<String>> {
-        let items = value.value.as_list().and_then(|l| {
+        let items = value.value().as_list().and_then(|l| {
             l.iter()
-                .map(|n| n.value.as_str().map(str::to_string))
+                .map(|n| n.value().as_str().map(str::to_string))
                 .collect::<Option<Vec<_>>>()
         });
         items.ok_or_else(|| {
@@ -750,7 +1007,7 @@ fn apply_pragma(pragma: &mut Pragma, name: &str, value: &Node, info: &Info) -> R
     match name {
         "doc-required" => {
             pragma.doc_required = value
-                .value
+                .value()
                 .as_bool()
                 .ok_or_else(|| SchemaError::new(info, "pragma 'doc-required' must be boolean"))?;
         }
@@ -761,4 +1018,38 @@ fn apply_pragma(pragma: &mut Pragma, name: &str, value: &Node, info: &Info) -> R
         _ => return Err(SchemaError::new(info, format!("unknown pragma '{name}'"))),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_values_and_lazy_positions() {
+        let text =
+            "# c\n{ 'enum': 'E',\n  'data': [ 'a\\\\b', {\t'name': 'c' } ],\n  'x': true }\n\
+                    { 'pragma': { 'command-name-exceptions': [ 'p\\\\q', 'r' ] } }\n";
+        let parsed = parse_str(Path::new("t.json"), text, ParseOptions::default()).unwrap();
+        assert_eq!(parsed.pragma.command_name_exceptions, ["p\\q", "r"]);
+        assert_eq!(parsed.items.len(), 1);
+        let TopLevel::Definition(def) = &parsed.items[0] else {
+            panic!("not a definition");
+        };
+        let dict = def.expr.dict();
+        assert_eq!(dict.keys().collect::<Vec<_>>(), ["enum", "data", "x"]);
+        assert_eq!(dict.get("x").unwrap().value().as_bool(), Some(true));
+        let data = dict.get("data").unwrap();
+        let items: Vec<_> = data.value().as_list().unwrap().iter().collect();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].value().as_str(), Some("a\\b"));
+        let inner = items[1].value().as_dict().unwrap();
+        assert_eq!(inner.get("name").unwrap().value().as_str(), Some("c"));
+        // Positions as the lexer counts them (a tab counts as QEMU counts it).
+        assert_eq!(def.expr.root().info().location(), "t.json:2:1");
+        assert_eq!(dict.get("enum").unwrap().info().location(), "t.json:2:11");
+        assert_eq!(data.info().location(), "t.json:3:11");
+        assert_eq!(items[1].info().location(), "t.json:3:21");
+        // The value of 'name', after a tab at column 22 (which QEMU counts as reaching 6).
+        assert_eq!(inner.get("name").unwrap().info().location(), "t.json:3:14");
+    }
 }

@@ -56,35 +56,38 @@ fn actual_position(err: &SchemaError) -> (String, u32, u32) {
 // Stand-in for the model's side of the documentation rules.
 
 /// Names in a `features` list (strings or `{ 'name': ... }` objects).
-fn feature_names(dict: &Dict) -> Vec<String> {
-    let Some(list) = dict.get("features").and_then(|f| f.value.as_list()) else {
+fn feature_names(dict: Dict<'_>) -> Vec<String> {
+    let Some(list) = dict.get("features").and_then(|f| f.value().as_list()) else {
         return Vec::new();
     };
-    list.iter().filter_map(|n| name_of(&n.value)).collect()
+    list.iter().filter_map(|n| name_of(n.value())).collect()
 }
 
-fn name_of(value: &Value) -> Option<String> {
+fn name_of(value: Value<'_>) -> Option<String> {
     match value {
         Value::Str(s) => Some(s.to_string()),
-        Value::Dict(d) => d.get("name")?.value.as_str().map(str::to_string),
+        Value::Dict(d) => d.get("name")?.value().as_str().map(str::to_string),
         _ => None,
     }
 }
 
 /// The members of an inline `data` object as (name without `*`, member features).
-fn object_members(data: &Dict) -> Vec<(String, Vec<String>)> {
-    data.entries
-        .iter()
+fn object_members(data: Dict<'_>) -> Vec<(String, Vec<String>)> {
+    data.iter()
         .map(|(key, node)| {
-            let features = node.value.as_dict().map(feature_names).unwrap_or_default();
+            let features = node
+                .value()
+                .as_dict()
+                .map(feature_names)
+                .unwrap_or_default();
             (key.trim_start_matches('*').to_string(), features)
         })
         .collect()
 }
 
 /// What QEMU connects to a definition's documentation: (role, name, features) per member.
-fn documented_members(expr: &Dict) -> Vec<(&'static str, String, Vec<String>)> {
-    let data = expr.get("data").map(|d| &d.value);
+fn documented_members(expr: Dict<'_>) -> Vec<(&'static str, String, Vec<String>)> {
+    let data = expr.get("data").map(|d| d.value());
     let with_role = |role: &'static str, members: Vec<(String, Vec<String>)>| {
         members
             .into_iter()
@@ -92,22 +95,23 @@ fn documented_members(expr: &Dict) -> Vec<(&'static str, String, Vec<String>)> {
             .collect::<Vec<_>>()
     };
     if expr.contains("enum") {
-        let values = data.and_then(Value::as_list).unwrap_or_default();
-        let members = values
-            .iter()
+        let members = data
+            .and_then(Value::as_list)
+            .into_iter()
+            .flat_map(|values| values.iter())
             .filter_map(|v| {
-                let features = v.value.as_dict().map(feature_names).unwrap_or_default();
-                Some((name_of(&v.value)?, features))
+                let features = v.value().as_dict().map(feature_names).unwrap_or_default();
+                Some((name_of(v.value())?, features))
             })
             .collect();
         return with_role("value", members);
     }
     if expr.contains("union") {
         // Only an inline base is the union's own; a named base documents itself.
-        let base = expr.get("base").and_then(|b| b.value.as_dict());
+        let base = expr.get("base").and_then(|b| b.value().as_dict());
         return with_role("member", base.map(object_members).unwrap_or_default());
     }
-    let boxed = expr.get("boxed").and_then(|b| b.value.as_bool()) == Some(true);
+    let boxed = expr.get("boxed").and_then(|b| b.value().as_bool()) == Some(true);
     let role = if expr.contains("alternate") {
         "alternative"
     } else if expr.contains("command") || expr.contains("event") {
@@ -125,7 +129,7 @@ fn documented_members(expr: &Dict) -> Vec<(&'static str, String, Vec<String>)> {
 /// sections against the kind of definition, connects features and members, then rejects
 /// documentation for things that do not exist.
 fn connect(def: &Definition, doc: &mut Doc, pragma: &Pragma) -> Result<(), SchemaError> {
-    let expr = &def.expr;
+    let expr = def.expr.dict();
     doc.check_expr(expr.contains("command"), expr.contains("returns"))?;
     for feature in feature_names(expr) {
         doc.connect_feature(&feature, &def.info)?;
@@ -449,12 +453,13 @@ fn connect_stats(schema: &ParsedSchema) -> ConnectStats {
                 .iter()
                 .any(|e| e == s)
         });
-        let mut result = doc.check_expr(def.expr.contains("command"), def.expr.contains("returns"));
-        for feature in feature_names(&def.expr) {
+        let expr = def.expr.dict();
+        let mut result = doc.check_expr(expr.contains("command"), expr.contains("returns"));
+        for feature in feature_names(expr) {
             stats.features += 1;
             result = result.and_then(|()| doc.connect_feature(&feature, &def.info));
         }
-        for (role, name, features) in documented_members(&def.expr) {
+        for (role, name, features) in documented_members(expr) {
             stats.members += 1;
             if doc.member(&name).is_none() {
                 stats.undocumented += 1;

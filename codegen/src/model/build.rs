@@ -18,7 +18,6 @@ use crate::parse::Pragma;
 use crate::source::Info;
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::rc::Rc;
 
 /// QEMU's generated code keeps feature sets in 64-bit masks.
 const MAX_FEATURES: usize = 64;
@@ -50,7 +49,7 @@ impl Schema {
         for item in items {
             match item {
                 Item::Include { file, info } => b.def_include(&file, info),
-                Item::Definition(expr) => b.def_expr(*expr)?,
+                Item::Definition(expr) => b.def_expr(expr)?,
             }
         }
         b.check()?;
@@ -73,8 +72,9 @@ struct Pending {
     element: Option<Name>,
     /// Object base type.
     base: Option<Name>,
-    /// Types of an object's local members, in order.
-    member_types: Vec<Name>,
+    /// Types of an object's local members, in order: a range of
+    /// [`Builder::member_type_names`].
+    member_types: std::ops::Range<u32>,
     /// Types of a union's or alternate's branches, in order.
     variant_types: Vec<Name>,
     /// A union's discriminator.
@@ -103,15 +103,18 @@ struct Seen {
 struct Builder {
     entities: Vec<Entity>,
     /// The definition behind each entity, for messages; `None` for predefined ones.
-    origins: Vec<Option<Rc<Origin>>>,
+    origins: Vec<Option<Origin>>,
     pending: Vec<Pending>,
     states: Vec<State>,
     by_name: NameMap<EntityId>,
     listed: Vec<Listed>,
     modules: Vec<Module>,
     module_ids: NameMap<ModuleId>,
+    /// The type names of every object's local members, object after object (see
+    /// [`Pending::member_types`]): one vector rather than one per object.
+    member_type_names: Vec<Name>,
     /// Feature names in order of first use, with where that was.
-    features: Vec<(Name, Option<Rc<Origin>>)>,
+    features: Vec<(Name, Option<Origin>)>,
     pragma: Pragma,
     schema_dir: PathBuf,
     /// Every doc block; a definition's is taken out while its definition holds it (so
@@ -159,6 +162,7 @@ impl Builder {
             listed: Vec::new(),
             modules: Vec::new(),
             module_ids: NameMap::default(),
+            member_type_names: Vec::new(),
             features: Feature::SPECIAL
                 .iter()
                 .map(|f| (Name::new_static(f), None))
@@ -206,6 +210,9 @@ impl Builder {
             if let Ok(rest) = file.strip_prefix(&self.root_dir) {
                 return tidy(rest).to_string_lossy().into_owned();
             }
+        }
+        if let Some(name) = plain_relative(file, &self.root_dir) {
+            return name.to_string();
         }
         relative(
             &crate::source::absolute(file, &mut self.cwd),
@@ -264,7 +271,7 @@ impl Builder {
     fn def_entity(
         &mut self,
         mut entity: Entity,
-        origin: Option<Rc<Origin>>,
+        origin: Option<Origin>,
         pending: Pending,
     ) -> Result<EntityId> {
         let id = EntityId(self.entities.len() as u32);
@@ -376,7 +383,11 @@ impl Builder {
     }
 
     /// Registers the feature names in the schema-wide list and makes the features.
-    fn make_features(&mut self, features: Vec<FeatureExpr>, origin: &Rc<Origin>) -> Vec<Feature> {
+    fn make_features(&mut self, features: Vec<FeatureExpr>, origin: &Origin) -> Vec<Feature> {
+        // Most definitions, members and values have none.
+        if features.is_empty() {
+            return Vec::new();
+        }
         features
             .into_iter()
             .map(|f| {
@@ -394,7 +405,7 @@ impl Builder {
     }
 
     /// The array type of `element`, defined on first use.
-    fn make_array(&mut self, element: &str, origin: Option<&Rc<Origin>>) -> Result<Name> {
+    fn make_array(&mut self, element: &str, origin: Option<&Origin>) -> Result<Name> {
         let name = Name::concat(&[element, "List"]);
         if self.lookup_type(&name).is_none() {
             let entity = Builder::new_entity(
@@ -413,7 +424,7 @@ impl Builder {
         Ok(name)
     }
 
-    fn type_name(&mut self, ty: TypeName, origin: &Rc<Origin>) -> Result<Name> {
+    fn type_name(&mut self, ty: TypeName, origin: &Origin) -> Result<Name> {
         match ty {
             TypeName::Named(name) => Ok(name),
             TypeName::Array(element) => self.make_array(&element, Some(origin)),
@@ -424,12 +435,13 @@ impl Builder {
     fn make_members(
         &mut self,
         members: Vec<MemberExpr>,
-        origin: &Rc<Origin>,
-    ) -> Result<(Vec<Member>, Vec<Name>)> {
+        origin: &Origin,
+    ) -> Result<(Vec<Member>, std::ops::Range<u32>)> {
         let mut out = Vec::with_capacity(members.len());
-        let mut types = Vec::with_capacity(members.len());
+        let start = self.member_type_names.len() as u32;
         for m in members {
-            types.push(self.type_name(m.ty, origin)?);
+            let ty = self.type_name(m.ty, origin)?;
+            self.member_type_names.push(ty);
             let features = self.make_features(m.features, origin);
             out.push(Member {
                 name: m.name,
@@ -441,14 +453,14 @@ impl Builder {
                 defined_in: EntityId::UNRESOLVED,
             });
         }
-        Ok((out, types))
+        Ok((out, start..self.member_type_names.len() as u32))
     }
 
     /// The implicit object type `q_obj_NAME-ROLE` for inline members; `None` when there
     /// are none.
     fn make_implicit_object(
         &mut self,
-        origin: &Rc<Origin>,
+        origin: &Origin,
         cond: &Option<Cond>,
         role: &str,
         members: Vec<MemberExpr>,
@@ -483,7 +495,7 @@ impl Builder {
     fn make_variants(
         &mut self,
         branches: Vec<BranchExpr>,
-        origin: &Rc<Origin>,
+        origin: &Origin,
     ) -> Result<(Vec<Variant>, Vec<Name>)> {
         let mut out = Vec::with_capacity(branches.len());
         let mut types = Vec::with_capacity(branches.len());
@@ -503,7 +515,7 @@ impl Builder {
     fn make_enum_members(
         &mut self,
         members: Vec<EnumMemberExpr>,
-        origin: &Rc<Origin>,
+        origin: &Origin,
     ) -> Vec<EnumMember> {
         members
             .into_iter()
@@ -524,8 +536,9 @@ impl Builder {
             features,
             body,
         } = expr;
-        // Shared with the implicit types the definition brings in, for their messages.
-        let origin = Rc::new(origin);
+        // Copied into the implicit types the definition brings in, for their messages: an
+        // Origin is a position and a name, cheaper to copy than to share behind a pointer
+        // (which cost an allocation per definition).
         let features = self.make_features(features, &origin);
         let mut pending = Pending::default();
         let kind = match body {
@@ -620,7 +633,7 @@ impl Builder {
     fn make_args(
         &mut self,
         data: Option<TypeOrMembers>,
-        origin: &Rc<Origin>,
+        origin: &Origin,
         cond: &Option<Cond>,
     ) -> Result<Option<Name>> {
         match data {
@@ -904,8 +917,15 @@ impl Builder {
 
         // `members[i]` has the C name fingerprint `keys[i]`.
         let local_count = self.object(id).map_or(0, |o| o.local_members.len());
-        let mut members: Vec<Member> = Vec::with_capacity(local_count);
-        let mut keys: Vec<u64> = Vec::new();
+        let base_count = self.pending[id.index()].base.as_ref().map_or(0, |base| {
+            self.lookup_type(base)
+                .and_then(|b| self.object(b))
+                .map_or(0, |o| o.members.len().max(o.local_members.len()))
+        });
+        // Sized once for the base's members and the local ones, not grown member by
+        // member (a base not checked yet has no `members` so far: its local ones count).
+        let mut members: Vec<Member> = Vec::with_capacity(base_count + local_count);
+        let mut keys: Vec<u64> = Vec::with_capacity(base_count + local_count);
         if let Some(base_name) = self.pending[id.index()].base.take() {
             let base = self.resolve(&base_name, id, || "'base'".to_string())?;
             if !self.object(base).is_some_and(|o| o.branches.is_none()) {
@@ -933,8 +953,12 @@ impl Builder {
             .object_mut(id)
             .map(|o| std::mem::take(&mut o.local_members))
             .unwrap_or_default();
-        let types = std::mem::take(&mut self.pending[id.index()].member_types);
-        for (m, ty) in local.iter_mut().zip(&types) {
+        let types = self.pending[id.index()].member_types.clone();
+        let type_names = self
+            .member_type_names
+            .get(types.start as usize..types.end as usize)
+            .unwrap_or_default();
+        for (m, ty) in local.iter_mut().zip(type_names) {
             let what = || {
                 let defined_in = &self.entity(m.defined_in).name;
                 Builder::describe_member("member", &m.name, defined_in, self.defn_name(id))
@@ -1512,6 +1536,27 @@ fn tidy(path: &Path) -> PathBuf {
     }
 }
 
+/// `file` relative to `dir`, when that can be read off their spelling: `file` is `dir`
+/// (as given, not normalised) joined with a relative path without `.`, `..` or empty
+/// components, which normalising both would leave as it is. Includes nearly always
+/// name their files so; working the name out by normalising and relating paths walks
+/// them component by component several times.
+fn plain_relative<'f>(file: &'f Path, dir: &Path) -> Option<&'f str> {
+    // Only where `/` is the one separator.
+    if !cfg!(unix) {
+        return None;
+    }
+    let (file, dir) = (file.to_str()?, dir.to_str()?);
+    let rest = match dir {
+        "" => file,
+        _ => file.strip_prefix(dir)?.strip_prefix('/')?,
+    };
+    let plain = !rest.is_empty()
+        && !rest.starts_with('/')
+        && rest.split('/').all(|part| !matches!(part, "" | "." | ".."));
+    plain.then_some(rest)
+}
+
 /// `path` relative to the folder `base`, both absolute and normalised (Python's
 /// `os.path.relpath`).
 fn relative(path: &Path, base: &Path) -> PathBuf {
@@ -1534,6 +1579,30 @@ fn relative(path: &Path, base: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_relative_names() {
+        fn plain<'f>(f: &'f str, d: &str) -> Option<&'f str> {
+            plain_relative(Path::new(f), Path::new(d))
+        }
+        assert_eq!(plain("/a/b/c.json", "/a/b"), Some("c.json"));
+        assert_eq!(plain("/a/b/inc/c.json", "/a/b"), Some("inc/c.json"));
+        assert_eq!(plain("inc/c.json", ""), Some("inc/c.json"));
+        assert_eq!(plain("/a/b/../c.json", "/a/b"), None);
+        assert_eq!(plain("/a/b/./c.json", "/a/b"), None);
+        assert_eq!(plain("/a/b//c.json", "/a/b"), None);
+        assert_eq!(plain("/a/bc/c.json", "/a/b"), None);
+        assert_eq!(plain("/c.json", ""), None);
+        // Where it answers, it answers as the general way does.
+        let mut cwd = None;
+        for (f, d) in [("/a/b/c.json", "/a/b"), ("/a/x/../b/i/c.json", "/a/x/../b")] {
+            let general = relative(
+                &crate::source::absolute(Path::new(f), &mut cwd),
+                &crate::source::absolute(Path::new(d), &mut cwd),
+            );
+            assert_eq!(plain(f, d).map(PathBuf::from), Some(general));
+        }
+    }
 
     #[test]
     fn relative_paths() {
