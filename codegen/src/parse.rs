@@ -253,6 +253,44 @@ fn parse_source(
     result
 }
 
+/// How many bytes `bytes` starts with that a string may hold as they are: printable ASCII
+/// other than `'` and `\\`.
+///
+/// Eight bytes at a time (strings are names of a dozen bytes, on average): each test below
+/// sets a byte's top bit exactly when the byte passes it, without carries between bytes,
+/// as only the low seven bits are ever added.
+fn plain_len(bytes: &[u8]) -> usize {
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    const fn each(b: u8) -> u64 {
+        0x0101_0101_0101_0101 * b as u64
+    }
+    // Top bit set where the byte is not zero.
+    let nonzero = |w: u64| ((w & LOW) + LOW) | w;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(chunk);
+        // At least 0x20 (or not ASCII), and not 0x7f nor beyond.
+        let printable = ((w & LOW) + each(0x60)) | w;
+        let high = ((w & LOW) + each(0x01)) | w;
+        let good = printable & !high & nonzero(w ^ each(b'\'')) & nonzero(w ^ each(b'\\')) & TOP;
+        if good != TOP {
+            // Little-endian: the lowest failing byte is the first one.
+            return i + ((!good & TOP).trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + bytes
+        .get(i..)
+        .unwrap_or_default()
+        .iter()
+        .position(|&b| !(32..127).contains(&b) || b == b'\'' || b == b'\\')
+        .unwrap_or(bytes.len() - i)
+}
+
 /// A token of the dialect.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Token<'a> {
@@ -388,6 +426,10 @@ impl<'a> Lexer<'a> {
                     }
                     self.info.line += 1;
                     self.line_pos = self.cursor;
+                    // The next line's indentation, without going round the loop for it.
+                    while bytes.get(self.cursor) == Some(&b' ') {
+                        self.cursor += 1;
+                    }
                 }
                 _ if self.src[self.pos..].starts_with("true") => {
                     self.cursor = self.pos + 4;
@@ -440,18 +482,14 @@ impl<'a> Lexer<'a> {
         // Nearly every string is plain printable ASCII up to its closing quote: copied in
         // one go. Anything else is read byte by byte below, which knows the errors.
         let start = self.cursor.min(bytes.len());
-        let plain = bytes[start..]
-            .iter()
-            .position(|&b| !(32..127).contains(&b) || b == b'\'' || b == b'\\');
-        if let Some(len) = plain {
-            if bytes[start + len] == b'\'' {
-                self.cursor = start + len + 1;
-                return Ok(Token::Str {
-                    start: start as u32,
-                    end: (start + len) as u32,
-                    escaped: false,
-                });
-            }
+        let len = plain_len(&bytes[start..]);
+        if bytes.get(start + len) == Some(&b'\'') {
+            self.cursor = start + len + 1;
+            return Ok(Token::Str {
+                start: start as u32,
+                end: (start + len) as u32,
+                escaped: false,
+            });
         }
         let out_start = self.escaped.len();
         let mut escaped = false;
@@ -1023,6 +1061,24 @@ fn apply_pragma(pragma: &mut Pragma, name: &str, value: Node<'_>, info: &Info) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_prefix_of_every_byte() {
+        let simple = |b: &[u8]| {
+            b.iter()
+                .position(|&b| !(32..127).contains(&b) || b == b'\'' || b == b'\\')
+                .unwrap_or(b.len())
+        };
+        for stop in 0..=255u8 {
+            for at in 0..20 {
+                let mut text = [b'a'; 20];
+                text[at] = stop;
+                for end in at..=text.len() {
+                    assert_eq!(plain_len(&text[..end]), simple(&text[..end]), "{stop} {at}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn tree_values_and_lazy_positions() {
