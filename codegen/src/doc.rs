@@ -1008,13 +1008,24 @@ impl SentenceStops {
     pub(crate) fn new(text: &str) -> SentenceStops {
         let bytes = text.as_bytes();
         let base = bytes.as_ptr() as usize;
-        let at = memchr::memchr3_iter(b'.', b'!', b'?', bytes)
-            .filter(|&i| {
-                bytes.get(i + 1) == Some(&b' ')
-                    && bytes.get(i + 2).is_some_and(|&c| starts_sentence(c.into()))
-            })
+        let stop_at = |i: usize| bytes.get(i + 2).is_some_and(|&c| starts_sentence(c.into()));
+        // Full stops are most of the stops but a third of them are followed by a space:
+        // looking for the pair finds fewer places to test than looking for the byte.
+        // `!` and `?` are rare enough to be looked for alone.
+        let mut at: Vec<usize> = memchr::memmem::find_iter(bytes, ". ")
+            .filter(|&i| stop_at(i))
             .map(|i| base + i)
             .collect();
+        let sorted = at.len();
+        at.extend(
+            memchr::memchr2_iter(b'!', b'?', bytes)
+                .filter(|&i| bytes.get(i + 1) == Some(&b' ') && stop_at(i))
+                .map(|i| base + i),
+        );
+        if at.len() > sorted {
+            // Two ascending runs, merged.
+            at.sort();
+        }
         SentenceStops {
             at,
             next: std::cell::Cell::new(0),
