@@ -897,7 +897,20 @@ impl<'a> Reader<'a> {
 
     /// The prose rules of 10.2: lines fit in 70 columns (URLs excepted) and sentences are
     /// separated by two spaces.
+    #[inline]
     fn check_prose(&mut self, raw: &RawDocLine<'_>, line: &str) -> Step<()> {
+        // Nearly every line is short enough in bytes and holds no sentence stop: cleared
+        // here, without a call.
+        let wide = line.len() + 2 > MAX_LINE_WIDTH;
+        if !wide && self.stops.is_some_and(|stops| !stops.any_within(line)) {
+            return Ok(());
+        }
+        self.check_prose_rules(raw, line)
+    }
+
+    /// [`Reader::check_prose`] for a line that may break a rule.
+    #[inline(never)]
+    fn check_prose_rules(&mut self, raw: &RawDocLine<'_>, line: &str) -> Step<()> {
         // Counting characters only matters when the bytes alone are too many.
         if line.len() + 2 > MAX_LINE_WIDTH
             && line.chars().count() + 2 > MAX_LINE_WIDTH
@@ -908,6 +921,7 @@ impl<'a> Reader<'a> {
                 format!("documentation line is wider than {MAX_LINE_WIDTH} columns"),
             )?;
         }
+        // `any_within` again (cheap: the stop it found last is where it looks first).
         let suspect = self.stops.map_or(true, |stops| stops.any_within(line));
         if let Some(at) = suspect.then(|| single_space_after_sentence(line)).flatten() {
             // Point at the space after the full stop; `# ` comes before the text.
@@ -952,8 +966,12 @@ fn is_lone_url(line: &str) -> bool {
 /// Number of white-space characters `line` starts with.
 fn indentation(line: &str) -> usize {
     // Spaces, then (nearly always) a plain ASCII character: counted over bytes.
-    let spaces = line.bytes().take_while(|&b| b == b' ').count();
-    match line.as_bytes().get(spaces) {
+    let bytes = line.as_bytes();
+    let mut spaces = 0;
+    while bytes.get(spaces) == Some(&b' ') {
+        spaces += 1;
+    }
+    match bytes.get(spaces) {
         Some(b) if b.is_ascii() && !b.is_ascii_whitespace() => spaces,
         None => spaces,
         _ => line.chars().take_while(|c| c.is_whitespace()).count(),
@@ -1033,6 +1051,7 @@ impl SentenceStops {
     }
 
     /// Whether a stop lies within `line` with its space and the next character.
+    #[inline]
     fn any_within(&self, line: &str) -> bool {
         let start = line.as_ptr() as usize;
         let mut next = self.next.get();
