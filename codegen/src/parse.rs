@@ -369,6 +369,52 @@ impl<'a> Lexer<'a> {
         SchemaError::new(&self.here(), message)
     }
 
+    /// Reads the next token, as `accept(false)` does: inside an expression, white space,
+    /// punctuation and plain strings are nearly all there is, and they are read here,
+    /// inline in the parser's loops; anything else (and a line break that ends the text)
+    /// is left to `accept`, from where this stopped.
+    #[inline(always)]
+    fn next_token(&mut self) -> Result<()> {
+        let bytes = self.src.as_bytes();
+        let mut cursor = self.cursor;
+        loop {
+            match bytes.get(cursor) {
+                Some(b' ') => cursor += 1,
+                Some(b'\n') if cursor + 1 < bytes.len() => {
+                    cursor += 1;
+                    self.info.line += 1;
+                    self.line_pos = cursor;
+                }
+                _ => break,
+            }
+        }
+        self.cursor = cursor;
+        match bytes.get(cursor) {
+            Some(&c @ (b'{' | b'}' | b':' | b',' | b'[' | b']')) => {
+                self.pos = cursor;
+                self.cursor = cursor + 1;
+                self.tok = Token::Punct(c);
+                Ok(())
+            }
+            Some(b'\'') => {
+                let start = cursor + 1;
+                let len = plain_len(bytes.get(start..).unwrap_or_default());
+                if bytes.get(start + len) != Some(&b'\'') {
+                    return self.accept(false);
+                }
+                self.pos = cursor;
+                self.cursor = start + len + 1;
+                self.tok = Token::Str {
+                    start: start as u32,
+                    end: (start + len) as u32,
+                    escaped: false,
+                };
+                Ok(())
+            }
+            _ => self.accept(false),
+        }
+    }
+
     /// Reads the next token. Comments are skipped unless `keep_comments`, except that a
     /// comment starting with `##` (a doc block) is always returned.
     fn accept(&mut self, keep_comments: bool) -> Result<()> {
@@ -871,7 +917,7 @@ impl<'a> Parser<'a, '_> {
                     a: 0,
                     b: 0,
                 });
-                self.lexer.accept(false)?;
+                self.lexer.next_token()?;
                 let len = self.members(depth)?;
                 self.close(index, len);
             }
@@ -883,7 +929,7 @@ impl<'a> Parser<'a, '_> {
                     a: 0,
                     b: 0,
                 });
-                self.lexer.accept(false)?;
+                self.lexer.next_token()?;
                 let len = self.values(depth)?;
                 self.close(index, len);
             }
@@ -894,7 +940,7 @@ impl<'a> Parser<'a, '_> {
             } => {
                 self.push_str(pos, start, end, escaped);
                 self.expr_end = self.lexer.cursor;
-                self.lexer.accept(false)?;
+                self.lexer.next_token()?;
             }
             Token::Bool(b) => {
                 self.slots.push(Slot {
@@ -904,7 +950,7 @@ impl<'a> Parser<'a, '_> {
                     b: 0,
                 });
                 self.expr_end = self.lexer.cursor;
-                self.lexer.accept(false)?;
+                self.lexer.next_token()?;
             }
             _ => return Err(self.lexer.error("expected '{', '[', string, or boolean")),
         }
@@ -924,7 +970,7 @@ impl<'a> Parser<'a, '_> {
     fn members(&mut self, depth: usize) -> Result<u32> {
         if self.lexer.tok == Token::Punct(b'}') {
             self.expr_end = self.lexer.cursor;
-            self.lexer.accept(false)?;
+            self.lexer.next_token()?;
             return Ok(0);
         }
         if !matches!(self.lexer.tok, Token::Str { .. }) {
@@ -942,11 +988,11 @@ impl<'a> Parser<'a, '_> {
                 unreachable!("members: a key is always a string token here");
             };
             let pos = self.pos();
-            self.lexer.accept(false)?;
+            self.lexer.next_token()?;
             if self.lexer.tok != Token::Punct(b':') {
                 return Err(self.lexer.error("expected ':'"));
             }
-            self.lexer.accept(false)?;
+            self.lexer.next_token()?;
             let key = Slot {
                 kind: if escaped { Kind::EscapedStr } else { Kind::Str },
                 pos,
@@ -963,13 +1009,13 @@ impl<'a> Parser<'a, '_> {
             match self.lexer.tok {
                 Token::Punct(b'}') => {
                     self.expr_end = self.lexer.cursor;
-                    self.lexer.accept(false)?;
+                    self.lexer.next_token()?;
                     return Ok(len);
                 }
                 Token::Punct(b',') => {}
                 _ => return Err(self.lexer.error("expected ',' or '}'")),
             }
-            self.lexer.accept(false)?;
+            self.lexer.next_token()?;
             if !matches!(self.lexer.tok, Token::Str { .. }) {
                 return Err(self.lexer.error("expected string"));
             }
@@ -980,7 +1026,7 @@ impl<'a> Parser<'a, '_> {
     fn values(&mut self, depth: usize) -> Result<u32> {
         if self.lexer.tok == Token::Punct(b']') {
             self.expr_end = self.lexer.cursor;
-            self.lexer.accept(false)?;
+            self.lexer.next_token()?;
             return Ok(0);
         }
         if !matches!(
@@ -998,10 +1044,10 @@ impl<'a> Parser<'a, '_> {
             match self.lexer.tok {
                 Token::Punct(b']') => {
                     self.expr_end = self.lexer.cursor;
-                    self.lexer.accept(false)?;
+                    self.lexer.next_token()?;
                     return Ok(len);
                 }
-                Token::Punct(b',') => self.lexer.accept(false)?,
+                Token::Punct(b',') => self.lexer.next_token()?,
                 _ => return Err(self.lexer.error("expected ',' or ']'")),
             }
         }
