@@ -881,10 +881,11 @@ impl<'a> Reader<'a> {
             self.literal = true;
             self.literal_indent = 0;
         } else if self.literal && !line.is_empty() {
-            let indent = indentation(line);
             if self.literal_indent == 0 {
-                self.literal_indent = indent;
-            } else if indent < self.literal_indent {
+                self.literal_indent = indentation(line);
+            } else if !starts_with_spaces(line, self.literal_indent)
+                && indentation(line) < self.literal_indent
+            {
                 // An rST block ends where the indentation drops.
                 self.literal = false;
             }
@@ -897,7 +898,7 @@ impl<'a> Reader<'a> {
 
     /// The prose rules of 10.2: lines fit in 70 columns (URLs excepted) and sentences are
     /// separated by two spaces.
-    #[inline]
+    #[inline(always)]
     fn check_prose(&mut self, raw: &RawDocLine<'_>, line: &str) -> Step<()> {
         // Nearly every line is short enough in bytes and holds no sentence stop: cleared
         // here, without a call.
@@ -961,6 +962,14 @@ fn is_lone_url(line: &str) -> bool {
         .iter()
         .find_map(|scheme| line.strip_prefix(scheme));
     rest.is_some_and(|r| !r.contains(' '))
+}
+
+/// Whether `line` starts with `n` spaces: then it is indented at least `n`, without
+/// counting the rest (example lines are often indented much deeper than their block).
+fn starts_with_spaces(line: &str, n: usize) -> bool {
+    line.as_bytes()
+        .get(..n)
+        .is_some_and(|lead| lead.iter().all(|&b| b == b' '))
 }
 
 /// Number of white-space characters `line` starts with.
