@@ -587,12 +587,29 @@ fn key_of(kind: SectionKind, name: &str) -> u32 {
 /// fingerprints differ cannot describe the same thing, so only an equal pair needs the
 /// names compared (a block can describe a hundred members).
 fn fingerprint(kind: SectionKind, name: &str) -> u64 {
-    // FxHash's multiplier: cheap and good enough to make equal fingerprints rare.
+    // FxHash's multiplier, applied to a few words of the name rather than byte by byte:
+    // its first and last (up to) eight bytes, which overlap for a short name, and its
+    // length. Names that agree on all of those are rare enough; they get compared.
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    let start = u64::from(kind == SectionKind::Feature);
-    name.bytes().fold(start, |h, b| {
-        (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K)
-    })
+    let b = name.as_bytes();
+    let word8 = |at: usize| {
+        b.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let word4 = |at: usize| {
+        b.get(at..at + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+    };
+    let (first, last) = match b.len() {
+        8.. => (word8(0), word8(b.len() - 8)),
+        4..=7 => (word4(0), word4(b.len() - 4)),
+        _ => (b.iter().fold(0, |acc, &byte| acc << 8 | u64::from(byte)), 0),
+    };
+    let start = (b.len() as u64) << 1 | u64::from(kind == SectionKind::Feature);
+    let h = (start ^ first).wrapping_mul(K);
+    (h.rotate_left(29) ^ last).wrapping_mul(K)
 }
 
 /// A doc block being read: its sections so far, the last one's text still being written.
