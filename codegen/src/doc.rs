@@ -864,19 +864,52 @@ impl<'a> Reader<'a> {
 
     /// The next line without its `# ` and trailing white space (`""` for a blank one), or
     /// `None` at the closing `##`.
+    #[inline(always)]
     fn line(&mut self) -> Step<Option<&'a str>> {
         let Some(raw) = self.block.lines.get(self.next) else {
-            return match &self.block.end {
-                Some(end) => {
-                    self.here = *end;
-                    self.literal = false;
-                    Ok(None)
-                }
-                None => Err(Stop::Cut),
-            };
+            return self.end_of_block();
         };
         self.next += 1;
         self.here = raw.info;
+        // Nearly every line is `# ` and text that ends in a printable ASCII byte: taken
+        // as it is here, inline in the readers; anything else goes the long way.
+        let line = match raw.text.as_bytes() {
+            [b'#', b' ', .., last] if last.is_ascii() && !last.is_ascii_whitespace() => {
+                raw.text.get(2..).unwrap_or_default()
+            }
+            _ => match self.unusual_line(raw)? {
+                Some(line) => line,
+                None => return Ok(Some("")),
+            },
+        };
+        if self.literal || line.ends_with("::") {
+            self.track_literal(line);
+        }
+        if !self.literal {
+            self.check_prose(raw, line)?;
+        }
+        Ok(Some(line))
+    }
+
+    /// [`Reader::line`] at the closing `##`, or where the lines of a block without one
+    /// run out.
+    #[inline(never)]
+    fn end_of_block(&mut self) -> Step<Option<&'a str>> {
+        match &self.block.end {
+            Some(end) => {
+                self.here = *end;
+                self.literal = false;
+                Ok(None)
+            }
+            None => Err(Stop::Cut),
+        }
+    }
+
+    /// The text of a line that is not plain `# ` and text: without its `# ` and trailing
+    /// white space, `None` for a lone `#` (a blank line, which no rule looks at), or the
+    /// error of a line that is no doc comment line.
+    #[inline(never)]
+    fn unusual_line(&mut self, raw: &'a RawDocLine<'a>) -> Step<Option<&'a str>> {
         let Some(after_hash) = raw.text.strip_prefix('#') else {
             return Err(self.error("documentation comment line must start with '#'"));
         };
@@ -884,16 +917,21 @@ impl<'a> Reader<'a> {
             return Err(self.error("'##' inside a documentation comment"));
         }
         if after_hash.is_empty() {
-            return Ok(Some(""));
+            return Ok(None);
         }
         let Some(text) = after_hash.strip_prefix(' ') else {
             return Err(self.error("'#' must be followed by a space in documentation comments"));
         };
         // Plain ASCII endings are trimmed over bytes; anything else as str::trim_end.
-        let line = match text.as_bytes().last() {
+        Ok(Some(match text.as_bytes().last() {
             Some(b) if b.is_ascii() && !b.is_ascii_whitespace() => text,
             _ => text.trim_end(),
-        };
+        }))
+    }
+
+    /// Whether `line` opens an rST literal block or, inside one, ends it.
+    #[inline(never)]
+    fn track_literal(&mut self, line: &str) {
         if opens_literal(line) {
             self.literal = true;
             self.literal_indent = 0;
@@ -907,10 +945,6 @@ impl<'a> Reader<'a> {
                 self.literal = false;
             }
         }
-        if !self.literal {
-            self.check_prose(raw, line)?;
-        }
-        Ok(Some(line))
     }
 
     /// The prose rules of 10.2: lines fit in 70 columns (URLs excepted) and sentences are
