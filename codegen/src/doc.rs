@@ -1024,6 +1024,7 @@ fn starts_with_spaces(line: &str, n: usize) -> bool {
 }
 
 /// Number of white-space characters `line` starts with.
+#[inline(always)]
 fn indentation(line: &str) -> usize {
     // Spaces, then (nearly always) a plain ASCII character: counted over bytes.
     let bytes = line.as_bytes();
@@ -1221,6 +1222,7 @@ fn starts_sentence(c: char) -> bool {
 }
 
 /// If `line` starts with `@name:`, the name and the text after the colon and its spaces.
+#[inline(always)]
 fn at_name_colon(line: &str) -> Option<(&str, &str)> {
     let rest = line.strip_prefix('@')?;
     // Names are short: a plain loop beats a vectorised search's set-up.
