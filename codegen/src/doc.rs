@@ -1233,6 +1233,7 @@ fn at_name_colon(line: &str) -> Option<(&str, &str)> {
 /// If `line` starts with a section tag (`Returns:` ..., and the retired `Note(s):` and
 /// `Example(s):`), the tag and the text after the colon and its spaces. `Tag::` is rST
 /// markup, not a tag.
+#[inline]
 fn section_tag(line: &str) -> Option<(&str, &str)> {
     const TAGS: [&str; 8] = [
         "Returns", "Errors", "Since", "Notes", "Note", "Examples", "Example", "TODO",
@@ -1254,6 +1255,7 @@ fn section_tag(line: &str) -> Option<(&str, &str)> {
 }
 
 /// Whether `line` ends a description: another description, a tag, or `Features:`.
+#[inline]
 fn starts_section(line: &str) -> bool {
     line == "Features:" || at_name_colon(line).is_some() || section_tag(line).is_some()
 }
