@@ -850,7 +850,16 @@ impl<'a> Reader<'a> {
 
     /// The name in an `@name:` line. Older releases ignored `@name :`, which now
     /// describes a member called `name ` that cannot exist; leniently, the space is dropped.
+    #[inline(always)]
     fn described_name<'n>(&mut self, name: &'n str) -> Step<&'n str> {
+        // Nearly every name ends in a plain character: nothing to trim.
+        if name
+            .as_bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii() && !b.is_ascii_whitespace())
+        {
+            return Ok(name);
+        }
         let trimmed = name.trim_end();
         if trimmed.len() != name.len() && !trimmed.is_empty() && !self.strict {
             self.format_problem(
