@@ -417,7 +417,11 @@ pub(crate) fn find_key<'s>(
                 Kind::EscapedStr => escaped(k),
                 _ => text,
             };
-            if bytes.get(k.a as usize..k.b as usize) == Some(key) {
+            // Keys are a few bytes: compared inline rather than by a call to `memcmp`.
+            let same = bytes
+                .get(k.a as usize..k.b as usize)
+                .is_some_and(|k| k.iter().zip(key).all(|(a, b)| a == b));
+            if same {
                 return Some(at + 1);
             }
         }

@@ -587,12 +587,29 @@ fn key_of(kind: SectionKind, name: &str) -> u32 {
 /// fingerprints differ cannot describe the same thing, so only an equal pair needs the
 /// names compared (a block can describe a hundred members).
 fn fingerprint(kind: SectionKind, name: &str) -> u64 {
-    // FxHash's multiplier: cheap and good enough to make equal fingerprints rare.
+    // FxHash's multiplier, applied to a few words of the name rather than byte by byte:
+    // its first and last (up to) eight bytes, which overlap for a short name, and its
+    // length. Names that agree on all of those are rare enough; they get compared.
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    let start = u64::from(kind == SectionKind::Feature);
-    name.bytes().fold(start, |h, b| {
-        (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K)
-    })
+    let b = name.as_bytes();
+    let word8 = |at: usize| {
+        b.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let word4 = |at: usize| {
+        b.get(at..at + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+    };
+    let (first, last) = match b.len() {
+        8.. => (word8(0), word8(b.len() - 8)),
+        4..=7 => (word4(0), word4(b.len() - 4)),
+        _ => (b.iter().fold(0, |acc, &byte| acc << 8 | u64::from(byte)), 0),
+    };
+    let start = (b.len() as u64) << 1 | u64::from(kind == SectionKind::Feature);
+    let h = (start ^ first).wrapping_mul(K);
+    (h.rotate_left(29) ^ last).wrapping_mul(K)
 }
 
 /// A doc block being read: its sections so far, the last one's text still being written.
@@ -833,7 +850,16 @@ impl<'a> Reader<'a> {
 
     /// The name in an `@name:` line. Older releases ignored `@name :`, which now
     /// describes a member called `name ` that cannot exist; leniently, the space is dropped.
+    #[inline(always)]
     fn described_name<'n>(&mut self, name: &'n str) -> Step<&'n str> {
+        // Nearly every name ends in a plain character: nothing to trim.
+        if name
+            .as_bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii() && !b.is_ascii_whitespace())
+        {
+            return Ok(name);
+        }
         let trimmed = name.trim_end();
         if trimmed.len() != name.len() && !trimmed.is_empty() && !self.strict {
             self.format_problem(
@@ -847,47 +873,26 @@ impl<'a> Reader<'a> {
 
     /// The next line without its `# ` and trailing white space (`""` for a blank one), or
     /// `None` at the closing `##`.
+    #[inline(always)]
     fn line(&mut self) -> Step<Option<&'a str>> {
         let Some(raw) = self.block.lines.get(self.next) else {
-            return match &self.block.end {
-                Some(end) => {
-                    self.here = *end;
-                    self.literal = false;
-                    Ok(None)
-                }
-                None => Err(Stop::Cut),
-            };
+            return self.end_of_block();
         };
         self.next += 1;
         self.here = raw.info;
-        let Some(after_hash) = raw.text.strip_prefix('#') else {
-            return Err(self.error("documentation comment line must start with '#'"));
-        };
-        if after_hash.starts_with('#') {
-            return Err(self.error("'##' inside a documentation comment"));
-        }
-        if after_hash.is_empty() {
-            return Ok(Some(""));
-        }
-        let Some(text) = after_hash.strip_prefix(' ') else {
-            return Err(self.error("'#' must be followed by a space in documentation comments"));
-        };
-        // Plain ASCII endings are trimmed over bytes; anything else as str::trim_end.
-        let line = match text.as_bytes().last() {
-            Some(b) if b.is_ascii() && !b.is_ascii_whitespace() => text,
-            _ => text.trim_end(),
-        };
-        if opens_literal(line) {
-            self.literal = true;
-            self.literal_indent = 0;
-        } else if self.literal && !line.is_empty() {
-            let indent = indentation(line);
-            if self.literal_indent == 0 {
-                self.literal_indent = indent;
-            } else if indent < self.literal_indent {
-                // An rST block ends where the indentation drops.
-                self.literal = false;
+        // Nearly every line is `# ` and text that ends in a printable ASCII byte: taken
+        // as it is here, inline in the readers; anything else goes the long way.
+        let line = match raw.text.as_bytes() {
+            [b'#', b' ', .., last] if last.is_ascii() && !last.is_ascii_whitespace() => {
+                raw.text.get(2..).unwrap_or_default()
             }
+            _ => match self.unusual_line(raw)? {
+                Some(line) => line,
+                None => return Ok(Some("")),
+            },
+        };
+        if self.literal || line.ends_with("::") {
+            self.track_literal(line);
         }
         if !self.literal {
             self.check_prose(raw, line)?;
@@ -895,9 +900,78 @@ impl<'a> Reader<'a> {
         Ok(Some(line))
     }
 
+    /// [`Reader::line`] at the closing `##`, or where the lines of a block without one
+    /// run out.
+    #[inline(never)]
+    fn end_of_block(&mut self) -> Step<Option<&'a str>> {
+        match &self.block.end {
+            Some(end) => {
+                self.here = *end;
+                self.literal = false;
+                Ok(None)
+            }
+            None => Err(Stop::Cut),
+        }
+    }
+
+    /// The text of a line that is not plain `# ` and text: without its `# ` and trailing
+    /// white space, `None` for a lone `#` (a blank line, which no rule looks at), or the
+    /// error of a line that is no doc comment line.
+    #[inline(never)]
+    fn unusual_line(&mut self, raw: &'a RawDocLine<'a>) -> Step<Option<&'a str>> {
+        let Some(after_hash) = raw.text.strip_prefix('#') else {
+            return Err(self.error("documentation comment line must start with '#'"));
+        };
+        if after_hash.starts_with('#') {
+            return Err(self.error("'##' inside a documentation comment"));
+        }
+        if after_hash.is_empty() {
+            return Ok(None);
+        }
+        let Some(text) = after_hash.strip_prefix(' ') else {
+            return Err(self.error("'#' must be followed by a space in documentation comments"));
+        };
+        // Plain ASCII endings are trimmed over bytes; anything else as str::trim_end.
+        Ok(Some(match text.as_bytes().last() {
+            Some(b) if b.is_ascii() && !b.is_ascii_whitespace() => text,
+            _ => text.trim_end(),
+        }))
+    }
+
+    /// Whether `line` opens an rST literal block or, inside one, ends it.
+    #[inline(never)]
+    fn track_literal(&mut self, line: &str) {
+        if opens_literal(line) {
+            self.literal = true;
+            self.literal_indent = 0;
+        } else if self.literal && !line.is_empty() {
+            if self.literal_indent == 0 {
+                self.literal_indent = indentation(line);
+            } else if !starts_with_spaces(line, self.literal_indent)
+                && indentation(line) < self.literal_indent
+            {
+                // An rST block ends where the indentation drops.
+                self.literal = false;
+            }
+        }
+    }
+
     /// The prose rules of 10.2: lines fit in 70 columns (URLs excepted) and sentences are
     /// separated by two spaces.
+    #[inline(always)]
     fn check_prose(&mut self, raw: &RawDocLine<'_>, line: &str) -> Step<()> {
+        // Nearly every line is short enough in bytes and holds no sentence stop: cleared
+        // here, without a call.
+        let wide = line.len() + 2 > MAX_LINE_WIDTH;
+        if !wide && self.stops.is_some_and(|stops| !stops.any_within(line)) {
+            return Ok(());
+        }
+        self.check_prose_rules(raw, line)
+    }
+
+    /// [`Reader::check_prose`] for a line that may break a rule.
+    #[inline(never)]
+    fn check_prose_rules(&mut self, raw: &RawDocLine<'_>, line: &str) -> Step<()> {
         // Counting characters only matters when the bytes alone are too many.
         if line.len() + 2 > MAX_LINE_WIDTH
             && line.chars().count() + 2 > MAX_LINE_WIDTH
@@ -908,6 +982,7 @@ impl<'a> Reader<'a> {
                 format!("documentation line is wider than {MAX_LINE_WIDTH} columns"),
             )?;
         }
+        // `any_within` again (cheap: the stop it found last is where it looks first).
         let suspect = self.stops.map_or(true, |stops| stops.any_within(line));
         if let Some(at) = suspect.then(|| single_space_after_sentence(line)).flatten() {
             // Point at the space after the full stop; `# ` comes before the text.
@@ -924,6 +999,10 @@ impl<'a> Reader<'a> {
 
 /// Whether `line` starts an rST literal block (`::` alone) or a `.. qmp-example::`.
 fn opens_literal(line: &str) -> bool {
+    // Whatever opens one ends with `::`; prose lines are turned away by their last bytes.
+    if !line.ends_with("::") {
+        return false;
+    }
     let rest = match line.strip_prefix("..") {
         Some(after) if after.starts_with(' ') => {
             match after.trim_start_matches(' ').strip_prefix("qmp-example") {
@@ -945,11 +1024,24 @@ fn is_lone_url(line: &str) -> bool {
     rest.is_some_and(|r| !r.contains(' '))
 }
 
+/// Whether `line` starts with `n` spaces: then it is indented at least `n`, without
+/// counting the rest (example lines are often indented much deeper than their block).
+fn starts_with_spaces(line: &str, n: usize) -> bool {
+    line.as_bytes()
+        .get(..n)
+        .is_some_and(|lead| lead.iter().all(|&b| b == b' '))
+}
+
 /// Number of white-space characters `line` starts with.
+#[inline(always)]
 fn indentation(line: &str) -> usize {
     // Spaces, then (nearly always) a plain ASCII character: counted over bytes.
-    let spaces = line.bytes().take_while(|&b| b == b' ').count();
-    match line.as_bytes().get(spaces) {
+    let bytes = line.as_bytes();
+    let mut spaces = 0;
+    while bytes.get(spaces) == Some(&b' ') {
+        spaces += 1;
+    }
+    match bytes.get(spaces) {
         Some(b) if b.is_ascii() && !b.is_ascii_whitespace() => spaces,
         None => spaces,
         _ => line.chars().take_while(|c| c.is_whitespace()).count(),
@@ -1004,13 +1096,24 @@ impl SentenceStops {
     pub(crate) fn new(text: &str) -> SentenceStops {
         let bytes = text.as_bytes();
         let base = bytes.as_ptr() as usize;
-        let at = memchr::memchr3_iter(b'.', b'!', b'?', bytes)
-            .filter(|&i| {
-                bytes.get(i + 1) == Some(&b' ')
-                    && bytes.get(i + 2).is_some_and(|&c| starts_sentence(c.into()))
-            })
+        let stop_at = |i: usize| bytes.get(i + 2).is_some_and(|&c| starts_sentence(c.into()));
+        // Full stops are most of the stops but a third of them are followed by a space:
+        // looking for the pair finds fewer places to test than looking for the byte.
+        // `!` and `?` are rare enough to be looked for alone.
+        let mut at: Vec<usize> = memchr::memmem::find_iter(bytes, ". ")
+            .filter(|&i| stop_at(i))
             .map(|i| base + i)
             .collect();
+        let sorted = at.len();
+        at.extend(
+            memchr::memchr2_iter(b'!', b'?', bytes)
+                .filter(|&i| bytes.get(i + 1) == Some(&b' ') && stop_at(i))
+                .map(|i| base + i),
+        );
+        if at.len() > sorted {
+            // Two ascending runs, merged.
+            at.sort();
+        }
         SentenceStops {
             at,
             next: std::cell::Cell::new(0),
@@ -1018,6 +1121,7 @@ impl SentenceStops {
     }
 
     /// Whether a stop lies within `line` with its space and the next character.
+    #[inline]
     fn any_within(&self, line: &str) -> bool {
         let start = line.as_ptr() as usize;
         let mut next = self.next.get();
@@ -1127,19 +1231,29 @@ fn starts_sentence(c: char) -> bool {
 }
 
 /// If `line` starts with `@name:`, the name and the text after the colon and its spaces.
+#[inline(always)]
 fn at_name_colon(line: &str) -> Option<(&str, &str)> {
     let rest = line.strip_prefix('@')?;
-    let colon = rest.find(':')?;
+    // Names are short: a plain loop beats a vectorised search's set-up.
+    let colon = rest.bytes().position(|b| b == b':')?;
     Some((&rest[..colon], rest[colon + 1..].trim_start_matches(' ')))
 }
 
 /// If `line` starts with a section tag (`Returns:` ..., and the retired `Note(s):` and
 /// `Example(s):`), the tag and the text after the colon and its spaces. `Tag::` is rST
 /// markup, not a tag.
+#[inline]
 fn section_tag(line: &str) -> Option<(&str, &str)> {
     const TAGS: [&str; 8] = [
         "Returns", "Errors", "Since", "Notes", "Note", "Examples", "Example", "TODO",
     ];
+    // Most lines start with none of the tags' first letters: turned away at once.
+    if !matches!(
+        line.as_bytes().first(),
+        Some(b'R' | b'E' | b'S' | b'N' | b'T')
+    ) {
+        return None;
+    }
     TAGS.iter().find_map(|&tag| {
         let rest = line.strip_prefix(tag)?.strip_prefix(':')?;
         if rest.starts_with(':') {
@@ -1150,6 +1264,7 @@ fn section_tag(line: &str) -> Option<(&str, &str)> {
 }
 
 /// Whether `line` ends a description: another description, a tag, or `Features:`.
+#[inline]
 fn starts_section(line: &str) -> bool {
     line == "Features:" || at_name_colon(line).is_some() || section_tag(line).is_some()
 }

@@ -253,6 +253,44 @@ fn parse_source(
     result
 }
 
+/// How many bytes `bytes` starts with that a string may hold as they are: printable ASCII
+/// other than `'` and `\\`.
+///
+/// Eight bytes at a time (strings are names of a dozen bytes, on average): each test below
+/// sets a byte's top bit exactly when the byte passes it, without carries between bytes,
+/// as only the low seven bits are ever added.
+fn plain_len(bytes: &[u8]) -> usize {
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    const fn each(b: u8) -> u64 {
+        0x0101_0101_0101_0101 * b as u64
+    }
+    // Top bit set where the byte is not zero.
+    let nonzero = |w: u64| ((w & LOW) + LOW) | w;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(chunk);
+        // At least 0x20 (or not ASCII), and not 0x7f nor beyond.
+        let printable = ((w & LOW) + each(0x60)) | w;
+        let high = ((w & LOW) + each(0x01)) | w;
+        let good = printable & !high & nonzero(w ^ each(b'\'')) & nonzero(w ^ each(b'\\')) & TOP;
+        if good != TOP {
+            // Little-endian: the lowest failing byte is the first one.
+            return i + ((!good & TOP).trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + bytes
+        .get(i..)
+        .unwrap_or_default()
+        .iter()
+        .position(|&b| !(32..127).contains(&b) || b == b'\'' || b == b'\\')
+        .unwrap_or(bytes.len() - i)
+}
+
 /// A token of the dialect.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Token<'a> {
@@ -291,6 +329,37 @@ struct Lexer<'a> {
     col_cache: std::cell::Cell<(usize, u32)>,
     /// The unescaped forms of the file's strings that had an escape.
     escaped: String,
+    /// Finds the ends of comment lines.
+    breaks: LineBreaks,
+}
+
+/// A search for line breaks, one comment line at a time. `memchr::memchr` chooses its
+/// vectorised routine anew on every call, through a function pointer; a doc comment line
+/// is short enough for that to be a good part of the search, so on x86-64 the AVX2
+/// routine is chosen once, where the processor has it.
+#[derive(Clone, Copy)]
+struct LineBreaks {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::One>,
+}
+
+impl LineBreaks {
+    fn new() -> LineBreaks {
+        LineBreaks {
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::One::new(b'\n'),
+        }
+    }
+
+    /// The offset of the first line break in `haystack`.
+    #[inline(always)]
+    fn find(&self, haystack: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(avx2) = &self.avx2 {
+            return avx2.find(haystack);
+        }
+        memchr::memchr(b'\n', haystack)
+    }
 }
 
 impl<'a> Lexer<'a> {
@@ -300,6 +369,7 @@ impl<'a> Lexer<'a> {
             marker_files: Vec::new(),
             col_cache: std::cell::Cell::new((0, 1)),
             escaped: String::new(),
+            breaks: LineBreaks::new(),
             src,
             cursor: 0,
             pos: 0,
@@ -331,6 +401,52 @@ impl<'a> Lexer<'a> {
         SchemaError::new(&self.here(), message)
     }
 
+    /// Reads the next token, as `accept(false)` does: inside an expression, white space,
+    /// punctuation and plain strings are nearly all there is, and they are read here,
+    /// inline in the parser's loops; anything else (and a line break that ends the text)
+    /// is left to `accept`, from where this stopped.
+    #[inline(always)]
+    fn next_token(&mut self) -> Result<()> {
+        let bytes = self.src.as_bytes();
+        let mut cursor = self.cursor;
+        loop {
+            match bytes.get(cursor) {
+                Some(b' ') => cursor += 1,
+                Some(b'\n') if cursor + 1 < bytes.len() => {
+                    cursor += 1;
+                    self.info.line += 1;
+                    self.line_pos = cursor;
+                }
+                _ => break,
+            }
+        }
+        self.cursor = cursor;
+        match bytes.get(cursor) {
+            Some(&c @ (b'{' | b'}' | b':' | b',' | b'[' | b']')) => {
+                self.pos = cursor;
+                self.cursor = cursor + 1;
+                self.tok = Token::Punct(c);
+                Ok(())
+            }
+            Some(b'\'') => {
+                let start = cursor + 1;
+                let len = plain_len(bytes.get(start..).unwrap_or_default());
+                if bytes.get(start + len) != Some(&b'\'') {
+                    return self.accept(false);
+                }
+                self.pos = cursor;
+                self.cursor = start + len + 1;
+                self.tok = Token::Str {
+                    start: start as u32,
+                    end: (start + len) as u32,
+                    escaped: false,
+                };
+                Ok(())
+            }
+            _ => self.accept(false),
+        }
+    }
+
     /// Reads the next token. Comments are skipped unless `keep_comments`, except that a
     /// comment starting with `##` (a doc block) is always returned.
     fn accept(&mut self, keep_comments: bool) -> Result<()> {
@@ -345,7 +461,9 @@ impl<'a> Lexer<'a> {
             match ch {
                 b'#' => {
                     let doc_start = bytes.get(self.cursor) == Some(&b'#');
-                    let end = memchr::memchr(b'\n', &bytes[self.cursor..])
+                    let end = self
+                        .breaks
+                        .find(&bytes[self.cursor..])
                         .map_or(self.src.len(), |i| self.cursor + i);
                     self.cursor = end;
                     if keep_comments || doc_start {
@@ -388,6 +506,10 @@ impl<'a> Lexer<'a> {
                     }
                     self.info.line += 1;
                     self.line_pos = self.cursor;
+                    // The next line's indentation, without going round the loop for it.
+                    while bytes.get(self.cursor) == Some(&b' ') {
+                        self.cursor += 1;
+                    }
                 }
                 _ if self.src[self.pos..].starts_with("true") => {
                     self.cursor = self.pos + 4;
@@ -427,7 +549,10 @@ impl<'a> Lexer<'a> {
         self.info.line += 1;
         self.line_pos = start;
         self.pos = start;
-        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let end = self
+            .breaks
+            .find(&bytes[start..])
+            .map_or(bytes.len(), |i| start + i);
         self.cursor = end;
         self.tok = Token::Comment(&self.src[start..end]);
         true
@@ -440,18 +565,14 @@ impl<'a> Lexer<'a> {
         // Nearly every string is plain printable ASCII up to its closing quote: copied in
         // one go. Anything else is read byte by byte below, which knows the errors.
         let start = self.cursor.min(bytes.len());
-        let plain = bytes[start..]
-            .iter()
-            .position(|&b| !(32..127).contains(&b) || b == b'\'' || b == b'\\');
-        if let Some(len) = plain {
-            if bytes[start + len] == b'\'' {
-                self.cursor = start + len + 1;
-                return Ok(Token::Str {
-                    start: start as u32,
-                    end: (start + len) as u32,
-                    escaped: false,
-                });
-            }
+        let len = plain_len(&bytes[start..]);
+        if bytes.get(start + len) == Some(&b'\'') {
+            self.cursor = start + len + 1;
+            return Ok(Token::Str {
+                start: start as u32,
+                end: (start + len) as u32,
+                escaped: false,
+            });
         }
         let out_start = self.escaped.len();
         let mut escaped = false;
@@ -833,7 +954,7 @@ impl<'a> Parser<'a, '_> {
                     a: 0,
                     b: 0,
                 });
-                self.lexer.accept(false)?;
+                self.lexer.next_token()?;
                 let len = self.members(depth)?;
                 self.close(index, len);
             }
@@ -845,7 +966,7 @@ impl<'a> Parser<'a, '_> {
                     a: 0,
                     b: 0,
                 });
-                self.lexer.accept(false)?;
+                self.lexer.next_token()?;
                 let len = self.values(depth)?;
                 self.close(index, len);
             }
@@ -856,7 +977,7 @@ impl<'a> Parser<'a, '_> {
             } => {
                 self.push_str(pos, start, end, escaped);
                 self.expr_end = self.lexer.cursor;
-                self.lexer.accept(false)?;
+                self.lexer.next_token()?;
             }
             Token::Bool(b) => {
                 self.slots.push(Slot {
@@ -866,7 +987,7 @@ impl<'a> Parser<'a, '_> {
                     b: 0,
                 });
                 self.expr_end = self.lexer.cursor;
-                self.lexer.accept(false)?;
+                self.lexer.next_token()?;
             }
             _ => return Err(self.lexer.error("expected '{', '[', string, or boolean")),
         }
@@ -886,7 +1007,7 @@ impl<'a> Parser<'a, '_> {
     fn members(&mut self, depth: usize) -> Result<u32> {
         if self.lexer.tok == Token::Punct(b'}') {
             self.expr_end = self.lexer.cursor;
-            self.lexer.accept(false)?;
+            self.lexer.next_token()?;
             return Ok(0);
         }
         if !matches!(self.lexer.tok, Token::Str { .. }) {
@@ -904,11 +1025,11 @@ impl<'a> Parser<'a, '_> {
                 unreachable!("members: a key is always a string token here");
             };
             let pos = self.pos();
-            self.lexer.accept(false)?;
+            self.lexer.next_token()?;
             if self.lexer.tok != Token::Punct(b':') {
                 return Err(self.lexer.error("expected ':'"));
             }
-            self.lexer.accept(false)?;
+            self.lexer.next_token()?;
             let key = Slot {
                 kind: if escaped { Kind::EscapedStr } else { Kind::Str },
                 pos,
@@ -925,13 +1046,13 @@ impl<'a> Parser<'a, '_> {
             match self.lexer.tok {
                 Token::Punct(b'}') => {
                     self.expr_end = self.lexer.cursor;
-                    self.lexer.accept(false)?;
+                    self.lexer.next_token()?;
                     return Ok(len);
                 }
                 Token::Punct(b',') => {}
                 _ => return Err(self.lexer.error("expected ',' or '}'")),
             }
-            self.lexer.accept(false)?;
+            self.lexer.next_token()?;
             if !matches!(self.lexer.tok, Token::Str { .. }) {
                 return Err(self.lexer.error("expected string"));
             }
@@ -942,7 +1063,7 @@ impl<'a> Parser<'a, '_> {
     fn values(&mut self, depth: usize) -> Result<u32> {
         if self.lexer.tok == Token::Punct(b']') {
             self.expr_end = self.lexer.cursor;
-            self.lexer.accept(false)?;
+            self.lexer.next_token()?;
             return Ok(0);
         }
         if !matches!(
@@ -960,10 +1081,10 @@ impl<'a> Parser<'a, '_> {
             match self.lexer.tok {
                 Token::Punct(b']') => {
                     self.expr_end = self.lexer.cursor;
-                    self.lexer.accept(false)?;
+                    self.lexer.next_token()?;
                     return Ok(len);
                 }
-                Token::Punct(b',') => self.lexer.accept(false)?,
+                Token::Punct(b',') => self.lexer.next_token()?,
                 _ => return Err(self.lexer.error("expected ',' or ']'")),
             }
         }
@@ -1023,6 +1144,24 @@ fn apply_pragma(pragma: &mut Pragma, name: &str, value: Node<'_>, info: &Info) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_prefix_of_every_byte() {
+        let simple = |b: &[u8]| {
+            b.iter()
+                .position(|&b| !(32..127).contains(&b) || b == b'\'' || b == b'\\')
+                .unwrap_or(b.len())
+        };
+        for stop in 0..=255u8 {
+            for at in 0..20 {
+                let mut text = [b'a'; 20];
+                text[at] = stop;
+                for end in at..=text.len() {
+                    assert_eq!(plain_len(&text[..end]), simple(&text[..end]), "{stop} {at}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn tree_values_and_lazy_positions() {
