@@ -393,72 +393,59 @@ const RESERVED: &[&str] = &[
     "linux",
 ];
 
-/// [`RESERVED`] by length: a name is only compared with the words as long as it is.
-const RESERVED_BY_LEN: [&[&str]; 17] = [
-    &[],
-    &[],
-    &["do", "if", "or"],
-    &["for", "int", "asm", "new", "try", "and", "not", "xor"],
-    &[
-        "auto", "case", "char", "else", "enum", "goto", "long", "void", "bool", "this", "true",
-        "unix", "mips", "i386",
-    ],
-    &[
-        "break", "const", "float", "short", "union", "while", "_Bool", "catch", "class", "false",
-        "throw", "using", "bitor", "compl", "or_eq", "errno", "sparc", "linux",
-    ],
-    &[
-        "double", "extern", "return", "signed", "sizeof", "static", "struct", "switch", "inline",
-        "typeof", "delete", "friend", "public", "typeid", "and_eq", "bitand", "not_eq", "xor_eq",
-    ],
-    &[
-        "default", "typedef", "_Atomic", "mutable", "private", "virtual", "wchar_t",
-    ],
-    &[
-        "continue", "register", "unsigned", "volatile", "restrict", "_Complex", "_Alignas",
-        "_Alignof", "_Generic", "explicit", "operator", "template", "typename",
-    ],
-    &["_Noreturn", "namespace", "protected"],
-    &["_Imaginary", "const_cast"],
-    &["static_cast"],
-    &["dynamic_cast"],
-    &["_Thread_local"],
-    &["_Static_assert"],
-    &[],
-    &["reinterpret_cast"],
-];
+/// A word of up to 16 bytes as one number, its bytes in order from the lowest, zeros after
+/// it: C names hold no zero byte, so two words are equal exactly when their numbers are.
+const fn pack(word: &[u8]) -> u128 {
+    let mut packed = 0u128;
+    let mut i = 0;
+    while i < word.len() && i < 16 {
+        packed |= (word[i] as u128) << (8 * i);
+        i += 1;
+    }
+    packed
+}
 
-/// For each length up to 16, the first bytes (`a`..`z` as bits 0..25, `_` as bit 26) that
-/// some reserved word of that length starts with: rules out most names in two steps.
-const RESERVED_STARTS: [u32; 17] = {
-    let mut table = [0u32; 17];
+/// The slot of [`RESERVED_SET`] where looking for `packed` starts.
+const fn reserved_slot(packed: u128) -> usize {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let folded = (packed as u64) ^ ((packed >> 64) as u64).rotate_left(17);
+    (folded.wrapping_mul(K) >> 56) as usize
+}
+
+/// [`RESERVED`] packed (see [`pack`]) in an open-addressing table (0 for an empty
+/// slot): a name is told apart from all the words with a hash and a compare or two, not
+/// compared with each word of its length.
+const RESERVED_SET: [u128; 256] = {
+    let mut table = [0u128; 256];
     let mut i = 0;
     while i < RESERVED.len() {
-        let word = RESERVED[i].as_bytes();
-        table[word.len()] |= 1 << start_bit(word[0]);
+        let packed = pack(RESERVED[i].as_bytes());
+        let mut slot = reserved_slot(packed);
+        while table[slot] != 0 {
+            slot = (slot + 1) % 256;
+        }
+        table[slot] = packed;
         i += 1;
     }
     table
 };
 
-/// The bit of [`RESERVED_STARTS`] for a first byte; 31 (never set) for any other byte.
-const fn start_bit(b: u8) -> u32 {
-    match b {
-        b'a'..=b'z' => (b - b'a') as u32,
-        b'_' => 26,
-        _ => 31,
-    }
-}
-
 /// Whether `word` (already mapped to C characters) is one of [`RESERVED`].
 fn is_reserved(word: &[u8]) -> bool {
-    let (Some(&starts), Some(&first)) = (RESERVED_STARTS.get(word.len()), word.first()) else {
-        return false;
-    };
-    starts & (1 << start_bit(first)) != 0
-        && RESERVED_BY_LEN
-            .get(word.len())
-            .is_some_and(|words| words.iter().any(|r| r.as_bytes() == word))
+    !word.is_empty() && word.len() <= 16 && is_reserved_packed(pack(word))
+}
+
+/// Whether the word packed as `packed` (see [`pack`]) is one of [`RESERVED`].
+#[inline]
+fn is_reserved_packed(packed: u128) -> bool {
+    let mut slot = reserved_slot(packed);
+    loop {
+        match RESERVED_SET.get(slot) {
+            Some(&entry) if entry == packed => return packed != 0,
+            Some(&0) | None => return false,
+            Some(_) => slot = (slot + 1) % RESERVED_SET.len(),
+        }
+    }
 }
 
 /// The C character QEMU's `c_name` maps `c` to.
@@ -486,62 +473,70 @@ pub fn c_name(name: &str, protect: bool) -> String {
     }
 }
 
-/// A fingerprint of `c_name(name, true)`, computed without building it: names whose
-/// fingerprints differ cannot clash, so the clash rules compare these first and build C
-/// names only for the rare equal pair.
+/// A fingerprint of `c_name(name, true)`: names whose fingerprints differ cannot clash,
+/// so the clash rules compare these first and build C names only for the rare equal pair.
 pub(crate) fn c_name_key(name: &str) -> u64 {
-    // FxHash's multiplier: cheap and good enough to make equal fingerprints rare.
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    /// The C byte of each byte, as c_name maps characters: a multi-byte character
-    /// becomes one `_` (its lead byte maps to `_`; continuation bytes map to 0, skipped).
-    const MAP: [u8; 256] = {
-        let mut map = [b'_'; 256];
+    /// The C byte of each ASCII byte, as `c_name` maps characters.
+    const MAP: [u8; 128] = {
+        let mut map = [b'_'; 128];
         let mut b = 0;
-        while b < 256 {
+        while b < 128 {
             let c = b as u8;
             if c.is_ascii_alphanumeric() || c == b'_' {
                 map[b] = c;
-            } else if c >= 0x80 && c < 0xc0 {
-                map[b] = 0;
             }
             b += 1;
         }
         map
     };
-    fn hash(start: u64, name: &str) -> u64 {
-        let mut h = start;
-        for &b in name.as_bytes() {
-            let m = MAP[usize::from(b)];
-            if m != 0 {
-                h = (h.rotate_left(5) ^ u64::from(m)).wrapping_mul(K);
-            }
-        }
-        h
-    }
+    /// The longest name mapped in place; longer ones (and non-ASCII ones, which the
+    /// lexer never lets through) build their C name.
+    const LONGEST: usize = 62;
     let bytes = name.as_bytes();
-    let h = hash(0, name);
-    // Only names as long as a reserved word and starting like one need a closer look
-    // (non-ASCII names, which the lexer never lets through, the slow way).
-    let maybe_reserved = bytes.first().is_some_and(|&first| {
-        RESERVED_STARTS
-            .get(bytes.len())
-            .is_some_and(|starts| starts & (1 << start_bit(MAP[usize::from(first)])) != 0)
-    });
-    let protected = bytes.first().is_some_and(u8::is_ascii_digit)
-        || (maybe_reserved && bytes.is_ascii() && {
-            let mut buf = [0u8; 16];
-            for (slot, &b) in buf.iter_mut().zip(bytes) {
-                *slot = MAP[usize::from(b)];
-            }
-            is_reserved(&buf[..bytes.len()])
-        })
-        || (!bytes.is_ascii() && is_reserved(c_name(name, false).as_bytes()));
-    if protected {
-        // As if the name were written with the `q_` in front.
-        hash(hash(0, "q_"), name)
-    } else {
-        h
+    if bytes.len() > LONGEST || !bytes.is_ascii() {
+        let cname = c_name(name, true);
+        let mut padded = cname.into_bytes();
+        let len = padded.len();
+        padded.resize(len.next_multiple_of(8) + 16, 0);
+        return hash_padded(&padded, 0, len);
     }
+    // Mapped after a gap for `q_`, so a protected name needs no second pass; the zeros
+    // after the name pad its last word (and make it a packed word, see [`pack`]).
+    let mut buf = [0u8; LONGEST + 2 + 16];
+    for (slot, &b) in buf[2..].iter_mut().zip(bytes) {
+        *slot = MAP[usize::from(b & 0x7f)];
+    }
+    let len = bytes.len();
+    let mut packed = [0u8; 16];
+    packed.copy_from_slice(&buf[2..18]);
+    let protected = bytes.first().is_some_and(u8::is_ascii_digit)
+        || (len <= 16 && is_reserved_packed(u128::from_le_bytes(packed)));
+    if protected {
+        buf[0] = b'q';
+        buf[1] = b'_';
+        hash_padded(&buf, 0, len + 2)
+    } else {
+        hash_padded(&buf, 2, len)
+    }
+}
+
+/// The fingerprint of the C name `buf[start..start + len]`, a word at a time (FxHash's
+/// scheme); `buf` has zeros after the name, to the end of its last word at least. A
+/// function of the name's bytes alone, wherever they sit.
+#[inline]
+fn hash_padded(buf: &[u8], start: usize, len: usize) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = len as u64;
+    let mut at = start;
+    while at < start + len {
+        let mut word = [0u8; 8];
+        if let Some(bytes) = buf.get(at..at + 8) {
+            word.copy_from_slice(bytes);
+        }
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        at += 8;
+    }
+    h
 }
 
 /// Whether `name` starts with `q_` once mapped to C (the namespace QAPI reserves for
@@ -1469,17 +1464,15 @@ mod tests {
     }
 
     #[test]
-    fn reserved_words_by_length() {
-        let mut by_len: Vec<&str> = RESERVED_BY_LEN
-            .iter()
-            .flat_map(|w| w.iter().copied())
-            .collect();
-        let mut all = RESERVED.to_vec();
-        by_len.sort_unstable();
-        all.sort_unstable();
-        assert_eq!(by_len, all);
-        for (len, words) in RESERVED_BY_LEN.iter().enumerate() {
-            assert!(words.iter().all(|w| w.len() == len));
+    fn reserved_words() {
+        for word in RESERVED {
+            assert!(is_reserved(word.as_bytes()), "{word}");
+            let longer = format!("{word}x");
+            assert!(!is_reserved(longer.as_bytes()), "{longer}");
+            assert!(!is_reserved(&word.as_bytes()[1..]) || RESERVED.contains(&&word[1..]));
+        }
+        for word in ["", "foo", "in", "unionx", "q_int", "reinterpret_casts"] {
+            assert!(!is_reserved(word.as_bytes()), "{word}");
         }
     }
 
@@ -1500,6 +1493,11 @@ mod tests {
             "has-x",
             "_Bool",
             "-Bool",
+            "\u{e9}-x",
+            "__x",
+            "q-int",
+            "a-very-long-member-name-that-does-not-fit-in-the-room-for-names",
+            "a_very_long_member_name_that_does_not_fit_in_the_room_for_names",
         ];
         for a in names {
             for b in names {

@@ -292,7 +292,8 @@ impl Builder {
         // Members and branches declared here are defined in the new entity.
         match &mut entity.kind {
             EntityKind::Object(o) => {
-                for m in &mut o.local_members {
+                // Not checked yet: `members` holds the local ones only.
+                for m in &mut o.members {
                     m.defined_in = id;
                 }
                 if let Some(b) = &mut o.branches {
@@ -346,8 +347,8 @@ impl Builder {
             None,
             EntityKind::Object(ObjectType {
                 base: None,
-                local_members: Vec::new(),
                 members: Vec::new(),
+                local_start: 0,
                 branches: None,
             }),
         );
@@ -477,8 +478,8 @@ impl Builder {
                 Some(origin.info),
                 EntityKind::Object(ObjectType {
                     base: None,
-                    local_members: members,
-                    members: Vec::new(),
+                    members,
+                    local_start: 0,
                     branches: None,
                 }),
             );
@@ -547,13 +548,14 @@ impl Builder {
                 prefix,
             }),
             ExprBody::Struct { base, members } => {
-                let (local_members, types) = self.make_members(members, &origin)?;
+                // The local members, which the base's join in front of once checked.
+                let (members, types) = self.make_members(members, &origin)?;
                 pending.base = base;
                 pending.member_types = types;
                 EntityKind::Object(ObjectType {
                     base: None,
-                    local_members,
-                    members: Vec::new(),
+                    members,
+                    local_start: 0,
                     branches: None,
                 })
             }
@@ -573,8 +575,8 @@ impl Builder {
                 pending.tag = Some(discriminator.clone());
                 EntityKind::Object(ObjectType {
                     base: None,
-                    local_members: Vec::new(),
                     members: Vec::new(),
+                    local_start: 0,
                     branches: Some(Branches {
                         tag: discriminator,
                         tag_type: EntityId::UNRESOLVED,
@@ -915,17 +917,22 @@ impl Builder {
         self.states[id.index()] = State::InProgress;
         self.check_definition(id)?;
 
+        // Not checked yet: the object's `members` are its local ones.
+        let mut local = self
+            .object_mut(id)
+            .map(|o| std::mem::take(&mut o.members))
+            .unwrap_or_default();
         // `members[i]` has the C name fingerprint `keys[i]`.
-        let local_count = self.object(id).map_or(0, |o| o.local_members.len());
         let base_count = self.pending[id.index()].base.as_ref().map_or(0, |base| {
             self.lookup_type(base)
                 .and_then(|b| self.object(b))
-                .map_or(0, |o| o.members.len().max(o.local_members.len()))
+                .map_or(0, |o| o.members.len())
         });
         // Sized once for the base's members and the local ones, not grown member by
-        // member (a base not checked yet has no `members` so far: its local ones count).
-        let mut members: Vec<Member> = Vec::with_capacity(base_count + local_count);
-        let mut keys: Vec<u64> = Vec::with_capacity(base_count + local_count);
+        // member (a base not checked yet has only its local ones so far, so this may
+        // fall short).
+        let mut members: Vec<Member> = Vec::with_capacity(base_count + local.len());
+        let mut keys: Vec<u64> = Vec::with_capacity(base_count + local.len());
         if let Some(base_name) = self.pending[id.index()].base.take() {
             let base = self.resolve(&base_name, id, || "'base'".to_string())?;
             if !self.object(base).is_some_and(|o| o.branches.is_none()) {
@@ -940,7 +947,7 @@ impl Builder {
             self.check_object(base)?;
             // The base passed its own clash checks: its members cannot collide.
             if let Some(o) = self.object(base) {
-                members.reserve(o.members.len());
+                members.reserve(o.members.len() + local.len());
                 members.extend(o.members.iter().cloned());
             }
             keys.extend_from_slice(&self.member_keys[base.index()]);
@@ -948,36 +955,35 @@ impl Builder {
                 o.base = Some(base);
             }
         }
+        let local_start = members.len();
 
-        let mut local = self
-            .object_mut(id)
-            .map(|o| std::mem::take(&mut o.local_members))
-            .unwrap_or_default();
         let types = self.pending[id.index()].member_types.clone();
         let type_names = self
             .member_type_names
             .get(types.start as usize..types.end as usize)
             .unwrap_or_default();
-        for (m, ty) in local.iter_mut().zip(type_names) {
+        for (i, ty) in type_names.iter().enumerate().take(local.len()) {
+            let m = &local[i];
             let what = || {
                 let defined_in = &self.entity(m.defined_in).name;
                 Builder::describe_member("member", &m.name, defined_in, self.defn_name(id))
             };
             let ty = self.resolve(ty, id, what)?;
-            m.ty = ty;
             self.check_feature_clash(&m.features, &m.name, id)?;
             let key = c_name_key(&m.name);
             if keys.contains(&key) {
                 // Same fingerprint: compare the C names for real, as QEMU does.
-                let mut seen: Vec<Seen> = members.iter().map(|x| self.seen_member(x)).collect();
+                let mut seen: Vec<Seen> = members
+                    .iter()
+                    .chain(&local[..i])
+                    .map(|x| self.seen_member(x))
+                    .collect();
                 self.clash(&mut seen, self.seen_member(m), id)?;
             }
             keys.push(key);
-            members.push(m.clone());
+            local[i].ty = ty;
         }
-        if let Some(o) = self.object_mut(id) {
-            o.local_members = local;
-        }
+        members.append(&mut local);
 
         if self.object(id).is_some_and(|o| o.branches.is_some()) {
             self.check_branches(id, &keys, &members)?;
@@ -994,6 +1000,7 @@ impl Builder {
 
         if let Some(o) = self.object_mut(id) {
             o.members = members;
+            o.local_start = local_start;
         }
         self.member_keys[id.index()] = keys;
         self.states[id.index()] = State::Done;
@@ -1413,7 +1420,7 @@ impl Builder {
                         self.connect_into(base, doc)?;
                     }
                 }
-                for m in &o.local_members {
+                for m in o.local_members() {
                     Builder::connect_member(doc, &m.name, "member", m.info.as_ref(), &self.pragma)?;
                     Builder::connect_features(doc, &m.features)?;
                 }

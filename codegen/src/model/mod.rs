@@ -552,15 +552,26 @@ pub struct ObjectType {
     /// The base type, whose members come first. For a union with inline base members, the
     /// implicit `q_obj_NAME-base`.
     pub base: Option<EntityId>,
-    /// The members declared by the type itself, in order.
-    pub local_members: Vec<Member>,
-    /// All members: the base's (recursively), then the local ones.
-    pub members: Vec<Member>,
+    /// All members: the base's (recursively), then the local ones. Kept once, the local
+    /// ones as a suffix, rather than in two lists holding copies of the same members.
+    members: Vec<Member>,
+    /// Where the local members start in `members`.
+    local_start: usize,
     /// For a union: the discriminator and the branches.
     pub branches: Option<Branches>,
 }
 
 impl ObjectType {
+    /// All members: the base's (recursively), then the local ones.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// The members declared by the type itself, in order.
+    pub fn local_members(&self) -> &[Member] {
+        self.members.get(self.local_start..).unwrap_or_default()
+    }
+
     /// Whether it is a union.
     pub fn is_union(&self) -> bool {
         self.branches.is_some()
