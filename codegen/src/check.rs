@@ -744,30 +744,99 @@ fn check_name_is_str<'n>(node: Option<Node<'n>>, ctx: &Ctx, source: Src<'_>) -> 
 /// `__RFQDN_` and the optional experimental prefix `x-`. `None` when the name is not
 /// well-formed (letters, digits, `-` and `_`, starting with a letter).
 fn name_stem(name: &str) -> Option<&str> {
-    fn is_stem(s: &str) -> bool {
-        let mut chars = s.chars();
-        chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    fn is_stem(s: &[u8]) -> bool {
+        s.first().is_some_and(u8::is_ascii_alphabetic) && all_of(s, STEM)
     }
-    let mut rest = name;
-    if let Some(after) = name.strip_prefix("__") {
+    let bytes = name.as_bytes();
+    let mut rest = 0;
+    if let Some(after) = bytes.strip_prefix(b"__") {
         // The prefix's domain part cannot contain '_', so the first '_' ends it.
         let domain_len = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+            .iter()
+            .position(|&b| !has_class(b, DOMAIN))
             .unwrap_or(after.len());
-        if domain_len == 0 || !after[domain_len..].starts_with('_') {
+        if domain_len == 0 || after.get(domain_len) != Some(&b'_') {
             return None;
         }
-        rest = &after[domain_len + 1..];
+        rest = 2 + domain_len + 1;
     }
-    let bytes = rest.as_bytes();
-    if bytes.len() >= 2 && bytes[0].eq_ignore_ascii_case(&b'x') && bytes[1] == b'-' {
-        let stem = &rest[2..];
-        if is_stem(stem) {
-            return Some(stem);
-        }
+    let tail = bytes.get(rest..).unwrap_or_default();
+    if tail.len() >= 2
+        && tail[0].eq_ignore_ascii_case(&b'x')
+        && tail[1] == b'-'
+        && is_stem(&tail[2..])
+    {
+        return name.get(rest + 2..);
     }
-    is_stem(rest).then_some(rest)
+    if is_stem(tail) {
+        name.get(rest..)
+    } else {
+        None
+    }
+}
+
+/// Byte classes of names, as bits of [`CLASSES`]: lower-case letters.
+const LOWER: u8 = 1;
+/// Upper-case letters.
+const UPPER: u8 = 2;
+/// Digits.
+const DIGIT: u8 = 4;
+/// `-`.
+const DASH: u8 = 8;
+/// `_`.
+const UNDERSCORE: u8 = 16;
+/// `.`.
+const DOT: u8 = 32;
+/// What a name's stem is made of.
+const STEM: u8 = LOWER | UPPER | DIGIT | DASH | UNDERSCORE;
+/// What the domain of a downstream prefix is made of.
+const DOMAIN: u8 = LOWER | UPPER | DIGIT | DASH | DOT;
+
+/// The class bits of every byte (none for bytes outside ASCII): a name's bytes are
+/// classified with one lookup each rather than a chain of comparisons.
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_lowercase() {
+            LOWER
+        } else if c.is_ascii_uppercase() {
+            UPPER
+        } else if c.is_ascii_digit() {
+            DIGIT
+        } else if c == b'-' {
+            DASH
+        } else if c == b'_' {
+            UNDERSCORE
+        } else if c == b'.' {
+            DOT
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
+
+/// Whether byte `b` is in one of the classes `mask`.
+#[inline]
+fn has_class(b: u8, mask: u8) -> bool {
+    CLASSES[usize::from(b)] & mask != 0
+}
+
+/// Whether every byte of `s` is in one of the classes `mask`.
+#[inline]
+fn all_of(s: &[u8], mask: u8) -> bool {
+    // Folded rather than stopped at the first miss: names are short and nearly always
+    // pass, and a branch-free pass is cheaper than a decision per byte.
+    s.iter().fold(true, |all, &b| all & has_class(b, mask))
+}
+
+/// Whether some byte of `s` is in one of the classes `mask`.
+#[inline]
+fn any_of(s: &[u8], mask: u8) -> bool {
+    s.iter().fold(false, |any, &b| any | has_class(b, mask))
 }
 
 /// A valid QAPI name, not in the `q_` namespace reserved for generated names.
@@ -781,7 +850,7 @@ fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: Src<'_>) -> Result<&'n s
 /// Event names: upper case.
 fn check_name_upper(name: &str, ctx: &Ctx, source: Src<'_>) -> Result<()> {
     let stem = check_name_str(name, ctx, source)?;
-    if stem.chars().any(|c| c.is_ascii_lowercase() || c == '-') {
+    if any_of(stem.as_bytes(), LOWER | DASH) {
         return Err(ctx.err(format!("name of {source} must not use lowercase or '-'")));
     }
     Ok(())
@@ -799,14 +868,13 @@ fn check_name_lower(
     // permitted, so the general rules need not be walked through.
     let b = name.as_bytes();
     if b.first().is_some_and(u8::is_ascii_lowercase)
-        && b.iter()
-            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && all_of(b, LOWER | DIGIT | DASH)
         && !(b[0] == b'q' && b.get(1) == Some(&b'-'))
     {
         return Ok(());
     }
     let stem = check_name_str(name, ctx, source)?;
-    if (!permit_upper && stem.chars().any(|c| c.is_ascii_uppercase()))
+    if (!permit_upper && any_of(stem.as_bytes(), UPPER))
         || (!permit_underscore && stem.contains('_'))
     {
         return Err(ctx.err(format!("name of {source} must not use uppercase or '_'")));
@@ -817,10 +885,10 @@ fn check_name_lower(
 /// Type names: CamelCase.
 fn check_name_camel(name: &str, ctx: &Ctx, source: Src<'_>) -> Result<()> {
     let stem = check_name_str(name, ctx, source)?;
-    let mut chars = stem.chars();
-    let camel = chars.next().is_some_and(|c| c.is_ascii_uppercase())
-        && stem.chars().all(|c| c.is_ascii_alphanumeric())
-        && chars.any(|c| c.is_ascii_lowercase());
+    let bytes = stem.as_bytes();
+    let camel = bytes.first().is_some_and(u8::is_ascii_uppercase)
+        && all_of(bytes, LOWER | UPPER | DIGIT)
+        && any_of(&bytes[1..], LOWER);
     if !camel {
         return Err(ctx.err(format!("name of {source} must use CamelCase")));
     }
@@ -869,11 +937,23 @@ fn check_keys(
     // are unique). The messages below are only worked out when not.
     let mut required_found = 0;
     let mut all_known = true;
-    for k in dict.keys() {
-        if required.contains(&k) {
-            required_found += 1;
-        } else if !optional.contains(&k) {
-            all_known = false;
+    match *dict {
+        // The sugared form (most members and values): one key, no object to walk.
+        Sugar::Short(k, _) => {
+            if required.contains(&k) {
+                required_found = 1;
+            } else {
+                all_known = optional.contains(&k);
+            }
+        }
+        Sugar::Long(d) => {
+            for k in d.keys() {
+                if required.contains(&k) {
+                    required_found += 1;
+                } else if !optional.contains(&k) {
+                    all_known = false;
+                }
+            }
         }
     }
     if required_found == required.len() && all_known {
