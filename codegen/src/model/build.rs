@@ -407,7 +407,7 @@ impl Builder {
 
     /// The array type of `element`, defined on first use.
     fn make_array(&mut self, element: &str, origin: Option<&Origin>) -> Result<Name> {
-        let name = Name::concat(&[element, "List"]);
+        let name = joined(&[element, "List"]);
         if self.lookup_type(&name).is_none() {
             let entity = Builder::new_entity(
                 name.clone(),
@@ -470,7 +470,7 @@ impl Builder {
         if members.is_empty() {
             return Ok(None);
         }
-        let name = Name::concat(&["q_obj_", origin.name.as_str(), "-", role]);
+        let name = joined(&["q_obj_", origin.name.as_str(), "-", role]);
         // Already there means the owner is defined twice, which its own definition reports.
         if !self.by_name.contains_key(&name) {
             let mut entity = Builder::new_entity(
@@ -1071,8 +1071,9 @@ impl Builder {
         let mut types = std::mem::take(&mut self.pending[id.index()].variant_types);
         // Values without a branch get the empty type.
         if let Some(tag_enum) = self.entity(tag_ty).as_enum() {
+            let mut cursor = 0;
             for value in &tag_enum.members {
-                if !variants.iter().any(|v| v.name == value.name) {
+                if !find_from(&variants, &mut cursor, |v| v.name == value.name) {
                     variants.push(Variant {
                         name: value.name.clone(),
                         ty: EntityId::UNRESOLVED,
@@ -1087,6 +1088,7 @@ impl Builder {
         if variants.is_empty() {
             return Err(self.error(id, "union has no branches"));
         }
+        let mut cursor = 0;
         for (v, ty) in variants.iter_mut().zip(&types) {
             let what = || {
                 let defined_in = &self.entity(v.defined_in).name;
@@ -1097,7 +1099,7 @@ impl Builder {
             let is_value = self
                 .entity(tag_ty)
                 .as_enum()
-                .is_some_and(|e| e.member(&v.name).is_some());
+                .is_some_and(|e| find_from(&e.members, &mut cursor, |m| m.name == v.name));
             if !is_value {
                 return Err(self.error(
                     id,
@@ -1509,6 +1511,44 @@ impl Builder {
             warnings,
         }
     }
+}
+
+/// Whether some item of `items` is `wanted`, looked for from `cursor` on and then from the
+/// start; `cursor` is left just after the one found. Branches are mostly written in the
+/// order of their enum's values, so looking on from the last one found finds the next
+/// one at once instead of after a scan from the start.
+fn find_from<T>(items: &[T], cursor: &mut usize, wanted: impl Fn(&T) -> bool) -> bool {
+    let start = (*cursor).min(items.len());
+    let (before, after) = items.split_at(start);
+    let found = match after.iter().position(&wanted) {
+        Some(i) => Some(start + i),
+        None => before.iter().position(&wanted),
+    };
+    if let Some(i) = found {
+        *cursor = i + 1;
+    }
+    found.is_some()
+}
+
+/// `parts` one after the other, put together on the stack when short: the names of
+/// implicit types (`FooList`, `q_obj_NAME-arg`), made for every array use and inline
+/// argument list, where building them a character at a time cost several times more.
+fn joined(parts: &[&str]) -> Name {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut buf = [0u8; 64];
+    if let Some(out) = buf.get_mut(..len) {
+        let mut at = 0;
+        for part in parts {
+            if let Some(slot) = out.get_mut(at..at + part.len()) {
+                slot.copy_from_slice(part.as_bytes());
+            }
+            at += part.len();
+        }
+        if let Ok(text) = std::str::from_utf8(out) {
+            return Name::new(text);
+        }
+    }
+    Name::from(parts.concat())
 }
 
 /// Whether two of `names` may have the same C name: false when their fingerprints all
