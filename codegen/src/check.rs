@@ -606,8 +606,7 @@ fn check_definition(
         pragma,
     };
     let keys = KeySet::of(expr);
-    let mut metas = Meta::ALL.into_iter().filter(|m| keys.has(m.as_str()));
-    let (Some(meta), None) = (metas.next(), metas.next()) else {
+    let Some(meta) = keys.meta() else {
         return Err(ctx.err(
             "expression must have exactly one key 'enum', 'struct', 'union', 'alternate', \
              'command', 'event'",
@@ -632,7 +631,7 @@ fn check_definition(
                     d.symbol.as_deref().unwrap_or_default()
                 )));
             }
-            d.check_expr(meta == Meta::Command, keys.has("returns"))?;
+            d.check_expr(meta == Meta::Command, keys.has(KeySet::RETURNS))?;
         }
         None if pragma.doc_required => {
             return Err(ctx.err("documentation comment required"));
@@ -926,6 +925,9 @@ fn quoted_sorted<'k>(keys: impl IntoIterator<Item = &'k str>) -> String {
         .join(", ")
 }
 
+/// Whether `dict` has every key of `required` and no key outside `required` and
+/// `optional`; inlined, as most checks pass and a call cost more than the check.
+#[inline]
 fn check_keys(
     dict: &Sugar<'_>,
     ctx: &Ctx,
@@ -959,6 +961,18 @@ fn check_keys(
     if required_found == required.len() && all_known {
         return Ok(());
     }
+    key_error(dict, ctx, source, required, optional)
+}
+
+/// The error [`check_keys`] reports.
+#[cold]
+fn key_error(
+    dict: &Sugar<'_>,
+    ctx: &Ctx,
+    source: Src<'_>,
+    required: &[&str],
+    optional: &[&str],
+) -> Result<()> {
     let missing: Vec<&str> = required
         .iter()
         .copied()
@@ -1043,23 +1057,46 @@ impl KeySet {
         1 << index
     }
 
-    fn has(self, key: &str) -> bool {
-        self.0 & KeySet::bit(key) != 0
+    /// The bits of the keys naming a definition's kind, those of [`Meta::ALL`] in order.
+    const METAS: u32 = (1 << Meta::ALL.len()) - 1;
+    /// Bit of `returns`.
+    const RETURNS: u32 = 1 << 6;
+    /// Bit of `gen`.
+    const GEN: u32 = 1 << 7;
+    /// Bit of `success-response`.
+    const SUCCESS_RESPONSE: u32 = 1 << 8;
+    /// Bit of `boxed`.
+    const BOXED: u32 = 1 << 9;
+    /// Bit of `allow-oob`.
+    const ALLOW_OOB: u32 = 1 << 10;
+    /// Bit of `allow-preconfig`.
+    const ALLOW_PRECONFIG: u32 = 1 << 11;
+    /// The bits of the command flags.
+    const FLAGS: u32 = KeySet::GEN
+        | KeySet::SUCCESS_RESPONSE
+        | KeySet::BOXED
+        | KeySet::ALLOW_OOB
+        | KeySet::ALLOW_PRECONFIG
+        | KeySet::COROUTINE;
+
+    /// Whether the key of bit `bit` (one of the constants) is present: asked by bit, as
+    /// asking by name matched the name again for every question.
+    fn has(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// The kind of definition, when exactly one key names one.
+    fn meta(self) -> Option<Meta> {
+        let metas = self.0 & KeySet::METAS;
+        if metas.count_ones() != 1 {
+            return None;
+        }
+        Meta::ALL.get(metas.trailing_zeros() as usize).copied()
     }
 
     /// Whether any command flag is present.
     fn has_flags(self) -> bool {
-        let flags = [
-            "gen",
-            "success-response",
-            "boxed",
-            "allow-oob",
-            "allow-preconfig",
-        ];
-        let mask = flags
-            .iter()
-            .fold(KeySet::COROUTINE, |m, k| m | KeySet::bit(k));
-        self.0 & mask != 0
+        self.0 & KeySet::FLAGS != 0
     }
 }
 
@@ -1093,18 +1130,18 @@ fn check_flags(expr: Dict<'_>, keys: KeySet, ctx: &Ctx, mut body: ExprBody) -> R
             }
         }
     }
-    if keys.has("allow-oob") && keys.has("coroutine") {
+    if keys.has(KeySet::ALLOW_OOB) && keys.has(KeySet::COROUTINE) {
         // QEMU has no use for the combination and forbids it.
         return Err(ctx.err("flags 'allow-oob' and 'coroutine' are incompatible"));
     }
     if let ExprBody::Command { flags, .. } = &mut body {
         *flags = CommandFlags {
-            gen: !keys.has("gen"),
-            success_response: !keys.has("success-response"),
-            boxed: keys.has("boxed"),
-            allow_oob: keys.has("allow-oob"),
-            allow_preconfig: keys.has("allow-preconfig"),
-            coroutine: keys.has("coroutine"),
+            gen: !keys.has(KeySet::GEN),
+            success_response: !keys.has(KeySet::SUCCESS_RESPONSE),
+            boxed: keys.has(KeySet::BOXED),
+            allow_oob: keys.has(KeySet::ALLOW_OOB),
+            allow_preconfig: keys.has(KeySet::ALLOW_PRECONFIG),
+            coroutine: keys.has(KeySet::COROUTINE),
         };
     }
     Ok(body)
@@ -1228,10 +1265,16 @@ impl fmt::Display for Src<'_> {
     }
 }
 
+/// Most definitions, members and values have no features: answered without a call.
+#[inline]
 fn check_features(features: Option<Node<'_>>, ctx: &Ctx) -> Result<Vec<FeatureExpr>> {
-    let Some(features) = features else {
-        return Ok(Vec::new());
-    };
+    match features {
+        None => Ok(Vec::new()),
+        Some(features) => check_feature_list(features, ctx),
+    }
+}
+
+fn check_feature_list(features: Node<'_>, ctx: &Ctx) -> Result<Vec<FeatureExpr>> {
     let Value::List(list) = features.value() else {
         return Err(ctx.err("'features' must be an array"));
     };
@@ -1541,6 +1584,20 @@ mod tests {
         assert_eq!(name_stem("*oops"), None);
         assert_eq!(name_stem(""), None);
         assert_eq!(name_stem("not\\possible"), None);
+    }
+
+    #[test]
+    fn key_bits() {
+        for (i, meta) in Meta::ALL.iter().enumerate() {
+            assert_eq!(KeySet::bit(meta.as_str()), 1 << i);
+        }
+        assert_eq!(KeySet::bit("returns"), KeySet::RETURNS);
+        assert_eq!(KeySet::bit("gen"), KeySet::GEN);
+        assert_eq!(KeySet::bit("success-response"), KeySet::SUCCESS_RESPONSE);
+        assert_eq!(KeySet::bit("boxed"), KeySet::BOXED);
+        assert_eq!(KeySet::bit("allow-oob"), KeySet::ALLOW_OOB);
+        assert_eq!(KeySet::bit("allow-preconfig"), KeySet::ALLOW_PRECONFIG);
+        assert_eq!(KeySet::bit("coroutine"), KeySet::COROUTINE);
     }
 
     #[test]
