@@ -931,7 +931,10 @@ impl Builder {
         // Sized once for the base's members and the local ones, not grown member by
         // member (a base not checked yet has only its local ones so far, so this may
         // fall short).
-        let mut members: Vec<Member> = Vec::with_capacity(base_count + local.len());
+        let mut members: Vec<Member> = match base_count {
+            0 => Vec::new(),
+            n => Vec::with_capacity(n + local.len()),
+        };
         let mut keys: Vec<u64> = Vec::with_capacity(base_count + local.len());
         if let Some(base_name) = self.pending[id.index()].base.take() {
             let base = self.resolve(&base_name, id, || "'base'".to_string())?;
@@ -983,7 +986,14 @@ impl Builder {
             keys.push(key);
             local[i].ty = ty;
         }
-        members.append(&mut local);
+        // Without a base the local members are all of them: kept in their own vector
+        // rather than copied into another.
+        let members = if members.is_empty() {
+            local
+        } else {
+            members.append(&mut local);
+            members
+        };
 
         if self.object(id).is_some_and(|o| o.branches.is_some()) {
             self.check_branches(id, &keys, &members)?;
