@@ -141,6 +141,8 @@ struct Builder {
     file_modules: HashMap<usize, ModuleId>,
     /// The last file looked up in `file_modules`, and its module.
     last_file_module: Option<(usize, ModuleId)>,
+    /// The entity of each built-in type, by [`Builtin`] discriminant.
+    builtin_ids: [EntityId; Builtin::ALL.len()],
 }
 
 impl Builder {
@@ -183,6 +185,7 @@ impl Builder {
             cwd,
             file_modules: HashMap::new(),
             last_file_module: None,
+            builtin_ids: [EntityId::UNRESOLVED; Builtin::ALL.len()],
         };
         b.make_module(Module::BUILTIN.to_string());
         let root_name = b.module_name(root);
@@ -338,7 +341,8 @@ impl Builder {
                 None,
                 EntityKind::Builtin(builtin),
             );
-            self.def_entity(entity, None, Pending::default())?;
+            let id = self.def_entity(entity, None, Pending::default())?;
+            self.builtin_ids[builtin as usize] = id;
             // Arrays of every built-in type exist, used or not, as in QEMU.
             self.make_array(builtin.name(), None)?;
         }
@@ -666,6 +670,10 @@ impl Builder {
     // Lookups and messages
 
     fn lookup_type(&self, name: &str) -> Option<EntityId> {
+        // Built-in types are most references; no definition can take their names.
+        if let Some(builtin) = Builtin::named(name) {
+            return Some(self.builtin_ids[builtin as usize]);
+        }
         self.by_name
             .get(name)
             .copied()

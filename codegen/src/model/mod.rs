@@ -361,6 +361,29 @@ impl Builtin {
         }
     }
 
+    /// The built-in type called `name`, if any.
+    pub fn named(name: &str) -> Option<Builtin> {
+        // Told apart by length first, then compared: cheaper than a hash lookup.
+        Some(match name {
+            "str" => Builtin::Str,
+            "number" => Builtin::Number,
+            "int" => Builtin::Int,
+            "int8" => Builtin::Int8,
+            "int16" => Builtin::Int16,
+            "int32" => Builtin::Int32,
+            "int64" => Builtin::Int64,
+            "uint8" => Builtin::Uint8,
+            "uint16" => Builtin::Uint16,
+            "uint32" => Builtin::Uint32,
+            "uint64" => Builtin::Uint64,
+            "size" => Builtin::Size,
+            "bool" => Builtin::Bool,
+            "any" => Builtin::Any,
+            "null" => Builtin::Null,
+            _ => return None,
+        })
+    }
+
     /// The JSON shape of its values.
     pub fn json_type(self) -> JsonType {
         match self {
@@ -908,6 +931,15 @@ fn describe_entity(entity: &Entity, element_name: impl Fn(EntityId) -> String) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builtins_by_name() {
+        for (i, b) in Builtin::ALL.iter().enumerate() {
+            assert_eq!(Builtin::named(b.name()), Some(*b));
+            assert_eq!(*b as usize, i);
+        }
+        assert_eq!(Builtin::named("strList"), None);
+    }
 
     #[test]
     fn cond_forms() {
