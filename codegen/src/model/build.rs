@@ -16,6 +16,7 @@ use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
 use crate::parse::Pragma;
 use crate::source::Info;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
@@ -278,19 +279,15 @@ impl Builder {
         pending: Pending,
     ) -> Result<EntityId> {
         let id = EntityId(self.entities.len() as u32);
-        if let Some(&other) = self.by_name.get(&entity.name) {
-            let message = match &self.origins[other.index()] {
-                Some(previous) => format!(
-                    "'{}' is already defined\n{}",
-                    entity.name,
-                    previous.error("previous definition")
-                ),
-                None => format!("{} is already defined", self.describe(other)),
-            };
-            return Err(match &origin {
-                Some(o) => o.error(message),
-                None => SchemaError::without_position(message),
-            });
+        // One lookup both finds an earlier definition and makes room for this one.
+        match self.by_name.entry(entity.name.clone()) {
+            Entry::Vacant(slot) => {
+                slot.insert(id);
+            }
+            Entry::Occupied(other) => {
+                let other = *other.get();
+                return Err(self.redefinition(&entity, origin.as_ref(), other));
+            }
         }
         // Members and branches declared here are defined in the new entity.
         match &mut entity.kind {
@@ -312,7 +309,6 @@ impl Builder {
             }
             _ => {}
         }
-        self.by_name.insert(entity.name.clone(), id);
         self.entities.push(entity);
         self.origins.push(origin);
         self.pending.push(pending);
@@ -320,6 +316,28 @@ impl Builder {
         self.states.push(State::Fresh);
         self.listed.push(Listed::Entity(id));
         Ok(id)
+    }
+
+    /// The error for `entity` (from `origin`) taking the name of entity `other`.
+    #[cold]
+    fn redefinition(
+        &self,
+        entity: &Entity,
+        origin: Option<&Origin>,
+        other: EntityId,
+    ) -> SchemaError {
+        let message = match &self.origins[other.index()] {
+            Some(previous) => format!(
+                "'{}' is already defined\n{}",
+                entity.name,
+                previous.error("previous definition")
+            ),
+            None => format!("{} is already defined", self.describe(other)),
+        };
+        match origin {
+            Some(o) => o.error(message),
+            None => SchemaError::without_position(message),
+        }
     }
 
     fn new_entity(name: Name, info: Option<Info>, kind: EntityKind) -> Entity {
@@ -388,11 +406,16 @@ impl Builder {
     }
 
     /// Registers the feature names in the schema-wide list and makes the features.
+    #[inline]
     fn make_features(&mut self, features: Vec<FeatureExpr>, origin: &Origin) -> Vec<Feature> {
-        // Most definitions, members and values have none.
+        // Most definitions, members and values have none: no call.
         if features.is_empty() {
             return Vec::new();
         }
+        self.make_feature_list(features, origin)
+    }
+
+    fn make_feature_list(&mut self, features: Vec<FeatureExpr>, origin: &Origin) -> Vec<Feature> {
         features
             .into_iter()
             .map(|f| {
@@ -429,6 +452,7 @@ impl Builder {
         Ok(name)
     }
 
+    #[inline]
     fn type_name(&mut self, ty: TypeName, origin: &Origin) -> Result<Name> {
         match ty {
             TypeName::Named(name) => Ok(name),
@@ -826,7 +850,16 @@ impl Builder {
     }
 
     /// Feature names must not collide, by C name.
+    #[inline]
     fn check_feature_clash(&self, features: &[Feature], owner: &str, id: EntityId) -> Result<()> {
+        // Nearly everything has at most one feature: nothing to compare, no call.
+        if features.len() < 2 {
+            return Ok(());
+        }
+        self.check_features_clash(features, owner, id)
+    }
+
+    fn check_features_clash(&self, features: &[Feature], owner: &str, id: EntityId) -> Result<()> {
         if !may_clash(features.iter().map(|f| f.name.as_str())) {
             return Ok(());
         }
