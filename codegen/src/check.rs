@@ -1324,19 +1324,6 @@ fn check_type_name_or_array(
     }
 }
 
-/// The type reference of a node [`check_type_name_or_array`] accepted.
-fn type_name(node: Option<Node<'_>>) -> TypeName {
-    match node.map(Node::value) {
-        Some(Value::List(list)) => TypeName::Array(Name::new(
-            list.first()
-                .and_then(|n| n.value().as_str())
-                .unwrap_or_default(),
-        )),
-        Some(Value::Str(s)) => TypeName::Named(Name::new(s)),
-        _ => TypeName::Named(Name::default()),
-    }
-}
-
 /// Inline members (an implicit struct type). `parent_name` listed in pragma
 /// `member-name-exceptions` relaxes the naming rules.
 fn check_type_implicit(
@@ -1360,42 +1347,39 @@ fn check_type_implicit(
         check_name_lower(name, ctx, key_source, permissive, permissive)?;
         // Generated C uses `u` for the variant union and `has_FOO` for presence flags
         // (compared as C names, without building them).
-        let mut chars = name.chars().map(c_char);
-        let has_ = name.starts_with("has") && chars.nth(3) == Some('_');
+        // (`has` then a character C spells `_`: anything but a letter or digit.)
+        let has_ = name.starts_with("has")
+            && name
+                .as_bytes()
+                .get(3)
+                .is_some_and(|b| !b.is_ascii_alphanumeric());
         if name == "u" || has_ {
             return Err(ctx.err(format!("{key_source} uses reserved name")));
         }
-        let arg = expand(value, "type");
-        check_keys(&arg, ctx, key_source, &["type"], &["if", "features"])?;
-        let cond = check_if(arg.get("if"), ctx, key_source)?;
-        let features = check_features(arg.get("features"), ctx)?;
-        if check_type_ref(arg.get("type"), ctx, key_source)?.is_none() {
+        let (cond, features, ty) = match value.value() {
+            Value::Dict(d) => {
+                let arg = Sugar::Long(d);
+                check_keys(&arg, ctx, key_source, &["type"], &["if", "features"])?;
+                let cond = check_if(arg.get("if"), ctx, key_source)?;
+                let features = check_features(arg.get("features"), ctx)?;
+                (cond, features, arg.get("type"))
+            }
+            // The sugared form, most members: the value is the type and passes the key
+            // checks as it is.
+            _ => (None, Vec::new(), Some(value)),
+        };
+        let Some(ty) = check_type_name_or_array(ty, ctx, key_source)? else {
             return Err(ctx.err(format!("{key_source} misses key 'type'")));
-        }
+        };
         members.push(MemberExpr {
             name: Name::new(name),
             optional,
-            ty: type_name(arg.get("type")),
+            ty,
             cond,
             features,
         });
     }
     Ok(members)
-}
-
-/// [`check_type_name_or_array`] without making the reference: whether there is one.
-fn check_type_ref(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option<()>> {
-    match node.map(Node::value) {
-        None => Ok(None),
-        Some(Value::Str(_)) => Ok(Some(())),
-        Some(Value::List(list)) => match (list.len(), list.first().map(Node::value)) {
-            (1, Some(Value::Str(_))) => Ok(Some(())),
-            _ => Err(ctx.err(format!(
-                "{source}: array type must contain single type name"
-            ))),
-        },
-        Some(_) => Err(ctx.err(format!("{source} should be a type name or array"))),
-    }
 }
 
 fn check_type_name_or_implicit(
@@ -1435,13 +1419,16 @@ fn check_enum(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     for node in values.iter() {
         let member = expand(node, "name");
         let what = "'data' member";
-        check_keys(
-            &member,
-            ctx,
-            Src::Plain(what),
-            &["name"],
-            &["if", "features"],
-        )?;
+        // The sugared form (most values) has its one key, which is required.
+        if let Sugar::Long(_) = member {
+            check_keys(
+                &member,
+                ctx,
+                Src::Plain(what),
+                &["name"],
+                &["if", "features"],
+            )?;
+        }
         let member_name = check_name_is_str(member.get("name"), ctx, Src::Plain(what))?;
         let source = Src::Named(what, member_name);
         // Enum values may start with a digit; the naming rules apply to the rest.
