@@ -144,6 +144,8 @@ struct Builder {
     last_file_module: Option<(usize, ModuleId)>,
     /// The entity of each built-in type, by [`Builtin`] discriminant.
     builtin_ids: [EntityId; Builtin::ALL.len()],
+    /// The entity of `q_empty`, the type of the branches a union leaves out.
+    empty_id: EntityId,
 }
 
 impl Builder {
@@ -187,6 +189,7 @@ impl Builder {
             file_modules: HashMap::new(),
             last_file_module: None,
             builtin_ids: [EntityId::UNRESOLVED; Builtin::ALL.len()],
+            empty_id: EntityId::UNRESOLVED,
         };
         b.make_module(Module::BUILTIN.to_string());
         let root_name = b.module_name(root);
@@ -374,7 +377,7 @@ impl Builder {
                 branches: None,
             }),
         );
-        self.def_entity(empty, None, Pending::default())?;
+        self.empty_id = self.def_entity(empty, None, Pending::default())?;
         let qtypes = [
             "none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool",
         ];
@@ -682,7 +685,7 @@ impl Builder {
         // comparing whole blocks cost as much as copying them.
         let offset = self.docs[self.doc_cursor..].iter().position(|d| {
             d.as_ref()
-                .is_some_and(|d| d.info == doc.info && d.symbol == doc.symbol)
+                .is_some_and(|d| same_place(&d.info, &doc.info) && d.symbol == doc.symbol)
         })?;
         let slot = self.doc_cursor + offset;
         self.doc_cursor = slot + 1;
@@ -1119,7 +1122,8 @@ impl Builder {
             .and_then(|o| o.branches.as_mut())
             .map(|b| std::mem::take(&mut b.variants))
             .unwrap_or_default();
-        let mut types = std::mem::take(&mut self.pending[id.index()].variant_types);
+        // The written branches' types; those after them, added below, are `q_empty`.
+        let types = std::mem::take(&mut self.pending[id.index()].variant_types);
         // Values without a branch get the empty type.
         if let Some(tag_enum) = self.entity(tag_ty).as_enum() {
             let mut cursor = 0;
@@ -1132,7 +1136,6 @@ impl Builder {
                         info,
                         defined_in: tag_defined_in,
                     });
-                    types.push(Name::new_static("q_empty"));
                 }
             }
         }
@@ -1140,12 +1143,15 @@ impl Builder {
             return Err(self.error(id, "union has no branches"));
         }
         let mut cursor = 0;
-        for (v, ty) in variants.iter_mut().zip(&types) {
+        for (i, v) in variants.iter_mut().enumerate() {
             let what = || {
                 let defined_in = &self.entity(v.defined_in).name;
                 Builder::describe_member("branch", &v.name, defined_in, self.defn_name(id))
             };
-            let resolved = self.resolve(ty, id, what)?;
+            let resolved = match types.get(i) {
+                Some(ty) => self.resolve(ty, id, what)?,
+                None => self.empty_id,
+            };
             v.ty = resolved;
             let is_value = self
                 .entity(tag_ty)
@@ -1562,6 +1568,19 @@ impl Builder {
             warnings,
         }
     }
+}
+
+/// `a == b`, the interned parts compared by address first: equal addresses are equal
+/// values, and the derived comparison walks the whole chain of include sites.
+fn same_place(a: &Info, b: &Info) -> bool {
+    a.line == b.line
+        && a.col == b.col
+        && (std::ptr::eq(a.file, b.file) || a.file == b.file)
+        && match (a.parent, b.parent) {
+            (Some(p), Some(q)) => std::ptr::eq(p, q) || p == q,
+            (None, None) => true,
+            _ => false,
+        }
 }
 
 /// Whether some item of `items` is `wanted`, looked for from `cursor` on and then from the
