@@ -593,6 +593,20 @@ impl Ctx<'_> {
     }
 }
 
+/// [`KeySet::check`] with the keys' bits worked out at compile time.
+macro_rules! check_defn_keys {
+    ($keys:expr, $expr:expr, $ctx:expr, $source:literal, [$($req:literal),*], [$($opt:literal),*]) => {
+        $keys.check(
+            $expr,
+            $ctx,
+            Src::Plain($source),
+            &[$($req),*],
+            &[$($opt),*],
+            const { (key_mask(&[$($req),*]), key_mask(&[$($req),*]) | key_mask(&[$($opt),*])) },
+        )
+    };
+}
+
 /// Checks one definition (QEMU's `check_exprs` loop body).
 fn check_definition(
     expr: Dict<'_>,
@@ -612,7 +626,8 @@ fn check_definition(
              'command', 'event'",
         ));
     };
-    let name_node = expr.get(meta.as_str());
+    // The kinds' keys come first in DEFN_KEYS, in the order of Meta::ALL.
+    let name_node = keys.node(meta as usize);
     // Copied once, for the messages on the way and then for the result.
     let owned_name = Name::new(check_name_is_str(
         name_node,
@@ -641,52 +656,57 @@ fn check_definition(
 
     let body = match meta {
         Meta::Enum => {
-            check_keys(
-                &Sugar::Long(expr),
+            check_defn_keys!(
+                keys,
+                expr,
                 &ctx,
-                Src::Plain("enum"),
-                &["enum", "data"],
-                &["if", "features", "prefix"],
+                "enum",
+                ["enum", "data"],
+                ["if", "features", "prefix"]
             )?;
-            check_enum(expr, name, &ctx)?
+            check_enum(&keys, name, &ctx)?
         }
         Meta::Union => {
-            check_keys(
-                &Sugar::Long(expr),
+            check_defn_keys!(
+                keys,
+                expr,
                 &ctx,
-                Src::Plain("union"),
-                &["union", "base", "discriminator", "data"],
-                &["if", "features"],
+                "union",
+                ["union", "base", "discriminator", "data"],
+                ["if", "features"]
             )?;
-            check_union(expr, name, &ctx)?
+            check_union(&keys, name, &ctx)?
         }
         Meta::Alternate => {
-            check_keys(
-                &Sugar::Long(expr),
+            check_defn_keys!(
+                keys,
+                expr,
                 &ctx,
-                Src::Plain("alternate"),
-                &["alternate", "data"],
-                &["if", "features"],
+                "alternate",
+                ["alternate", "data"],
+                ["if", "features"]
             )?;
-            check_alternate(expr, &ctx)?
+            check_alternate(&keys, &ctx)?
         }
         Meta::Struct => {
-            check_keys(
-                &Sugar::Long(expr),
+            check_defn_keys!(
+                keys,
+                expr,
                 &ctx,
-                Src::Plain("struct"),
-                &["struct", "data"],
-                &["base", "if", "features"],
+                "struct",
+                ["struct", "data"],
+                ["base", "if", "features"]
             )?;
-            check_struct(expr, name, &ctx)?
+            check_struct(&keys, name, &ctx)?
         }
         Meta::Command => {
-            check_keys(
-                &Sugar::Long(expr),
+            check_defn_keys!(
+                keys,
+                expr,
                 &ctx,
-                Src::Plain("command"),
-                &["command"],
-                &[
+                "command",
+                ["command"],
+                [
                     "data",
                     "returns",
                     "boxed",
@@ -696,26 +716,27 @@ fn check_definition(
                     "success-response",
                     "allow-oob",
                     "allow-preconfig",
-                    "coroutine",
-                ],
+                    "coroutine"
+                ]
             )?;
-            check_command(expr, &ctx)?
+            check_command(&keys, &ctx)?
         }
         Meta::Event => {
-            check_keys(
-                &Sugar::Long(expr),
+            check_defn_keys!(
+                keys,
+                expr,
                 &ctx,
-                Src::Plain("event"),
-                &["event"],
-                &["data", "boxed", "if", "features"],
+                "event",
+                ["event"],
+                ["data", "boxed", "if", "features"]
             )?;
-            check_event(expr, &ctx)?
+            check_event(&keys, &ctx)?
         }
     };
 
-    let cond = check_if(expr.get("if"), &ctx, Src::Plain(meta.as_str()))?;
-    let features = check_features(expr.get("features"), &ctx)?;
-    let body = check_flags(expr, keys, &ctx, body)?;
+    let cond = check_if(keys.node(KeySet::IF), &ctx, Src::Plain(meta.as_str()))?;
+    let features = check_features(keys.node(KeySet::FEATURES), &ctx)?;
+    let body = check_flags(expr, &keys, &ctx, body)?;
     Ok(Expr {
         origin: Origin {
             info: ctx.info,
@@ -1000,8 +1021,9 @@ fn key_error(
     Ok(())
 }
 
-/// The keys a definition can have that the checks ask about by name.
-const KNOWN_KEYS: [&str; 12] = [
+/// Every key a definition can have, in the order of their bits in a [`KeySet`]: the
+/// kinds first, in the order of [`Meta::ALL`].
+const DEFN_KEYS: [&str; 19] = [
     "enum",
     "struct",
     "union",
@@ -1014,27 +1036,109 @@ const KNOWN_KEYS: [&str; 12] = [
     "boxed",
     "allow-oob",
     "allow-preconfig",
+    "coroutine",
+    "data",
+    "base",
+    "if",
+    "features",
+    "prefix",
+    "discriminator",
 ];
 
-/// Which of [`KNOWN_KEYS`] (and `coroutine`) a definition has, found in one pass over its
-/// keys instead of a search per question.
-#[derive(Clone, Copy)]
-struct KeySet(u32);
-
-impl KeySet {
-    /// Bit of `coroutine`, after those of [`KNOWN_KEYS`].
-    const COROUTINE: u32 = 1 << KNOWN_KEYS.len();
-
-    fn of(expr: Dict<'_>) -> KeySet {
-        let mut bits = 0;
-        for key in expr.keys() {
-            bits |= KeySet::bit(key);
+/// Whether `a` and `b` are the same string, in a `const` context.
+const fn same_str(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
         }
-        KeySet(bits)
+        i += 1;
+    }
+    true
+}
+
+/// The [`KeySet`] bits of `keys`, worked out at compile time; a key not in [`DEFN_KEYS`]
+/// gives [`KeySet::UNKNOWN`].
+const fn key_mask(keys: &[&str]) -> u32 {
+    let mut mask = 0;
+    let mut k = 0;
+    while k < keys.len() {
+        let mut i = 0;
+        let mut bit = KeySet::UNKNOWN;
+        while i < DEFN_KEYS.len() {
+            if same_str(DEFN_KEYS[i], keys[k]) {
+                bit = 1 << i;
+            }
+            i += 1;
+        }
+        mask |= bit;
+        k += 1;
+    }
+    mask
+}
+
+/// Which of [`DEFN_KEYS`] a definition has (and whether it has others), with their values,
+/// found in one pass over its keys instead of a search per question.
+#[derive(Clone, Copy)]
+struct KeySet<'t> {
+    bits: u32,
+    /// The value of each key of [`DEFN_KEYS`] present.
+    nodes: [Option<Node<'t>>; DEFN_KEYS.len()],
+}
+
+impl<'t> KeySet<'t> {
+    /// Bit of `coroutine`.
+    const COROUTINE: u32 = 1 << 12;
+    /// Set when some key is not one of [`DEFN_KEYS`].
+    const UNKNOWN: u32 = 1 << 31;
+    /// Index of `data` in [`DEFN_KEYS`].
+    const DATA: usize = 13;
+    /// Index of `base`.
+    const BASE: usize = 14;
+    /// Index of `if`.
+    const IF: usize = 15;
+    /// Index of `features`.
+    const FEATURES: usize = 16;
+    /// Index of `prefix`.
+    const PREFIX: usize = 17;
+    /// Index of `discriminator`.
+    const DISCRIMINATOR: usize = 18;
+    /// Index of `returns`.
+    const RETURNS_AT: usize = 6;
+    /// Index of `boxed`.
+    const BOXED_AT: usize = 9;
+
+    fn of(expr: Dict<'t>) -> KeySet<'t> {
+        let mut set = KeySet {
+            bits: 0,
+            nodes: [None; DEFN_KEYS.len()],
+        };
+        for (key, node) in expr.iter() {
+            match KeySet::index(key) {
+                Some(i) => {
+                    set.bits |= 1 << i;
+                    if let Some(slot) = set.nodes.get_mut(i) {
+                        *slot = Some(node);
+                    }
+                }
+                None => set.bits |= KeySet::UNKNOWN,
+            }
+        }
+        set
     }
 
+    /// The value of key `DEFN_KEYS[index]`, as `Dict::get` finds it.
+    fn node(&self, index: usize) -> Option<Node<'t>> {
+        self.nodes.get(index).copied().flatten()
+    }
+
+    /// The position of `key` in [`DEFN_KEYS`].
     #[inline]
-    fn bit(key: &str) -> u32 {
+    fn index(key: &str) -> Option<usize> {
         // A match rather than a search of the list: the compiler tells the keys apart
         // by length first.
         let index = match key {
@@ -1050,11 +1154,35 @@ impl KeySet {
             "boxed" => 9,
             "allow-oob" => 10,
             "allow-preconfig" => 11,
-            "coroutine" => return KeySet::COROUTINE,
-            _ => return 0,
+            "coroutine" => 12,
+            "data" => 13,
+            "base" => 14,
+            "if" => 15,
+            "features" => 16,
+            "prefix" => 17,
+            "discriminator" => 18,
+            _ => return None,
         };
-        debug_assert_eq!(KNOWN_KEYS[index], key);
-        1 << index
+        debug_assert_eq!(DEFN_KEYS[index], key);
+        Some(index)
+    }
+
+    /// [`check_keys`] for the definition itself, answered from the bits when every key
+    /// is one of `required` and `optional`, whose bits `masks` are (required, allowed).
+    fn check(
+        &self,
+        expr: Dict<'_>,
+        ctx: &Ctx,
+        source: Src<'_>,
+        required: &[&str],
+        optional: &[&str],
+        masks: (u32, u32),
+    ) -> Result<()> {
+        let (required_bits, allowed_bits) = masks;
+        if self.bits & !allowed_bits == 0 && self.bits & required_bits == required_bits {
+            return Ok(());
+        }
+        check_keys(&Sugar::Long(expr), ctx, source, required, optional)
     }
 
     /// The bits of the keys naming a definition's kind, those of [`Meta::ALL`] in order.
@@ -1081,13 +1209,13 @@ impl KeySet {
 
     /// Whether the key of bit `bit` (one of the constants) is present: asked by bit, as
     /// asking by name matched the name again for every question.
-    fn has(self, bit: u32) -> bool {
-        self.0 & bit != 0
+    fn has(&self, bit: u32) -> bool {
+        self.bits & bit != 0
     }
 
     /// The kind of definition, when exactly one key names one.
-    fn meta(self) -> Option<Meta> {
-        let metas = self.0 & KeySet::METAS;
+    fn meta(&self) -> Option<Meta> {
+        let metas = self.bits & KeySet::METAS;
         if metas.count_ones() != 1 {
             return None;
         }
@@ -1095,8 +1223,8 @@ impl KeySet {
     }
 
     /// Whether any command flag is present.
-    fn has_flags(self) -> bool {
-        self.0 & KeySet::FLAGS != 0
+    fn has_flags(&self) -> bool {
+        self.bits & KeySet::FLAGS != 0
     }
 }
 
@@ -1112,7 +1240,12 @@ fn truthy(node: Node<'_>) -> bool {
 }
 
 /// Validates the command flags and stores their values into `body`.
-fn check_flags(expr: Dict<'_>, keys: KeySet, ctx: &Ctx, mut body: ExprBody) -> Result<ExprBody> {
+fn check_flags(
+    expr: Dict<'_>,
+    keys: &KeySet<'_>,
+    ctx: &Ctx,
+    mut body: ExprBody,
+) -> Result<ExprBody> {
     // Most definitions have no flags: nothing to look up.
     let expr = keys.has_flags().then_some(expr);
     let expr = expr.as_ref();
@@ -1405,11 +1538,11 @@ fn check_type_name_or_implicit(
 // ---------------------------------------------------------------------------------------
 // Definitions
 
-fn check_enum(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
-    let Some(Value::List(values)) = expr.get("data").map(Node::value) else {
+fn check_enum(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    let Some(Value::List(values)) = keys.node(KeySet::DATA).map(Node::value) else {
         return Err(ctx.err("'data' must be an array"));
     };
-    let prefix = match expr.get("prefix").map(Node::value) {
+    let prefix = match keys.node(KeySet::PREFIX).map(Node::value) {
         None => None,
         Some(Value::Str(s)) => Some(Name::new(s)),
         Some(_) => return Err(ctx.err("'prefix' must be a string")),
@@ -1449,12 +1582,12 @@ fn check_enum(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     Ok(ExprBody::Enum { members, prefix })
 }
 
-fn check_struct(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
-    let data = expr
-        .get("data")
+fn check_struct(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    let data = keys
+        .node(KeySet::DATA)
         .ok_or_else(|| ctx.err("struct misses key 'data'"))?;
     let members = check_type_implicit(data, ctx, "'data'", Some(name))?;
-    let base = check_type_name(expr.get("base"), ctx, Src::Plain("'base'"))?;
+    let base = check_type_name(keys.node(KeySet::BASE), ctx, Src::Plain("'base'"))?;
     Ok(ExprBody::Struct { base, members })
 }
 
@@ -1489,15 +1622,15 @@ fn check_branches(
     Ok(branches)
 }
 
-fn check_union(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
-    let base = check_type_name_or_implicit(expr.get("base"), ctx, "'base'", Some(name))?
+fn check_union(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    let base = check_type_name_or_implicit(keys.node(KeySet::BASE), ctx, "'base'", Some(name))?
         .ok_or_else(|| ctx.err("union misses key 'base'"))?;
     let discriminator = check_name_is_str(
-        expr.get("discriminator"),
+        keys.node(KeySet::DISCRIMINATOR),
         ctx,
         Src::Plain("'discriminator'"),
     )?;
-    let Some(Value::Dict(data)) = expr.get("data").map(Node::value) else {
+    let Some(Value::Dict(data)) = keys.node(KeySet::DATA).map(Node::value) else {
         return Err(ctx.err("'data' must be an object"));
     };
     let branches = check_branches(data, ctx, false, false)?;
@@ -1508,8 +1641,8 @@ fn check_union(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     })
 }
 
-fn check_alternate(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
-    let data = expr.get("data");
+fn check_alternate(keys: &KeySet<'_>, ctx: &Ctx) -> Result<ExprBody> {
+    let data = keys.node(KeySet::DATA);
     if !data.is_some_and(truthy) {
         return Err(ctx.err("'data' must not be empty"));
     }
@@ -1522,9 +1655,9 @@ fn check_alternate(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
 
 /// `data` of a command or event: a type name when boxed, else a type name or inline
 /// members.
-fn check_data(expr: Dict<'_>, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)> {
-    let boxed = expr.get("boxed").is_some_and(truthy);
-    let data = expr.get("data");
+fn check_data(keys: &KeySet<'_>, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)> {
+    let boxed = keys.node(KeySet::BOXED_AT).is_some_and(truthy);
+    let data = keys.node(KeySet::DATA);
     if boxed {
         if data.is_none() {
             return Err(ctx.err("'boxed': true requires 'data'"));
@@ -1539,9 +1672,10 @@ fn check_data(expr: Dict<'_>, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)
     }
 }
 
-fn check_command(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
-    let (data, _) = check_data(expr, ctx)?;
-    let returns = check_type_name_or_array(expr.get("returns"), ctx, Src::Plain("'returns'"))?;
+fn check_command(keys: &KeySet<'_>, ctx: &Ctx) -> Result<ExprBody> {
+    let (data, _) = check_data(keys, ctx)?;
+    let returns =
+        check_type_name_or_array(keys.node(KeySet::RETURNS_AT), ctx, Src::Plain("'returns'"))?;
     Ok(ExprBody::Command {
         data,
         returns,
@@ -1550,8 +1684,8 @@ fn check_command(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
     })
 }
 
-fn check_event(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
-    let (data, boxed) = check_data(expr, ctx)?;
+fn check_event(keys: &KeySet<'_>, ctx: &Ctx) -> Result<ExprBody> {
+    let (data, boxed) = check_data(keys, ctx)?;
     Ok(ExprBody::Event { data, boxed })
 }
 
@@ -1576,15 +1710,31 @@ mod tests {
     #[test]
     fn key_bits() {
         for (i, meta) in Meta::ALL.iter().enumerate() {
-            assert_eq!(KeySet::bit(meta.as_str()), 1 << i);
+            assert_eq!(*meta as usize, i);
+            assert_eq!(key_mask(&[meta.as_str()]), 1 << i);
         }
-        assert_eq!(KeySet::bit("returns"), KeySet::RETURNS);
-        assert_eq!(KeySet::bit("gen"), KeySet::GEN);
-        assert_eq!(KeySet::bit("success-response"), KeySet::SUCCESS_RESPONSE);
-        assert_eq!(KeySet::bit("boxed"), KeySet::BOXED);
-        assert_eq!(KeySet::bit("allow-oob"), KeySet::ALLOW_OOB);
-        assert_eq!(KeySet::bit("allow-preconfig"), KeySet::ALLOW_PRECONFIG);
-        assert_eq!(KeySet::bit("coroutine"), KeySet::COROUTINE);
+        for (i, key) in DEFN_KEYS.iter().enumerate() {
+            assert_eq!(KeySet::index(key), Some(i));
+            assert_eq!(key_mask(&[key]), 1 << i);
+        }
+        assert_eq!(KeySet::index("bogus"), None);
+        assert_eq!(key_mask(&["bogus"]), KeySet::UNKNOWN);
+        let bit = |key| key_mask(&[key]);
+        assert_eq!(bit("returns"), KeySet::RETURNS);
+        assert_eq!(bit("gen"), KeySet::GEN);
+        assert_eq!(bit("success-response"), KeySet::SUCCESS_RESPONSE);
+        assert_eq!(bit("boxed"), KeySet::BOXED);
+        assert_eq!(bit("allow-oob"), KeySet::ALLOW_OOB);
+        assert_eq!(bit("allow-preconfig"), KeySet::ALLOW_PRECONFIG);
+        assert_eq!(bit("coroutine"), KeySet::COROUTINE);
+        assert_eq!(1 << KeySet::DATA, bit("data"));
+        assert_eq!(1 << KeySet::BASE, bit("base"));
+        assert_eq!(1 << KeySet::IF, bit("if"));
+        assert_eq!(1 << KeySet::FEATURES, bit("features"));
+        assert_eq!(1 << KeySet::PREFIX, bit("prefix"));
+        assert_eq!(1 << KeySet::DISCRIMINATOR, bit("discriminator"));
+        assert_eq!(1 << KeySet::RETURNS_AT, bit("returns"));
+        assert_eq!(1 << KeySet::BOXED_AT, bit("boxed"));
     }
 
     #[test]
