@@ -877,12 +877,14 @@ fn check_name_upper(name: &str, ctx: &Ctx, source: Src<'_>) -> Result<()> {
 }
 
 /// Command and member names: lower case, `-` between words.
+///
+/// `permit` says whether upper case and `_` are permitted; asked only for a name that is
+/// not plain lower case (the exceptions it looks through are long lists).
 fn check_name_lower(
     name: &str,
     ctx: &Ctx,
     source: Src<'_>,
-    permit_upper: bool,
-    permit_underscore: bool,
+    permit: impl FnOnce() -> (bool, bool),
 ) -> Result<()> {
     // The common case, a plain lower-case name (not `q-...`): valid whatever is
     // permitted, so the general rules need not be walked through.
@@ -894,6 +896,7 @@ fn check_name_lower(
         return Ok(());
     }
     let stem = check_name_str(name, ctx, source)?;
+    let (permit_upper, permit_underscore) = permit();
     if (!permit_upper && any_of(stem.as_bytes(), UPPER))
         || (!permit_underscore && stem.contains('_'))
     {
@@ -919,8 +922,8 @@ fn check_defn_name_str(name: &str, ctx: &Ctx, meta: Meta) -> Result<()> {
     match meta {
         Meta::Event => check_name_upper(name, ctx, Src::Plain("event")),
         Meta::Command => {
-            let exception = ctx.pragma.command_name_exceptions.iter().any(|n| n == name);
-            check_name_lower(name, ctx, Src::Plain("command"), false, exception)
+            let exception = || ctx.pragma.command_name_exceptions.iter().any(|n| n == name);
+            check_name_lower(name, ctx, Src::Plain("command"), || (false, exception()))
         }
         _ => {
             check_name_camel(name, ctx, Src::Plain(meta.as_str()))?;
@@ -1418,7 +1421,7 @@ fn check_feature_list(features: Node<'_>, ctx: &Ctx) -> Result<Vec<FeatureExpr>>
         check_keys(&feat, ctx, Src::Plain(what), &["name"], &["if"])?;
         let name = check_name_is_str(feat.get("name"), ctx, Src::Plain(what))?;
         let source = Src::Named(what, name);
-        check_name_lower(name, ctx, source, false, false)?;
+        check_name_lower(name, ctx, source, || (false, false))?;
         let cond = check_if(feat.get("if"), ctx, source)?;
         out.push(FeatureExpr {
             name: Name::new(name),
@@ -1468,8 +1471,14 @@ fn check_type_implicit(
     let Value::Dict(dict) = node.value() else {
         return Err(ctx.err(format!("{source} should be an object or type name")));
     };
-    let permissive =
-        parent_name.is_some_and(|p| ctx.pragma.member_name_exceptions.iter().any(|n| n == p));
+    // Worked out once, and only if some member's name needs it.
+    let mut permissive = None;
+    let mut permit = || {
+        let p = *permissive.get_or_insert_with(|| {
+            parent_name.is_some_and(|p| ctx.pragma.member_name_exceptions.iter().any(|n| n == p))
+        });
+        (p, p)
+    };
     let mut members = Vec::with_capacity(dict.len());
     for (key, value) in dict.iter() {
         let key_source = Src::Member(source, key);
@@ -1477,7 +1486,7 @@ fn check_type_implicit(
             Some(name) => (name, true),
             None => (key, false),
         };
-        check_name_lower(name, ctx, key_source, permissive, permissive)?;
+        check_name_lower(name, ctx, key_source, &mut permit)?;
         // Generated C uses `u` for the variant union and `has_FOO` for presence flags
         // (compared as C names, without building them).
         // (`has` then a character C spells `_`: anything but a letter or digit.)
@@ -1547,7 +1556,13 @@ fn check_enum(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
         Some(Value::Str(s)) => Some(Name::new(s)),
         Some(_) => return Err(ctx.err("'prefix' must be a string")),
     };
-    let permissive = ctx.pragma.member_name_exceptions.iter().any(|n| n == name);
+    // Worked out once, and only if some value's name needs it.
+    let mut permissive = None;
+    let mut permit = || {
+        let p = *permissive
+            .get_or_insert_with(|| ctx.pragma.member_name_exceptions.iter().any(|n| n == name));
+        (p, p)
+    };
     let mut members = Vec::with_capacity(values.len());
     for node in values.iter() {
         let member = expand(node, "name");
@@ -1570,7 +1585,7 @@ fn check_enum(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
         } else {
             Cow::Borrowed(member_name)
         };
-        check_name_lower(&checked_name, ctx, source, permissive, permissive)?;
+        check_name_lower(&checked_name, ctx, source, &mut permit)?;
         let cond = check_if(member.get("if"), ctx, source)?;
         let features = check_features(member.get("features"), ctx)?;
         members.push(EnumMemberExpr {
@@ -1602,7 +1617,7 @@ fn check_branches(
     for (key, value) in data.iter() {
         let source = Src::Named("'data' member", key);
         if check_name {
-            check_name_lower(key, ctx, source, false, false)?;
+            check_name_lower(key, ctx, source, || (false, false))?;
         }
         let branch = expand(value, "type");
         check_keys(&branch, ctx, source, &["type"], &["if"])?;
