@@ -128,9 +128,14 @@ struct Builder {
     feature_set: NameSet,
     /// Current recursion depth of object checks.
     depth: usize,
-    /// For each object type, [`c_name_key`] of each of its `members`, once checked: the
-    /// clash rules compare these, and only build C names for an equal pair.
-    member_keys: Vec<Vec<u64>>,
+    /// [`c_name_key`] of each member of every object type checked so far, object after
+    /// object (see `key_ranges`): the clash rules compare these, and only build C names
+    /// for an equal pair. One vector rather than one per object.
+    member_keys: Vec<u64>,
+    /// Where each entity's keys are in `member_keys` (empty until checked).
+    key_ranges: Vec<(u32, u32)>,
+    /// A vector to work out an object's keys in, reused from object to object.
+    key_scratch: Vec<u64>,
     /// Files that module markers named: their modules are named after the marker.
     marker_files: Vec<&'static PathBuf>,
     /// The main schema file's folder as given, which marker-named files sit under.
@@ -183,6 +188,8 @@ impl Builder {
                 .collect(),
             depth: 0,
             member_keys: Vec::new(),
+            key_ranges: Vec::new(),
+            key_scratch: Vec::new(),
             marker_files,
             root_dir: root.parent().map(Path::to_path_buf).unwrap_or_default(),
             cwd,
@@ -202,7 +209,8 @@ impl Builder {
         self.origins.reserve(entities);
         self.pending.reserve(entities);
         self.states.reserve(entities);
-        self.member_keys.reserve(entities);
+        self.key_ranges.reserve(entities);
+        self.member_keys.reserve(entities * 2);
         self.listed.reserve(entities);
         self.by_name.reserve(entities);
     }
@@ -315,7 +323,7 @@ impl Builder {
         self.entities.push(entity);
         self.origins.push(origin);
         self.pending.push(pending);
-        self.member_keys.push(Vec::new());
+        self.key_ranges.push((0, 0));
         self.states.push(State::Fresh);
         self.listed.push(Listed::Entity(id));
         Ok(id)
@@ -707,6 +715,14 @@ impl Builder {
             .filter(|id| self.entities[id.index()].is_type())
     }
 
+    /// The [`c_name_key`]s of the members of object type `id`, once checked.
+    fn keys_of(&self, id: EntityId) -> &[u64] {
+        let (start, end) = self.key_ranges.get(id.index()).copied().unwrap_or_default();
+        self.member_keys
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
+    }
+
     fn entity(&self, id: EntityId) -> &Entity {
         &self.entities[id.index()]
     }
@@ -979,7 +995,8 @@ impl Builder {
             0 => Vec::new(),
             n => Vec::with_capacity(n + local.len()),
         };
-        let mut keys: Vec<u64> = Vec::with_capacity(base_count + local.len());
+        let mut keys = std::mem::take(&mut self.key_scratch);
+        keys.clear();
         if let Some(base_name) = self.pending[id.index()].base.take() {
             let base = self.resolve(&base_name, id, || "'base'".to_string())?;
             if !self.object(base).is_some_and(|o| o.branches.is_none()) {
@@ -997,7 +1014,7 @@ impl Builder {
                 members.reserve(o.members.len() + local.len());
                 members.extend(o.members.iter().cloned());
             }
-            keys.extend_from_slice(&self.member_keys[base.index()]);
+            keys.extend_from_slice(self.keys_of(base));
             if let Some(o) = self.object_mut(id) {
                 o.base = Some(base);
             }
@@ -1056,7 +1073,10 @@ impl Builder {
             o.members = members;
             o.local_start = local_start;
         }
-        self.member_keys[id.index()] = keys;
+        let start = self.member_keys.len() as u32;
+        self.member_keys.extend_from_slice(&keys);
+        self.key_ranges[id.index()] = (start, self.member_keys.len() as u32);
+        self.key_scratch = keys;
         self.states[id.index()] = State::Done;
         Ok(())
     }
@@ -1203,7 +1223,7 @@ impl Builder {
         let Some(object) = self.object(ty) else {
             return false;
         };
-        for &key in &self.member_keys[ty.index()] {
+        for &key in self.keys_of(ty) {
             if keys.contains(&key) {
                 return true;
             }
