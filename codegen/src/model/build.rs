@@ -477,22 +477,27 @@ impl Builder {
         members: Vec<MemberExpr>,
         origin: &Origin,
     ) -> Result<(Vec<Member>, std::ops::Range<u32>)> {
-        let mut out = Vec::with_capacity(members.len());
         let start = self.member_type_names.len() as u32;
-        for m in members {
-            let ty = self.type_name(m.ty, origin)?;
-            self.member_type_names.push(ty);
-            let features = self.make_features(m.features, origin);
-            out.push(Member {
-                name: m.name,
-                ty: EntityId::UNRESOLVED,
-                optional: m.optional,
-                cond: m.cond,
-                features,
-                info: Some(origin.info),
-                defined_in: EntityId::UNRESOLVED,
-            });
-        }
+        // A MemberExpr and a Member are the same size (120 bytes): collected from the vector's own
+        // iterator, the members are written over the expressions, in place, rather than
+        // into a second allocation.
+        let out = members
+            .into_iter()
+            .map(|m| {
+                let ty = self.type_name(m.ty, origin)?;
+                self.member_type_names.push(ty);
+                let features = self.make_features(m.features, origin);
+                Ok(Member {
+                    name: m.name,
+                    ty: EntityId::UNRESOLVED,
+                    optional: m.optional,
+                    cond: m.cond,
+                    features,
+                    info: Some(origin.info),
+                    defined_in: EntityId::UNRESOLVED,
+                })
+            })
+            .collect::<Result<Vec<Member>>>()?;
         Ok((out, start..self.member_type_names.len() as u32))
     }
 
