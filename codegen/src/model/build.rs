@@ -478,9 +478,9 @@ impl Builder {
         origin: &Origin,
     ) -> Result<(Vec<Member>, std::ops::Range<u32>)> {
         let start = self.member_type_names.len() as u32;
-        // A MemberExpr and a Member are the same size (120 bytes): collected from the vector's own
-        // iterator, the members are written over the expressions, in place, rather than
-        // into a second allocation.
+        // A MemberExpr and a Member are the same size (120 bytes): collected from the
+        // vector's own iterator, the members are written over the expressions, in place,
+        // rather than into a second allocation.
         let out = members
             .into_iter()
             .map(|m| {
