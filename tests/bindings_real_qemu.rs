@@ -105,8 +105,8 @@ async fn common_queries_field_by_field() {
             }
             SchemaInfoBranch::Object(o) => {
                 let members = raw["members"].as_array().expect("members");
-                assert_eq!(o.members().len(), members.len());
-                for (m, r) in o.members().iter().zip(members) {
+                assert_eq!(o.members.len(), members.len());
+                for (m, r) in o.members.iter().zip(members) {
                     assert_eq!(m.name, r["name"]);
                     assert_eq!(m.r#type, r["type"]);
                 }
