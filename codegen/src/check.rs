@@ -1499,18 +1499,25 @@ fn check_type_implicit(
             return Err(ctx.err(format!("{key_source} uses reserved name")));
         }
         let (cond, features, ty) = match value.value() {
+            // The sugared form of most members, a type name: it passes the key checks as
+            // it is, and is the type.
+            Value::Str(s) => (None, Vec::new(), Some(TypeName::Named(Name::new(s)))),
             Value::Dict(d) => {
                 let arg = Sugar::Long(d);
                 check_keys(&arg, ctx, key_source, &["type"], &["if", "features"])?;
                 let cond = check_if(arg.get("if"), ctx, key_source)?;
                 let features = check_features(arg.get("features"), ctx)?;
-                (cond, features, arg.get("type"))
+                let ty = check_type_name_or_array(arg.get("type"), ctx, key_source)?;
+                (cond, features, ty)
             }
-            // The sugared form, most members: the value is the type and passes the key
-            // checks as it is.
-            _ => (None, Vec::new(), Some(value)),
+            // Any other sugared value is the type too, if it is one.
+            _ => (
+                None,
+                Vec::new(),
+                check_type_name_or_array(Some(value), ctx, key_source)?,
+            ),
         };
-        let Some(ty) = check_type_name_or_array(ty, ctx, key_source)? else {
+        let Some(ty) = ty else {
             return Err(ctx.err(format!("{key_source} misses key 'type'")));
         };
         members.push(MemberExpr {
