@@ -1593,8 +1593,14 @@ fn check_enum(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
             Cow::Borrowed(member_name)
         };
         check_name_lower(&checked_name, ctx, source, &mut permit)?;
-        let cond = check_if(member.get("if"), ctx, source)?;
-        let features = check_features(member.get("features"), ctx)?;
+        // A sugared value has no 'if' or 'features' to look for.
+        let (cond, features) = match member {
+            Sugar::Short(..) => (None, Vec::new()),
+            Sugar::Long(_) => (
+                check_if(member.get("if"), ctx, source)?,
+                check_features(member.get("features"), ctx)?,
+            ),
+        };
         members.push(EnumMemberExpr {
             name: Name::new(member_name),
             cond,
