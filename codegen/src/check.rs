@@ -393,72 +393,59 @@ const RESERVED: &[&str] = &[
     "linux",
 ];
 
-/// [`RESERVED`] by length: a name is only compared with the words as long as it is.
-const RESERVED_BY_LEN: [&[&str]; 17] = [
-    &[],
-    &[],
-    &["do", "if", "or"],
-    &["for", "int", "asm", "new", "try", "and", "not", "xor"],
-    &[
-        "auto", "case", "char", "else", "enum", "goto", "long", "void", "bool", "this", "true",
-        "unix", "mips", "i386",
-    ],
-    &[
-        "break", "const", "float", "short", "union", "while", "_Bool", "catch", "class", "false",
-        "throw", "using", "bitor", "compl", "or_eq", "errno", "sparc", "linux",
-    ],
-    &[
-        "double", "extern", "return", "signed", "sizeof", "static", "struct", "switch", "inline",
-        "typeof", "delete", "friend", "public", "typeid", "and_eq", "bitand", "not_eq", "xor_eq",
-    ],
-    &[
-        "default", "typedef", "_Atomic", "mutable", "private", "virtual", "wchar_t",
-    ],
-    &[
-        "continue", "register", "unsigned", "volatile", "restrict", "_Complex", "_Alignas",
-        "_Alignof", "_Generic", "explicit", "operator", "template", "typename",
-    ],
-    &["_Noreturn", "namespace", "protected"],
-    &["_Imaginary", "const_cast"],
-    &["static_cast"],
-    &["dynamic_cast"],
-    &["_Thread_local"],
-    &["_Static_assert"],
-    &[],
-    &["reinterpret_cast"],
-];
+/// A word of up to 16 bytes as one number, its bytes in order from the lowest, zeros after
+/// it: C names hold no zero byte, so two words are equal exactly when their numbers are.
+const fn pack(word: &[u8]) -> u128 {
+    let mut packed = 0u128;
+    let mut i = 0;
+    while i < word.len() && i < 16 {
+        packed |= (word[i] as u128) << (8 * i);
+        i += 1;
+    }
+    packed
+}
 
-/// For each length up to 16, the first bytes (`a`..`z` as bits 0..25, `_` as bit 26) that
-/// some reserved word of that length starts with: rules out most names in two steps.
-const RESERVED_STARTS: [u32; 17] = {
-    let mut table = [0u32; 17];
+/// The slot of [`RESERVED_SET`] where looking for `packed` starts.
+const fn reserved_slot(packed: u128) -> usize {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let folded = (packed as u64) ^ ((packed >> 64) as u64).rotate_left(17);
+    (folded.wrapping_mul(K) >> 56) as usize
+}
+
+/// [`RESERVED`] packed (see [`pack`]) in an open-addressing table (0 for an empty
+/// slot): a name is told apart from all the words with a hash and a compare or two, not
+/// compared with each word of its length.
+const RESERVED_SET: [u128; 256] = {
+    let mut table = [0u128; 256];
     let mut i = 0;
     while i < RESERVED.len() {
-        let word = RESERVED[i].as_bytes();
-        table[word.len()] |= 1 << start_bit(word[0]);
+        let packed = pack(RESERVED[i].as_bytes());
+        let mut slot = reserved_slot(packed);
+        while table[slot] != 0 {
+            slot = (slot + 1) % 256;
+        }
+        table[slot] = packed;
         i += 1;
     }
     table
 };
 
-/// The bit of [`RESERVED_STARTS`] for a first byte; 31 (never set) for any other byte.
-const fn start_bit(b: u8) -> u32 {
-    match b {
-        b'a'..=b'z' => (b - b'a') as u32,
-        b'_' => 26,
-        _ => 31,
-    }
-}
-
 /// Whether `word` (already mapped to C characters) is one of [`RESERVED`].
 fn is_reserved(word: &[u8]) -> bool {
-    let (Some(&starts), Some(&first)) = (RESERVED_STARTS.get(word.len()), word.first()) else {
-        return false;
-    };
-    starts & (1 << start_bit(first)) != 0
-        && RESERVED_BY_LEN
-            .get(word.len())
-            .is_some_and(|words| words.iter().any(|r| r.as_bytes() == word))
+    !word.is_empty() && word.len() <= 16 && is_reserved_packed(pack(word))
+}
+
+/// Whether the word packed as `packed` (see [`pack`]) is one of [`RESERVED`].
+#[inline]
+fn is_reserved_packed(packed: u128) -> bool {
+    let mut slot = reserved_slot(packed);
+    loop {
+        match RESERVED_SET.get(slot) {
+            Some(&entry) if entry == packed => return packed != 0,
+            Some(&0) | None => return false,
+            Some(_) => slot = (slot + 1) % RESERVED_SET.len(),
+        }
+    }
 }
 
 /// The C character QEMU's `c_name` maps `c` to.
@@ -486,62 +473,70 @@ pub fn c_name(name: &str, protect: bool) -> String {
     }
 }
 
-/// A fingerprint of `c_name(name, true)`, computed without building it: names whose
-/// fingerprints differ cannot clash, so the clash rules compare these first and build C
-/// names only for the rare equal pair.
+/// A fingerprint of `c_name(name, true)`: names whose fingerprints differ cannot clash,
+/// so the clash rules compare these first and build C names only for the rare equal pair.
 pub(crate) fn c_name_key(name: &str) -> u64 {
-    // FxHash's multiplier: cheap and good enough to make equal fingerprints rare.
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    /// The C byte of each byte, as c_name maps characters: a multi-byte character
-    /// becomes one `_` (its lead byte maps to `_`; continuation bytes map to 0, skipped).
-    const MAP: [u8; 256] = {
-        let mut map = [b'_'; 256];
+    /// The C byte of each ASCII byte, as `c_name` maps characters.
+    const MAP: [u8; 128] = {
+        let mut map = [b'_'; 128];
         let mut b = 0;
-        while b < 256 {
+        while b < 128 {
             let c = b as u8;
             if c.is_ascii_alphanumeric() || c == b'_' {
                 map[b] = c;
-            } else if c >= 0x80 && c < 0xc0 {
-                map[b] = 0;
             }
             b += 1;
         }
         map
     };
-    fn hash(start: u64, name: &str) -> u64 {
-        let mut h = start;
-        for &b in name.as_bytes() {
-            let m = MAP[usize::from(b)];
-            if m != 0 {
-                h = (h.rotate_left(5) ^ u64::from(m)).wrapping_mul(K);
-            }
-        }
-        h
-    }
+    /// The longest name mapped in place; longer ones (and non-ASCII ones, which the
+    /// lexer never lets through) build their C name.
+    const LONGEST: usize = 62;
     let bytes = name.as_bytes();
-    let h = hash(0, name);
-    // Only names as long as a reserved word and starting like one need a closer look
-    // (non-ASCII names, which the lexer never lets through, the slow way).
-    let maybe_reserved = bytes.first().is_some_and(|&first| {
-        RESERVED_STARTS
-            .get(bytes.len())
-            .is_some_and(|starts| starts & (1 << start_bit(MAP[usize::from(first)])) != 0)
-    });
-    let protected = bytes.first().is_some_and(u8::is_ascii_digit)
-        || (maybe_reserved && bytes.is_ascii() && {
-            let mut buf = [0u8; 16];
-            for (slot, &b) in buf.iter_mut().zip(bytes) {
-                *slot = MAP[usize::from(b)];
-            }
-            is_reserved(&buf[..bytes.len()])
-        })
-        || (!bytes.is_ascii() && is_reserved(c_name(name, false).as_bytes()));
-    if protected {
-        // As if the name were written with the `q_` in front.
-        hash(hash(0, "q_"), name)
-    } else {
-        h
+    if bytes.len() > LONGEST || !bytes.is_ascii() {
+        let cname = c_name(name, true);
+        let mut padded = cname.into_bytes();
+        let len = padded.len();
+        padded.resize(len.next_multiple_of(8) + 16, 0);
+        return hash_padded(&padded, 0, len);
     }
+    // Mapped after a gap for `q_`, so a protected name needs no second pass; the zeros
+    // after the name pad its last word (and make it a packed word, see [`pack`]).
+    let mut buf = [0u8; LONGEST + 2 + 16];
+    for (slot, &b) in buf[2..].iter_mut().zip(bytes) {
+        *slot = MAP[usize::from(b & 0x7f)];
+    }
+    let len = bytes.len();
+    let mut packed = [0u8; 16];
+    packed.copy_from_slice(&buf[2..18]);
+    let protected = bytes.first().is_some_and(u8::is_ascii_digit)
+        || (len <= 16 && is_reserved_packed(u128::from_le_bytes(packed)));
+    if protected {
+        buf[0] = b'q';
+        buf[1] = b'_';
+        hash_padded(&buf, 0, len + 2)
+    } else {
+        hash_padded(&buf, 2, len)
+    }
+}
+
+/// The fingerprint of the C name `buf[start..start + len]`, a word at a time (FxHash's
+/// scheme); `buf` has zeros after the name, to the end of its last word at least. A
+/// function of the name's bytes alone, wherever they sit.
+#[inline]
+fn hash_padded(buf: &[u8], start: usize, len: usize) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = len as u64;
+    let mut at = start;
+    while at < start + len {
+        let mut word = [0u8; 8];
+        if let Some(bytes) = buf.get(at..at + 8) {
+            word.copy_from_slice(bytes);
+        }
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        at += 8;
+    }
+    h
 }
 
 /// Whether `name` starts with `q_` once mapped to C (the namespace QAPI reserves for
@@ -598,6 +593,20 @@ impl Ctx<'_> {
     }
 }
 
+/// [`KeySet::check`] with the keys' bits worked out at compile time.
+macro_rules! check_defn_keys {
+    ($keys:expr, $expr:expr, $ctx:expr, $source:literal, [$($req:literal),*], [$($opt:literal),*]) => {
+        $keys.check(
+            $expr,
+            $ctx,
+            Src::Plain($source),
+            &[$($req),*],
+            &[$($opt),*],
+            const { (key_mask(&[$($req),*]), key_mask(&[$($req),*]) | key_mask(&[$($opt),*])) },
+        )
+    };
+}
+
 /// Checks one definition (QEMU's `check_exprs` loop body).
 fn check_definition(
     expr: Dict<'_>,
@@ -611,14 +620,14 @@ fn check_definition(
         pragma,
     };
     let keys = KeySet::of(expr);
-    let mut metas = Meta::ALL.into_iter().filter(|m| keys.has(m.as_str()));
-    let (Some(meta), None) = (metas.next(), metas.next()) else {
+    let Some(meta) = keys.meta() else {
         return Err(ctx.err(
             "expression must have exactly one key 'enum', 'struct', 'union', 'alternate', \
              'command', 'event'",
         ));
     };
-    let name_node = expr.get(meta.as_str());
+    // The kinds' keys come first in DEFN_KEYS, in the order of Meta::ALL.
+    let name_node = keys.node(meta as usize);
     // Copied once, for the messages on the way and then for the result.
     let owned_name = Name::new(check_name_is_str(
         name_node,
@@ -637,7 +646,7 @@ fn check_definition(
                     d.symbol.as_deref().unwrap_or_default()
                 )));
             }
-            d.check_expr(meta == Meta::Command, keys.has("returns"))?;
+            d.check_expr(meta == Meta::Command, keys.has(KeySet::RETURNS))?;
         }
         None if pragma.doc_required => {
             return Err(ctx.err("documentation comment required"));
@@ -647,52 +656,57 @@ fn check_definition(
 
     let body = match meta {
         Meta::Enum => {
-            check_keys(
-                &Sugar::Long(expr),
+            check_defn_keys!(
+                keys,
+                expr,
                 &ctx,
-                Src::Plain("enum"),
-                &["enum", "data"],
-                &["if", "features", "prefix"],
+                "enum",
+                ["enum", "data"],
+                ["if", "features", "prefix"]
             )?;
-            check_enum(expr, name, &ctx)?
+            check_enum(&keys, name, &ctx)?
         }
         Meta::Union => {
-            check_keys(
-                &Sugar::Long(expr),
+            check_defn_keys!(
+                keys,
+                expr,
                 &ctx,
-                Src::Plain("union"),
-                &["union", "base", "discriminator", "data"],
-                &["if", "features"],
+                "union",
+                ["union", "base", "discriminator", "data"],
+                ["if", "features"]
             )?;
-            check_union(expr, name, &ctx)?
+            check_union(&keys, name, &ctx)?
         }
         Meta::Alternate => {
-            check_keys(
-                &Sugar::Long(expr),
+            check_defn_keys!(
+                keys,
+                expr,
                 &ctx,
-                Src::Plain("alternate"),
-                &["alternate", "data"],
-                &["if", "features"],
+                "alternate",
+                ["alternate", "data"],
+                ["if", "features"]
             )?;
-            check_alternate(expr, &ctx)?
+            check_alternate(&keys, &ctx)?
         }
         Meta::Struct => {
-            check_keys(
-                &Sugar::Long(expr),
+            check_defn_keys!(
+                keys,
+                expr,
                 &ctx,
-                Src::Plain("struct"),
-                &["struct", "data"],
-                &["base", "if", "features"],
+                "struct",
+                ["struct", "data"],
+                ["base", "if", "features"]
             )?;
-            check_struct(expr, name, &ctx)?
+            check_struct(&keys, name, &ctx)?
         }
         Meta::Command => {
-            check_keys(
-                &Sugar::Long(expr),
+            check_defn_keys!(
+                keys,
+                expr,
                 &ctx,
-                Src::Plain("command"),
-                &["command"],
-                &[
+                "command",
+                ["command"],
+                [
                     "data",
                     "returns",
                     "boxed",
@@ -702,26 +716,27 @@ fn check_definition(
                     "success-response",
                     "allow-oob",
                     "allow-preconfig",
-                    "coroutine",
-                ],
+                    "coroutine"
+                ]
             )?;
-            check_command(expr, &ctx)?
+            check_command(&keys, &ctx)?
         }
         Meta::Event => {
-            check_keys(
-                &Sugar::Long(expr),
+            check_defn_keys!(
+                keys,
+                expr,
                 &ctx,
-                Src::Plain("event"),
-                &["event"],
-                &["data", "boxed", "if", "features"],
+                "event",
+                ["event"],
+                ["data", "boxed", "if", "features"]
             )?;
-            check_event(expr, &ctx)?
+            check_event(&keys, &ctx)?
         }
     };
 
-    let cond = check_if(expr.get("if"), &ctx, Src::Plain(meta.as_str()))?;
-    let features = check_features(expr.get("features"), &ctx)?;
-    let body = check_flags(expr, keys, &ctx, body)?;
+    let cond = check_if(keys.node(KeySet::IF), &ctx, Src::Plain(meta.as_str()))?;
+    let features = check_features(keys.node(KeySet::FEATURES), &ctx)?;
+    let body = check_flags(expr, &keys, &ctx, body)?;
     Ok(Expr {
         origin: Origin {
             info: ctx.info,
@@ -749,30 +764,99 @@ fn check_name_is_str<'n>(node: Option<Node<'n>>, ctx: &Ctx, source: Src<'_>) -> 
 /// `__RFQDN_` and the optional experimental prefix `x-`. `None` when the name is not
 /// well-formed (letters, digits, `-` and `_`, starting with a letter).
 fn name_stem(name: &str) -> Option<&str> {
-    fn is_stem(s: &str) -> bool {
-        let mut chars = s.chars();
-        chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    fn is_stem(s: &[u8]) -> bool {
+        s.first().is_some_and(u8::is_ascii_alphabetic) && all_of(s, STEM)
     }
-    let mut rest = name;
-    if let Some(after) = name.strip_prefix("__") {
+    let bytes = name.as_bytes();
+    let mut rest = 0;
+    if let Some(after) = bytes.strip_prefix(b"__") {
         // The prefix's domain part cannot contain '_', so the first '_' ends it.
         let domain_len = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+            .iter()
+            .position(|&b| !has_class(b, DOMAIN))
             .unwrap_or(after.len());
-        if domain_len == 0 || !after[domain_len..].starts_with('_') {
+        if domain_len == 0 || after.get(domain_len) != Some(&b'_') {
             return None;
         }
-        rest = &after[domain_len + 1..];
+        rest = 2 + domain_len + 1;
     }
-    let bytes = rest.as_bytes();
-    if bytes.len() >= 2 && bytes[0].eq_ignore_ascii_case(&b'x') && bytes[1] == b'-' {
-        let stem = &rest[2..];
-        if is_stem(stem) {
-            return Some(stem);
-        }
+    let tail = bytes.get(rest..).unwrap_or_default();
+    if tail.len() >= 2
+        && tail[0].eq_ignore_ascii_case(&b'x')
+        && tail[1] == b'-'
+        && is_stem(&tail[2..])
+    {
+        return name.get(rest + 2..);
     }
-    is_stem(rest).then_some(rest)
+    if is_stem(tail) {
+        name.get(rest..)
+    } else {
+        None
+    }
+}
+
+/// Byte classes of names, as bits of [`CLASSES`]: lower-case letters.
+const LOWER: u8 = 1;
+/// Upper-case letters.
+const UPPER: u8 = 2;
+/// Digits.
+const DIGIT: u8 = 4;
+/// `-`.
+const DASH: u8 = 8;
+/// `_`.
+const UNDERSCORE: u8 = 16;
+/// `.`.
+const DOT: u8 = 32;
+/// What a name's stem is made of.
+const STEM: u8 = LOWER | UPPER | DIGIT | DASH | UNDERSCORE;
+/// What the domain of a downstream prefix is made of.
+const DOMAIN: u8 = LOWER | UPPER | DIGIT | DASH | DOT;
+
+/// The class bits of every byte (none for bytes outside ASCII): a name's bytes are
+/// classified with one lookup each rather than a chain of comparisons.
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_lowercase() {
+            LOWER
+        } else if c.is_ascii_uppercase() {
+            UPPER
+        } else if c.is_ascii_digit() {
+            DIGIT
+        } else if c == b'-' {
+            DASH
+        } else if c == b'_' {
+            UNDERSCORE
+        } else if c == b'.' {
+            DOT
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
+
+/// Whether byte `b` is in one of the classes `mask`.
+#[inline]
+fn has_class(b: u8, mask: u8) -> bool {
+    CLASSES[usize::from(b)] & mask != 0
+}
+
+/// Whether every byte of `s` is in one of the classes `mask`.
+#[inline]
+fn all_of(s: &[u8], mask: u8) -> bool {
+    // Folded rather than stopped at the first miss: names are short and nearly always
+    // pass, and a branch-free pass is cheaper than a decision per byte.
+    s.iter().fold(true, |all, &b| all & has_class(b, mask))
+}
+
+/// Whether some byte of `s` is in one of the classes `mask`.
+#[inline]
+fn any_of(s: &[u8], mask: u8) -> bool {
+    s.iter().fold(false, |any, &b| any | has_class(b, mask))
 }
 
 /// A valid QAPI name, not in the `q_` namespace reserved for generated names.
@@ -786,32 +870,34 @@ fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: Src<'_>) -> Result<&'n s
 /// Event names: upper case.
 fn check_name_upper(name: &str, ctx: &Ctx, source: Src<'_>) -> Result<()> {
     let stem = check_name_str(name, ctx, source)?;
-    if stem.chars().any(|c| c.is_ascii_lowercase() || c == '-') {
+    if any_of(stem.as_bytes(), LOWER | DASH) {
         return Err(ctx.err(format!("name of {source} must not use lowercase or '-'")));
     }
     Ok(())
 }
 
 /// Command and member names: lower case, `-` between words.
+///
+/// `permit` says whether upper case and `_` are permitted; asked only for a name that is
+/// not plain lower case (the exceptions it looks through are long lists).
 fn check_name_lower(
     name: &str,
     ctx: &Ctx,
     source: Src<'_>,
-    permit_upper: bool,
-    permit_underscore: bool,
+    permit: impl FnOnce() -> (bool, bool),
 ) -> Result<()> {
     // The common case, a plain lower-case name (not `q-...`): valid whatever is
     // permitted, so the general rules need not be walked through.
     let b = name.as_bytes();
     if b.first().is_some_and(u8::is_ascii_lowercase)
-        && b.iter()
-            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && all_of(b, LOWER | DIGIT | DASH)
         && !(b[0] == b'q' && b.get(1) == Some(&b'-'))
     {
         return Ok(());
     }
     let stem = check_name_str(name, ctx, source)?;
-    if (!permit_upper && stem.chars().any(|c| c.is_ascii_uppercase()))
+    let (permit_upper, permit_underscore) = permit();
+    if (!permit_upper && any_of(stem.as_bytes(), UPPER))
         || (!permit_underscore && stem.contains('_'))
     {
         return Err(ctx.err(format!("name of {source} must not use uppercase or '_'")));
@@ -822,10 +908,10 @@ fn check_name_lower(
 /// Type names: CamelCase.
 fn check_name_camel(name: &str, ctx: &Ctx, source: Src<'_>) -> Result<()> {
     let stem = check_name_str(name, ctx, source)?;
-    let mut chars = stem.chars();
-    let camel = chars.next().is_some_and(|c| c.is_ascii_uppercase())
-        && stem.chars().all(|c| c.is_ascii_alphanumeric())
-        && chars.any(|c| c.is_ascii_lowercase());
+    let bytes = stem.as_bytes();
+    let camel = bytes.first().is_some_and(u8::is_ascii_uppercase)
+        && all_of(bytes, LOWER | UPPER | DIGIT)
+        && any_of(&bytes[1..], LOWER);
     if !camel {
         return Err(ctx.err(format!("name of {source} must use CamelCase")));
     }
@@ -836,8 +922,8 @@ fn check_defn_name_str(name: &str, ctx: &Ctx, meta: Meta) -> Result<()> {
     match meta {
         Meta::Event => check_name_upper(name, ctx, Src::Plain("event")),
         Meta::Command => {
-            let exception = ctx.pragma.command_name_exceptions.iter().any(|n| n == name);
-            check_name_lower(name, ctx, Src::Plain("command"), false, exception)
+            let exception = || ctx.pragma.command_name_exceptions.iter().any(|n| n == name);
+            check_name_lower(name, ctx, Src::Plain("command"), || (false, exception()))
         }
         _ => {
             check_name_camel(name, ctx, Src::Plain(meta.as_str()))?;
@@ -863,6 +949,9 @@ fn quoted_sorted<'k>(keys: impl IntoIterator<Item = &'k str>) -> String {
         .join(", ")
 }
 
+/// Whether `dict` has every key of `required` and no key outside `required` and
+/// `optional`; inlined, as most checks pass and a call cost more than the check.
+#[inline]
 fn check_keys(
     dict: &Sugar<'_>,
     ctx: &Ctx,
@@ -874,16 +963,40 @@ fn check_keys(
     // are unique). The messages below are only worked out when not.
     let mut required_found = 0;
     let mut all_known = true;
-    for k in dict.keys() {
-        if required.contains(&k) {
-            required_found += 1;
-        } else if !optional.contains(&k) {
-            all_known = false;
+    match *dict {
+        // The sugared form (most members and values): one key, no object to walk.
+        Sugar::Short(k, _) => {
+            if required.contains(&k) {
+                required_found = 1;
+            } else {
+                all_known = optional.contains(&k);
+            }
+        }
+        Sugar::Long(d) => {
+            for k in d.keys() {
+                if required.contains(&k) {
+                    required_found += 1;
+                } else if !optional.contains(&k) {
+                    all_known = false;
+                }
+            }
         }
     }
     if required_found == required.len() && all_known {
         return Ok(());
     }
+    key_error(dict, ctx, source, required, optional)
+}
+
+/// The error [`check_keys`] reports.
+#[cold]
+fn key_error(
+    dict: &Sugar<'_>,
+    ctx: &Ctx,
+    source: Src<'_>,
+    required: &[&str],
+    optional: &[&str],
+) -> Result<()> {
     let missing: Vec<&str> = required
         .iter()
         .copied()
@@ -911,8 +1024,9 @@ fn check_keys(
     Ok(())
 }
 
-/// The keys a definition can have that the checks ask about by name.
-const KNOWN_KEYS: [&str; 12] = [
+/// Every key a definition can have, in the order of their bits in a [`KeySet`]: the
+/// kinds first, in the order of [`Meta::ALL`].
+const DEFN_KEYS: [&str; 19] = [
     "enum",
     "struct",
     "union",
@@ -925,27 +1039,109 @@ const KNOWN_KEYS: [&str; 12] = [
     "boxed",
     "allow-oob",
     "allow-preconfig",
+    "coroutine",
+    "data",
+    "base",
+    "if",
+    "features",
+    "prefix",
+    "discriminator",
 ];
 
-/// Which of [`KNOWN_KEYS`] (and `coroutine`) a definition has, found in one pass over its
-/// keys instead of a search per question.
-#[derive(Clone, Copy)]
-struct KeySet(u32);
-
-impl KeySet {
-    /// Bit of `coroutine`, after those of [`KNOWN_KEYS`].
-    const COROUTINE: u32 = 1 << KNOWN_KEYS.len();
-
-    fn of(expr: Dict<'_>) -> KeySet {
-        let mut bits = 0;
-        for key in expr.keys() {
-            bits |= KeySet::bit(key);
+/// Whether `a` and `b` are the same string, in a `const` context.
+const fn same_str(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
         }
-        KeySet(bits)
+        i += 1;
+    }
+    true
+}
+
+/// The [`KeySet`] bits of `keys`, worked out at compile time; a key not in [`DEFN_KEYS`]
+/// gives [`KeySet::UNKNOWN`].
+const fn key_mask(keys: &[&str]) -> u32 {
+    let mut mask = 0;
+    let mut k = 0;
+    while k < keys.len() {
+        let mut i = 0;
+        let mut bit = KeySet::UNKNOWN;
+        while i < DEFN_KEYS.len() {
+            if same_str(DEFN_KEYS[i], keys[k]) {
+                bit = 1 << i;
+            }
+            i += 1;
+        }
+        mask |= bit;
+        k += 1;
+    }
+    mask
+}
+
+/// Which of [`DEFN_KEYS`] a definition has (and whether it has others), with their values,
+/// found in one pass over its keys instead of a search per question.
+#[derive(Clone, Copy)]
+struct KeySet<'t> {
+    bits: u32,
+    /// The value of each key of [`DEFN_KEYS`] present.
+    nodes: [Option<Node<'t>>; DEFN_KEYS.len()],
+}
+
+impl<'t> KeySet<'t> {
+    /// Bit of `coroutine`.
+    const COROUTINE: u32 = 1 << 12;
+    /// Set when some key is not one of [`DEFN_KEYS`].
+    const UNKNOWN: u32 = 1 << 31;
+    /// Index of `data` in [`DEFN_KEYS`].
+    const DATA: usize = 13;
+    /// Index of `base`.
+    const BASE: usize = 14;
+    /// Index of `if`.
+    const IF: usize = 15;
+    /// Index of `features`.
+    const FEATURES: usize = 16;
+    /// Index of `prefix`.
+    const PREFIX: usize = 17;
+    /// Index of `discriminator`.
+    const DISCRIMINATOR: usize = 18;
+    /// Index of `returns`.
+    const RETURNS_AT: usize = 6;
+    /// Index of `boxed`.
+    const BOXED_AT: usize = 9;
+
+    fn of(expr: Dict<'t>) -> KeySet<'t> {
+        let mut set = KeySet {
+            bits: 0,
+            nodes: [None; DEFN_KEYS.len()],
+        };
+        for (key, node) in expr.iter() {
+            match KeySet::index(key) {
+                Some(i) => {
+                    set.bits |= 1 << i;
+                    if let Some(slot) = set.nodes.get_mut(i) {
+                        *slot = Some(node);
+                    }
+                }
+                None => set.bits |= KeySet::UNKNOWN,
+            }
+        }
+        set
     }
 
+    /// The value of key `DEFN_KEYS[index]`, as `Dict::get` finds it.
+    fn node(&self, index: usize) -> Option<Node<'t>> {
+        self.nodes.get(index).copied().flatten()
+    }
+
+    /// The position of `key` in [`DEFN_KEYS`].
     #[inline]
-    fn bit(key: &str) -> u32 {
+    fn index(key: &str) -> Option<usize> {
         // A match rather than a search of the list: the compiler tells the keys apart
         // by length first.
         let index = match key {
@@ -961,30 +1157,77 @@ impl KeySet {
             "boxed" => 9,
             "allow-oob" => 10,
             "allow-preconfig" => 11,
-            "coroutine" => return KeySet::COROUTINE,
-            _ => return 0,
+            "coroutine" => 12,
+            "data" => 13,
+            "base" => 14,
+            "if" => 15,
+            "features" => 16,
+            "prefix" => 17,
+            "discriminator" => 18,
+            _ => return None,
         };
-        debug_assert_eq!(KNOWN_KEYS[index], key);
-        1 << index
+        debug_assert_eq!(DEFN_KEYS[index], key);
+        Some(index)
     }
 
-    fn has(self, key: &str) -> bool {
-        self.0 & KeySet::bit(key) != 0
+    /// [`check_keys`] for the definition itself, answered from the bits when every key
+    /// is one of `required` and `optional`, whose bits `masks` are (required, allowed).
+    fn check(
+        &self,
+        expr: Dict<'_>,
+        ctx: &Ctx,
+        source: Src<'_>,
+        required: &[&str],
+        optional: &[&str],
+        masks: (u32, u32),
+    ) -> Result<()> {
+        let (required_bits, allowed_bits) = masks;
+        if self.bits & !allowed_bits == 0 && self.bits & required_bits == required_bits {
+            return Ok(());
+        }
+        check_keys(&Sugar::Long(expr), ctx, source, required, optional)
+    }
+
+    /// The bits of the keys naming a definition's kind, those of [`Meta::ALL`] in order.
+    const METAS: u32 = (1 << Meta::ALL.len()) - 1;
+    /// Bit of `returns`.
+    const RETURNS: u32 = 1 << 6;
+    /// Bit of `gen`.
+    const GEN: u32 = 1 << 7;
+    /// Bit of `success-response`.
+    const SUCCESS_RESPONSE: u32 = 1 << 8;
+    /// Bit of `boxed`.
+    const BOXED: u32 = 1 << 9;
+    /// Bit of `allow-oob`.
+    const ALLOW_OOB: u32 = 1 << 10;
+    /// Bit of `allow-preconfig`.
+    const ALLOW_PRECONFIG: u32 = 1 << 11;
+    /// The bits of the command flags.
+    const FLAGS: u32 = KeySet::GEN
+        | KeySet::SUCCESS_RESPONSE
+        | KeySet::BOXED
+        | KeySet::ALLOW_OOB
+        | KeySet::ALLOW_PRECONFIG
+        | KeySet::COROUTINE;
+
+    /// Whether the key of bit `bit` (one of the constants) is present: asked by bit, as
+    /// asking by name matched the name again for every question.
+    fn has(&self, bit: u32) -> bool {
+        self.bits & bit != 0
+    }
+
+    /// The kind of definition, when exactly one key names one.
+    fn meta(&self) -> Option<Meta> {
+        let metas = self.bits & KeySet::METAS;
+        if metas.count_ones() != 1 {
+            return None;
+        }
+        Meta::ALL.get(metas.trailing_zeros() as usize).copied()
     }
 
     /// Whether any command flag is present.
-    fn has_flags(self) -> bool {
-        let flags = [
-            "gen",
-            "success-response",
-            "boxed",
-            "allow-oob",
-            "allow-preconfig",
-        ];
-        let mask = flags
-            .iter()
-            .fold(KeySet::COROUTINE, |m, k| m | KeySet::bit(k));
-        self.0 & mask != 0
+    fn has_flags(&self) -> bool {
+        self.bits & KeySet::FLAGS != 0
     }
 }
 
@@ -1000,7 +1243,12 @@ fn truthy(node: Node<'_>) -> bool {
 }
 
 /// Validates the command flags and stores their values into `body`.
-fn check_flags(expr: Dict<'_>, keys: KeySet, ctx: &Ctx, mut body: ExprBody) -> Result<ExprBody> {
+fn check_flags(
+    expr: Dict<'_>,
+    keys: &KeySet<'_>,
+    ctx: &Ctx,
+    mut body: ExprBody,
+) -> Result<ExprBody> {
     // Most definitions have no flags: nothing to look up.
     let expr = keys.has_flags().then_some(expr);
     let expr = expr.as_ref();
@@ -1018,18 +1266,18 @@ fn check_flags(expr: Dict<'_>, keys: KeySet, ctx: &Ctx, mut body: ExprBody) -> R
             }
         }
     }
-    if keys.has("allow-oob") && keys.has("coroutine") {
+    if keys.has(KeySet::ALLOW_OOB) && keys.has(KeySet::COROUTINE) {
         // QEMU has no use for the combination and forbids it.
         return Err(ctx.err("flags 'allow-oob' and 'coroutine' are incompatible"));
     }
     if let ExprBody::Command { flags, .. } = &mut body {
         *flags = CommandFlags {
-            gen: !keys.has("gen"),
-            success_response: !keys.has("success-response"),
-            boxed: keys.has("boxed"),
-            allow_oob: keys.has("allow-oob"),
-            allow_preconfig: keys.has("allow-preconfig"),
-            coroutine: keys.has("coroutine"),
+            gen: !keys.has(KeySet::GEN),
+            success_response: !keys.has(KeySet::SUCCESS_RESPONSE),
+            boxed: keys.has(KeySet::BOXED),
+            allow_oob: keys.has(KeySet::ALLOW_OOB),
+            allow_preconfig: keys.has(KeySet::ALLOW_PRECONFIG),
+            coroutine: keys.has(KeySet::COROUTINE),
         };
     }
     Ok(body)
@@ -1153,10 +1401,16 @@ impl fmt::Display for Src<'_> {
     }
 }
 
+/// Most definitions, members and values have no features: answered without a call.
+#[inline]
 fn check_features(features: Option<Node<'_>>, ctx: &Ctx) -> Result<Vec<FeatureExpr>> {
-    let Some(features) = features else {
-        return Ok(Vec::new());
-    };
+    match features {
+        None => Ok(Vec::new()),
+        Some(features) => check_feature_list(features, ctx),
+    }
+}
+
+fn check_feature_list(features: Node<'_>, ctx: &Ctx) -> Result<Vec<FeatureExpr>> {
     let Value::List(list) = features.value() else {
         return Err(ctx.err("'features' must be an array"));
     };
@@ -1167,7 +1421,7 @@ fn check_features(features: Option<Node<'_>>, ctx: &Ctx) -> Result<Vec<FeatureEx
         check_keys(&feat, ctx, Src::Plain(what), &["name"], &["if"])?;
         let name = check_name_is_str(feat.get("name"), ctx, Src::Plain(what))?;
         let source = Src::Named(what, name);
-        check_name_lower(name, ctx, source, false, false)?;
+        check_name_lower(name, ctx, source, || (false, false))?;
         let cond = check_if(feat.get("if"), ctx, source)?;
         out.push(FeatureExpr {
             name: Name::new(name),
@@ -1206,19 +1460,6 @@ fn check_type_name_or_array(
     }
 }
 
-/// The type reference of a node [`check_type_name_or_array`] accepted.
-fn type_name(node: Option<Node<'_>>) -> TypeName {
-    match node.map(Node::value) {
-        Some(Value::List(list)) => TypeName::Array(Name::new(
-            list.first()
-                .and_then(|n| n.value().as_str())
-                .unwrap_or_default(),
-        )),
-        Some(Value::Str(s)) => TypeName::Named(Name::new(s)),
-        _ => TypeName::Named(Name::default()),
-    }
-}
-
 /// Inline members (an implicit struct type). `parent_name` listed in pragma
 /// `member-name-exceptions` relaxes the naming rules.
 fn check_type_implicit(
@@ -1230,8 +1471,14 @@ fn check_type_implicit(
     let Value::Dict(dict) = node.value() else {
         return Err(ctx.err(format!("{source} should be an object or type name")));
     };
-    let permissive =
-        parent_name.is_some_and(|p| ctx.pragma.member_name_exceptions.iter().any(|n| n == p));
+    // Worked out once, and only if some member's name needs it.
+    let mut permissive = None;
+    let mut permit = || {
+        let p = *permissive.get_or_insert_with(|| {
+            parent_name.is_some_and(|p| ctx.pragma.member_name_exceptions.iter().any(|n| n == p))
+        });
+        (p, p)
+    };
     let mut members = Vec::with_capacity(dict.len());
     for (key, value) in dict.iter() {
         let key_source = Src::Member(source, key);
@@ -1239,45 +1486,49 @@ fn check_type_implicit(
             Some(name) => (name, true),
             None => (key, false),
         };
-        check_name_lower(name, ctx, key_source, permissive, permissive)?;
+        check_name_lower(name, ctx, key_source, &mut permit)?;
         // Generated C uses `u` for the variant union and `has_FOO` for presence flags
         // (compared as C names, without building them).
-        let mut chars = name.chars().map(c_char);
-        let has_ = name.starts_with("has") && chars.nth(3) == Some('_');
+        // (`has` then a character C spells `_`: anything but a letter or digit.)
+        let has_ = name.starts_with("has")
+            && name
+                .as_bytes()
+                .get(3)
+                .is_some_and(|b| !b.is_ascii_alphanumeric());
         if name == "u" || has_ {
             return Err(ctx.err(format!("{key_source} uses reserved name")));
         }
-        let arg = expand(value, "type");
-        check_keys(&arg, ctx, key_source, &["type"], &["if", "features"])?;
-        let cond = check_if(arg.get("if"), ctx, key_source)?;
-        let features = check_features(arg.get("features"), ctx)?;
-        if check_type_ref(arg.get("type"), ctx, key_source)?.is_none() {
+        let (cond, features, ty) = match value.value() {
+            // The sugared form of most members, a type name: it passes the key checks as
+            // it is, and is the type.
+            Value::Str(s) => (None, Vec::new(), Some(TypeName::Named(Name::new(s)))),
+            Value::Dict(d) => {
+                let arg = Sugar::Long(d);
+                check_keys(&arg, ctx, key_source, &["type"], &["if", "features"])?;
+                let cond = check_if(arg.get("if"), ctx, key_source)?;
+                let features = check_features(arg.get("features"), ctx)?;
+                let ty = check_type_name_or_array(arg.get("type"), ctx, key_source)?;
+                (cond, features, ty)
+            }
+            // Any other sugared value is the type too, if it is one.
+            _ => (
+                None,
+                Vec::new(),
+                check_type_name_or_array(Some(value), ctx, key_source)?,
+            ),
+        };
+        let Some(ty) = ty else {
             return Err(ctx.err(format!("{key_source} misses key 'type'")));
-        }
+        };
         members.push(MemberExpr {
             name: Name::new(name),
             optional,
-            ty: type_name(arg.get("type")),
+            ty,
             cond,
             features,
         });
     }
     Ok(members)
-}
-
-/// [`check_type_name_or_array`] without making the reference: whether there is one.
-fn check_type_ref(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option<()>> {
-    match node.map(Node::value) {
-        None => Ok(None),
-        Some(Value::Str(_)) => Ok(Some(())),
-        Some(Value::List(list)) => match (list.len(), list.first().map(Node::value)) {
-            (1, Some(Value::Str(_))) => Ok(Some(())),
-            _ => Err(ctx.err(format!(
-                "{source}: array type must contain single type name"
-            ))),
-        },
-        Some(_) => Err(ctx.err(format!("{source} should be a type name or array"))),
-    }
 }
 
 fn check_type_name_or_implicit(
@@ -1303,27 +1554,36 @@ fn check_type_name_or_implicit(
 // ---------------------------------------------------------------------------------------
 // Definitions
 
-fn check_enum(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
-    let Some(Value::List(values)) = expr.get("data").map(Node::value) else {
+fn check_enum(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    let Some(Value::List(values)) = keys.node(KeySet::DATA).map(Node::value) else {
         return Err(ctx.err("'data' must be an array"));
     };
-    let prefix = match expr.get("prefix").map(Node::value) {
+    let prefix = match keys.node(KeySet::PREFIX).map(Node::value) {
         None => None,
         Some(Value::Str(s)) => Some(Name::new(s)),
         Some(_) => return Err(ctx.err("'prefix' must be a string")),
     };
-    let permissive = ctx.pragma.member_name_exceptions.iter().any(|n| n == name);
+    // Worked out once, and only if some value's name needs it.
+    let mut permissive = None;
+    let mut permit = || {
+        let p = *permissive
+            .get_or_insert_with(|| ctx.pragma.member_name_exceptions.iter().any(|n| n == name));
+        (p, p)
+    };
     let mut members = Vec::with_capacity(values.len());
     for node in values.iter() {
         let member = expand(node, "name");
         let what = "'data' member";
-        check_keys(
-            &member,
-            ctx,
-            Src::Plain(what),
-            &["name"],
-            &["if", "features"],
-        )?;
+        // The sugared form (most values) has its one key, which is required.
+        if let Sugar::Long(_) = member {
+            check_keys(
+                &member,
+                ctx,
+                Src::Plain(what),
+                &["name"],
+                &["if", "features"],
+            )?;
+        }
         let member_name = check_name_is_str(member.get("name"), ctx, Src::Plain(what))?;
         let source = Src::Named(what, member_name);
         // Enum values may start with a digit; the naming rules apply to the rest.
@@ -1332,9 +1592,15 @@ fn check_enum(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
         } else {
             Cow::Borrowed(member_name)
         };
-        check_name_lower(&checked_name, ctx, source, permissive, permissive)?;
-        let cond = check_if(member.get("if"), ctx, source)?;
-        let features = check_features(member.get("features"), ctx)?;
+        check_name_lower(&checked_name, ctx, source, &mut permit)?;
+        // A sugared value has no 'if' or 'features' to look for.
+        let (cond, features) = match member {
+            Sugar::Short(..) => (None, Vec::new()),
+            Sugar::Long(_) => (
+                check_if(member.get("if"), ctx, source)?,
+                check_features(member.get("features"), ctx)?,
+            ),
+        };
         members.push(EnumMemberExpr {
             name: Name::new(member_name),
             cond,
@@ -1344,12 +1610,12 @@ fn check_enum(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     Ok(ExprBody::Enum { members, prefix })
 }
 
-fn check_struct(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
-    let data = expr
-        .get("data")
+fn check_struct(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    let data = keys
+        .node(KeySet::DATA)
         .ok_or_else(|| ctx.err("struct misses key 'data'"))?;
     let members = check_type_implicit(data, ctx, "'data'", Some(name))?;
-    let base = check_type_name(expr.get("base"), ctx, Src::Plain("'base'"))?;
+    let base = check_type_name(keys.node(KeySet::BASE), ctx, Src::Plain("'base'"))?;
     Ok(ExprBody::Struct { base, members })
 }
 
@@ -1364,7 +1630,7 @@ fn check_branches(
     for (key, value) in data.iter() {
         let source = Src::Named("'data' member", key);
         if check_name {
-            check_name_lower(key, ctx, source, false, false)?;
+            check_name_lower(key, ctx, source, || (false, false))?;
         }
         let branch = expand(value, "type");
         check_keys(&branch, ctx, source, &["type"], &["if"])?;
@@ -1384,15 +1650,15 @@ fn check_branches(
     Ok(branches)
 }
 
-fn check_union(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
-    let base = check_type_name_or_implicit(expr.get("base"), ctx, "'base'", Some(name))?
+fn check_union(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
+    let base = check_type_name_or_implicit(keys.node(KeySet::BASE), ctx, "'base'", Some(name))?
         .ok_or_else(|| ctx.err("union misses key 'base'"))?;
     let discriminator = check_name_is_str(
-        expr.get("discriminator"),
+        keys.node(KeySet::DISCRIMINATOR),
         ctx,
         Src::Plain("'discriminator'"),
     )?;
-    let Some(Value::Dict(data)) = expr.get("data").map(Node::value) else {
+    let Some(Value::Dict(data)) = keys.node(KeySet::DATA).map(Node::value) else {
         return Err(ctx.err("'data' must be an object"));
     };
     let branches = check_branches(data, ctx, false, false)?;
@@ -1403,8 +1669,8 @@ fn check_union(expr: Dict<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     })
 }
 
-fn check_alternate(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
-    let data = expr.get("data");
+fn check_alternate(keys: &KeySet<'_>, ctx: &Ctx) -> Result<ExprBody> {
+    let data = keys.node(KeySet::DATA);
     if !data.is_some_and(truthy) {
         return Err(ctx.err("'data' must not be empty"));
     }
@@ -1417,9 +1683,9 @@ fn check_alternate(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
 
 /// `data` of a command or event: a type name when boxed, else a type name or inline
 /// members.
-fn check_data(expr: Dict<'_>, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)> {
-    let boxed = expr.get("boxed").is_some_and(truthy);
-    let data = expr.get("data");
+fn check_data(keys: &KeySet<'_>, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)> {
+    let boxed = keys.node(KeySet::BOXED_AT).is_some_and(truthy);
+    let data = keys.node(KeySet::DATA);
     if boxed {
         if data.is_none() {
             return Err(ctx.err("'boxed': true requires 'data'"));
@@ -1434,9 +1700,10 @@ fn check_data(expr: Dict<'_>, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bool)
     }
 }
 
-fn check_command(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
-    let (data, _) = check_data(expr, ctx)?;
-    let returns = check_type_name_or_array(expr.get("returns"), ctx, Src::Plain("'returns'"))?;
+fn check_command(keys: &KeySet<'_>, ctx: &Ctx) -> Result<ExprBody> {
+    let (data, _) = check_data(keys, ctx)?;
+    let returns =
+        check_type_name_or_array(keys.node(KeySet::RETURNS_AT), ctx, Src::Plain("'returns'"))?;
     Ok(ExprBody::Command {
         data,
         returns,
@@ -1445,8 +1712,8 @@ fn check_command(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
     })
 }
 
-fn check_event(expr: Dict<'_>, ctx: &Ctx) -> Result<ExprBody> {
-    let (data, boxed) = check_data(expr, ctx)?;
+fn check_event(keys: &KeySet<'_>, ctx: &Ctx) -> Result<ExprBody> {
+    let (data, boxed) = check_data(keys, ctx)?;
     Ok(ExprBody::Event { data, boxed })
 }
 
@@ -1469,17 +1736,45 @@ mod tests {
     }
 
     #[test]
-    fn reserved_words_by_length() {
-        let mut by_len: Vec<&str> = RESERVED_BY_LEN
-            .iter()
-            .flat_map(|w| w.iter().copied())
-            .collect();
-        let mut all = RESERVED.to_vec();
-        by_len.sort_unstable();
-        all.sort_unstable();
-        assert_eq!(by_len, all);
-        for (len, words) in RESERVED_BY_LEN.iter().enumerate() {
-            assert!(words.iter().all(|w| w.len() == len));
+    fn key_bits() {
+        for (i, meta) in Meta::ALL.iter().enumerate() {
+            assert_eq!(*meta as usize, i);
+            assert_eq!(key_mask(&[meta.as_str()]), 1 << i);
+        }
+        for (i, key) in DEFN_KEYS.iter().enumerate() {
+            assert_eq!(KeySet::index(key), Some(i));
+            assert_eq!(key_mask(&[key]), 1 << i);
+        }
+        assert_eq!(KeySet::index("bogus"), None);
+        assert_eq!(key_mask(&["bogus"]), KeySet::UNKNOWN);
+        let bit = |key| key_mask(&[key]);
+        assert_eq!(bit("returns"), KeySet::RETURNS);
+        assert_eq!(bit("gen"), KeySet::GEN);
+        assert_eq!(bit("success-response"), KeySet::SUCCESS_RESPONSE);
+        assert_eq!(bit("boxed"), KeySet::BOXED);
+        assert_eq!(bit("allow-oob"), KeySet::ALLOW_OOB);
+        assert_eq!(bit("allow-preconfig"), KeySet::ALLOW_PRECONFIG);
+        assert_eq!(bit("coroutine"), KeySet::COROUTINE);
+        assert_eq!(1 << KeySet::DATA, bit("data"));
+        assert_eq!(1 << KeySet::BASE, bit("base"));
+        assert_eq!(1 << KeySet::IF, bit("if"));
+        assert_eq!(1 << KeySet::FEATURES, bit("features"));
+        assert_eq!(1 << KeySet::PREFIX, bit("prefix"));
+        assert_eq!(1 << KeySet::DISCRIMINATOR, bit("discriminator"));
+        assert_eq!(1 << KeySet::RETURNS_AT, bit("returns"));
+        assert_eq!(1 << KeySet::BOXED_AT, bit("boxed"));
+    }
+
+    #[test]
+    fn reserved_words() {
+        for word in RESERVED {
+            assert!(is_reserved(word.as_bytes()), "{word}");
+            let longer = format!("{word}x");
+            assert!(!is_reserved(longer.as_bytes()), "{longer}");
+            assert!(!is_reserved(&word.as_bytes()[1..]) || RESERVED.contains(&&word[1..]));
+        }
+        for word in ["", "foo", "in", "unionx", "q_int", "reinterpret_casts"] {
+            assert!(!is_reserved(word.as_bytes()), "{word}");
         }
     }
 
@@ -1500,6 +1795,11 @@ mod tests {
             "has-x",
             "_Bool",
             "-Bool",
+            "\u{e9}-x",
+            "__x",
+            "q-int",
+            "a-very-long-member-name-that-does-not-fit-in-the-room-for-names",
+            "a_very_long_member_name_that_does_not_fit_in_the_room_for_names",
         ];
         for a in names {
             for b in names {

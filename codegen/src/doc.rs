@@ -365,6 +365,16 @@ impl Doc {
     /// The section of `kind` describing `name`, looked for from the cursor on (then from
     /// the start), which it moves past.
     fn find_mut(&mut self, kind: SectionKind, name: &str) -> Option<&mut Section> {
+        // Most often the section at the cursor: compared by name, no fingerprint needed.
+        let at = self.cursor;
+        if self
+            .sections
+            .get(at)
+            .is_some_and(|s| s.kind == kind && s.name.as_deref() == Some(name))
+        {
+            self.cursor = at + 1;
+            return Arc::make_mut(&mut self.sections).get_mut(at);
+        }
         let key = key_of(kind, name);
         let is = |s: &Section| s.key == key && s.kind == kind && s.name.as_deref() == Some(name);
         let start = self.cursor.min(self.sections.len());
@@ -398,11 +408,13 @@ impl Doc {
             section.connected = true;
             return Ok(());
         }
-        let excepted = self
-            .symbol
-            .as_ref()
-            .is_some_and(|s| pragma.documentation_exceptions.iter().any(|e| e == s));
-        if !excepted && self.strict {
+        // The exceptions (a long list) only matter to a block parsed strictly.
+        let excepted = || {
+            self.symbol
+                .as_ref()
+                .is_some_and(|s| pragma.documentation_exceptions.iter().any(|e| e == s))
+        };
+        if self.strict && !excepted() {
             return Err(SchemaError::new(
                 info,
                 format!("{role} '{name}' is not documented"),

@@ -96,7 +96,7 @@ fn dump_entity(out: &mut String, schema: &Schema, id: crate::model::EntityId) {
             if let Some(base) = o.base {
                 line(out, format_args!("    base {}", schema.name(base)));
             }
-            for m in &o.local_members {
+            for m in o.local_members() {
                 line(
                     out,
                     format_args!(

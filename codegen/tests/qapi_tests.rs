@@ -237,7 +237,7 @@ fn real_schema_model_is_resolved() {
     let arg = schema.entity(cmd.arg_type.expect("arguments"));
     assert_eq!(arg.name, "q_obj_qmp_capabilities-arg");
     assert!(arg.is_implicit());
-    let enable = &arg.as_object().expect("object").members[0];
+    let enable = &arg.as_object().expect("object").members()[0];
     assert!(enable.optional);
     assert_eq!(schema.name(enable.ty), "QMPCapabilityList");
     let list = schema.entity(enable.ty).as_array().expect("array");

@@ -390,7 +390,7 @@ impl<'a> Comparison<'a> {
                     &format!("{what}: member"),
                     &members,
                     |m| str_field(m, "name"),
-                    &o.members,
+                    o.members(),
                     |m| m.name.as_str(),
                     |m| &m.cond,
                 );

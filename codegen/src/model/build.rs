@@ -16,6 +16,7 @@ use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
 use crate::parse::Pragma;
 use crate::source::Info;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
@@ -127,9 +128,14 @@ struct Builder {
     feature_set: NameSet,
     /// Current recursion depth of object checks.
     depth: usize,
-    /// For each object type, [`c_name_key`] of each of its `members`, once checked: the
-    /// clash rules compare these, and only build C names for an equal pair.
-    member_keys: Vec<Vec<u64>>,
+    /// [`c_name_key`] of each member of every object type checked so far, object after
+    /// object (see `key_ranges`): the clash rules compare these, and only build C names
+    /// for an equal pair. One vector rather than one per object.
+    member_keys: Vec<u64>,
+    /// Where each entity's keys are in `member_keys` (empty until checked).
+    key_ranges: Vec<(u32, u32)>,
+    /// A vector to work out an object's keys in, reused from object to object.
+    key_scratch: Vec<u64>,
     /// Files that module markers named: their modules are named after the marker.
     marker_files: Vec<&'static PathBuf>,
     /// The main schema file's folder as given, which marker-named files sit under.
@@ -141,6 +147,10 @@ struct Builder {
     file_modules: HashMap<usize, ModuleId>,
     /// The last file looked up in `file_modules`, and its module.
     last_file_module: Option<(usize, ModuleId)>,
+    /// The entity of each built-in type, by [`Builtin`] discriminant.
+    builtin_ids: [EntityId; Builtin::ALL.len()],
+    /// The entity of `q_empty`, the type of the branches a union leaves out.
+    empty_id: EntityId,
 }
 
 impl Builder {
@@ -178,11 +188,15 @@ impl Builder {
                 .collect(),
             depth: 0,
             member_keys: Vec::new(),
+            key_ranges: Vec::new(),
+            key_scratch: Vec::new(),
             marker_files,
             root_dir: root.parent().map(Path::to_path_buf).unwrap_or_default(),
             cwd,
             file_modules: HashMap::new(),
             last_file_module: None,
+            builtin_ids: [EntityId::UNRESOLVED; Builtin::ALL.len()],
+            empty_id: EntityId::UNRESOLVED,
         };
         b.make_module(Module::BUILTIN.to_string());
         let root_name = b.module_name(root);
@@ -195,7 +209,8 @@ impl Builder {
         self.origins.reserve(entities);
         self.pending.reserve(entities);
         self.states.reserve(entities);
-        self.member_keys.reserve(entities);
+        self.key_ranges.reserve(entities);
+        self.member_keys.reserve(entities * 2);
         self.listed.reserve(entities);
         self.by_name.reserve(entities);
     }
@@ -275,24 +290,21 @@ impl Builder {
         pending: Pending,
     ) -> Result<EntityId> {
         let id = EntityId(self.entities.len() as u32);
-        if let Some(&other) = self.by_name.get(&entity.name) {
-            let message = match &self.origins[other.index()] {
-                Some(previous) => format!(
-                    "'{}' is already defined\n{}",
-                    entity.name,
-                    previous.error("previous definition")
-                ),
-                None => format!("{} is already defined", self.describe(other)),
-            };
-            return Err(match &origin {
-                Some(o) => o.error(message),
-                None => SchemaError::without_position(message),
-            });
+        // One lookup both finds an earlier definition and makes room for this one.
+        match self.by_name.entry(entity.name.clone()) {
+            Entry::Vacant(slot) => {
+                slot.insert(id);
+            }
+            Entry::Occupied(other) => {
+                let other = *other.get();
+                return Err(self.redefinition(&entity, origin.as_ref(), other));
+            }
         }
         // Members and branches declared here are defined in the new entity.
         match &mut entity.kind {
             EntityKind::Object(o) => {
-                for m in &mut o.local_members {
+                // Not checked yet: `members` holds the local ones only.
+                for m in &mut o.members {
                     m.defined_in = id;
                 }
                 if let Some(b) = &mut o.branches {
@@ -308,14 +320,35 @@ impl Builder {
             }
             _ => {}
         }
-        self.by_name.insert(entity.name.clone(), id);
         self.entities.push(entity);
         self.origins.push(origin);
         self.pending.push(pending);
-        self.member_keys.push(Vec::new());
+        self.key_ranges.push((0, 0));
         self.states.push(State::Fresh);
         self.listed.push(Listed::Entity(id));
         Ok(id)
+    }
+
+    /// The error for `entity` (from `origin`) taking the name of entity `other`.
+    #[cold]
+    fn redefinition(
+        &self,
+        entity: &Entity,
+        origin: Option<&Origin>,
+        other: EntityId,
+    ) -> SchemaError {
+        let message = match &self.origins[other.index()] {
+            Some(previous) => format!(
+                "'{}' is already defined\n{}",
+                entity.name,
+                previous.error("previous definition")
+            ),
+            None => format!("{} is already defined", self.describe(other)),
+        };
+        match origin {
+            Some(o) => o.error(message),
+            None => SchemaError::without_position(message),
+        }
     }
 
     fn new_entity(name: Name, info: Option<Info>, kind: EntityKind) -> Entity {
@@ -337,7 +370,8 @@ impl Builder {
                 None,
                 EntityKind::Builtin(builtin),
             );
-            self.def_entity(entity, None, Pending::default())?;
+            let id = self.def_entity(entity, None, Pending::default())?;
+            self.builtin_ids[builtin as usize] = id;
             // Arrays of every built-in type exist, used or not, as in QEMU.
             self.make_array(builtin.name(), None)?;
         }
@@ -346,12 +380,12 @@ impl Builder {
             None,
             EntityKind::Object(ObjectType {
                 base: None,
-                local_members: Vec::new(),
                 members: Vec::new(),
+                local_start: 0,
                 branches: None,
             }),
         );
-        self.def_entity(empty, None, Pending::default())?;
+        self.empty_id = self.def_entity(empty, None, Pending::default())?;
         let qtypes = [
             "none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool",
         ];
@@ -383,11 +417,16 @@ impl Builder {
     }
 
     /// Registers the feature names in the schema-wide list and makes the features.
+    #[inline]
     fn make_features(&mut self, features: Vec<FeatureExpr>, origin: &Origin) -> Vec<Feature> {
-        // Most definitions, members and values have none.
+        // Most definitions, members and values have none: no call.
         if features.is_empty() {
             return Vec::new();
         }
+        self.make_feature_list(features, origin)
+    }
+
+    fn make_feature_list(&mut self, features: Vec<FeatureExpr>, origin: &Origin) -> Vec<Feature> {
         features
             .into_iter()
             .map(|f| {
@@ -406,7 +445,7 @@ impl Builder {
 
     /// The array type of `element`, defined on first use.
     fn make_array(&mut self, element: &str, origin: Option<&Origin>) -> Result<Name> {
-        let name = Name::concat(&[element, "List"]);
+        let name = joined(&[element, "List"]);
         if self.lookup_type(&name).is_none() {
             let entity = Builder::new_entity(
                 name.clone(),
@@ -424,6 +463,7 @@ impl Builder {
         Ok(name)
     }
 
+    #[inline]
     fn type_name(&mut self, ty: TypeName, origin: &Origin) -> Result<Name> {
         match ty {
             TypeName::Named(name) => Ok(name),
@@ -437,22 +477,27 @@ impl Builder {
         members: Vec<MemberExpr>,
         origin: &Origin,
     ) -> Result<(Vec<Member>, std::ops::Range<u32>)> {
-        let mut out = Vec::with_capacity(members.len());
         let start = self.member_type_names.len() as u32;
-        for m in members {
-            let ty = self.type_name(m.ty, origin)?;
-            self.member_type_names.push(ty);
-            let features = self.make_features(m.features, origin);
-            out.push(Member {
-                name: m.name,
-                ty: EntityId::UNRESOLVED,
-                optional: m.optional,
-                cond: m.cond,
-                features,
-                info: Some(origin.info),
-                defined_in: EntityId::UNRESOLVED,
-            });
-        }
+        // A MemberExpr and a Member are the same size (120 bytes): collected from the
+        // vector's own iterator, the members are written over the expressions, in place,
+        // rather than into a second allocation.
+        let out = members
+            .into_iter()
+            .map(|m| {
+                let ty = self.type_name(m.ty, origin)?;
+                self.member_type_names.push(ty);
+                let features = self.make_features(m.features, origin);
+                Ok(Member {
+                    name: m.name,
+                    ty: EntityId::UNRESOLVED,
+                    optional: m.optional,
+                    cond: m.cond,
+                    features,
+                    info: Some(origin.info),
+                    defined_in: EntityId::UNRESOLVED,
+                })
+            })
+            .collect::<Result<Vec<Member>>>()?;
         Ok((out, start..self.member_type_names.len() as u32))
     }
 
@@ -469,7 +514,7 @@ impl Builder {
         if members.is_empty() {
             return Ok(None);
         }
-        let name = Name::concat(&["q_obj_", origin.name.as_str(), "-", role]);
+        let name = joined(&["q_obj_", origin.name.as_str(), "-", role]);
         // Already there means the owner is defined twice, which its own definition reports.
         if !self.by_name.contains_key(&name) {
             let mut entity = Builder::new_entity(
@@ -477,8 +522,8 @@ impl Builder {
                 Some(origin.info),
                 EntityKind::Object(ObjectType {
                     base: None,
-                    local_members: members,
-                    members: Vec::new(),
+                    members,
+                    local_start: 0,
                     branches: None,
                 }),
             );
@@ -547,13 +592,14 @@ impl Builder {
                 prefix,
             }),
             ExprBody::Struct { base, members } => {
-                let (local_members, types) = self.make_members(members, &origin)?;
+                // The local members, which the base's join in front of once checked.
+                let (members, types) = self.make_members(members, &origin)?;
                 pending.base = base;
                 pending.member_types = types;
                 EntityKind::Object(ObjectType {
                     base: None,
-                    local_members,
-                    members: Vec::new(),
+                    members,
+                    local_start: 0,
                     branches: None,
                 })
             }
@@ -573,8 +619,8 @@ impl Builder {
                 pending.tag = Some(discriminator.clone());
                 EntityKind::Object(ObjectType {
                     base: None,
-                    local_members: Vec::new(),
                     members: Vec::new(),
+                    local_start: 0,
                     branches: Some(Branches {
                         tag: discriminator,
                         tag_type: EntityId::UNRESOLVED,
@@ -652,7 +698,7 @@ impl Builder {
         // comparing whole blocks cost as much as copying them.
         let offset = self.docs[self.doc_cursor..].iter().position(|d| {
             d.as_ref()
-                .is_some_and(|d| d.info == doc.info && d.symbol == doc.symbol)
+                .is_some_and(|d| same_place(&d.info, &doc.info) && d.symbol == doc.symbol)
         })?;
         let slot = self.doc_cursor + offset;
         self.doc_cursor = slot + 1;
@@ -664,10 +710,22 @@ impl Builder {
     // Lookups and messages
 
     fn lookup_type(&self, name: &str) -> Option<EntityId> {
+        // Built-in types are most references; no definition can take their names.
+        if let Some(builtin) = Builtin::named(name) {
+            return Some(self.builtin_ids[builtin as usize]);
+        }
         self.by_name
             .get(name)
             .copied()
             .filter(|id| self.entities[id.index()].is_type())
+    }
+
+    /// The [`c_name_key`]s of the members of object type `id`, once checked.
+    fn keys_of(&self, id: EntityId) -> &[u64] {
+        let (start, end) = self.key_ranges.get(id.index()).copied().unwrap_or_default();
+        self.member_keys
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
     }
 
     fn entity(&self, id: EntityId) -> &Entity {
@@ -816,7 +874,16 @@ impl Builder {
     }
 
     /// Feature names must not collide, by C name.
+    #[inline]
     fn check_feature_clash(&self, features: &[Feature], owner: &str, id: EntityId) -> Result<()> {
+        // Nearly everything has at most one feature: nothing to compare, no call.
+        if features.len() < 2 {
+            return Ok(());
+        }
+        self.check_features_clash(features, owner, id)
+    }
+
+    fn check_features_clash(&self, features: &[Feature], owner: &str, id: EntityId) -> Result<()> {
         if !may_clash(features.iter().map(|f| f.name.as_str())) {
             return Ok(());
         }
@@ -915,17 +982,26 @@ impl Builder {
         self.states[id.index()] = State::InProgress;
         self.check_definition(id)?;
 
+        // Not checked yet: the object's `members` are its local ones.
+        let mut local = self
+            .object_mut(id)
+            .map(|o| std::mem::take(&mut o.members))
+            .unwrap_or_default();
         // `members[i]` has the C name fingerprint `keys[i]`.
-        let local_count = self.object(id).map_or(0, |o| o.local_members.len());
         let base_count = self.pending[id.index()].base.as_ref().map_or(0, |base| {
             self.lookup_type(base)
                 .and_then(|b| self.object(b))
-                .map_or(0, |o| o.members.len().max(o.local_members.len()))
+                .map_or(0, |o| o.members.len())
         });
         // Sized once for the base's members and the local ones, not grown member by
-        // member (a base not checked yet has no `members` so far: its local ones count).
-        let mut members: Vec<Member> = Vec::with_capacity(base_count + local_count);
-        let mut keys: Vec<u64> = Vec::with_capacity(base_count + local_count);
+        // member (a base not checked yet has only its local ones so far, so this may
+        // fall short).
+        let mut members: Vec<Member> = match base_count {
+            0 => Vec::new(),
+            n => Vec::with_capacity(n + local.len()),
+        };
+        let mut keys = std::mem::take(&mut self.key_scratch);
+        keys.clear();
         if let Some(base_name) = self.pending[id.index()].base.take() {
             let base = self.resolve(&base_name, id, || "'base'".to_string())?;
             if !self.object(base).is_some_and(|o| o.branches.is_none()) {
@@ -940,44 +1016,50 @@ impl Builder {
             self.check_object(base)?;
             // The base passed its own clash checks: its members cannot collide.
             if let Some(o) = self.object(base) {
-                members.reserve(o.members.len());
+                members.reserve(o.members.len() + local.len());
                 members.extend(o.members.iter().cloned());
             }
-            keys.extend_from_slice(&self.member_keys[base.index()]);
+            keys.extend_from_slice(self.keys_of(base));
             if let Some(o) = self.object_mut(id) {
                 o.base = Some(base);
             }
         }
+        let local_start = members.len();
 
-        let mut local = self
-            .object_mut(id)
-            .map(|o| std::mem::take(&mut o.local_members))
-            .unwrap_or_default();
         let types = self.pending[id.index()].member_types.clone();
         let type_names = self
             .member_type_names
             .get(types.start as usize..types.end as usize)
             .unwrap_or_default();
-        for (m, ty) in local.iter_mut().zip(type_names) {
+        for (i, ty) in type_names.iter().enumerate().take(local.len()) {
+            let m = &local[i];
             let what = || {
                 let defined_in = &self.entity(m.defined_in).name;
                 Builder::describe_member("member", &m.name, defined_in, self.defn_name(id))
             };
             let ty = self.resolve(ty, id, what)?;
-            m.ty = ty;
             self.check_feature_clash(&m.features, &m.name, id)?;
             let key = c_name_key(&m.name);
             if keys.contains(&key) {
                 // Same fingerprint: compare the C names for real, as QEMU does.
-                let mut seen: Vec<Seen> = members.iter().map(|x| self.seen_member(x)).collect();
+                let mut seen: Vec<Seen> = members
+                    .iter()
+                    .chain(&local[..i])
+                    .map(|x| self.seen_member(x))
+                    .collect();
                 self.clash(&mut seen, self.seen_member(m), id)?;
             }
             keys.push(key);
-            members.push(m.clone());
+            local[i].ty = ty;
         }
-        if let Some(o) = self.object_mut(id) {
-            o.local_members = local;
-        }
+        // Without a base the local members are all of them: kept in their own vector
+        // rather than copied into another.
+        let members = if members.is_empty() {
+            local
+        } else {
+            members.append(&mut local);
+            members
+        };
 
         if self.object(id).is_some_and(|o| o.branches.is_some()) {
             self.check_branches(id, &keys, &members)?;
@@ -994,8 +1076,12 @@ impl Builder {
 
         if let Some(o) = self.object_mut(id) {
             o.members = members;
+            o.local_start = local_start;
         }
-        self.member_keys[id.index()] = keys;
+        let start = self.member_keys.len() as u32;
+        self.member_keys.extend_from_slice(&keys);
+        self.key_ranges[id.index()] = (start, self.member_keys.len() as u32);
+        self.key_scratch = keys;
         self.states[id.index()] = State::Done;
         Ok(())
     }
@@ -1061,11 +1147,13 @@ impl Builder {
             .and_then(|o| o.branches.as_mut())
             .map(|b| std::mem::take(&mut b.variants))
             .unwrap_or_default();
-        let mut types = std::mem::take(&mut self.pending[id.index()].variant_types);
+        // The written branches' types; those after them, added below, are `q_empty`.
+        let types = std::mem::take(&mut self.pending[id.index()].variant_types);
         // Values without a branch get the empty type.
         if let Some(tag_enum) = self.entity(tag_ty).as_enum() {
+            let mut cursor = 0;
             for value in &tag_enum.members {
-                if !variants.iter().any(|v| v.name == value.name) {
+                if !find_from(&variants, &mut cursor, |v| v.name == value.name) {
                     variants.push(Variant {
                         name: value.name.clone(),
                         ty: EntityId::UNRESOLVED,
@@ -1073,24 +1161,27 @@ impl Builder {
                         info,
                         defined_in: tag_defined_in,
                     });
-                    types.push(Name::new_static("q_empty"));
                 }
             }
         }
         if variants.is_empty() {
             return Err(self.error(id, "union has no branches"));
         }
-        for (v, ty) in variants.iter_mut().zip(&types) {
+        let mut cursor = 0;
+        for (i, v) in variants.iter_mut().enumerate() {
             let what = || {
                 let defined_in = &self.entity(v.defined_in).name;
                 Builder::describe_member("branch", &v.name, defined_in, self.defn_name(id))
             };
-            let resolved = self.resolve(ty, id, what)?;
+            let resolved = match types.get(i) {
+                Some(ty) => self.resolve(ty, id, what)?,
+                None => self.empty_id,
+            };
             v.ty = resolved;
             let is_value = self
                 .entity(tag_ty)
                 .as_enum()
-                .is_some_and(|e| e.member(&v.name).is_some());
+                .is_some_and(|e| find_from(&e.members, &mut cursor, |m| m.name == v.name));
             if !is_value {
                 return Err(self.error(
                     id,
@@ -1137,7 +1228,7 @@ impl Builder {
         let Some(object) = self.object(ty) else {
             return false;
         };
-        for &key in &self.member_keys[ty.index()] {
+        for &key in self.keys_of(ty) {
             if keys.contains(&key) {
                 return true;
             }
@@ -1413,7 +1504,7 @@ impl Builder {
                         self.connect_into(base, doc)?;
                     }
                 }
-                for m in &o.local_members {
+                for m in o.local_members() {
                     Builder::connect_member(doc, &m.name, "member", m.info.as_ref(), &self.pragma)?;
                     Builder::connect_features(doc, &m.features)?;
                 }
@@ -1502,6 +1593,57 @@ impl Builder {
             warnings,
         }
     }
+}
+
+/// `a == b`, the interned parts compared by address first: equal addresses are equal
+/// values, and the derived comparison walks the whole chain of include sites.
+fn same_place(a: &Info, b: &Info) -> bool {
+    a.line == b.line
+        && a.col == b.col
+        && (std::ptr::eq(a.file, b.file) || a.file == b.file)
+        && match (a.parent, b.parent) {
+            (Some(p), Some(q)) => std::ptr::eq(p, q) || p == q,
+            (None, None) => true,
+            _ => false,
+        }
+}
+
+/// Whether some item of `items` is `wanted`, looked for from `cursor` on and then from the
+/// start; `cursor` is left just after the one found. Branches are mostly written in the
+/// order of their enum's values, so looking on from the last one found finds the next
+/// one at once instead of after a scan from the start.
+fn find_from<T>(items: &[T], cursor: &mut usize, wanted: impl Fn(&T) -> bool) -> bool {
+    let start = (*cursor).min(items.len());
+    let (before, after) = items.split_at(start);
+    let found = match after.iter().position(&wanted) {
+        Some(i) => Some(start + i),
+        None => before.iter().position(&wanted),
+    };
+    if let Some(i) = found {
+        *cursor = i + 1;
+    }
+    found.is_some()
+}
+
+/// `parts` one after the other, put together on the stack when short: the names of
+/// implicit types (`FooList`, `q_obj_NAME-arg`), made for every array use and inline
+/// argument list, where building them a character at a time cost several times more.
+fn joined(parts: &[&str]) -> Name {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut buf = [0u8; 64];
+    if let Some(out) = buf.get_mut(..len) {
+        let mut at = 0;
+        for part in parts {
+            if let Some(slot) = out.get_mut(at..at + part.len()) {
+                slot.copy_from_slice(part.as_bytes());
+            }
+            at += part.len();
+        }
+        if let Ok(text) = std::str::from_utf8(out) {
+            return Name::new(text);
+        }
+    }
+    Name::from(parts.concat())
 }
 
 /// Whether two of `names` may have the same C name: false when their fingerprints all

@@ -37,13 +37,20 @@ impl Hasher for NameHasher {
             word.copy_from_slice(chunk);
             self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
         }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        // The last few bytes as one word: a round each cost as much as a whole word.
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let word = rest
+                .iter()
+                .rev()
+                .fold(rest.len() as u64, |w, &b| (w << 8) | u64::from(b));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
         }
     }
 
     fn write_u8(&mut self, i: u8) {
-        self.write(&[i]);
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(K);
     }
 
     fn finish(&self) -> u64 {
@@ -354,6 +361,29 @@ impl Builtin {
         }
     }
 
+    /// The built-in type called `name`, if any.
+    pub fn named(name: &str) -> Option<Builtin> {
+        // Told apart by length first, then compared: cheaper than a hash lookup.
+        Some(match name {
+            "str" => Builtin::Str,
+            "number" => Builtin::Number,
+            "int" => Builtin::Int,
+            "int8" => Builtin::Int8,
+            "int16" => Builtin::Int16,
+            "int32" => Builtin::Int32,
+            "int64" => Builtin::Int64,
+            "uint8" => Builtin::Uint8,
+            "uint16" => Builtin::Uint16,
+            "uint32" => Builtin::Uint32,
+            "uint64" => Builtin::Uint64,
+            "size" => Builtin::Size,
+            "bool" => Builtin::Bool,
+            "any" => Builtin::Any,
+            "null" => Builtin::Null,
+            _ => return None,
+        })
+    }
+
     /// The JSON shape of its values.
     pub fn json_type(self) -> JsonType {
         match self {
@@ -552,15 +582,26 @@ pub struct ObjectType {
     /// The base type, whose members come first. For a union with inline base members, the
     /// implicit `q_obj_NAME-base`.
     pub base: Option<EntityId>,
-    /// The members declared by the type itself, in order.
-    pub local_members: Vec<Member>,
-    /// All members: the base's (recursively), then the local ones.
-    pub members: Vec<Member>,
+    /// All members: the base's (recursively), then the local ones. Kept once, the local
+    /// ones as a suffix, rather than in two lists holding copies of the same members.
+    members: Vec<Member>,
+    /// Where the local members start in `members`.
+    local_start: usize,
     /// For a union: the discriminator and the branches.
     pub branches: Option<Branches>,
 }
 
 impl ObjectType {
+    /// All members: the base's (recursively), then the local ones.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// The members declared by the type itself, in order.
+    pub fn local_members(&self) -> &[Member] {
+        self.members.get(self.local_start..).unwrap_or_default()
+    }
+
     /// Whether it is a union.
     pub fn is_union(&self) -> bool {
         self.branches.is_some()
@@ -890,6 +931,15 @@ fn describe_entity(entity: &Entity, element_name: impl Fn(EntityId) -> String) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builtins_by_name() {
+        for (i, b) in Builtin::ALL.iter().enumerate() {
+            assert_eq!(Builtin::named(b.name()), Some(*b));
+            assert_eq!(*b as usize, i);
+        }
+        assert_eq!(Builtin::named("strList"), None);
+    }
 
     #[test]
     fn cond_forms() {

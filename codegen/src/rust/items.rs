@@ -486,7 +486,7 @@ pub(super) fn struct_type(
             entity.doc.as_ref(),
         ),
     };
-    record(em, id, &name, &attrs, doc, &o.members, &entity.name).0
+    record(em, id, &name, &attrs, doc, o.members(), &entity.name).0
 }
 
 pub(super) fn union_type(
@@ -504,9 +504,9 @@ pub(super) fn union_type(
     let doc = entity.doc.as_ref();
 
     let mut ns = Namespace::new();
-    let tag_position = o.members.iter().position(|m| m.name == branches.tag);
+    let tag_position = o.members().iter().position(|m| m.name == branches.tag);
     let base: Vec<&Member> = o
-        .members
+        .members()
         .iter()
         .filter(|m| m.name != branches.tag)
         .collect();
@@ -821,10 +821,10 @@ fn arguments<'a>(em: &Emitter<'a>, c: &Command) -> Arguments<'a> {
             let entity = em.entity(arg);
             match &entity.kind {
                 EntityKind::Object(o) if entity.is_implicit() && !c.boxed => {
-                    if o.members.iter().all(|m| em.member_skipped(m)) {
+                    if o.members().iter().all(|m| em.member_skipped(m)) {
                         Arguments::None
                     } else {
-                        Arguments::Members(&o.members)
+                        Arguments::Members(o.members())
                     }
                 }
                 _ => Arguments::Named(arg),

@@ -161,7 +161,7 @@ impl<'s> Emitter<'s> {
                 EntityKind::Array(a) => work.push(a.element),
                 EntityKind::Object(o) => {
                     work.extend(o.base);
-                    for m in &o.members {
+                    for m in o.members() {
                         if !self.member_skipped(m) {
                             work.push(m.ty);
                         }
@@ -304,7 +304,7 @@ impl<'s> Emitter<'s> {
         let mut out = Vec::new();
         match &self.entity(id).kind {
             EntityKind::Object(o) => {
-                for m in &o.members {
+                for m in o.members() {
                     if !self.member_skipped(m) {
                         out.push(m.ty);
                     }
