@@ -570,6 +570,17 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
+    /// Room for reading the doc blocks of a source of `len` bytes.
+    pub(crate) fn for_source(len: usize) -> Scratch {
+        Scratch {
+            // QEMU's files have a piece (about a doc line) per 30 bytes or more: room for
+            // them all from the start, rather than copying them over each time the vector
+            // doubles. A denser file still grows as needed.
+            pieces: Vec::with_capacity(len / 28),
+            described: Vec::new(),
+        }
+    }
+
     /// The pieces of the blocks read so far, which the sections made from them refer to.
     pub(crate) fn take_pieces(&mut self) -> Vec<(u32, u32)> {
         std::mem::take(&mut self.pieces)

@@ -217,12 +217,12 @@ fn parse_source(
         expr_end: 0,
         // Enough for the longest blocks of QEMU's schemas: not grown block after block.
         doc_lines: Vec::with_capacity(256),
-        doc_scratch: doc::Scratch::default(),
+        doc_scratch: doc::Scratch::for_source(text.len()),
         stops: doc::SentenceStops::new(&text),
     };
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
-    let pieces = parser.doc_scratch.take_pieces();
+    let mut pieces = parser.doc_scratch.take_pieces();
     let mut slots = std::mem::take(&mut parser.slots);
     let escaped = std::mem::take(&mut parser.lexer.escaped);
     let files = parser.files;
@@ -248,9 +248,10 @@ fn parse_source(
                 };
             }
         }
-        // Given back what the estimate reserved beyond the values read: the file's data
+        // Given back what the estimates reserved beyond what was read: the file's data
         // lives as long as the schema.
         slots.shrink_to_fit();
+        pieces.shrink_to_fit();
         let data = FileData {
             slots,
             pieces,
