@@ -305,6 +305,14 @@ fn plain_len(bytes: &[u8]) -> usize {
         .unwrap_or(bytes.len() - i)
 }
 
+/// The bit that stands for the object key `key` in a set of the keys read so far: picked
+/// by its length and its last byte, which tell apart nearly all the keys of an object.
+#[inline]
+fn key_bit(key: &[u8]) -> u64 {
+    let last = key.last().copied().unwrap_or(0) as usize;
+    1 << ((key.len() * 7 + last) % 64)
+}
+
 /// A token of the dialect.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Token<'a> {
@@ -1029,6 +1037,9 @@ impl<'a> Parser<'a, '_> {
         }
         let first = self.slots.len();
         let mut len = 0;
+        // A bit per key read so far (see `key_bit`): a key whose bit is clear is not a
+        // duplicate, which is told without going through the keys before it.
+        let mut seen = 0u64;
         loop {
             let Token::Str {
                 start,
@@ -1050,10 +1061,12 @@ impl<'a> Parser<'a, '_> {
                 a: start,
                 b: end,
             };
-            if len > 0 && self.has_key(first, self.slot_str(key)) {
+            let bit = key_bit(self.slot_str(key).as_bytes());
+            if seen & bit != 0 && self.has_key(first, self.slot_str(key)) {
                 let message = format!("duplicate key '{}'", self.slot_str(key));
                 return Err(self.lexer.error(message));
             }
+            seen |= bit;
             self.slots.push(key);
             self.expr(depth + 1)?;
             len += 1;
@@ -1175,6 +1188,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn duplicate_keys_among_many() {
+        let error = |text: &str| {
+            parse_str(Path::new("t.json"), text, ParseOptions::default())
+                .err()
+                .map(|e| e.to_string())
+        };
+        // Keys whose bits collide (same length and last byte), a nested object with the
+        // same keys in between, and the duplicate last.
+        let keys: String = (0..70).map(|i| format!("'k{i:02}': 'v', ")).collect();
+        let text = format!("{{ {keys}'x': {{ 'k00': 'v', 'k01': 'v' }}, 'k35': 'v' }}\n");
+        let message = error(&text).unwrap_or_default();
+        assert!(message.ends_with("duplicate key 'k35'"), "{message}");
+        let text = format!("{{ {keys}'x': {{ 'k00': 'v', 'k01': 'v' }} }}\n");
+        assert_eq!(error(&text), None);
+        // An escaped key is compared by what it stands for.
+        let message = error("{ 'a\\\\b': 'v', 'c': 'v', 'a\\\\b': 'v' }\n").unwrap_or_default();
+        assert!(message.ends_with("duplicate key 'a\\b'"), "{message}");
     }
 
     #[test]
