@@ -582,6 +582,17 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
+    /// Room for reading the doc blocks of a source of `len` bytes.
+    pub(crate) fn for_source(len: usize) -> Scratch {
+        Scratch {
+            // QEMU's files have a piece (about a doc line) per 30 bytes or more: room for
+            // them all from the start, rather than copying them over each time the vector
+            // doubles. A denser file still grows as needed.
+            pieces: Vec::with_capacity(len / 28),
+            described: Vec::new(),
+        }
+    }
+
     /// The pieces of the blocks read so far, which the sections made from them refer to.
     pub(crate) fn take_pieces(&mut self) -> Vec<(u32, u32)> {
         std::mem::take(&mut self.pieces)
@@ -636,6 +647,10 @@ struct Draft<'s> {
     current: usize,
     /// Fingerprints of the descriptions so far.
     described: &'s mut Vec<u64>,
+    /// A bit for each fingerprint in `described`, picked by its top byte: a description
+    /// whose bit is clear is new, which is told without going through all of them
+    /// (blocks describe up to a hundred members).
+    described_bits: [u64; 4],
     /// What the block's lines are slices of.
     source: Source<'s>,
 }
@@ -658,6 +673,7 @@ impl<'s> Draft<'s> {
             current: pieces.len(),
             pieces,
             described,
+            described_bits: [0; 4],
             source,
         }
     }
@@ -752,13 +768,19 @@ impl<'s> Draft<'s> {
             ));
         }
         let print = fingerprint(kind, name);
-        if self.described.contains(&print) && self.find(kind, name).is_some() {
+        let top = (print >> 56) as usize;
+        let (word, bit) = (top / 64, 1u64 << (top % 64));
+        let maybe_seen = self.described_bits.get(word).is_some_and(|w| w & bit != 0);
+        if maybe_seen && self.described.contains(&print) && self.find(kind, name).is_some() {
             return Err(SchemaError::new(
                 &info.line_only(),
                 format!("{what} '{name}' is described twice"),
             ));
         }
         self.described.push(print);
+        if let Some(w) = self.described_bits.get_mut(word) {
+            *w |= bit;
+        }
         let key = (print >> 32) as u32;
         self.push(Section::with_key(kind, Some(Name::new(name)), key, info));
         Ok(())

@@ -70,7 +70,14 @@ pub fn parse_file(path: &Path, options: ParseOptions) -> Result<ParsedSchema> {
     let source = files.read(path).map_err(|e| {
         SchemaError::without_position(format!("can't read schema file '{}': {e}", path.display()))
     })?;
+    // Room for as many definitions and doc blocks as QEMU's schema has (about 1,100
+    // of each), rather than copying them all over each time their vectors double; what
+    // a smaller schema leaves unused is given back at the end.
+    schema.items.reserve(2048);
+    schema.docs.reserve(2048);
     parse_source(path, source, None, options, &mut files, &mut schema)?;
+    schema.items.shrink_to_fit();
+    schema.docs.shrink_to_fit();
     Ok(schema)
 }
 
@@ -202,17 +209,20 @@ fn parse_source(
         options,
         files,
         schema,
-        slots: Vec::new(),
+        // QEMU's files (mostly prose) have at most one value per 33 bytes: room for them
+        // all from the start, rather than copying them over each time the vector doubles.
+        // A denser file (a doc-free extract) still grows as needed.
+        slots: Vec::with_capacity(text.len() / 32),
         expr_start: 0,
         expr_end: 0,
         // Enough for the longest blocks of QEMU's schemas: not grown block after block.
         doc_lines: Vec::with_capacity(256),
-        doc_scratch: doc::Scratch::default(),
+        doc_scratch: doc::Scratch::for_source(text.len()),
         stops: doc::SentenceStops::new(&text),
     };
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
-    let pieces = parser.doc_scratch.take_pieces();
+    let mut pieces = parser.doc_scratch.take_pieces();
     let mut slots = std::mem::take(&mut parser.slots);
     let escaped = std::mem::take(&mut parser.lexer.escaped);
     let files = parser.files;
@@ -238,6 +248,10 @@ fn parse_source(
                 };
             }
         }
+        // Given back what the estimates reserved beyond what was read: the file's data
+        // lives as long as the schema.
+        slots.shrink_to_fit();
+        pieces.shrink_to_fit();
         let data = FileData {
             slots,
             pieces,
@@ -289,6 +303,14 @@ fn plain_len(bytes: &[u8]) -> usize {
         .iter()
         .position(|&b| !(32..127).contains(&b) || b == b'\'' || b == b'\\')
         .unwrap_or(bytes.len() - i)
+}
+
+/// The bit that stands for the object key `key` in a set of the keys read so far: picked
+/// by its length and its last byte, which tell apart nearly all the keys of an object.
+#[inline]
+fn key_bit(key: &[u8]) -> u64 {
+    let last = key.last().copied().unwrap_or(0) as usize;
+    1 << ((key.len() * 7 + last) % 64)
 }
 
 /// A token of the dialect.
@@ -1015,6 +1037,9 @@ impl<'a> Parser<'a, '_> {
         }
         let first = self.slots.len();
         let mut len = 0;
+        // A bit per key read so far (see `key_bit`): a key whose bit is clear is not a
+        // duplicate, which is told without going through the keys before it.
+        let mut seen = 0u64;
         loop {
             let Token::Str {
                 start,
@@ -1036,10 +1061,12 @@ impl<'a> Parser<'a, '_> {
                 a: start,
                 b: end,
             };
-            if len > 0 && self.has_key(first, self.slot_str(key)) {
+            let bit = key_bit(self.slot_str(key).as_bytes());
+            if seen & bit != 0 && self.has_key(first, self.slot_str(key)) {
                 let message = format!("duplicate key '{}'", self.slot_str(key));
                 return Err(self.lexer.error(message));
             }
+            seen |= bit;
             self.slots.push(key);
             self.expr(depth + 1)?;
             len += 1;
@@ -1161,6 +1188,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn duplicate_keys_among_many() {
+        let error = |text: &str| {
+            parse_str(Path::new("t.json"), text, ParseOptions::default())
+                .err()
+                .map(|e| e.to_string())
+        };
+        // Keys whose bits collide (same length and last byte), a nested object with the
+        // same keys in between, and the duplicate last.
+        let keys: String = (0..70).map(|i| format!("'k{i:02}': 'v', ")).collect();
+        let text = format!("{{ {keys}'x': {{ 'k00': 'v', 'k01': 'v' }}, 'k35': 'v' }}\n");
+        let message = error(&text).unwrap_or_default();
+        assert!(message.ends_with("duplicate key 'k35'"), "{message}");
+        let text = format!("{{ {keys}'x': {{ 'k00': 'v', 'k01': 'v' }} }}\n");
+        assert_eq!(error(&text), None);
+        // An escaped key is compared by what it stands for.
+        let message = error("{ 'a\\\\b': 'v', 'c': 'v', 'a\\\\b': 'v' }\n").unwrap_or_default();
+        assert!(message.ends_with("duplicate key 'a\\b'"), "{message}");
     }
 
     #[test]
