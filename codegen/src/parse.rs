@@ -305,6 +305,31 @@ fn plain_len(bytes: &[u8]) -> usize {
         .unwrap_or(bytes.len() - i)
 }
 
+/// How many spaces `bytes` starts with, read eight bytes at a time: the indentation of
+/// a line is the longest run of one byte the lexer skips.
+#[inline]
+fn space_run(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        // Zero bytes where there are spaces; little-endian, so the lowest non-zero byte
+        // is the first one that is not a space.
+        let diff = u64::from_le_bytes(chunk) ^ 0x2020_2020_2020_2020;
+        if diff != 0 {
+            return i + (diff.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + bytes
+        .get(i..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|&&b| b == b' ')
+        .count()
+}
+
 /// The bit that stands for the object key `key` in a set of the keys read so far: picked
 /// by its length and its last byte, which tell apart nearly all the keys of an object.
 #[inline]
@@ -438,6 +463,9 @@ impl<'a> Lexer<'a> {
                     cursor += 1;
                     self.info.line += 1;
                     self.line_pos = cursor;
+                    // The next line's indentation (QEMU lines up continued values under
+                    // their keys, often a dozen spaces or more) in words, not bytes.
+                    cursor += space_run(bytes.get(cursor..).unwrap_or_default());
                 }
                 _ => break,
             }
@@ -529,9 +557,7 @@ impl<'a> Lexer<'a> {
                     self.info.line += 1;
                     self.line_pos = self.cursor;
                     // The next line's indentation, without going round the loop for it.
-                    while bytes.get(self.cursor) == Some(&b' ') {
-                        self.cursor += 1;
-                    }
+                    self.cursor += space_run(bytes.get(self.cursor..).unwrap_or_default());
                 }
                 _ if self.src[self.pos..].starts_with("true") => {
                     self.cursor = self.pos + 4;
