@@ -988,6 +988,27 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
+    /// [`Parser::expr`] for a member's value or an array's element: most are strings,
+    /// read here inline instead of through a call (`expr` is recursive, so it stays a
+    /// call). Anything else, and a string too deep, goes to `expr`.
+    #[inline(always)]
+    fn value(&mut self, depth: usize) -> Result<()> {
+        if let Token::Str {
+            start,
+            end,
+            escaped,
+        } = self.lexer.tok
+        {
+            if depth <= MAX_NESTING {
+                let pos = self.pos();
+                self.push_str(pos, start, end, escaped);
+                self.expr_end = self.lexer.cursor;
+                return self.lexer.next_token();
+            }
+        }
+        self.expr(depth)
+    }
+
     fn expr(&mut self, depth: usize) -> Result<()> {
         if depth > MAX_NESTING {
             return Err(self.lexer.error("nesting too deep"));
@@ -1094,7 +1115,7 @@ impl<'a> Parser<'a, '_> {
             }
             seen |= bit;
             self.slots.push(key);
-            self.expr(depth + 1)?;
+            self.value(depth + 1)?;
             len += 1;
             match self.lexer.tok {
                 Token::Punct(b'}') => {
@@ -1129,7 +1150,7 @@ impl<'a> Parser<'a, '_> {
         }
         let mut len = 0;
         loop {
-            self.expr(depth + 1)?;
+            self.value(depth + 1)?;
             len += 1;
             match self.lexer.tok {
                 Token::Punct(b']') => {
@@ -1234,6 +1255,24 @@ mod tests {
         // An escaped key is compared by what it stands for.
         let message = error("{ 'a\\\\b': 'v', 'c': 'v', 'a\\\\b': 'v' }\n").unwrap_or_default();
         assert!(message.ends_with("duplicate key 'a\\b'"), "{message}");
+    }
+
+    #[test]
+    fn nesting_limit_holds_for_strings_too() {
+        let error = |lists: usize| {
+            let text = format!("{{ 'a': {}'s'{} }}\n", "[".repeat(lists), "]".repeat(lists));
+            parse_str(Path::new("t.json"), &text, ParseOptions::default())
+                .err()
+                .map(|e| e.to_string())
+        };
+        assert_eq!(error(MAX_NESTING - 1), None);
+        // The string itself is one level too deep: refused where it stands.
+        let message = error(MAX_NESTING).unwrap_or_default();
+        assert!(message.ends_with("nesting too deep"), "{message}");
+        assert!(
+            message.contains(&format!(":1:{}", 8 + MAX_NESTING)),
+            "{message}"
+        );
     }
 
     #[test]
