@@ -1097,9 +1097,15 @@ impl<'a> Parser<'a, '_> {
                 unreachable!("members: a key is always a string token here");
             };
             let pos = self.pos();
-            self.lexer.next_token()?;
-            if self.lexer.tok != Token::Punct(b':') {
-                return Err(self.lexer.error("expected ':'"));
+            // Nearly every key has its `:` right after its closing quote: stepped over
+            // without reading it as a token (which only the check below looks at).
+            if self.lexer.src.as_bytes().get(self.lexer.cursor) == Some(&b':') {
+                self.lexer.cursor += 1;
+            } else {
+                self.lexer.next_token()?;
+                if self.lexer.tok != Token::Punct(b':') {
+                    return Err(self.lexer.error("expected ':'"));
+                }
             }
             self.lexer.next_token()?;
             let key = Slot {
