@@ -959,6 +959,8 @@ impl<'a> Parser<'a, '_> {
     }
 
     /// Adds the string token `start..end` (see [`Token::Str`]) whose quote is at `pos`.
+    // Inline: called once per string value, it is a handful of stores, less than its call.
+    #[inline(always)]
     fn push_str(&mut self, pos: u32, start: u32, end: u32, escaped: bool) {
         let kind = if escaped { Kind::EscapedStr } else { Kind::Str };
         self.slots.push(Slot {
