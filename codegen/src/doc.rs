@@ -150,9 +150,10 @@ pub struct Section {
     /// [`fingerprint`] of the kind and name (0 without a name), so that looking a
     /// description up compares names only where it is likely to be the one.
     key: u32,
-    /// What the section's text is made of: the pieces `start..end` of it. `None` for a
-    /// section with no text of its own.
-    source: Option<Arc<ParsedFile>>,
+    /// What the section's text is made of: the pieces `start..end` of its block's source
+    /// (an empty range for a section with no text of its own). The source itself is held
+    /// once by the block: one shared pointer per section cost a share of loading (and
+    /// more of dropping) a schema.
     start: u32,
     end: u32,
     info: Info,
@@ -166,7 +167,8 @@ impl PartialEq for Section {
     fn eq(&self, other: &Section) -> bool {
         self.kind == other.kind
             && self.name == other.name
-            && self.text() == other.text()
+            && self.start == other.start
+            && self.end == other.end
             && self.info == other.info
             && self.connected == other.connected
             && self.stub == other.stub
@@ -180,7 +182,7 @@ impl fmt::Debug for Section {
         f.debug_struct("Section")
             .field("kind", &self.kind)
             .field("name", &self.name)
-            .field("text", &self.text())
+            .field("pieces", &(self.start..self.end))
             .field("info", &self.info)
             .field("connected", &self.connected)
             .field("stub", &self.stub)
@@ -201,7 +203,6 @@ impl Section {
             kind,
             name,
             key,
-            source: None,
             start: 0,
             end: 0,
             info: info.line_only(),
@@ -221,13 +222,6 @@ impl Section {
         self.name.as_deref()
     }
 
-    /// The text, without the tag or `@name:` that opened the section.
-    pub fn text(&self) -> &str {
-        self.source.as_ref().map_or("", |file| {
-            pieces_text(file.data(), self.start as usize, self.end as usize)
-        })
-    }
-
     /// Where the section starts.
     pub fn info(&self) -> &Info {
         &self.info
@@ -240,8 +234,33 @@ impl Section {
     }
 }
 
+/// A block's sections and where their text is: held behind the block's one shared
+/// pointer, so that the block stays as small to move as with the sections alone.
+#[derive(Clone)]
+struct Sections {
+    list: Vec<Section>,
+    /// Where the sections' text is (see [`Section`]); `None` for a block made up rather
+    /// than read, whose sections have no text.
+    source: Option<Arc<ParsedFile>>,
+}
+
+/// The list is what the block mostly looks at; reaching it through the pointer without
+/// naming it each time.
+impl std::ops::Deref for Sections {
+    type Target = Vec<Section>;
+    fn deref(&self) -> &Vec<Section> {
+        &self.list
+    }
+}
+
+impl std::ops::DerefMut for Sections {
+    fn deref_mut(&mut self) -> &mut Vec<Section> {
+        &mut self.list
+    }
+}
+
 /// A parsed documentation block.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Doc {
     /// Where the block starts.
     pub info: Info,
@@ -255,7 +274,7 @@ pub struct Doc {
     /// Shared: a block is listed both with its definition and among all blocks, and
     /// copying it (a few strings per section) cost more than reading it. Connecting
     /// members copies it only if it is still shared.
-    sections: Arc<Vec<Section>>,
+    sections: Arc<Sections>,
     /// Whether 10.2's rules apply in full. Parsed leniently, documentation is also checked
     /// leniently against its definition (older releases left members undocumented and
     /// documented `Returns:` for commands that return nothing).
@@ -268,10 +287,37 @@ pub struct Doc {
 
 impl PartialEq for Doc {
     fn eq(&self, other: &Doc) -> bool {
+        // Sections are compared by what they say, not where in which source it is.
+        let same = |a: &Section, b: &Section| {
+            a.kind == b.kind
+                && a.name == b.name
+                && self.text(a) == other.text(b)
+                && a.info == b.info
+                && a.connected == b.connected
+                && a.stub == b.stub
+        };
         self.info == other.info
             && self.symbol == other.symbol
-            && self.sections == other.sections
+            && self.sections.len() == other.sections.len()
+            && self
+                .sections
+                .iter()
+                .zip(other.sections.iter())
+                .all(|(a, b)| same(a, b))
             && self.strict == other.strict
+    }
+}
+
+impl fmt::Debug for Doc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sections: Vec<(&Section, &str)> =
+            self.sections.iter().map(|s| (s, self.text(s))).collect();
+        f.debug_struct("Doc")
+            .field("info", &self.info)
+            .field("symbol", &self.symbol)
+            .field("sections", &sections)
+            .field("strict", &self.strict)
+            .finish()
     }
 }
 
@@ -284,7 +330,10 @@ impl Doc {
         Doc {
             info,
             symbol,
-            sections: Arc::new(vec![body]),
+            sections: Arc::new(Sections {
+                list: vec![body],
+                source: None,
+            }),
             strict: true,
             cursor: 0,
         }
@@ -298,12 +347,20 @@ impl Doc {
     /// The introduction: for a definition, the text between the `@name:` line and the
     /// first member, feature or tagged section; for free-form documentation, all of it.
     pub fn body(&self) -> &str {
-        self.sections.first().map_or("", Section::text)
+        self.sections.first().map_or("", |s| self.text(s))
+    }
+
+    /// The text of `section` (one of this block's), without the tag or `@name:` that
+    /// opened it.
+    pub fn text(&self, section: &Section) -> &str {
+        self.sections.source.as_ref().map_or("", |file| {
+            pieces_text(file.data(), section.start as usize, section.end as usize)
+        })
     }
 
     /// Every section in textual order, the body first.
     pub fn all_sections(&self) -> &[Section] {
-        &self.sections
+        &self.sections.list
     }
 
     /// The member descriptions as `(name, text)`, documented ones in textual order, then
@@ -314,7 +371,7 @@ impl Doc {
 
     /// The description of member (argument, enum value, alternative) `name`.
     pub fn member(&self, name: &str) -> Option<&str> {
-        self.find(SectionKind::Member, name).map(Section::text)
+        self.find(SectionKind::Member, name).map(|s| self.text(s))
     }
 
     /// The feature descriptions as `(name, text)`, in textual order.
@@ -324,7 +381,7 @@ impl Doc {
 
     /// The description of feature `name` (for `deprecated`, the deprecation note).
     pub fn feature(&self, name: &str) -> Option<&str> {
-        self.find(SectionKind::Feature, name).map(Section::text)
+        self.find(SectionKind::Feature, name).map(|s| self.text(s))
     }
 
     /// The sections after the body that describe no member or feature (plain paragraphs
@@ -340,7 +397,7 @@ impl Doc {
     pub fn tagged(&self, kind: SectionKind) -> Option<&str> {
         self.sections()
             .find(|s| s.kind == kind && kind != SectionKind::Plain)
-            .map(Section::text)
+            .map(|s| self.text(s))
     }
 
     /// The `Since:` text: the release that introduced the definition.
@@ -350,7 +407,7 @@ impl Doc {
 
     fn described(&self, kind: SectionKind) -> impl Iterator<Item = (&str, &str)> {
         self.sections.iter().filter_map(move |s| match &s.name {
-            Some(name) if s.kind == kind => Some((name.as_str(), s.text())),
+            Some(name) if s.kind == kind => Some((name.as_str(), self.text(s))),
             _ => None,
         })
     }
@@ -433,7 +490,7 @@ impl Doc {
         {
             index += 1;
         }
-        let sections = Arc::make_mut(&mut self.sections);
+        let sections = &mut Arc::make_mut(&mut self.sections).list;
         sections.insert(index.min(sections.len()), stub);
         Ok(())
     }
@@ -471,7 +528,7 @@ impl Doc {
         } else {
             last_of(SectionKind::Feature).unwrap_or(1)
         };
-        let sections = Arc::make_mut(&mut self.sections);
+        let sections = &mut Arc::make_mut(&mut self.sections).list;
         sections.insert(index.min(sections.len()), stub);
     }
 
@@ -560,7 +617,7 @@ impl Doc {
             out.push_str(&format!(
                 "    section={}\n{}\n",
                 section.kind,
-                section.text()
+                self.text(section)
             ));
         }
     }
@@ -801,13 +858,13 @@ impl<'s> Draft<'s> {
                 ));
             }
         }
-        for section in &mut self.sections {
-            section.source = Some(self.source.shared.clone());
-        }
         Ok(Doc {
             info,
             symbol,
-            sections: Arc::new(self.sections),
+            sections: Arc::new(Sections {
+                list: self.sections,
+                source: Some(self.source.shared.clone()),
+            }),
             strict: true,
             cursor: 0,
         })
@@ -1636,7 +1693,7 @@ mod tests {
         assert_eq!(doc.body(), "Intro.");
         assert_eq!(doc.member("a"), Some("one\n    two\n\n    three"));
         assert_eq!(doc.member("b"), Some("single"));
-        let texts: Vec<&str> = doc.sections().map(Section::text).collect();
+        let texts: Vec<&str> = doc.sections().map(|s| doc.text(s)).collect();
         assert_eq!(texts, ["Para one\nline two\n\nPara two", "1.0"]);
     }
 

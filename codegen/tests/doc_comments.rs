@@ -556,7 +556,7 @@ fn old_note_and_example_sections_are_plain_text_when_lenient() {
     let plain: Vec<&str> = doc
         .sections()
         .filter(|s| s.kind() == SectionKind::Plain)
-        .map(|s| s.text())
+        .map(|s| doc.text(s))
         .collect();
     assert_eq!(
         plain,

@@ -19,7 +19,7 @@ pub(super) fn item(
         Some(doc) => {
             text.push_str(&rustdoc_text(doc.body()));
             for section in doc.sections() {
-                let body = rustdoc_text(section.text());
+                let body = rustdoc_text(doc.text(section));
                 if body.trim().is_empty() {
                     continue;
                 }
