@@ -557,16 +557,10 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
         warnings,
         marker_files,
     } = parsed;
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        match item {
-            TopLevel::Include { file, info } => out.push(Item::Include { file, info }),
-            TopLevel::Definition(def) => {
-                let expr = check_definition(def.expr.dict(), &def.info, def.doc, &pragma)?;
-                out.push(Item::Definition(expr));
-            }
-        }
-    }
+    let out = items
+        .into_iter()
+        .map(|item| check_item(item, &pragma))
+        .collect::<Result<Vec<Item>>>()?;
     Ok(CheckedSchema {
         items: out,
         docs,
@@ -574,6 +568,23 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
         warnings,
         marker_files,
     })
+}
+
+/// Checks one top-level item of a schema whose pragmas are `pragma`.
+///
+/// [`check_schema`] runs it on every item; [`crate::model::Schema::from_parsed`] runs it
+/// on each item just before modelling it, so that no checked copy of the whole schema
+/// is held at once.
+pub fn check_item(item: TopLevel, pragma: &Pragma) -> Result<Item> {
+    match item {
+        TopLevel::Include { file, info } => Ok(Item::Include { file, info }),
+        TopLevel::Definition(def) => Ok(Item::Definition(check_definition(
+            def.expr.dict(),
+            &def.info,
+            def.doc,
+            pragma,
+        )?)),
+    }
 }
 
 /// Where checking stands: the position to blame and, once known, the definition.

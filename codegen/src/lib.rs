@@ -27,7 +27,5 @@ use std::path::Path;
 /// Messages name files as `path` names them, relative to the current directory when
 /// `path` is relative.
 pub fn load(path: &Path, options: parse::ParseOptions) -> Result<Schema, SchemaError> {
-    let parsed = parse::parse_file(path, options)?;
-    let checked = check::check_schema(parsed)?;
-    Schema::build(checked, path)
+    Schema::from_parsed(parse::parse_file(path, options)?, path)
 }

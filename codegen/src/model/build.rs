@@ -14,7 +14,7 @@ use crate::check::{
 };
 use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
-use crate::parse::Pragma;
+use crate::parse::{ParsedSchema, Pragma};
 use crate::source::Info;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -48,9 +48,38 @@ impl Schema {
         b.reserve(items.len() * 2);
         b.def_predefineds()?;
         for item in items {
-            match item {
-                Item::Include { file, info } => b.def_include(&file, info),
-                Item::Definition(expr) => b.def_expr(expr)?,
+            b.def_item(item)?;
+        }
+        b.check()?;
+        Ok(b.finish(warnings))
+    }
+
+    /// Checks the definitions of `parsed` and builds the model, as
+    /// `Schema::build(check_schema(parsed)?, root)` does, with the same first error; but
+    /// each definition is modelled as soon as it is checked, so the checked form of the
+    /// whole schema never exists at once (it is about as large as the model, and memory
+    /// touched is most of what loading a large schema costs).
+    pub fn from_parsed(parsed: ParsedSchema, root: &Path) -> Result<Schema> {
+        let ParsedSchema {
+            items,
+            docs,
+            pragma,
+            warnings,
+            marker_files,
+        } = parsed;
+        let mut b = Builder::new(root, pragma, docs, marker_files);
+        b.reserve(items.len() * 2);
+        b.def_predefineds()?;
+        let mut items = items.into_iter();
+        while let Some(item) = items.next() {
+            let item = crate::check::check_item(item, &b.pragma)?;
+            if let Err(e) = b.def_item(item) {
+                // Every definition is checked before any is modelled: a later one's
+                // broken shape is the first error.
+                for item in items {
+                    crate::check::check_item(item, &b.pragma)?;
+                }
+                return Err(e);
             }
         }
         b.check()?;
@@ -407,6 +436,16 @@ impl Builder {
         );
         self.def_entity(qtype, None, Pending::default())?;
         Ok(())
+    }
+
+    fn def_item(&mut self, item: Item) -> Result<()> {
+        match item {
+            Item::Include { file, info } => {
+                self.def_include(&file, info);
+                Ok(())
+            }
+            Item::Definition(expr) => self.def_expr(expr),
+        }
     }
 
     fn def_include(&mut self, file: &Path, info: Info) {
@@ -1758,7 +1797,41 @@ mod tests {
     fn load_str(text: &str) -> Result<Schema> {
         let path = Path::new("/nonexistent/depth.json");
         let parsed = crate::parse::parse_str(path, text, Default::default())?;
-        Schema::build(crate::check::check_schema(parsed)?, path)
+        Schema::from_parsed(parsed, path)
+    }
+
+    /// Modelling each definition as soon as it is checked keeps the order of errors of
+    /// checking them all first: a later shape error wins over an earlier model error.
+    #[test]
+    fn checked_then_modelled_keeps_the_first_error() {
+        let path = Path::new("/nonexistent/order.json");
+        let both = |text: &str| {
+            let parsed = crate::parse::parse_str(path, text, Default::default()).unwrap();
+            let two_steps = crate::check::check_schema(parsed.clone())
+                .and_then(|checked| Schema::build(checked, path))
+                .map(|schema| schema.entities().len());
+            let one_step = Schema::from_parsed(parsed, path).map(|s| s.entities().len());
+            assert_eq!(
+                one_step.as_ref().map_err(ToString::to_string),
+                two_steps.as_ref().map_err(ToString::to_string)
+            );
+            one_step
+        };
+        // Redefined first (a model rule), then a bad key (a shape rule).
+        let e = both(
+            "{ 'struct': 'Alpha', 'data': {} }\n{ 'struct': 'Alpha', 'data': {} }\n\
+             { 'struct': 'Beta', 'data': {}, 'bogus': 'x' }\n",
+        )
+        .expect_err("bad key");
+        assert!(e.message.contains("bogus"), "{e}");
+        // Only the model rule broken.
+        let e = both("{ 'struct': 'Alpha', 'data': {} }\n{ 'enum': 'Alpha', 'data': [] }\n")
+            .expect_err("redefined");
+        assert!(e.message.contains("already defined"), "{e}");
+        // An unknown type, found by the checks after the last definition.
+        let e = both("{ 'struct': 'Alpha', 'data': { 'x': 'Nope' } }\n").expect_err("unknown");
+        assert!(e.message.contains("Nope"), "{e}");
+        assert!(both("{ 'struct': 'Alpha', 'data': { 'x': 'int' } }\n").is_ok());
     }
 
     #[test]
