@@ -95,24 +95,21 @@ enum State {
     Done,
 }
 
-/// Type names of an entity still to be resolved.
+/// Type names of an entity still to be resolved, as places in
+/// [`Builder::pending_names`]: the table has an entry per entity, and with the names in
+/// it each entry took 150 bytes rather than 48.
 #[derive(Clone, Debug, Default)]
 struct Pending {
-    /// Array element type.
-    element: Option<Name>,
     /// Object base type.
-    base: Option<Name>,
-    /// Types of an object's local members, in order: a range of
-    /// [`Builder::member_type_names`].
+    base: Option<u32>,
+    /// Types of an object's local members, in order.
     member_types: std::ops::Range<u32>,
     /// Types of a union's or alternate's branches, in order.
-    variant_types: Vec<Name>,
-    /// A union's discriminator.
-    tag: Option<Name>,
+    variant_types: std::ops::Range<u32>,
     /// Command or event argument type.
-    arg: Option<Name>,
+    arg: Option<u32>,
     /// Command return type.
-    ret: Option<Name>,
+    ret: Option<u32>,
 }
 
 /// The entity list of QEMU: definitions interleaved with include directives.
@@ -140,9 +137,9 @@ struct Builder {
     listed: Vec<Listed>,
     modules: Vec<Module>,
     module_ids: NameMap<ModuleId>,
-    /// The type names of every object's local members, object after object (see
-    /// [`Pending::member_types`]): one vector rather than one per object.
-    member_type_names: Vec<Name>,
+    /// The type names entities have still to resolve (see [`Pending`]), entity after
+    /// entity: one vector rather than one per entity.
+    pending_names: Vec<Name>,
     /// Feature names in order of first use, with where that was.
     features: Vec<(Name, Option<Origin>)>,
     pragma: Pragma,
@@ -201,7 +198,7 @@ impl Builder {
             listed: Vec::new(),
             modules: Vec::new(),
             module_ids: NameMap::default(),
-            member_type_names: Vec::new(),
+            pending_names: Vec::new(),
             features: Feature::SPECIAL
                 .iter()
                 .map(|f| (Name::new_static(f), None))
@@ -493,11 +490,8 @@ impl Builder {
                     element: EntityId::UNRESOLVED,
                 }),
             );
-            let pending = Pending {
-                element: Some(Name::new(element)),
-                ..Pending::default()
-            };
-            self.def_entity(entity, origin.cloned(), pending)?;
+            // The element's name is the array's without `List`: nothing to keep.
+            self.def_entity(entity, origin.cloned(), Pending::default())?;
         }
         Ok(name)
     }
@@ -516,7 +510,7 @@ impl Builder {
         members: Vec<MemberExpr>,
         origin: &Origin,
     ) -> Result<(Vec<Member>, std::ops::Range<u32>)> {
-        let start = self.member_type_names.len() as u32;
+        let start = self.pending_names.len() as u32;
         // A MemberExpr and a Member are the same size (120 bytes): collected from the
         // vector's own iterator, the members are written over the expressions, in place,
         // rather than into a second allocation.
@@ -524,7 +518,7 @@ impl Builder {
             .into_iter()
             .map(|m| {
                 let ty = self.type_name(m.ty, origin)?;
-                self.member_type_names.push(ty);
+                self.pending_names.push(ty);
                 let features = self.make_features(m.features, origin);
                 Ok(Member {
                     name: m.name,
@@ -537,7 +531,7 @@ impl Builder {
                 })
             })
             .collect::<Result<Vec<Member>>>()?;
-        Ok((out, start..self.member_type_names.len() as u32))
+        Ok((out, start..self.pending_names.len() as u32))
     }
 
     /// The implicit object type `q_obj_NAME-ROLE` for inline members; `None` when there
@@ -580,11 +574,12 @@ impl Builder {
         &mut self,
         branches: Vec<BranchExpr>,
         origin: &Origin,
-    ) -> Result<(Vec<Variant>, Vec<Name>)> {
+    ) -> Result<(Vec<Variant>, std::ops::Range<u32>)> {
         let mut out = Vec::with_capacity(branches.len());
-        let mut types = Vec::with_capacity(branches.len());
+        let start = self.pending_names.len() as u32;
         for b in branches {
-            types.push(self.type_name(b.ty, origin)?);
+            let ty = self.type_name(b.ty, origin)?;
+            self.pending_names.push(ty);
             out.push(Variant {
                 name: b.name,
                 ty: EntityId::UNRESOLVED,
@@ -593,7 +588,7 @@ impl Builder {
                 defined_in: EntityId::UNRESOLVED,
             });
         }
-        Ok((out, types))
+        Ok((out, start..self.pending_names.len() as u32))
     }
 
     fn make_enum_members(
@@ -633,7 +628,7 @@ impl Builder {
             ExprBody::Struct { base, members } => {
                 // The local members, which the base's join in front of once checked.
                 let (members, types) = self.make_members(members, &origin)?;
-                pending.base = base;
+                pending.base = base.map(|base| self.keep_pending_name(base));
                 pending.member_types = types;
                 EntityKind::Object(ObjectType {
                     base: None,
@@ -647,15 +642,15 @@ impl Builder {
                 discriminator,
                 branches,
             } => {
-                pending.base = match base {
+                let base = match base {
                     TypeOrMembers::Named(name) => Some(name),
                     TypeOrMembers::Members(members) => {
                         self.make_implicit_object(&origin, &cond, "base", members)?
                     }
                 };
+                pending.base = base.map(|base| self.keep_pending_name(base));
                 let (variants, types) = self.make_variants(branches, &origin)?;
                 pending.variant_types = types;
-                pending.tag = Some(discriminator.clone());
                 EntityKind::Object(ObjectType {
                     base: None,
                     members: Vec::new(),
@@ -677,8 +672,10 @@ impl Builder {
                 returns,
                 flags,
             } => {
-                pending.arg = self.make_args(data, &origin, &cond)?;
-                pending.ret = returns.map(|r| self.type_name(r, &origin)).transpose()?;
+                let arg = self.make_args(data, &origin, &cond)?;
+                pending.arg = arg.map(|arg| self.keep_pending_name(arg));
+                let ret = returns.map(|r| self.type_name(r, &origin)).transpose()?;
+                pending.ret = ret.map(|ret| self.keep_pending_name(ret));
                 EntityKind::Command(Command {
                     arg_type: None,
                     ret_type: None,
@@ -691,7 +688,8 @@ impl Builder {
                 })
             }
             ExprBody::Event { data, boxed } => {
-                pending.arg = self.make_args(data, &origin, &cond)?;
+                let arg = self.make_args(data, &origin, &cond)?;
+                pending.arg = arg.map(|arg| self.keep_pending_name(arg));
                 EntityKind::Event(Event {
                     arg_type: None,
                     boxed,
@@ -799,14 +797,32 @@ impl Builder {
     }
 
     fn describe(&self, id: EntityId) -> String {
-        let pending = &self.pending;
-        describe_entity(self.entity(id), |_| {
-            pending[id.index()]
-                .element
-                .as_deref()
-                .unwrap_or_default()
-                .to_string()
-        })
+        describe_entity(self.entity(id), |_| self.element_name(id).to_string())
+    }
+
+    /// The name of array type `id`'s element type, which its own name is followed by
+    /// `List` (no other type may end so).
+    fn element_name(&self, id: EntityId) -> &str {
+        let name = self.entity(id).name.as_str();
+        name.strip_suffix("List").unwrap_or(name)
+    }
+
+    /// Keeps `name` in [`Builder::pending_names`], for [`Pending`] to refer to.
+    fn keep_pending_name(&mut self, name: Name) -> u32 {
+        self.pending_names.push(name);
+        self.pending_names.len() as u32 - 1
+    }
+
+    /// The type name kept at `at` by [`Builder::keep_pending_name`].
+    fn pending_name(&self, at: Option<u32>) -> Option<&Name> {
+        at.and_then(|at| self.pending_names.get(at as usize))
+    }
+
+    /// The type names kept at `range`.
+    fn pending_names(&self, range: std::ops::Range<u32>) -> &[Name] {
+        self.pending_names
+            .get(range.start as usize..range.end as usize)
+            .unwrap_or_default()
     }
 
     /// How QEMU's messages name a member, value, branch or feature `name` declared in
@@ -978,10 +994,7 @@ impl Builder {
 
     fn check_array(&mut self, id: EntityId) -> Result<()> {
         self.check_definition(id)?;
-        let element_name = self.pending[id.index()]
-            .element
-            .as_deref()
-            .unwrap_or_default();
+        let element_name = self.element_name(id);
         let what = || {
             self.origins[id.index()]
                 .as_ref()
@@ -1027,11 +1040,13 @@ impl Builder {
             .map(|o| std::mem::take(&mut o.members))
             .unwrap_or_default();
         // `members[i]` has the C name fingerprint `keys[i]`.
-        let base_count = self.pending[id.index()].base.as_ref().map_or(0, |base| {
-            self.lookup_type(base)
-                .and_then(|b| self.object(b))
-                .map_or(0, |o| o.members.len())
-        });
+        let base_count = self
+            .pending_name(self.pending[id.index()].base)
+            .map_or(0, |base| {
+                self.lookup_type(base)
+                    .and_then(|b| self.object(b))
+                    .map_or(0, |o| o.members.len())
+            });
         // Sized once for the base's members and the local ones, not grown member by
         // member (a base not checked yet has only its local ones so far, so this may
         // fall short).
@@ -1041,7 +1056,8 @@ impl Builder {
         };
         let mut keys = std::mem::take(&mut self.key_scratch);
         keys.clear();
-        if let Some(base_name) = self.pending[id.index()].base.take() {
+        let base_name = self.pending[id.index()].base.take();
+        if let Some(base_name) = self.pending_name(base_name).cloned() {
             let base = self.resolve(&base_name, id, || "'base'".to_string())?;
             if !self.object(base).is_some_and(|o| o.branches.is_none()) {
                 return Err(self.error(
@@ -1066,10 +1082,7 @@ impl Builder {
         let local_start = members.len();
 
         let types = self.pending[id.index()].member_types.clone();
-        let type_names = self
-            .member_type_names
-            .get(types.start as usize..types.end as usize)
-            .unwrap_or_default();
+        let type_names = self.pending_names(types);
         for (i, ty) in type_names.iter().enumerate().take(local.len()) {
             let m = &local[i];
             let what = || {
@@ -1128,7 +1141,11 @@ impl Builder {
     /// The discriminator and branches of union `id`, whose non-variant members are
     /// `members` (their C name fingerprints in `keys`).
     fn check_branches(&mut self, id: EntityId, keys: &[u64], members: &[Member]) -> Result<()> {
-        let tag_name = self.pending[id.index()].tag.clone().unwrap_or_default();
+        let tag_name = self
+            .object(id)
+            .and_then(|o| o.branches.as_ref())
+            .map(|b| b.tag.clone())
+            .unwrap_or_default();
         let tag_key = c_name_key(&tag_name);
         // The first member with the tag's C name, as QEMU looks it up.
         let tag = keys
@@ -1187,7 +1204,7 @@ impl Builder {
             .map(|b| std::mem::take(&mut b.variants))
             .unwrap_or_default();
         // The written branches' types; those after them, added below, are `q_empty`.
-        let types = std::mem::take(&mut self.pending[id.index()].variant_types);
+        let types = self.pending[id.index()].variant_types.clone();
         // Values without a branch get the empty type.
         if let Some(tag_enum) = self.entity(tag_ty).as_enum() {
             let mut cursor = 0;
@@ -1212,7 +1229,8 @@ impl Builder {
                 let defined_in = &self.entity(v.defined_in).name;
                 Builder::describe_member("branch", &v.name, defined_in, self.defn_name(id))
             };
-            let resolved = match types.get(i) {
+            let written = self.pending_names(types.clone()).get(i);
+            let resolved = match written {
                 Some(ty) => self.resolve(ty, id, what)?,
                 None => self.empty_id,
             };
@@ -1333,7 +1351,7 @@ impl Builder {
             .map(|a| a.variants.clone())
             .unwrap_or_default();
         let types = self.pending[id.index()].variant_types.clone();
-        for (v, ty) in variants.iter_mut().zip(&types) {
+        for (v, ty) in variants.iter_mut().zip(self.pending_names(types)) {
             let what = Builder::describe_member("branch", &v.name, &name, &defn);
             v.ty = self.resolve(ty, id, || what.clone())?;
         }
@@ -1400,7 +1418,7 @@ impl Builder {
         meta: &str,
         boxed: bool,
     ) -> Result<Option<EntityId>> {
-        let Some(arg_name) = self.pending[id.index()].arg.clone() else {
+        let Some(arg_name) = self.pending_name(self.pending[id.index()].arg) else {
             return Ok(None);
         };
         let arg = self.resolve(&arg_name, id, || format!("{meta}'s 'data'"))?;
@@ -1438,7 +1456,7 @@ impl Builder {
         let boxed = self.entity(id).as_command().is_some_and(|c| c.boxed);
         let arg = self.check_arg_type(id, "command", boxed)?;
         let mut ret = None;
-        if let Some(ret_name) = self.pending[id.index()].ret.clone() {
+        if let Some(ret_name) = self.pending_name(self.pending[id.index()].ret).cloned() {
             let ret_type = self.resolve(&ret_name, id, || "command's 'returns'".to_string())?;
             let name = &self.entity(id).name;
             let excepted = self
@@ -1449,11 +1467,7 @@ impl Builder {
             if !excepted {
                 let mut typ = ret_type;
                 if self.entity(typ).as_array().is_some() {
-                    let element = self.pending[typ.index()]
-                        .element
-                        .clone()
-                        .unwrap_or_default();
-                    typ = self.lookup_type(&element).unwrap_or(typ);
+                    typ = self.lookup_type(self.element_name(typ)).unwrap_or(typ);
                 }
                 if self.object(typ).is_none() {
                     return Err(self.error(
