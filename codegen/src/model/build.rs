@@ -1421,7 +1421,7 @@ impl Builder {
         let Some(arg_name) = self.pending_name(self.pending[id.index()].arg) else {
             return Ok(None);
         };
-        let arg = self.resolve(&arg_name, id, || format!("{meta}'s 'data'"))?;
+        let arg = self.resolve(arg_name, id, || format!("{meta}'s 'data'"))?;
         let Some(object) = self.object(arg) else {
             return Err(self.error(
                 id,
