@@ -82,6 +82,8 @@ impl Schema {
                 return Err(e);
             }
         }
+        // Given back before the checks below allocate.
+        drop(items);
         b.check()?;
         Ok(b.finish(warnings))
     }
@@ -1640,7 +1642,10 @@ impl Builder {
             entities: self.entities,
             by_name: self.by_name,
             modules: self.modules,
-            docs: self.docs.into_iter().flatten().collect(),
+            // Unlike `flatten`, `filter_map` lets the vector be collected in place, not
+            // copied into a new one.
+            #[allow(clippy::filter_map_identity)]
+            docs: self.docs.into_iter().filter_map(|doc| doc).collect(),
             pragma: self.pragma,
             feature_names: self.features.into_iter().map(|(n, _)| n).collect(),
             warnings,
