@@ -657,11 +657,11 @@ impl Builder {
                     base: None,
                     members: Vec::new(),
                     local_start: 0,
-                    branches: Some(Branches {
+                    branches: Some(Box::new(Branches {
                         tag: discriminator,
                         tag_type: EntityId::UNRESOLVED,
                         variants,
-                    }),
+                    })),
                 })
             }
             ExprBody::Alternate { branches } => {
