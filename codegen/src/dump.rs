@@ -44,7 +44,7 @@ fn py(b: bool) -> &'static str {
     }
 }
 
-fn dump_if(out: &mut String, cond: &Option<Cond>, indent: usize) {
+fn dump_if(out: &mut String, cond: &Option<Box<Cond>>, indent: usize) {
     if let Some(cond) = cond {
         line(out, format_args!("{:indent$}if {}", "", cond.dump_text()));
     }

@@ -513,7 +513,7 @@ impl Builder {
         origin: &Origin,
     ) -> Result<(Vec<Member>, std::ops::Range<u32>)> {
         let start = self.pending_names.len() as u32;
-        // A MemberExpr and a Member are the same size (120 bytes): collected from the
+        // A MemberExpr and a Member are the same size (96 bytes): collected from the
         // vector's own iterator, the members are written over the expressions, in place,
         // rather than into a second allocation.
         let out = members
@@ -541,7 +541,7 @@ impl Builder {
     fn make_implicit_object(
         &mut self,
         origin: &Origin,
-        cond: &Option<Cond>,
+        cond: &Option<Box<Cond>>,
         role: &str,
         members: Vec<MemberExpr>,
     ) -> Result<Option<Name>> {
@@ -719,7 +719,7 @@ impl Builder {
         &mut self,
         data: Option<TypeOrMembers>,
         origin: &Origin,
-        cond: &Option<Cond>,
+        cond: &Option<Box<Cond>>,
     ) -> Result<Option<Name>> {
         match data {
             None => Ok(None),

@@ -213,7 +213,7 @@ pub struct Feature {
     /// Its name.
     pub name: Name,
     /// Its `if` condition.
-    pub cond: Option<Cond>,
+    pub cond: Option<Box<Cond>>,
     /// Where the definition carrying it starts.
     pub info: Option<Info>,
 }
@@ -409,7 +409,7 @@ pub struct Entity {
     /// Its documentation, with members and features connected.
     pub doc: Option<Doc>,
     /// Its `if` condition (an array type has its element type's).
-    pub cond: Option<Cond>,
+    pub cond: Option<Box<Cond>>,
     /// Its features, in order.
     pub features: Vec<Feature>,
     /// The module (schema file) it belongs to.
@@ -562,7 +562,7 @@ pub struct EnumMember {
     /// The value as it goes over the wire.
     pub name: Name,
     /// Its `if` condition.
-    pub cond: Option<Cond>,
+    pub cond: Option<Box<Cond>>,
     /// Its features.
     pub features: Vec<Feature>,
     /// Where the enumeration is defined.
@@ -634,7 +634,7 @@ pub struct Member {
     /// Whether it may be absent (written `*name`).
     pub optional: bool,
     /// Its `if` condition.
-    pub cond: Option<Cond>,
+    pub cond: Option<Box<Cond>>,
     /// Its features.
     pub features: Vec<Feature>,
     /// Where the type declaring it is defined.
@@ -683,7 +683,7 @@ pub struct Variant {
     /// apart from the others by its JSON shape.
     pub ty: EntityId,
     /// Its `if` condition.
-    pub cond: Option<Cond>,
+    pub cond: Option<Box<Cond>>,
     /// Where the union or alternate is defined.
     pub info: Option<Info>,
     /// The type that declares it: the union or alternate; for an implicit empty branch,

@@ -57,7 +57,13 @@ fn fields<'a>(
             optional: m.optional || m.cond.is_some(),
             is_string: matches!(em.entity(m.ty).kind, EntityKind::Builtin(Builtin::Str)),
             takes_null: takes_null(em, m.ty),
-            attrs: docs::member(em.options.docs, doc, &m.name, m.cond.as_ref(), &m.features),
+            attrs: docs::member(
+                em.options.docs,
+                doc,
+                &m.name,
+                m.cond.as_deref(),
+                &m.features,
+            ),
         })
         .collect()
 }
@@ -381,7 +387,7 @@ fn item_attrs(em: &Emitter<'_>, entity: &Entity, fallback: &str) -> TokenStream 
         em.options.docs,
         entity.doc.as_ref(),
         fallback,
-        entity.cond.as_ref(),
+        entity.cond.as_deref(),
         &entity.features,
     )
 }
@@ -410,7 +416,7 @@ pub(super) fn enum_type(
             em.options.docs,
             entity.doc.as_ref(),
             &m.name,
-            m.cond.as_ref(),
+            m.cond.as_deref(),
             &m.features,
         );
         quote!(#attrs #v,)
@@ -548,7 +554,7 @@ pub(super) fn union_type(
     for variant in &branches.variants {
         let v = variant_of(&variant.name);
         let wire = &variant.name;
-        let vattrs = docs::member(em.options.docs, None, wire, variant.cond.as_ref(), &[]);
+        let vattrs = docs::member(em.options.docs, None, wire, variant.cond.as_deref(), &[]);
         let empty = match &em.entity(variant.ty).kind {
             EntityKind::Object(b) => b.is_empty() && !em.type_names.contains_key(&variant.ty),
             _ => false,
@@ -683,7 +689,7 @@ pub(super) fn alternate_type(
             em.options.docs,
             entity.doc.as_ref(),
             &variant.name,
-            variant.cond.as_ref(),
+            variant.cond.as_deref(),
             &[],
         );
         let json = target.json_type().unwrap_or(JsonType::Value);
