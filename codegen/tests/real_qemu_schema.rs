@@ -196,7 +196,7 @@ impl<'a> Comparison<'a> {
     }
 
     /// Notes a conditional item QEMU has (so its condition held in this build).
-    fn present(&mut self, what: impl Into<String>, cond: &Option<Cond>) {
+    fn present(&mut self, what: impl Into<String>, cond: &Option<Box<Cond>>) {
         if let Some(cond) = cond {
             self.evidence.push(Evidence {
                 what: what.into(),
@@ -207,7 +207,7 @@ impl<'a> Comparison<'a> {
     }
 
     /// Notes an item of the model QEMU lacks: fine when it is conditional, else an error.
-    fn absent(&mut self, what: String, cond: &Option<Cond>) {
+    fn absent(&mut self, what: String, cond: &Option<Box<Cond>>) {
         match cond {
             Some(cond) => self.evidence.push(Evidence {
                 what,
@@ -230,7 +230,7 @@ impl<'a> Comparison<'a> {
         qemu_name: impl Fn(&Value) -> Option<&str>,
         model: &'m [T],
         model_name: impl Fn(&T) -> &str,
-        model_cond: impl Fn(&T) -> &Option<Cond>,
+        model_cond: impl Fn(&T) -> &Option<Box<Cond>>,
     ) -> Vec<(&'a Value, &'m T)> {
         let mut pairs = Vec::new();
         let mut qemu_names = Vec::new();
