@@ -200,7 +200,7 @@ impl<'a> Comparison<'a> {
         if let Some(cond) = cond {
             self.evidence.push(Evidence {
                 what: what.into(),
-                cond: cond.clone(),
+                cond: Cond::clone(cond),
                 present: true,
             });
         }
@@ -211,7 +211,7 @@ impl<'a> Comparison<'a> {
         match cond {
             Some(cond) => self.evidence.push(Evidence {
                 what,
-                cond: cond.clone(),
+                cond: Cond::clone(cond),
                 present: false,
             }),
             None => self.error(format!(
