@@ -29,3 +29,13 @@ use std::path::Path;
 pub fn load(path: &Path, options: parse::ParseOptions) -> Result<Schema, SchemaError> {
     Schema::from_parsed(parse::parse_file(path, options)?, path)
 }
+
+/// [`load`], with `read` giving the contents of each file of the schema instead of the
+/// file system (see [`parse::parse_file_with`]).
+pub fn load_with(
+    path: &Path,
+    options: parse::ParseOptions,
+    read: impl FnMut(&Path) -> std::io::Result<Vec<u8>> + 'static,
+) -> Result<Schema, SchemaError> {
+    Schema::from_parsed(parse::parse_file_with(path, options, read)?, path)
+}

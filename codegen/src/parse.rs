@@ -65,8 +65,28 @@ pub struct ParseOptions {
 
 /// Reads the schema file `path` and everything it includes.
 pub fn parse_file(path: &Path, options: ParseOptions) -> Result<ParsedSchema> {
+    parse_files(path, options, Files::default())
+}
+
+/// Reads the schema file `path` and everything it includes as [`parse_file`] does, but
+/// asks `read` for the contents of each file instead of reading it from disk: for a
+/// schema held in memory (built into a program, or fetched from elsewhere). `read` is
+/// given `path` first, then each include's file name joined to the including file's
+/// folder, and each file is asked for once.
+pub fn parse_file_with(
+    path: &Path,
+    options: ParseOptions,
+    read: impl FnMut(&Path) -> std::io::Result<Vec<u8>> + 'static,
+) -> Result<ParsedSchema> {
+    let files = Files {
+        read_with: Some(Box::new(read)),
+        ..Files::default()
+    };
+    parse_files(path, options, files)
+}
+
+fn parse_files(path: &Path, options: ParseOptions, mut files: Files) -> Result<ParsedSchema> {
     let mut schema = ParsedSchema::default();
-    let mut files = Files::default();
     let source = files.read(path).map_err(|e| {
         SchemaError::without_position(format!("can't read schema file '{}': {e}", path.display()))
     })?;
@@ -97,6 +117,9 @@ pub fn parse_str(path: &Path, text: &str, options: ParseOptions) -> Result<Parse
     Ok(schema)
 }
 
+/// A reader of schema files, given to [`parse_file_with`].
+type ReadFile = dyn FnMut(&Path) -> std::io::Result<Vec<u8>>;
+
 /// The files of one parse: which were read, and what reading them needs.
 #[derive(Default)]
 struct Files {
@@ -113,12 +136,17 @@ struct Files {
     /// include checks ask for them again and again (every include directive, and every
     /// file up its chain of includes), and working one out walks the whole path.
     absolute: HashMap<usize, PathBuf>,
+    /// What reads the files instead of the file system (see [`parse_file_with`]).
+    read_with: Option<Box<ReadFile>>,
 }
 
 impl Files {
     /// The contents of the file `path`, in a spare buffer if there is one.
     fn read(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
         use std::io::Read;
+        if let Some(read) = &mut self.read_with {
+            return read(path);
+        }
         let mut buffer = self.spare.pop().unwrap_or_default();
         buffer.clear();
         std::fs::File::open(path)?.read_to_end(&mut buffer)?;
