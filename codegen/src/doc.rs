@@ -42,6 +42,59 @@ pub struct RawDocBlock<'a> {
     pub end: Option<Info>,
 }
 
+/// Where the lines of a doc block come from, one at a time, as its reader asks for them.
+/// The parser hands them over straight from the source, so that a block's lines need not
+/// be gathered first: each is read once, where it stands. Where a line stands is only
+/// asked for when something is made of it or found wrong with it, rarely.
+pub(crate) trait BlockLines<'a> {
+    /// The next comment line, from its `#`; `None` once there are no more (and again
+    /// after that).
+    fn next_line(&mut self) -> Option<&'a str>;
+    /// Where the line handed over last stands (the block's opening `##` before any, the
+    /// closing one after the last).
+    fn here(&self) -> Info;
+    /// Whether the lines ran out at a closing `##`: if not, the block has no proper end
+    /// (the reason is the source's to tell, once the lines before it have been read).
+    fn at_end(&self) -> bool;
+}
+
+/// The lines of a [`RawDocBlock`], in order.
+struct RawLines<'a> {
+    block: &'a RawDocBlock<'a>,
+    /// How many lines were handed over.
+    next: usize,
+    /// Whether the end was.
+    done: bool,
+}
+
+impl<'a> BlockLines<'a> for RawLines<'a> {
+    #[inline]
+    fn next_line(&mut self) -> Option<&'a str> {
+        let Some(line) = self.block.lines.get(self.next) else {
+            self.done = true;
+            return None;
+        };
+        self.next += 1;
+        Some(line.text)
+    }
+
+    fn here(&self) -> Info {
+        let last = self
+            .next
+            .checked_sub(1)
+            .and_then(|i| self.block.lines.get(i));
+        match (self.done, self.block.end, last) {
+            (true, Some(end), _) => end,
+            (_, _, Some(line)) => line.info,
+            _ => self.block.info,
+        }
+    }
+
+    fn at_end(&self) -> bool {
+        self.block.end.is_some()
+    }
+}
+
 /// What a section of a doc block is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SectionKind {
@@ -634,6 +687,9 @@ fn bound(offset: usize) -> u32 {
 pub(crate) struct Scratch {
     /// The pieces of the blocks read so far (see [`Draft`]).
     pieces: Vec<(u32, u32)>,
+    /// The sections of the block being read: a block's own vector is only made at its
+    /// end, of the exact size (how many sections a block has is not known before).
+    sections: Vec<Section>,
     /// [`fingerprint`]s of the member and feature descriptions of the block being read.
     described: Vec<u64>,
 }
@@ -646,6 +702,7 @@ impl Scratch {
             // them all from the start, rather than copying them over each time the vector
             // doubles. A denser file still grows as needed.
             pieces: Vec::with_capacity(len / 28),
+            sections: Vec::new(),
             described: Vec::new(),
         }
     }
@@ -694,7 +751,8 @@ fn fingerprint(kind: SectionKind, name: &str) -> u64 {
 
 /// A doc block being read: its sections so far, the last one's text still being written.
 struct Draft<'s> {
-    sections: Vec<Section>,
+    /// Borrowed from the [`Scratch`]: copied out at the end.
+    sections: &'s mut Vec<Section>,
     /// The pieces (see [`Source`]) of every section of the source so far, one after the
     /// other; each complete section knows its run of them, blank lines around it left
     /// out. Borrowed: the source's blocks add to one vector, which goes into the
@@ -713,20 +771,19 @@ struct Draft<'s> {
 }
 
 impl<'s> Draft<'s> {
-    /// A block with its (empty) body starting at `info`, expecting about `sections`
-    /// sections, whose lines are slices of `source`.
-    fn new(
-        info: &Info,
-        sections: usize,
-        scratch: &'s mut Scratch,
-        source: Source<'s>,
-    ) -> Draft<'s> {
-        let Scratch { pieces, described } = scratch;
+    /// A block with its (empty) body starting at `info`, whose lines are slices of
+    /// `source`.
+    fn new(info: &Info, scratch: &'s mut Scratch, source: Source<'s>) -> Draft<'s> {
+        let Scratch {
+            pieces,
+            sections,
+            described,
+        } = scratch;
         described.clear();
-        let mut all = Vec::with_capacity(sections);
-        all.push(Section::new(SectionKind::Plain, None, info));
+        sections.clear();
+        sections.push(Section::new(SectionKind::Plain, None, info));
         Draft {
-            sections: all,
+            sections,
             current: pieces.len(),
             pieces,
             described,
@@ -846,7 +903,7 @@ impl<'s> Draft<'s> {
     /// The block is complete: rejects tagged sections and descriptions that have no text.
     fn end(mut self, info: Info, symbol: Option<Name>) -> Result<Doc> {
         self.flush();
-        for section in &self.sections {
+        for section in self.sections.iter() {
             if section.kind != SectionKind::Plain && section.start == section.end {
                 let tag = match &section.name {
                     Some(name) => format!("@{name}:"),
@@ -862,7 +919,7 @@ impl<'s> Draft<'s> {
             info,
             symbol,
             sections: Arc::new(Sections {
-                list: self.sections,
+                list: self.sections.drain(..).collect(),
                 source: Some(self.source.shared.clone()),
             }),
             strict: true,
@@ -889,34 +946,33 @@ type Step<T> = std::result::Result<T, Stop>;
 
 /// Hands out the lines of a block one at a time, as QEMU's parser reads them, checking the
 /// formatting of each as it goes.
-struct Reader<'a> {
-    block: &'a RawDocBlock<'a>,
-    next: usize,
-    /// Where the line read last (or the closing `##`) stands.
-    here: Info,
+struct Reader<'r, L> {
+    lines: L,
+    /// Where the block's opening `##` stands.
+    start: Info,
     strict: bool,
-    warnings: &'a mut Vec<SchemaError>,
+    warnings: &'r mut Vec<SchemaError>,
     /// Inside an rST literal block or `qmp-example`, whose lines are exempt from the
     /// prose formatting rules.
     literal: bool,
     /// Indentation of the literal block's first line, 0 until it is known.
     literal_indent: usize,
     /// Where the block's source text may break the two-spaces rule, when known.
-    stops: Option<&'a SentenceStops>,
+    stops: Option<&'r SentenceStops>,
 }
 
-impl<'a> Reader<'a> {
+impl<'a, 'r, L: BlockLines<'a>> Reader<'r, L> {
     fn new(
-        block: &'a RawDocBlock<'a>,
+        lines: L,
+        start: Info,
         strict: bool,
-        warnings: &'a mut Vec<SchemaError>,
-        stops: Option<&'a SentenceStops>,
+        warnings: &'r mut Vec<SchemaError>,
+        stops: Option<&'r SentenceStops>,
     ) -> Self {
         Reader {
             stops,
-            block,
-            next: 0,
-            here: block.info,
+            lines,
+            start,
             strict,
             warnings,
             literal: false,
@@ -926,7 +982,7 @@ impl<'a> Reader<'a> {
 
     /// An error at the line read last.
     fn error(&self, message: impl Into<String>) -> Stop {
-        Stop::Error(SchemaError::new(&self.here, message))
+        Stop::Error(SchemaError::new(&self.here(), message))
     }
 
     /// A broken formatting rule: fatal when strict, a warning otherwise.
@@ -954,7 +1010,7 @@ impl<'a> Reader<'a> {
         let trimmed = name.trim_end();
         if trimmed.len() != name.len() && !trimmed.is_empty() && !self.strict {
             self.format_problem(
-                &self.here.clone(),
+                &self.here(),
                 format!("space between '@{trimmed}' and its ':'"),
             )?;
             return Ok(trimmed);
@@ -966,16 +1022,14 @@ impl<'a> Reader<'a> {
     /// `None` at the closing `##`.
     #[inline(always)]
     fn line(&mut self) -> Step<Option<&'a str>> {
-        let Some(raw) = self.block.lines.get(self.next) else {
+        let Some(raw) = self.lines.next_line() else {
             return self.end_of_block();
         };
-        self.next += 1;
-        self.here = raw.info;
         // Nearly every line is `# ` and text that ends in a printable ASCII byte: taken
         // as it is here, inline in the readers; anything else goes the long way.
-        let line = match raw.text.as_bytes() {
+        let line = match raw.as_bytes() {
             [b'#', b' ', .., last] if last.is_ascii() && !last.is_ascii_whitespace() => {
-                raw.text.get(2..).unwrap_or_default()
+                raw.get(2..).unwrap_or_default()
             }
             _ => match self.unusual_line(raw)? {
                 Some(line) => line,
@@ -991,26 +1045,29 @@ impl<'a> Reader<'a> {
         Ok(Some(line))
     }
 
-    /// [`Reader::line`] at the closing `##`, or where the lines of a block without one
-    /// run out.
+    /// [`Reader::line`] where the lines run out: at the closing `##`, or where a block
+    /// without one is cut.
     #[inline(never)]
     fn end_of_block(&mut self) -> Step<Option<&'a str>> {
-        match &self.block.end {
-            Some(end) => {
-                self.here = *end;
-                self.literal = false;
-                Ok(None)
-            }
-            None => Err(Stop::Cut),
+        if !self.lines.at_end() {
+            return Err(Stop::Cut);
         }
+        self.literal = false;
+        Ok(None)
+    }
+
+    /// Where the line read last (or the closing `##`) stands.
+    #[inline]
+    fn here(&self) -> Info {
+        self.lines.here()
     }
 
     /// The text of a line that is not plain `# ` and text: without its `# ` and trailing
     /// white space, `None` for a lone `#` (a blank line, which no rule looks at), or the
     /// error of a line that is no doc comment line.
     #[inline(never)]
-    fn unusual_line(&mut self, raw: &'a RawDocLine<'a>) -> Step<Option<&'a str>> {
-        let Some(after_hash) = raw.text.strip_prefix('#') else {
+    fn unusual_line(&mut self, raw: &'a str) -> Step<Option<&'a str>> {
+        let Some(after_hash) = raw.strip_prefix('#') else {
             return Err(self.error("documentation comment line must start with '#'"));
         };
         if after_hash.starts_with('#') {
@@ -1050,7 +1107,7 @@ impl<'a> Reader<'a> {
     /// The prose rules of 10.2: lines fit in 70 columns (URLs excepted) and sentences are
     /// separated by two spaces.
     #[inline(always)]
-    fn check_prose(&mut self, raw: &RawDocLine<'_>, line: &str) -> Step<()> {
+    fn check_prose(&mut self, raw: &str, line: &str) -> Step<()> {
         // Nearly every line is short enough in bytes and holds no sentence stop: cleared
         // here, without a call.
         let wide = line.len() + 2 > MAX_LINE_WIDTH;
@@ -1062,14 +1119,15 @@ impl<'a> Reader<'a> {
 
     /// [`Reader::check_prose`] for a line that may break a rule.
     #[inline(never)]
-    fn check_prose_rules(&mut self, raw: &RawDocLine<'_>, line: &str) -> Step<()> {
+    fn check_prose_rules(&mut self, raw: &str, line: &str) -> Step<()> {
+        let info = self.here();
         // Counting characters only matters when the bytes alone are too many.
         if line.len() + 2 > MAX_LINE_WIDTH
             && line.chars().count() + 2 > MAX_LINE_WIDTH
             && !is_lone_url(line)
         {
             self.format_problem(
-                &raw.info,
+                &info,
                 format!("documentation line is wider than {MAX_LINE_WIDTH} columns"),
             )?;
         }
@@ -1077,10 +1135,10 @@ impl<'a> Reader<'a> {
         let suspect = self.stops.map_or(true, |stops| stops.any_within(line));
         if let Some(at) = suspect.then(|| single_space_after_sentence(line)).flatten() {
             // Point at the space after the full stop; `# ` comes before the text.
-            let prefix = &raw.text[..(2 + at + 1).min(raw.text.len())];
-            let col = advance_col(raw.info.col.max(1), prefix);
+            let prefix = &raw[..(2 + at + 1).min(raw.len())];
+            let col = advance_col(info.col.max(1), prefix);
             self.format_problem(
-                &raw.info.at_col(col),
+                &info.at_col(col),
                 "only one space after the end of a sentence; QEMU's style wants two",
             )?;
         }
@@ -1410,7 +1468,20 @@ pub fn parse_block(
         text: &joined,
         shared: &shared,
     };
-    let doc = parse_one(&copy, strict, warnings, &mut scratch, None, source)?;
+    let lines = RawLines {
+        block: &copy,
+        next: 0,
+        done: false,
+    };
+    let doc = parse_one(
+        lines,
+        copy.info,
+        strict,
+        warnings,
+        &mut scratch,
+        None,
+        source,
+    )?;
     drop(copy);
     // Nothing else has completed it.
     let _ = shared.finish(FileData {
@@ -1420,20 +1491,22 @@ pub fn parse_block(
     Ok(doc.into_iter().collect())
 }
 
-/// [`parse_block`] without the `Vec`: the block's documentation, `None` when the block has
-/// no end. The block's lines are slices of `source.text`; the sections' text is there
-/// once `source.shared` is finished with the pieces left in `scratch` (room to write
-/// sections in, reused from block to block of one source). `stops`, where
-/// `source.text` may break the two-spaces rule.
+/// [`parse_block`] without the `Vec`: the documentation of the block whose opening `##`
+/// stands at `start` and whose lines `lines` hands over, `None` when the block has no
+/// end. The lines are slices of `source.text`; the sections' text is there once
+/// `source.shared` is finished with the pieces left in `scratch` (room to write sections
+/// in, reused from block to block of one source). `stops`, where `source.text` may break
+/// the two-spaces rule.
 pub(crate) fn parse_one<'a>(
-    block: &'a RawDocBlock<'a>,
+    lines: impl BlockLines<'a>,
+    start: Info,
     strict: bool,
-    warnings: &'a mut Vec<SchemaError>,
+    warnings: &mut Vec<SchemaError>,
     scratch: &mut Scratch,
-    stops: Option<&'a SentenceStops>,
+    stops: Option<&SentenceStops>,
     source: Source<'_>,
 ) -> Result<Option<Doc>> {
-    let mut reader = Reader::new(block, strict, warnings, stops);
+    let mut reader = Reader::new(lines, start, strict, warnings, stops);
     match read_doc(&mut reader, scratch, source) {
         Ok(mut doc) => {
             doc.strict = strict;
@@ -1444,15 +1517,11 @@ pub(crate) fn parse_one<'a>(
     }
 }
 
-fn read_doc(r: &mut Reader<'_>, text: &mut Scratch, source: Source<'_>) -> Step<Doc> {
-    // Room for a section per `@name:` line and a few more, so the vector is not grown
-    // again and again.
-    let sections = 4 + r
-        .block
-        .lines
-        .iter()
-        .filter(|l| l.text.as_bytes().get(2) == Some(&b'@'))
-        .count();
+fn read_doc<'a>(
+    r: &mut Reader<'_, impl BlockLines<'a>>,
+    text: &mut Scratch,
+    source: Source<'_>,
+) -> Step<Doc> {
     let mut line = r.line()?;
     let (doc, symbol) = match line {
         Some(first) if first.starts_with('@') => {
@@ -1462,13 +1531,13 @@ fn read_doc(r: &mut Reader<'_>, text: &mut Scratch, source: Source<'_>) -> Step<
             if symbol.is_empty() {
                 return Err(r.error("'@' must be followed by the name of a definition"));
             }
-            let mut doc = Draft::new(&r.block.info, sections, text, source);
+            let mut doc = Draft::new(&r.start, text, source);
             read_definition(r, &mut doc)?;
             (doc, Some(Name::new(symbol)))
         }
         _ => {
-            let mut doc = Draft::new(&r.block.info, sections, text, source);
-            doc.ensure_untagged_section(&r.here);
+            let mut doc = Draft::new(&r.start, text, source);
+            doc.ensure_untagged_section(&r.here());
             while let Some(text) = line {
                 if let Some((name, _)) = at_name_colon(text) {
                     return Err(r.error(format!(
@@ -1481,11 +1550,11 @@ fn read_doc(r: &mut Reader<'_>, text: &mut Scratch, source: Source<'_>) -> Step<
             (doc, None)
         }
     };
-    Ok(doc.end(r.block.info, symbol)?)
+    Ok(doc.end(r.start, symbol)?)
 }
 
 /// The part of a definition block after its `@name:` line.
-fn read_definition(r: &mut Reader<'_>, doc: &mut Draft<'_>) -> Step<()> {
+fn read_definition<'a>(r: &mut Reader<'_, impl BlockLines<'a>>, doc: &mut Draft<'_>) -> Step<()> {
     let mut line = r.line()?;
     // Descriptions go before `Features:` and tagged sections.
     let mut no_more_args = false;
@@ -1506,7 +1575,7 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Draft<'_>) -> Step<()> {
             }
             while let Some((name, rest)) = line.and_then(at_name_colon) {
                 let name = r.described_name(name)?;
-                doc.new_description(&r.here, name, SectionKind::Feature)?;
+                doc.new_description(&r.here(), name, SectionKind::Feature)?;
                 if !rest.is_empty() {
                     doc.append_line(rest);
                 }
@@ -1519,14 +1588,14 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Draft<'_>) -> Step<()> {
         } else if let Some((name, _)) = at_name_colon(text) {
             if no_more_args {
                 r.format_problem(
-                    &r.here.clone(),
+                    &r.here(),
                     format!("'@{name}:' comes after 'Features:' or a tagged section"),
                 )?;
             }
             line = Some(text);
             while let Some((name, rest)) = line.and_then(at_name_colon) {
                 let name = r.described_name(name)?;
-                doc.new_description(&r.here, name, SectionKind::Member)?;
+                doc.new_description(&r.here(), name, SectionKind::Member)?;
                 if !rest.is_empty() {
                     doc.append_line(rest);
                 }
@@ -1536,7 +1605,7 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Draft<'_>) -> Step<()> {
         } else if let Some((tag, rest)) = section_tag(text) {
             match SectionKind::from_tag(tag) {
                 Some(kind) => {
-                    doc.new_tagged_section(&r.here, kind)?;
+                    doc.new_tagged_section(&r.here(), kind)?;
                     if !rest.is_empty() {
                         doc.append_line(rest);
                     }
@@ -1552,16 +1621,16 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Draft<'_>) -> Step<()> {
                         "'.. qmp-example::'"
                     };
                     r.format_problem(
-                        &r.here.clone(),
+                        &r.here(),
                         format!("'{tag}:' sections are no longer supported; use {hint}"),
                     )?;
-                    doc.ensure_untagged_section(&r.here);
+                    doc.ensure_untagged_section(&r.here());
                     doc.append_line(text);
                     line = read_paragraph(r, doc)?;
                 }
             }
         } else {
-            doc.ensure_untagged_section(&r.here);
+            doc.ensure_untagged_section(&r.here());
             doc.append_line(text);
             line = read_paragraph(r, doc)?;
         }
@@ -1571,7 +1640,10 @@ fn read_definition(r: &mut Reader<'_>, doc: &mut Draft<'_>) -> Step<()> {
 /// The rest of a description or tagged section after its first line: blank lines, then
 /// lines indented at least as much as the first non-blank one. Returns the first line that
 /// is not part of it.
-fn read_indented<'a>(r: &mut Reader<'a>, doc: &mut Draft<'_>) -> Step<Option<&'a str>> {
+fn read_indented<'a>(
+    r: &mut Reader<'_, impl BlockLines<'a>>,
+    doc: &mut Draft<'_>,
+) -> Step<Option<&'a str>> {
     let mut line = r.line()?;
     let mut blank_before = false;
     while line == Some("") {
@@ -1590,7 +1662,7 @@ fn read_indented<'a>(r: &mut Reader<'a>, doc: &mut Draft<'_>) -> Step<Option<&'a
         // Older releases did not require continuation lines to be indented; 10.2 would read this
         // line as a new paragraph and lose the rest of the description.
         r.format_problem(
-            &r.here.clone(),
+            &r.here(),
             "continuation line is not indented (read as part of the section above)",
         )?;
         return read_unindented(r, doc, first);
@@ -1612,11 +1684,11 @@ fn read_indented<'a>(r: &mut Reader<'a>, doc: &mut Draft<'_>) -> Step<Option<&'a
             }
             if starts_section(text) && !r.strict {
                 // An older release's tag right after the description.
-                r.format_problem(&r.here.clone(), format!("no blank line before '{text}'"))?;
+                r.format_problem(&r.here(), format!("no blank line before '{text}'"))?;
                 return Ok(Some(text));
             }
             r.format_problem(
-                &r.here.clone(),
+                &r.here(),
                 format!("line is indented less than the {indent} spaces of the lines above"),
             )?;
         }
@@ -1628,7 +1700,7 @@ fn read_indented<'a>(r: &mut Reader<'a>, doc: &mut Draft<'_>) -> Step<Option<&'a
 /// An old-style section whose lines are not indented: it runs to a blank line or the next
 /// section.
 fn read_unindented<'a>(
-    r: &mut Reader<'a>,
+    r: &mut Reader<'_, impl BlockLines<'a>>,
     doc: &mut Draft<'_>,
     first: &'a str,
 ) -> Step<Option<&'a str>> {
@@ -1644,7 +1716,10 @@ fn read_unindented<'a>(
 }
 
 /// The rest of a plain paragraph: up to a blank line.
-fn read_paragraph<'a>(r: &mut Reader<'a>, doc: &mut Draft<'_>) -> Step<Option<&'a str>> {
+fn read_paragraph<'a>(
+    r: &mut Reader<'_, impl BlockLines<'a>>,
+    doc: &mut Draft<'_>,
+) -> Step<Option<&'a str>> {
     loop {
         let line = r.line()?;
         match line {

@@ -7,7 +7,7 @@
 use crate::ast::{
     advance_col, Definition, FileData, Kind, Node, ParsedFile, Slot, TopLevel, Tree, Value,
 };
-use crate::doc::{self, Doc, RawDocBlock, RawDocLine};
+use crate::doc::{self, BlockLines, Doc};
 use crate::error::{Result, SchemaError};
 use crate::source::{intern_file, Info};
 use std::collections::{HashMap, HashSet};
@@ -215,8 +215,6 @@ fn parse_source(
         slots: Vec::with_capacity(text.len() / 32),
         expr_start: 0,
         expr_end: 0,
-        // Enough for the longest blocks of QEMU's schemas: not grown block after block.
-        doc_lines: Vec::with_capacity(256),
         doc_scratch: doc::Scratch::for_source(text.len()),
         stops: doc::SentenceStops::new(&text),
     };
@@ -588,6 +586,7 @@ impl<'a> Lexer<'a> {
     /// Reads the next line as a comment token when it starts with `#`, as
     /// `accept(true)` would, but without its general loop: inside a doc block nearly
     /// every line does. Returns `false` (having read nothing) otherwise.
+    #[inline(always)]
     fn next_line_comment(&mut self) -> bool {
         let bytes = self.src.as_bytes();
         let start = self.cursor + 1;
@@ -671,8 +670,6 @@ struct Parser<'a, 's> {
     expr_start: usize,
     /// Where the last expression read ends in the source (after its closing `}`).
     expr_end: usize,
-    /// Room for the lines of a doc block, reused from block to block.
-    doc_lines: Vec<RawDocLine<'a>>,
     /// Room to read doc blocks in, reused likewise.
     doc_scratch: doc::Scratch,
     /// Where the file's doc comments may break the two-spaces rule.
@@ -804,65 +801,29 @@ impl<'a> Parser<'a, '_> {
                 .lexer
                 .error("junk after '##' at start of documentation comment"));
         }
-        let mut block = RawDocBlock {
-            info: *info,
-            // The previous block's vector, emptied: one for the whole file.
-            lines: std::mem::take(&mut self.doc_lines),
-            end: None,
+        let mut lines = DocLines {
+            lexer: &mut self.lexer,
+            col: info.col,
+            done: false,
+            error: None,
         };
-        if let Err(error) = self.collect_doc_lines(&mut block) {
-            // QEMU reads a block line by line, so a bad line before the broken end is
-            // what it reports.
-            let mut ignored = Vec::new();
-            doc::parse_one(
-                &block,
-                self.options.strict,
-                &mut ignored,
-                &mut doc::Scratch::default(),
-                Some(&self.stops),
-                self.source,
-            )?;
-            return Err(error);
-        }
         let doc = doc::parse_one(
-            &block,
+            &mut lines,
+            *info,
             self.options.strict,
             &mut self.schema.warnings,
             &mut self.doc_scratch,
             Some(&self.stops),
             self.source,
         )?;
-        self.doc_lines = block.lines;
-        self.doc_lines.clear();
+        // No doc: the block has no proper end, which the lines before it did not
+        // outrank (QEMU reads a block line by line, so a bad line before the broken end
+        // is what it reports).
+        if let Some(error) = lines.error {
+            return Err(error);
+        }
         self.lexer.accept(false)?;
         Ok(doc)
-    }
-
-    /// Collects the lines of a doc block up to its closing `##`, where the lexer stops.
-    fn collect_doc_lines(&mut self, block: &mut RawDocBlock<'a>) -> Result<()> {
-        loop {
-            // A comment line read as such starts its line: its column is 1, without
-            // working it out.
-            let here = if self.lexer.next_line_comment() {
-                self.lexer.info.at_col(1)
-            } else {
-                self.lexer.accept(true)?;
-                self.lexer.here()
-            };
-            match self.lexer.tok {
-                Token::Comment(text) if text.starts_with("##") => {
-                    if text != "##" {
-                        return Err(self
-                            .lexer
-                            .error("junk after '##' at end of documentation comment"));
-                    }
-                    block.end = Some(here);
-                    return Ok(());
-                }
-                Token::Comment(text) => block.lines.push(RawDocLine { text, info: here }),
-                _ => return Err(self.lexer.error("documentation comment must end with '##'")),
-            }
-        }
     }
 
     /// Reads one top-level expression; the lexer stands on its first token, which is at
@@ -1170,6 +1131,66 @@ impl<'a> Parser<'a, '_> {
                 _ => return Err(self.lexer.error("expected ',' or ']'")),
             }
         }
+    }
+}
+
+/// The lines of a doc block, read from the source as the block's reader asks for them;
+/// the lexer stops at the closing `##`.
+struct DocLines<'l, 'a> {
+    lexer: &'l mut Lexer<'a>,
+    /// The column of the line handed over last (its line is the lexer's).
+    col: u32,
+    /// Whether the lines ran out.
+    done: bool,
+    /// Why the block has no proper end, when it has none.
+    error: Option<SchemaError>,
+}
+
+impl<'a> BlockLines<'a> for &mut DocLines<'_, 'a> {
+    #[inline(always)]
+    fn next_line(&mut self) -> Option<&'a str> {
+        if self.done {
+            return None;
+        }
+        // A comment line read as such starts its line: its column is 1, without working
+        // it out.
+        if self.lexer.next_line_comment() {
+            self.col = 1;
+        } else {
+            if let Err(error) = self.lexer.accept(true) {
+                self.error = Some(error);
+                self.done = true;
+                return None;
+            }
+            self.col = self.lexer.col();
+        }
+        match self.lexer.tok {
+            Token::Comment(text) if !text.starts_with("##") => Some(text),
+            Token::Comment(text) => {
+                if text != "##" {
+                    self.error = Some(
+                        self.lexer
+                            .error("junk after '##' at end of documentation comment"),
+                    );
+                }
+                self.done = true;
+                None
+            }
+            _ => {
+                self.error = Some(self.lexer.error("documentation comment must end with '##'"));
+                self.done = true;
+                None
+            }
+        }
+    }
+
+    #[inline]
+    fn here(&self) -> Info {
+        self.lexer.info.at_col(self.col)
+    }
+
+    fn at_end(&self) -> bool {
+        self.error.is_none()
     }
 }
 
