@@ -3,7 +3,7 @@
 //! The dialect has only strings, booleans, arrays and objects; objects keep their key order
 //! (it is meaningful: members are emitted in schema order).
 
-use crate::doc::Doc;
+use crate::doc::{Doc, Section};
 use crate::source::Info;
 use std::sync::{Arc, OnceLock};
 
@@ -188,6 +188,8 @@ pub(crate) struct FileData {
     pub(crate) slots: Vec<Slot>,
     /// The lines of text of every doc section of the file (see [`crate::doc`]).
     pub(crate) pieces: Vec<(u32, u32)>,
+    /// The sections of the file's doc blocks, one block's after the other's.
+    pub(crate) sections: Vec<Section>,
     /// The doc sections' lines joined, once a section of several lines is asked for.
     pub(crate) joined: OnceLock<(Box<str>, Box<[u32]>)>,
 }
@@ -199,6 +201,7 @@ impl FileData {
             text,
             slots: Vec::new(),
             pieces: Vec::new(),
+            sections: Vec::new(),
             joined: OnceLock::new(),
         }
     }

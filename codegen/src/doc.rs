@@ -237,7 +237,6 @@ impl fmt::Debug for Section {
             .field("name", &self.name)
             .field("pieces", &(self.start..self.end))
             .field("info", &self.info)
-            .field("connected", &self.connected)
             .field("stub", &self.stub)
             .finish()
     }
@@ -287,8 +286,7 @@ impl Section {
     }
 }
 
-/// A block's sections and where their text is: held behind the block's one shared
-/// pointer, so that the block stays as small to move as with the sections alone.
+/// A block's own sections and where their text is (see [`Store::Own`]).
 #[derive(Clone)]
 struct Sections {
     list: Vec<Section>,
@@ -297,19 +295,23 @@ struct Sections {
     source: Option<Arc<ParsedFile>>,
 }
 
-/// The list is what the block mostly looks at; reaching it through the pointer without
-/// naming it each time.
-impl std::ops::Deref for Sections {
-    type Target = Vec<Section>;
-    fn deref(&self) -> &Vec<Section> {
-        &self.list
-    }
-}
-
-impl std::ops::DerefMut for Sections {
-    fn deref_mut(&mut self) -> &mut Vec<Section> {
-        &mut self.list
-    }
+/// Where a block's sections are.
+#[derive(Clone)]
+enum Store {
+    /// The sections `start..end` of the file's sections, which every block read from a
+    /// file adds to (one vector per file rather than one per block, which cost an
+    /// allocation, a copy and a free per block); bit `i` of `connected` is set once the
+    /// section `start + i` is connected. Blocks of up to 64 sections (nearly all).
+    Shared {
+        file: Arc<ParsedFile>,
+        start: u32,
+        end: u32,
+        connected: u64,
+    },
+    /// Sections of the block's own: a made-up block's, one with more sections than the
+    /// bits count, or one the model inserted a stub into. Behind a shared pointer, as a
+    /// block is listed both with its definition and among all blocks.
+    Own(Arc<Sections>),
 }
 
 /// A parsed documentation block.
@@ -325,9 +327,8 @@ pub struct Doc {
     /// their order is part of the output and there are only ever a few dozen.
     ///
     /// Shared: a block is listed both with its definition and among all blocks, and
-    /// copying it (a few strings per section) cost more than reading it. Connecting
-    /// members copies it only if it is still shared.
-    sections: Arc<Sections>,
+    /// copying it (a few strings per section) cost more than reading it.
+    store: Store,
     /// Whether 10.2's rules apply in full. Parsed leniently, documentation is also checked
     /// leniently against its definition (older releases left members undocumented and
     /// documented `Returns:` for commands that return nothing).
@@ -341,30 +342,32 @@ pub struct Doc {
 impl PartialEq for Doc {
     fn eq(&self, other: &Doc) -> bool {
         // Sections are compared by what they say, not where in which source it is.
-        let same = |a: &Section, b: &Section| {
+        let same = |i: usize, a: &Section, b: &Section| {
             a.kind == b.kind
                 && a.name == b.name
                 && self.text(a) == other.text(b)
                 && a.info == b.info
-                && a.connected == b.connected
+                && self.is_connected(i) == other.is_connected(i)
                 && a.stub == b.stub
         };
+        let (mine, theirs) = (self.list(), other.list());
         self.info == other.info
             && self.symbol == other.symbol
-            && self.sections.len() == other.sections.len()
-            && self
-                .sections
+            && mine.len() == theirs.len()
+            && mine
                 .iter()
-                .zip(other.sections.iter())
-                .all(|(a, b)| same(a, b))
+                .zip(theirs)
+                .enumerate()
+                .all(|(i, (a, b))| same(i, a, b))
             && self.strict == other.strict
     }
 }
 
 impl fmt::Debug for Doc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sections: Vec<(&Section, &str)> =
-            self.sections.iter().map(|s| (s, self.text(s))).collect();
+        let sections: Vec<(&Section, bool, &str)> = (self.list().iter().enumerate())
+            .map(|(i, s)| (s, self.is_connected(i), self.text(s)))
+            .collect();
         f.debug_struct("Doc")
             .field("info", &self.info)
             .field("symbol", &self.symbol)
@@ -383,12 +386,79 @@ impl Doc {
         Doc {
             info,
             symbol,
-            sections: Arc::new(Sections {
+            store: Store::Own(Arc::new(Sections {
                 list: vec![body],
                 source: None,
-            }),
+            })),
             strict: true,
             cursor: 0,
+        }
+    }
+
+    /// The sections, in textual order.
+    #[inline]
+    fn list(&self) -> &[Section] {
+        match &self.store {
+            Store::Shared {
+                file, start, end, ..
+            } => (file.data().sections)
+                .get(*start as usize..*end as usize)
+                .unwrap_or_default(),
+            Store::Own(own) => &own.list,
+        }
+    }
+
+    /// Where the sections' text is.
+    fn source(&self) -> Option<&Arc<ParsedFile>> {
+        match &self.store {
+            Store::Shared { file, .. } => Some(file),
+            Store::Own(own) => own.source.as_ref(),
+        }
+    }
+
+    /// Whether the section at `index` was connected.
+    fn is_connected(&self, index: usize) -> bool {
+        match &self.store {
+            Store::Shared { connected, .. } => index < 64 && connected >> index & 1 != 0,
+            Store::Own(own) => own.list.get(index).is_some_and(|s| s.connected),
+        }
+    }
+
+    /// Records that the section at `index` is connected.
+    fn set_connected(&mut self, index: usize) {
+        match &mut self.store {
+            Store::Shared { connected, .. } => {
+                if index < 64 {
+                    *connected |= 1 << index;
+                }
+            }
+            Store::Own(own) => {
+                if let Some(section) = Arc::make_mut(own).list.get_mut(index) {
+                    section.connected = true;
+                }
+            }
+        }
+    }
+
+    /// The sections as the block's own, to insert into.
+    fn own(&mut self) -> Option<&mut Vec<Section>> {
+        if let Store::Shared {
+            file, connected, ..
+        } = &self.store
+        {
+            let (file, connected) = (file.clone(), *connected);
+            let mut list = self.list().to_vec();
+            for (i, section) in list.iter_mut().enumerate() {
+                section.connected = i < 64 && connected >> i & 1 != 0;
+            }
+            self.store = Store::Own(Arc::new(Sections {
+                list,
+                source: Some(file),
+            }));
+        }
+        match &mut self.store {
+            Store::Own(own) => Some(&mut Arc::make_mut(own).list),
+            Store::Shared { .. } => None,
         }
     }
 
@@ -400,20 +470,20 @@ impl Doc {
     /// The introduction: for a definition, the text between the `@name:` line and the
     /// first member, feature or tagged section; for free-form documentation, all of it.
     pub fn body(&self) -> &str {
-        self.sections.first().map_or("", |s| self.text(s))
+        self.list().first().map_or("", |s| self.text(s))
     }
 
     /// The text of `section` (one of this block's), without the tag or `@name:` that
     /// opened it.
     pub fn text(&self, section: &Section) -> &str {
-        self.sections.source.as_ref().map_or("", |file| {
+        self.source().map_or("", |file| {
             pieces_text(file.data(), section.start as usize, section.end as usize)
         })
     }
 
     /// Every section in textual order, the body first.
     pub fn all_sections(&self) -> &[Section] {
-        &self.sections.list
+        self.list()
     }
 
     /// The member descriptions as `(name, text)`, documented ones in textual order, then
@@ -440,7 +510,7 @@ impl Doc {
     /// The sections after the body that describe no member or feature (plain paragraphs
     /// and tagged sections), in textual order.
     pub fn sections(&self) -> impl Iterator<Item = &Section> {
-        self.sections
+        self.list()
             .iter()
             .skip(1)
             .filter(|s| !s.stub && !matches!(s.kind, SectionKind::Member | SectionKind::Feature))
@@ -459,7 +529,7 @@ impl Doc {
     }
 
     fn described(&self, kind: SectionKind) -> impl Iterator<Item = (&str, &str)> {
-        self.sections.iter().filter_map(move |s| match &s.name {
+        self.list().iter().filter_map(move |s| match &s.name {
             Some(name) if s.kind == kind => Some((name.as_str(), self.text(s))),
             _ => None,
         })
@@ -467,38 +537,42 @@ impl Doc {
 
     fn find(&self, kind: SectionKind, name: &str) -> Option<&Section> {
         let key = key_of(kind, name);
-        self.sections
+        self.list()
             .iter()
             .find(|s| s.key == key && s.kind == kind && s.name.as_deref() == Some(name))
     }
 
-    /// The section of `kind` describing `name`, looked for from the cursor on (then from
-    /// the start), which it moves past.
-    fn find_mut(&mut self, kind: SectionKind, name: &str) -> Option<&mut Section> {
+    /// Connects the section of `kind` describing `name`, looked for from the cursor on
+    /// (then from the start), which it moves past; `false` if there is none.
+    fn connect(&mut self, kind: SectionKind, name: &str) -> bool {
+        let list = self.list();
         // Most often the section at the cursor: compared by name, no fingerprint needed.
         let at = self.cursor;
-        if self
-            .sections
+        let index = if list
             .get(at)
             .is_some_and(|s| s.kind == kind && s.name.as_deref() == Some(name))
         {
-            self.cursor = at + 1;
-            return Arc::make_mut(&mut self.sections).get_mut(at);
-        }
-        let key = key_of(kind, name);
-        let is = |s: &Section| s.key == key && s.kind == kind && s.name.as_deref() == Some(name);
-        let start = self.cursor.min(self.sections.len());
-        // Looked for without making the sections this block's own: a miss needs not.
-        let index = match self.sections[start..].iter().position(is) {
-            Some(i) => start + i,
-            None => self.sections[..start].iter().position(is)?,
+            at
+        } else {
+            let key = key_of(kind, name);
+            let is =
+                |s: &Section| s.key == key && s.kind == kind && s.name.as_deref() == Some(name);
+            let start = at.min(list.len());
+            match list[start..].iter().position(is) {
+                Some(i) => start + i,
+                None => match list[..start].iter().position(is) {
+                    Some(i) => i,
+                    None => return false,
+                },
+            }
         };
         self.cursor = index + 1;
-        Arc::make_mut(&mut self.sections).get_mut(index)
+        self.set_connected(index);
+        true
     }
 
     fn has(&self, kind: SectionKind) -> bool {
-        self.sections.iter().any(|s| s.kind == kind)
+        self.list().iter().any(|s| s.kind == kind)
     }
 
     /// Records that the documented definition has the member (or argument, or enum value)
@@ -514,8 +588,7 @@ impl Doc {
         info: &Info,
         pragma: &Pragma,
     ) -> Result<()> {
-        if let Some(section) = self.find_mut(SectionKind::Member, name) {
-            section.connected = true;
+        if self.connect(SectionKind::Member, name) {
             return Ok(());
         }
         // The exceptions (a long list) only matter to a block parsed strictly.
@@ -535,28 +608,23 @@ impl Doc {
         stub.stub = true;
         // Right after the descriptions that follow the body, so members stay together
         // and keep their order.
-        let mut index = 1;
-        while self
-            .sections
-            .get(index)
-            .is_some_and(|s| s.kind == SectionKind::Member)
-        {
-            index += 1;
+        let list = self.list();
+        let index = 1
+            + (list.iter().skip(1))
+                .take_while(|s| s.kind == SectionKind::Member)
+                .count();
+        if let Some(sections) = self.own() {
+            sections.insert(index.min(sections.len()), stub);
         }
-        let sections = &mut Arc::make_mut(&mut self.sections).list;
-        sections.insert(index.min(sections.len()), stub);
         Ok(())
     }
 
     /// Records that the documented definition has the feature `name`, declared at `info`;
     /// an undocumented feature is an error.
     pub fn connect_feature(&mut self, name: &str, info: &Info) -> Result<()> {
-        match self.find_mut(SectionKind::Feature, name) {
-            Some(section) => {
-                section.connected = true;
-                Ok(())
-            }
-            None => Err(SchemaError::new(
+        match self.connect(SectionKind::Feature, name) {
+            true => Ok(()),
+            false => Err(SchemaError::new(
                 info,
                 format!("feature '{name}' is not documented"),
             )),
@@ -573,7 +641,8 @@ impl Doc {
         }
         let mut stub = Section::new(SectionKind::Returns, None, info);
         stub.stub = true;
-        let last_of = |kind: SectionKind| self.sections.iter().rposition(|s| s.kind == kind);
+        let list = self.list();
+        let last_of = |kind: SectionKind| list.iter().rposition(|s| s.kind == kind);
         let index = if let Some(i) = last_of(SectionKind::Member) {
             i + 1
         } else if let Some(i) = last_of(SectionKind::Errors) {
@@ -581,8 +650,9 @@ impl Doc {
         } else {
             last_of(SectionKind::Feature).unwrap_or(1)
         };
-        let sections = &mut Arc::make_mut(&mut self.sections).list;
-        sections.insert(index.min(sections.len()), stub);
+        if let Some(sections) = self.own() {
+            sections.insert(index.min(sections.len()), stub);
+        }
     }
 
     /// Checks the sections against the kind of definition: `Returns`/`Errors` only for
@@ -590,7 +660,7 @@ impl Doc {
     /// block parsed leniently: older releases wrote "Returns: nothing" for such commands).
     pub fn check_expr(&self, is_command: bool, has_returns: bool) -> Result<()> {
         let written = |kind: SectionKind| {
-            self.sections
+            self.list()
                 .iter()
                 .find(|s| s.kind == kind && !s.stub)
                 .map(|s| &s.info)
@@ -623,10 +693,9 @@ impl Doc {
             (SectionKind::Member, "member"),
             (SectionKind::Feature, "feature"),
         ] {
-            let bogus: Vec<&Section> = self
-                .sections
-                .iter()
-                .filter(|s| s.kind == kind && !s.connected)
+            let bogus: Vec<&Section> = (self.list().iter().enumerate())
+                .filter(|&(i, s)| s.kind == kind && !self.is_connected(i))
+                .map(|(_, s)| s)
                 .collect();
             let Some(first) = bogus.first() else {
                 continue;
@@ -687,8 +756,8 @@ fn bound(offset: usize) -> u32 {
 pub(crate) struct Scratch {
     /// The pieces of the blocks read so far (see [`Draft`]).
     pieces: Vec<(u32, u32)>,
-    /// The sections of the block being read: a block's own vector is only made at its
-    /// end, of the exact size (how many sections a block has is not known before).
+    /// The sections of the blocks read so far, which the blocks refer to (see
+    /// [`Store::Shared`]).
     sections: Vec<Section>,
     /// [`fingerprint`]s of the member and feature descriptions of the block being read.
     described: Vec<u64>,
@@ -702,7 +771,8 @@ impl Scratch {
             // them all from the start, rather than copying them over each time the vector
             // doubles. A denser file still grows as needed.
             pieces: Vec::with_capacity(len / 28),
-            sections: Vec::new(),
+            // And a section per 100 bytes or more.
+            sections: Vec::with_capacity(len / 96),
             described: Vec::new(),
         }
     }
@@ -710,6 +780,11 @@ impl Scratch {
     /// The pieces of the blocks read so far, which the sections made from them refer to.
     pub(crate) fn take_pieces(&mut self) -> Vec<(u32, u32)> {
         std::mem::take(&mut self.pieces)
+    }
+
+    /// The sections of the blocks read so far, which the blocks refer to.
+    pub(crate) fn take_sections(&mut self) -> Vec<Section> {
+        std::mem::take(&mut self.sections)
     }
 }
 
@@ -751,8 +826,12 @@ fn fingerprint(kind: SectionKind, name: &str) -> u64 {
 
 /// A doc block being read: its sections so far, the last one's text still being written.
 struct Draft<'s> {
-    /// Borrowed from the [`Scratch`]: copied out at the end.
+    /// The sections of the source's blocks so far, this block's from `first` on.
+    /// Borrowed: the source's blocks add to one vector, which goes into the source's
+    /// [`ParsedFile`] at the end.
     sections: &'s mut Vec<Section>,
+    /// Where this block's sections start in `sections`.
+    first: usize,
     /// The pieces (see [`Source`]) of every section of the source so far, one after the
     /// other; each complete section knows its run of them, blank lines around it left
     /// out. Borrowed: the source's blocks add to one vector, which goes into the
@@ -780,10 +859,11 @@ impl<'s> Draft<'s> {
             described,
         } = scratch;
         described.clear();
-        sections.clear();
+        let first = sections.len();
         sections.push(Section::new(SectionKind::Plain, None, info));
         Draft {
             sections,
+            first,
             current: pieces.len(),
             pieces,
             described,
@@ -792,14 +872,19 @@ impl<'s> Draft<'s> {
         }
     }
 
+    /// This block's sections so far.
+    fn mine(&self) -> &[Section] {
+        self.sections.get(self.first..).unwrap_or_default()
+    }
+
     fn find(&self, kind: SectionKind, name: &str) -> Option<&Section> {
-        self.sections
+        self.mine()
             .iter()
             .find(|s| s.kind == kind && s.name.as_deref() == Some(name))
     }
 
     fn has(&self, kind: SectionKind) -> bool {
-        self.sections.iter().any(|s| s.kind == kind)
+        self.mine().iter().any(|s| s.kind == kind)
     }
 
     /// Gives the last section its pieces, without the blank lines around it.
@@ -903,7 +988,7 @@ impl<'s> Draft<'s> {
     /// The block is complete: rejects tagged sections and descriptions that have no text.
     fn end(mut self, info: Info, symbol: Option<Name>) -> Result<Doc> {
         self.flush();
-        for section in self.sections.iter() {
+        for section in self.mine() {
             if section.kind != SectionKind::Plain && section.start == section.end {
                 let tag = match &section.name {
                     Some(name) => format!("@{name}:"),
@@ -915,13 +1000,25 @@ impl<'s> Draft<'s> {
                 ));
             }
         }
+        let file = self.source.shared.clone();
+        let (start, end) = (self.first, self.sections.len());
+        let store = if end - start <= 64 {
+            Store::Shared {
+                file,
+                start: bound(start),
+                end: bound(end),
+                connected: 0,
+            }
+        } else {
+            Store::Own(Arc::new(Sections {
+                list: self.sections.drain(start..).collect(),
+                source: Some(file),
+            }))
+        };
         Ok(Doc {
             info,
             symbol,
-            sections: Arc::new(Sections {
-                list: self.sections.drain(..).collect(),
-                source: Some(self.source.shared.clone()),
-            }),
+            store,
             strict: true,
             cursor: 0,
         })
@@ -1486,6 +1583,7 @@ pub fn parse_block(
     // Nothing else has completed it.
     let _ = shared.finish(FileData {
         pieces: scratch.take_pieces(),
+        sections: scratch.take_sections(),
         ..FileData::new(joined)
     });
     Ok(doc.into_iter().collect())

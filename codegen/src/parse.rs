@@ -221,6 +221,7 @@ fn parse_source(
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
     let mut pieces = parser.doc_scratch.take_pieces();
+    let mut sections = parser.doc_scratch.take_sections();
     let mut slots = std::mem::take(&mut parser.slots);
     let escaped = std::mem::take(&mut parser.lexer.escaped);
     let files = parser.files;
@@ -250,9 +251,11 @@ fn parse_source(
         // lives as long as the schema.
         slots.shrink_to_fit();
         pieces.shrink_to_fit();
+        sections.shrink_to_fit();
         let data = FileData {
             slots,
             pieces,
+            sections,
             ..FileData::new(text)
         };
         shared.finish(data).err().map(|data| data.text)
