@@ -298,14 +298,12 @@ struct Sections {
 /// Where a block's sections are.
 #[derive(Clone)]
 enum Store {
-    /// The sections `start..end` of the file's sections, which every block read from a
+    /// A run of the file's sections (see [`Doc::start`]), which every block read from a
     /// file adds to (one vector per file rather than one per block, which cost an
     /// allocation, a copy and a free per block); bit `i` of `connected` is set once the
-    /// section `start + i` is connected. Blocks of up to 64 sections (nearly all).
+    /// run's section `i` is connected. Blocks of up to 64 sections (nearly all).
     Shared {
         file: Arc<ParsedFile>,
-        start: u32,
-        end: u32,
         connected: u64,
     },
     /// Sections of the block's own: a made-up block's, one with more sections than the
@@ -336,7 +334,13 @@ pub struct Doc {
     /// Where to start looking for the next member or feature to connect: just after the
     /// last one connected, as definitions mostly declare them in the order the block
     /// describes them. Not part of what the block is.
-    cursor: usize,
+    cursor: u16,
+    /// With [`Store::Shared`], where the block's run of sections starts in the file's
+    /// sections, and how many it has. Kept here rather than in the store, so that a
+    /// block (which definitions carry and are moved with) is no larger than one with a
+    /// vector of its own.
+    start: u32,
+    len: u8,
 }
 
 impl PartialEq for Doc {
@@ -392,6 +396,8 @@ impl Doc {
             })),
             strict: true,
             cursor: 0,
+            start: 0,
+            len: 0,
         }
     }
 
@@ -399,11 +405,12 @@ impl Doc {
     #[inline]
     fn list(&self) -> &[Section] {
         match &self.store {
-            Store::Shared {
-                file, start, end, ..
-            } => (file.data().sections)
-                .get(*start as usize..*end as usize)
-                .unwrap_or_default(),
+            Store::Shared { file, .. } => {
+                let start = self.start as usize;
+                (file.data().sections)
+                    .get(start..start + usize::from(self.len))
+                    .unwrap_or_default()
+            }
             Store::Own(own) => &own.list,
         }
     }
@@ -547,7 +554,7 @@ impl Doc {
     fn connect(&mut self, kind: SectionKind, name: &str) -> bool {
         let list = self.list();
         // Most often the section at the cursor: compared by name, no fingerprint needed.
-        let at = self.cursor;
+        let at = usize::from(self.cursor);
         let index = if list
             .get(at)
             .is_some_and(|s| s.kind == kind && s.name.as_deref() == Some(name))
@@ -566,7 +573,8 @@ impl Doc {
                 },
             }
         };
-        self.cursor = index + 1;
+        // Only where to look first: past the counter's range, the search starts over.
+        self.cursor = u16::try_from(index + 1).unwrap_or(u16::MAX);
         self.set_connected(index);
         true
     }
@@ -1002,18 +1010,15 @@ impl<'s> Draft<'s> {
         }
         let file = self.source.shared.clone();
         let (start, end) = (self.first, self.sections.len());
-        let store = if end - start <= 64 {
-            Store::Shared {
-                file,
-                start: bound(start),
-                end: bound(end),
-                connected: 0,
-            }
-        } else {
-            Store::Own(Arc::new(Sections {
-                list: self.sections.drain(start..).collect(),
-                source: Some(file),
-            }))
+        let (store, len) = match u8::try_from(end - start) {
+            Ok(len) if len <= 64 => (Store::Shared { file, connected: 0 }, len),
+            _ => (
+                Store::Own(Arc::new(Sections {
+                    list: self.sections.drain(start..).collect(),
+                    source: Some(file),
+                })),
+                0,
+            ),
         };
         Ok(Doc {
             info,
@@ -1021,6 +1026,8 @@ impl<'s> Draft<'s> {
             store,
             strict: true,
             cursor: 0,
+            start: bound(start),
+            len,
         })
     }
 }
