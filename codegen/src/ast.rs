@@ -174,9 +174,10 @@ impl ParsedFile {
         self.0.get().unwrap_or(&EMPTY)
     }
 
-    /// Completes the file with `data`. Gives `data` back if it was complete already.
-    pub(crate) fn finish(&self, data: FileData) -> Result<(), FileData> {
-        self.0.set(data)
+    /// Completes the file with `data`. Gives the text of `data` back if the file was
+    /// complete already.
+    pub(crate) fn finish(&self, data: FileData) -> Option<String> {
+        self.0.set(data).err().map(|data| data.text)
     }
 }
 

@@ -193,13 +193,32 @@ fn pieces_text(data: &FileData, start: usize, end: usize) -> &str {
     }
 }
 
+/// Where the name a section describes is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NameAt {
+    /// A section that describes no member or feature.
+    None,
+    /// The bytes `a..b` of the block's source, where its `@name:` line names it.
+    Text(u32, u32),
+    /// The block's own names (see [`Sections::names`]), for a stub: at this index.
+    Own(u32),
+}
+
 /// One section of a doc block: its kind, the member or feature it describes, and its text
 /// without the tag, as written (indentation of continuation lines kept, surrounding blank
 /// lines dropped).
+///
+/// Small (32 bytes): a schema has thousands. The name and the text are where the block
+/// finds them (see [`Doc::section_name`], [`Doc::text`]); the file and include chain of
+/// its position are the block's.
 #[derive(Clone)]
 pub struct Section {
     kind: SectionKind,
-    name: Option<Name>,
+    /// A member or feature of the definition answers to this description.
+    connected: bool,
+    /// Inserted for something the block does not describe, so it has no text of its own.
+    stub: bool,
+    name: NameAt,
     /// [`fingerprint`] of the kind and name (0 without a name), so that looking a
     /// description up compares names only where it is likely to be the one.
     key: u32,
@@ -209,11 +228,8 @@ pub struct Section {
     /// more of dropping) a schema.
     start: u32,
     end: u32,
-    info: Info,
-    /// A member or feature of the definition answers to this description.
-    connected: bool,
-    /// Inserted for something the block does not describe, so it has no text of its own.
-    stub: bool,
+    /// The line the section starts on.
+    line: u32,
 }
 
 impl PartialEq for Section {
@@ -222,7 +238,7 @@ impl PartialEq for Section {
             && self.name == other.name
             && self.start == other.start
             && self.end == other.end
-            && self.info == other.info
+            && self.line == other.line
             && self.connected == other.connected
             && self.stub == other.stub
     }
@@ -236,30 +252,29 @@ impl fmt::Debug for Section {
             .field("kind", &self.kind)
             .field("name", &self.name)
             .field("pieces", &(self.start..self.end))
-            .field("info", &self.info)
+            .field("line", &self.line)
             .field("stub", &self.stub)
             .finish()
     }
 }
 
 impl Section {
-    /// A section without text (yet).
-    fn new(kind: SectionKind, name: Option<Name>, info: &Info) -> Section {
-        let key = name.as_deref().map_or(0, |n| key_of(kind, n));
-        Section::with_key(kind, name, key, info)
+    /// A section without text (yet) nor name, starting on `line`.
+    fn new(kind: SectionKind, line: u32) -> Section {
+        Section::named(kind, NameAt::None, 0, line)
     }
 
-    /// [`Section::new`] with the key (see [`key_of`]) worked out already.
-    fn with_key(kind: SectionKind, name: Option<Name>, key: u32, info: &Info) -> Section {
+    /// A section for the name at `name`, whose key (see [`key_of`]) is `key`.
+    fn named(kind: SectionKind, name: NameAt, key: u32, line: u32) -> Section {
         Section {
             kind,
+            connected: false,
+            stub: false,
             name,
             key,
             start: 0,
             end: 0,
-            info: info.line_only(),
-            connected: false,
-            stub: false,
+            line,
         }
     }
 
@@ -268,15 +283,9 @@ impl Section {
         self.kind
     }
 
-    /// The member or feature described, for [`SectionKind::Member`] and
-    /// [`SectionKind::Feature`] sections.
-    pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-
-    /// Where the section starts.
-    pub fn info(&self) -> &Info {
-        &self.info
+    /// The line the section starts on (in its block's file).
+    pub fn line(&self) -> u32 {
+        self.line
     }
 
     /// Whether the section was made up for an undocumented member (or return value) rather
@@ -290,6 +299,8 @@ impl Section {
 #[derive(Clone)]
 struct Sections {
     list: Vec<Section>,
+    /// The names of the stubs (see [`NameAt::Own`]).
+    names: Vec<Name>,
     /// Where the sections' text is (see [`Section`]); `None` for a block made up rather
     /// than read, whose sections have no text.
     source: Option<Arc<ParsedFile>>,
@@ -348,9 +359,9 @@ impl PartialEq for Doc {
         // Sections are compared by what they say, not where in which source it is.
         let same = |i: usize, a: &Section, b: &Section| {
             a.kind == b.kind
-                && a.name == b.name
+                && self.section_name(a) == other.section_name(b)
                 && self.text(a) == other.text(b)
-                && a.info == b.info
+                && a.line == b.line
                 && self.is_connected(i) == other.is_connected(i)
                 && a.stub == b.stub
         };
@@ -369,8 +380,9 @@ impl PartialEq for Doc {
 
 impl fmt::Debug for Doc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sections: Vec<(&Section, bool, &str)> = (self.list().iter().enumerate())
-            .map(|(i, s)| (s, self.is_connected(i), self.text(s)))
+        let sections: Vec<(&Section, Option<&str>, bool, &str)> = (self.list().iter())
+            .enumerate()
+            .map(|(i, s)| (s, self.section_name(s), self.is_connected(i), self.text(s)))
             .collect();
         f.debug_struct("Doc")
             .field("info", &self.info)
@@ -386,12 +398,13 @@ impl Eq for Doc {}
 impl Doc {
     /// An empty block: documentation for `symbol`, or free-form documentation if `None`.
     pub fn new(info: Info, symbol: Option<Name>) -> Doc {
-        let body = Section::new(SectionKind::Plain, None, &info);
+        let body = Section::new(SectionKind::Plain, info.line);
         Doc {
             info,
             symbol,
             store: Store::Own(Arc::new(Sections {
                 list: vec![body],
+                names: Vec::new(),
                 source: None,
             })),
             strict: true,
@@ -423,6 +436,28 @@ impl Doc {
         }
     }
 
+    /// The member or feature `section` (one of this block's) describes, for
+    /// [`SectionKind::Member`] and [`SectionKind::Feature`] sections.
+    pub fn section_name(&self, section: &Section) -> Option<&str> {
+        match section.name {
+            NameAt::None => None,
+            NameAt::Text(a, b) => self.source()?.data().text.get(a as usize..b as usize),
+            NameAt::Own(i) => match &self.store {
+                Store::Own(own) => own.names.get(i as usize).map(Name::as_str),
+                Store::Shared { .. } => None,
+            },
+        }
+    }
+
+    /// Where `section` (one of this block's) starts.
+    pub fn section_info(&self, section: &Section) -> Info {
+        Info {
+            line: section.line,
+            col: 0,
+            ..self.info
+        }
+    }
+
     /// Whether the section at `index` was connected.
     fn is_connected(&self, index: usize) -> bool {
         match &self.store {
@@ -448,7 +483,7 @@ impl Doc {
     }
 
     /// The sections as the block's own, to insert into.
-    fn own(&mut self) -> Option<&mut Vec<Section>> {
+    fn own(&mut self) -> Option<&mut Sections> {
         if let Store::Shared {
             file, connected, ..
         } = &self.store
@@ -460,11 +495,12 @@ impl Doc {
             }
             self.store = Store::Own(Arc::new(Sections {
                 list,
+                names: Vec::new(),
                 source: Some(file),
             }));
         }
         match &mut self.store {
-            Store::Own(own) => Some(&mut Arc::make_mut(own).list),
+            Store::Own(own) => Some(Arc::make_mut(own)),
             Store::Shared { .. } => None,
         }
     }
@@ -536,17 +572,16 @@ impl Doc {
     }
 
     fn described(&self, kind: SectionKind) -> impl Iterator<Item = (&str, &str)> {
-        self.list().iter().filter_map(move |s| match &s.name {
-            Some(name) if s.kind == kind => Some((name.as_str(), self.text(s))),
-            _ => None,
-        })
+        (self.list().iter())
+            .filter(move |s| s.kind == kind)
+            .filter_map(move |s| Some((self.section_name(s)?, self.text(s))))
     }
 
     fn find(&self, kind: SectionKind, name: &str) -> Option<&Section> {
         let key = key_of(kind, name);
         self.list()
             .iter()
-            .find(|s| s.key == key && s.kind == kind && s.name.as_deref() == Some(name))
+            .find(|s| s.key == key && s.kind == kind && self.section_name(s) == Some(name))
     }
 
     /// Connects the section of `kind` describing `name`, looked for from the cursor on
@@ -557,13 +592,13 @@ impl Doc {
         let at = usize::from(self.cursor);
         let index = if list
             .get(at)
-            .is_some_and(|s| s.kind == kind && s.name.as_deref() == Some(name))
+            .is_some_and(|s| s.kind == kind && self.section_name(s) == Some(name))
         {
             at
         } else {
             let key = key_of(kind, name);
             let is =
-                |s: &Section| s.key == key && s.kind == kind && s.name.as_deref() == Some(name);
+                |s: &Section| s.key == key && s.kind == kind && self.section_name(s) == Some(name);
             let start = at.min(list.len());
             match list[start..].iter().position(is) {
                 Some(i) => start + i,
@@ -611,9 +646,8 @@ impl Doc {
                 format!("{role} '{name}' is not documented"),
             ));
         }
-        let mut stub = Section::new(SectionKind::Member, Some(Name::new(name)), &self.info);
-        stub.connected = true;
-        stub.stub = true;
+        let key = key_of(SectionKind::Member, name);
+        let line = self.info.line;
         // Right after the descriptions that follow the body, so members stay together
         // and keep their order.
         let list = self.list();
@@ -621,8 +655,13 @@ impl Doc {
             + (list.iter().skip(1))
                 .take_while(|s| s.kind == SectionKind::Member)
                 .count();
-        if let Some(sections) = self.own() {
-            sections.insert(index.min(sections.len()), stub);
+        if let Some(own) = self.own() {
+            let at = NameAt::Own(bound(own.names.len()));
+            own.names.push(Name::new(name));
+            let mut stub = Section::named(SectionKind::Member, at, key, line);
+            stub.connected = true;
+            stub.stub = true;
+            own.list.insert(index.min(own.list.len()), stub);
         }
         Ok(())
     }
@@ -647,7 +686,7 @@ impl Doc {
         if self.has(SectionKind::Returns) {
             return;
         }
-        let mut stub = Section::new(SectionKind::Returns, None, info);
+        let mut stub = Section::new(SectionKind::Returns, info.line);
         stub.stub = true;
         let list = self.list();
         let last_of = |kind: SectionKind| list.iter().rposition(|s| s.kind == kind);
@@ -658,8 +697,8 @@ impl Doc {
         } else {
             last_of(SectionKind::Feature).unwrap_or(1)
         };
-        if let Some(sections) = self.own() {
-            sections.insert(index.min(sections.len()), stub);
+        if let Some(own) = self.own() {
+            own.list.insert(index.min(own.list.len()), stub);
         }
     }
 
@@ -671,13 +710,13 @@ impl Doc {
             self.list()
                 .iter()
                 .find(|s| s.kind == kind && !s.stub)
-                .map(|s| &s.info)
+                .map(|s| self.section_info(s))
         };
         if is_command {
             let returns = written(SectionKind::Returns).filter(|_| self.strict);
             if let (Some(info), false) = (returns, has_returns) {
                 return Err(SchemaError::new(
-                    info,
+                    &info,
                     "'Returns:' section for a command that returns nothing",
                 ));
             }
@@ -685,7 +724,7 @@ impl Doc {
             for kind in [SectionKind::Returns, SectionKind::Errors] {
                 if let Some(info) = written(kind) {
                     return Err(SchemaError::new(
-                        info,
+                        &info,
                         format!("'{kind}:' sections belong to commands only"),
                     ));
                 }
@@ -710,7 +749,7 @@ impl Doc {
             };
             let names: Vec<String> = bogus
                 .iter()
-                .map(|s| format!("'{}'", s.name.as_deref().unwrap_or_default()))
+                .map(|s| format!("'{}'", self.section_name(s).unwrap_or_default()))
                 .collect();
             let message = if bogus.len() > 1 {
                 format!(
@@ -723,7 +762,7 @@ impl Doc {
                     names.join(", ")
                 )
             };
-            return Err(SchemaError::new(&first.info, message));
+            return Err(SchemaError::new(&self.section_info(first), message));
         }
         Ok(())
     }
@@ -868,7 +907,7 @@ impl<'s> Draft<'s> {
         } = scratch;
         described.clear();
         let first = sections.len();
-        sections.push(Section::new(SectionKind::Plain, None, info));
+        sections.push(Section::new(SectionKind::Plain, info.line));
         Draft {
             sections,
             first,
@@ -885,10 +924,18 @@ impl<'s> Draft<'s> {
         self.sections.get(self.first..).unwrap_or_default()
     }
 
+    /// The name `section` (one of this block's) describes.
+    fn name_of(&self, section: &Section) -> Option<&str> {
+        match section.name {
+            NameAt::Text(a, b) => self.source.text.get(a as usize..b as usize),
+            _ => None,
+        }
+    }
+
     fn find(&self, kind: SectionKind, name: &str) -> Option<&Section> {
         self.mine()
             .iter()
-            .find(|s| s.kind == kind && s.name.as_deref() == Some(name))
+            .find(|s| s.kind == kind && self.name_of(s) == Some(name))
     }
 
     fn has(&self, kind: SectionKind) -> bool {
@@ -938,13 +985,13 @@ impl<'s> Draft<'s> {
             if last.kind == SectionKind::Plain {
                 if self.pieces.len() == self.current {
                     // The body is there from the start; it begins where its text does.
-                    last.info = info.line_only();
+                    last.line = info.line;
                 }
                 self.append_blank();
                 return;
             }
         }
-        self.push(Section::new(SectionKind::Plain, None, info));
+        self.push(Section::new(SectionKind::Plain, info.line));
     }
 
     fn new_tagged_section(&mut self, info: &Info, kind: SectionKind) -> Result<()> {
@@ -958,7 +1005,7 @@ impl<'s> Draft<'s> {
                 format!("second '{kind}:' section; there may be only one"),
             ));
         }
-        self.push(Section::new(kind, None, info));
+        self.push(Section::new(kind, info.line));
         Ok(())
     }
 
@@ -989,7 +1036,14 @@ impl<'s> Draft<'s> {
             *w |= bit;
         }
         let key = (print >> 32) as u32;
-        self.push(Section::with_key(kind, Some(Name::new(name)), key, info));
+        // The readers hand over slices of the source: the name is where it stands there.
+        let text = self.source.text;
+        let offset = (name.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        let at = match offset.checked_add(name.len()) {
+            Some(end) if end <= text.len() => NameAt::Text(bound(offset), bound(end)),
+            _ => NameAt::None,
+        };
+        self.push(Section::named(kind, at, key, info.line));
         Ok(())
     }
 
@@ -998,12 +1052,16 @@ impl<'s> Draft<'s> {
         self.flush();
         for section in self.mine() {
             if section.kind != SectionKind::Plain && section.start == section.end {
-                let tag = match &section.name {
+                let tag = match self.name_of(section) {
                     Some(name) => format!("@{name}:"),
                     None => format!("{}:", section.kind),
                 };
                 return Err(SchemaError::new(
-                    &section.info,
+                    &Info {
+                        line: section.line,
+                        col: 0,
+                        ..info
+                    },
                     format!("'{tag}' needs text after it"),
                 ));
             }
@@ -1015,6 +1073,7 @@ impl<'s> Draft<'s> {
             _ => (
                 Store::Own(Arc::new(Sections {
                     list: self.sections.drain(start..).collect(),
+                    names: Vec::new(),
                     source: Some(file),
                 })),
                 0,

@@ -258,7 +258,7 @@ fn parse_source(
             sections,
             ..FileData::new(text)
         };
-        shared.finish(data).err().map(|data| data.text)
+        shared.finish(data)
     } else {
         Some(text)
     };
