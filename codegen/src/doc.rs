@@ -588,17 +588,22 @@ impl Doc {
     /// (then from the start), which it moves past; `false` if there is none.
     fn connect(&mut self, kind: SectionKind, name: &str) -> bool {
         let list = self.list();
+        // The text the names are in, found once rather than for each name compared.
+        let text = self.source().map_or("", |file| file.data().text.as_str());
+        let names = |s: &Section| match s.name {
+            NameAt::Text(a, b) => {
+                text.as_bytes().get(a as usize..b as usize) == Some(name.as_bytes())
+            }
+            NameAt::Own(_) => self.section_name(s) == Some(name),
+            NameAt::None => false,
+        };
         // Most often the section at the cursor: compared by name, no fingerprint needed.
         let at = usize::from(self.cursor);
-        let index = if list
-            .get(at)
-            .is_some_and(|s| s.kind == kind && self.section_name(s) == Some(name))
-        {
+        let index = if list.get(at).is_some_and(|s| s.kind == kind && names(s)) {
             at
         } else {
             let key = key_of(kind, name);
-            let is =
-                |s: &Section| s.key == key && s.kind == kind && self.section_name(s) == Some(name);
+            let is = |s: &Section| s.key == key && s.kind == kind && names(s);
             let start = at.min(list.len());
             match list[start..].iter().position(is) {
                 Some(i) => start + i,
