@@ -1155,6 +1155,43 @@ impl<'a> BlockLines<'a> for &mut DocLines<'_, 'a> {
         if self.done {
             return None;
         }
+        // Nearly every line of a block starts with `#` and not `##`: read here, without
+        // making a token of it (only the lines themselves are asked for).
+        let lexer = &mut *self.lexer;
+        let src: &'a str = lexer.src;
+        let bytes = src.as_bytes();
+        let start = lexer.cursor + 1;
+        if bytes.get(lexer.cursor) == Some(&b'\n')
+            && bytes.get(start) == Some(&b'#')
+            && bytes.get(start + 1) != Some(&b'#')
+        {
+            let end = (lexer.breaks)
+                .find(bytes.get(start..).unwrap_or_default())
+                .map_or(bytes.len(), |i| start + i);
+            lexer.info.line += 1;
+            lexer.line_pos = start;
+            lexer.cursor = end;
+            self.col = 1;
+            return src.get(start..end);
+        }
+        self.other_line()
+    }
+
+    #[inline]
+    fn here(&self) -> Info {
+        self.lexer.info.at_col(self.col)
+    }
+
+    fn at_end(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+impl<'a> DocLines<'_, 'a> {
+    /// [`BlockLines::next_line`] for a line that is not plainly a comment line: the
+    /// closing `##`, or whatever ends the block improperly (see [`Lexer::accept`]).
+    #[inline(never)]
+    fn other_line(&mut self) -> Option<&'a str> {
         // A comment line read as such starts its line: its column is 1, without working
         // it out.
         if self.lexer.next_line_comment() {
@@ -1185,15 +1222,6 @@ impl<'a> BlockLines<'a> for &mut DocLines<'_, 'a> {
                 None
             }
         }
-    }
-
-    #[inline]
-    fn here(&self) -> Info {
-        self.lexer.info.at_col(self.col)
-    }
-
-    fn at_end(&self) -> bool {
-        self.error.is_none()
     }
 }
 
