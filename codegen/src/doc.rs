@@ -1551,9 +1551,32 @@ fn starts_sentence(c: char) -> bool {
 #[inline(always)]
 fn at_name_colon(line: &str) -> Option<(&str, &str)> {
     let rest = line.strip_prefix('@')?;
-    // Names are short: a plain loop beats a vectorised search's set-up.
-    let colon = rest.bytes().position(|b| b == b':')?;
-    Some((&rest[..colon], skip_spaces(&rest[colon + 1..])))
+    let colon = colon_in(rest.as_bytes())?;
+    Some((rest.get(..colon)?, skip_spaces(rest.get(colon + 1..)?)))
+}
+
+/// Where the first `:` of `bytes` is. Names are short: eight bytes at a time, which beats
+/// both a byte loop and a vectorised search's set-up.
+#[inline(always)]
+fn colon_in(bytes: &[u8]) -> Option<usize> {
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        // Zero bytes where the colons are; their top bits end up clear below, others set
+        // (no carries between bytes: only the low seven bits are added).
+        let w = u64::from_le_bytes(chunk) ^ 0x3a3a_3a3a_3a3a_3a3a;
+        let nonzero = (((w & LOW) + LOW) | w) & TOP;
+        if nonzero != TOP {
+            // Little-endian: the lowest clear top bit is the first colon.
+            return Some(i + ((!nonzero & TOP).trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    Some(i + bytes.get(i..)?.iter().position(|&b| b == b':')?)
 }
 
 /// `text` without its leading spaces. `trim_start_matches(' ')` does the same through the
@@ -1939,6 +1962,26 @@ mod tests {
         assert_eq!(doc.member("b"), Some("single"));
         let texts: Vec<&str> = doc.sections().map(|s| doc.text(s)).collect();
         assert_eq!(texts, ["Para one\nline two\n\nPara two", "1.0"]);
+    }
+
+    #[test]
+    fn colon_search() {
+        for len in 0..20 {
+            for at in 0..=len {
+                let mut text = vec![b'a'; len];
+                if at < len {
+                    text[at] = b':';
+                }
+                let expected = text.iter().position(|&b| b == b':');
+                assert_eq!(colon_in(&text), expected, "{len} {at}");
+                // Bytes with the top bit set, and a second colon, change nothing.
+                if at < len {
+                    text.extend_from_slice(b":\xc3");
+                    text[..at].fill(0xba);
+                    assert_eq!(colon_in(&text), expected, "{len} {at}");
+                }
+            }
+        }
     }
 
     #[test]
