@@ -117,9 +117,15 @@ struct Files {
 
 impl Files {
     /// The contents of the file `path`, in a spare buffer if there is one.
+    ///
+    /// Without one, as `std::fs::read` reads it: `read_to_end` on an open file also asks
+    /// for its position, one system call more per file, and a schema is a few dozen
+    /// files read one after the other.
     fn read(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
         use std::io::Read;
-        let mut buffer = self.spare.pop().unwrap_or_default();
+        let Some(mut buffer) = self.spare.pop() else {
+            return std::fs::read(path);
+        };
         buffer.clear();
         std::fs::File::open(path)?.read_to_end(&mut buffer)?;
         Ok(buffer)
