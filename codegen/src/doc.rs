@@ -1127,6 +1127,9 @@ struct Reader<'r, L> {
     literal_indent: usize,
     /// Where the block's source text may break the two-spaces rule, when known.
     stops: Option<&'r SentenceStops>,
+    /// The address of the first of `stops` at or after the last line it was looked for
+    /// at (0 before any, and always without `stops`, so that every line is looked at).
+    next_stop: usize,
 }
 
 impl<'a, 'r, L: BlockLines<'a>> Reader<'r, L> {
@@ -1145,6 +1148,7 @@ impl<'a, 'r, L: BlockLines<'a>> Reader<'r, L> {
             warnings,
             literal: false,
             literal_indent: 0,
+            next_stop: 0,
         }
     }
 
@@ -1277,9 +1281,15 @@ impl<'a, 'r, L: BlockLines<'a>> Reader<'r, L> {
     #[inline(always)]
     fn check_prose(&mut self, raw: &str, line: &str) -> Step<()> {
         // Nearly every line is short enough in bytes and holds no sentence stop: cleared
-        // here, without a call.
+        // here, without a call. The next stop is at the line's start or after it (then
+        // it is the first such), and not within it with its space and the next
+        // character.
+        let start = line.as_ptr() as usize;
         let wide = line.len() + 2 > MAX_LINE_WIDTH;
-        if !wide && self.stops.is_some_and(|stops| !stops.any_within(line)) {
+        if !wide
+            && self.next_stop >= start
+            && self.next_stop.saturating_add(2) >= start + line.len()
+        {
             return Ok(());
         }
         self.check_prose_rules(raw, line)
@@ -1288,6 +1298,10 @@ impl<'a, 'r, L: BlockLines<'a>> Reader<'r, L> {
     /// [`Reader::check_prose`] for a line that may break a rule.
     #[inline(never)]
     fn check_prose_rules(&mut self, raw: &str, line: &str) -> Step<()> {
+        if let Some(stops) = self.stops {
+            let start = line.as_ptr() as usize;
+            self.next_stop = stops.first_from(start).unwrap_or(usize::MAX);
+        }
         let info = self.here();
         // Counting characters only matters when the bytes alone are too many.
         if line.len() + 2 > MAX_LINE_WIDTH
@@ -1441,6 +1455,13 @@ impl SentenceStops {
     #[inline]
     fn any_within(&self, line: &str) -> bool {
         let start = line.as_ptr() as usize;
+        self.first_from(start)
+            .is_some_and(|p| p + 2 < start + line.len())
+    }
+
+    /// The address of the first stop at `start` or after it.
+    #[inline]
+    fn first_from(&self, start: usize) -> Option<usize> {
         let mut next = self.next.get();
         if next > 0 && self.at.get(next - 1).is_some_and(|&p| p >= start) {
             next = self.at.partition_point(|&p| p < start);
@@ -1449,9 +1470,7 @@ impl SentenceStops {
             next += 1;
         }
         self.next.set(next);
-        self.at
-            .get(next)
-            .is_some_and(|&p| p + 2 < start + line.len())
+        self.at.get(next).copied()
     }
 }
 
