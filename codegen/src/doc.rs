@@ -1363,6 +1363,22 @@ fn starts_with_spaces(line: &str, n: usize) -> bool {
         .is_some_and(|lead| lead.iter().all(|&b| b == b' '))
 }
 
+/// Whether `line` starts with at least `n` white-space characters: as `indentation`
+/// says, but a line of eight bytes or more whose first `n` (up to eight) are spaces,
+/// nearly every continuation line, is told by one comparison of a word.
+#[inline(always)]
+fn indented_at_least(line: &str, n: usize) -> bool {
+    if let Some(lead) = line.as_bytes().get(..8) {
+        if let (Ok(lead), true) = (<[u8; 8]>::try_from(lead), n <= 8) {
+            let mask = u64::MAX.checked_shr(64 - 8 * n as u32).unwrap_or(0);
+            if (u64::from_le_bytes(lead) ^ 0x2020_2020_2020_2020) & mask == 0 {
+                return true;
+            }
+        }
+    }
+    indentation(line) >= n
+}
+
 /// Number of white-space characters `line` starts with.
 #[inline(always)]
 fn indentation(line: &str) -> usize {
@@ -1889,7 +1905,7 @@ fn read_indented<'a>(
         if at_name_colon(text).is_some() {
             return Ok(Some(text));
         }
-        if !text.is_empty() && indentation(text) < indent {
+        if !text.is_empty() && !indented_at_least(text, indent) {
             if prev_line_blank {
                 return Ok(Some(text));
             }
@@ -1981,6 +1997,31 @@ mod tests {
         assert_eq!(doc.member("b"), Some("single"));
         let texts: Vec<&str> = doc.sections().map(|s| doc.text(s)).collect();
         assert_eq!(texts, ["Para one\nline two\n\nPara two", "1.0"]);
+    }
+
+    #[test]
+    fn indentation_at_least() {
+        for line in [
+            "",
+            "a",
+            "  a",
+            "        ",
+            "         x",
+            "    \tx",
+            "\u{a0}  x",
+            "   abcdefghij",
+            "    abcdefghij",
+            "        abcdefghij",
+            "          abcdefghij",
+        ] {
+            for n in 0..12 {
+                assert_eq!(
+                    indented_at_least(line, n),
+                    indentation(line) >= n,
+                    "{line:?} {n}"
+                );
+            }
+        }
     }
 
     #[test]
