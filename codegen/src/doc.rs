@@ -1098,15 +1098,16 @@ impl<'s> Draft<'s> {
 
 /// Why reading a block stopped early.
 enum Stop {
-    /// The block breaks a rule.
-    Error(SchemaError),
+    /// The block breaks a rule. Boxed: every line read returns a `Step`, which is
+    /// smaller so.
+    Error(Box<SchemaError>),
     /// The block has no closing `##` and every line there is was read.
     Cut,
 }
 
 impl From<SchemaError> for Stop {
     fn from(e: SchemaError) -> Stop {
-        Stop::Error(e)
+        Stop::Error(Box::new(e))
     }
 }
 
@@ -1154,14 +1155,14 @@ impl<'a, 'r, L: BlockLines<'a>> Reader<'r, L> {
 
     /// An error at the line read last.
     fn error(&self, message: impl Into<String>) -> Stop {
-        Stop::Error(SchemaError::new(&self.here(), message))
+        Stop::Error(Box::new(SchemaError::new(&self.here(), message)))
     }
 
     /// A broken formatting rule: fatal when strict, a warning otherwise.
     fn format_problem(&mut self, info: &Info, message: impl Into<String>) -> Step<()> {
         let error = SchemaError::new(info, message);
         if self.strict {
-            return Err(Stop::Error(error));
+            return Err(Stop::Error(Box::new(error)));
         }
         self.warnings.push(error);
         Ok(())
@@ -1739,7 +1740,7 @@ pub(crate) fn parse_one<'a>(
             doc.strict = strict;
             Ok(Some(doc))
         }
-        Err(Stop::Error(e)) => Err(e),
+        Err(Stop::Error(e)) => Err(*e),
         Err(Stop::Cut) => Ok(None),
     }
 }
