@@ -53,6 +53,10 @@ pub(crate) trait BlockLines<'a> {
     /// Where the line handed over last stands (the block's opening `##` before any, the
     /// closing one after the last).
     fn here(&self) -> Info;
+    /// [`BlockLines::here`]'s line.
+    fn line(&self) -> u32 {
+        self.here().line
+    }
     /// Whether the lines ran out at a closing `##`: if not, the block has no proper end
     /// (the reason is the source's to tell, once the lines before it have been read).
     fn at_end(&self) -> bool;
@@ -884,6 +888,8 @@ struct Draft<'s> {
     sections: &'s mut Vec<Section>,
     /// Where this block's sections start in `sections`.
     first: usize,
+    /// Where the block starts: its sections are in the same file, on their own lines.
+    start: Info,
     /// The pieces (see [`Source`]) of every section of the source so far, one after the
     /// other; each complete section knows its run of them, blank lines around it left
     /// out. Borrowed: the source's blocks add to one vector, which goes into the
@@ -916,6 +922,7 @@ impl<'s> Draft<'s> {
         Draft {
             sections,
             first,
+            start: *info,
             current: pieces.len(),
             pieces,
             described,
@@ -985,46 +992,55 @@ impl<'s> Draft<'s> {
     }
 
     /// Continues the plain section being written with a new paragraph, or starts one.
-    fn ensure_untagged_section(&mut self, info: &Info) {
+    /// Where the line `line` of the block is, for a message about it as a whole.
+    fn at_line(&self, line: u32) -> Info {
+        Info {
+            line,
+            col: 0,
+            ..self.start
+        }
+    }
+
+    fn ensure_untagged_section(&mut self, line: u32) {
         if let Some(last) = self.sections.last_mut() {
             if last.kind == SectionKind::Plain {
                 if self.pieces.len() == self.current {
                     // The body is there from the start; it begins where its text does.
-                    last.line = info.line;
+                    last.line = line;
                 }
                 self.append_blank();
                 return;
             }
         }
-        self.push(Section::new(SectionKind::Plain, info.line));
+        self.push(Section::new(SectionKind::Plain, line));
     }
 
-    fn new_tagged_section(&mut self, info: &Info, kind: SectionKind) -> Result<()> {
+    fn new_tagged_section(&mut self, line: u32, kind: SectionKind) -> Step<()> {
         if matches!(
             kind,
             SectionKind::Returns | SectionKind::Errors | SectionKind::Since
         ) && self.has(kind)
         {
             return Err(SchemaError::new(
-                &info.line_only(),
+                &self.at_line(line),
                 format!("second '{kind}:' section; there may be only one"),
-            ));
+            )
+            .into());
         }
-        self.push(Section::new(kind, info.line));
+        self.push(Section::new(kind, line));
         Ok(())
     }
 
-    fn new_description(&mut self, info: &Info, name: &str, kind: SectionKind) -> Result<()> {
+    fn new_description(&mut self, line: u32, name: &str, kind: SectionKind) -> Step<()> {
         let what = if kind == SectionKind::Feature {
             "feature"
         } else {
             "member"
         };
         if name.is_empty() {
-            return Err(SchemaError::new(
-                &info.line_only(),
-                format!("'@:' names no {what}"),
-            ));
+            return Err(
+                SchemaError::new(&self.at_line(line), format!("'@:' names no {what}")).into(),
+            );
         }
         let print = fingerprint(kind, name);
         let top = (print >> 56) as usize;
@@ -1032,9 +1048,10 @@ impl<'s> Draft<'s> {
         let maybe_seen = self.described_bits.get(word).is_some_and(|w| w & bit != 0);
         if maybe_seen && self.described.contains(&print) && self.find(kind, name).is_some() {
             return Err(SchemaError::new(
-                &info.line_only(),
+                &self.at_line(line),
                 format!("{what} '{name}' is described twice"),
-            ));
+            )
+            .into());
         }
         self.described.push(print);
         if let Some(w) = self.described_bits.get_mut(word) {
@@ -1048,7 +1065,7 @@ impl<'s> Draft<'s> {
             Some(end) if end <= text.len() => NameAt::Text(bound(offset), bound(end)),
             _ => NameAt::None,
         };
-        self.push(Section::named(kind, at, key, info.line));
+        self.push(Section::named(kind, at, key, line));
         Ok(())
     }
 
@@ -1233,6 +1250,12 @@ impl<'a, 'r, L: BlockLines<'a>> Reader<'r, L> {
     #[inline]
     fn here(&self) -> Info {
         self.lines.here()
+    }
+
+    /// [`Reader::here`]'s line.
+    #[inline]
+    fn line_no(&self) -> u32 {
+        self.lines.line()
     }
 
     /// The text of a line that is not plain `# ` and text: without its `# ` and trailing
@@ -1765,7 +1788,7 @@ fn read_doc<'a>(
         }
         _ => {
             let mut doc = Draft::new(&r.start, text, source);
-            doc.ensure_untagged_section(&r.here());
+            doc.ensure_untagged_section(r.line_no());
             while let Some(text) = line {
                 if let Some((name, _)) = at_name_colon(text) {
                     return Err(r.error(format!(
@@ -1803,7 +1826,7 @@ fn read_definition<'a>(r: &mut Reader<'_, impl BlockLines<'a>>, doc: &mut Draft<
             }
             while let Some((name, rest)) = line.and_then(at_name_colon) {
                 let name = r.described_name(name)?;
-                doc.new_description(&r.here(), name, SectionKind::Feature)?;
+                doc.new_description(r.line_no(), name, SectionKind::Feature)?;
                 if !rest.is_empty() {
                     doc.append_line(rest);
                 }
@@ -1823,7 +1846,7 @@ fn read_definition<'a>(r: &mut Reader<'_, impl BlockLines<'a>>, doc: &mut Draft<
             line = Some(text);
             while let Some((name, rest)) = line.and_then(at_name_colon) {
                 let name = r.described_name(name)?;
-                doc.new_description(&r.here(), name, SectionKind::Member)?;
+                doc.new_description(r.line_no(), name, SectionKind::Member)?;
                 if !rest.is_empty() {
                     doc.append_line(rest);
                 }
@@ -1833,7 +1856,7 @@ fn read_definition<'a>(r: &mut Reader<'_, impl BlockLines<'a>>, doc: &mut Draft<
         } else if let Some((tag, rest)) = section_tag(text) {
             match SectionKind::from_tag(tag) {
                 Some(kind) => {
-                    doc.new_tagged_section(&r.here(), kind)?;
+                    doc.new_tagged_section(r.line_no(), kind)?;
                     if !rest.is_empty() {
                         doc.append_line(rest);
                     }
@@ -1852,13 +1875,13 @@ fn read_definition<'a>(r: &mut Reader<'_, impl BlockLines<'a>>, doc: &mut Draft<
                         &r.here(),
                         format!("'{tag}:' sections are no longer supported; use {hint}"),
                     )?;
-                    doc.ensure_untagged_section(&r.here());
+                    doc.ensure_untagged_section(r.line_no());
                     doc.append_line(text);
                     line = read_paragraph(r, doc)?;
                 }
             }
         } else {
-            doc.ensure_untagged_section(&r.here());
+            doc.ensure_untagged_section(r.line_no());
             doc.append_line(text);
             line = read_paragraph(r, doc)?;
         }

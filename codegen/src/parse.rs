@@ -1188,6 +1188,11 @@ impl<'a> BlockLines<'a> for &mut DocLines<'_, 'a> {
         self.lexer.info.at_col(self.col)
     }
 
+    #[inline]
+    fn line(&self) -> u32 {
+        self.lexer.info.line
+    }
+
     fn at_end(&self) -> bool {
         self.error.is_none()
     }
