@@ -1221,6 +1221,8 @@ impl<'a, 'r, L: BlockLines<'a>> Reader<'r, L> {
             [b'#', b' ', .., last] if last.is_ascii() && !last.is_ascii_whitespace() => {
                 raw.get(2..).unwrap_or_default()
             }
+            // A blank line, which no rule looks at.
+            [b'#'] => return Ok(Some("")),
             _ => match self.unusual_line(raw)? {
                 Some(line) => line,
                 None => return Ok(Some("")),

@@ -1180,6 +1180,18 @@ impl<'a> BlockLines<'a> for &mut DocLines<'_, 'a> {
             self.col = 1;
             return src.get(start..end);
         }
+        // The closing `##` alone on its line, as nearly every block has it: the block
+        // ends (what the lexer reads next starts from the line break after it).
+        if bytes.get(lexer.cursor) == Some(&b'\n')
+            && bytes.get(start..start + 3) == Some(b"##\n".as_slice())
+        {
+            lexer.info.line += 1;
+            lexer.line_pos = start;
+            lexer.cursor = start + 2;
+            self.col = 1;
+            self.done = true;
+            return None;
+        }
         self.other_line()
     }
 
