@@ -849,13 +849,7 @@ impl<'a> Parser<'a, '_> {
                 "top-level expression must be an object",
             ));
         };
-        let src = self.lexer.src.as_bytes();
-        let esc = self.lexer.escaped.as_bytes();
-        let has = |key: &[u8]| {
-            let end = root.a as usize;
-            crate::ast::find_key(&self.slots, src, first + 1, end, key, |_| esc).is_some()
-        };
-        if has(b"include") || has(b"pragma") {
+        if self.is_directive(first + 1, root.a as usize) {
             return Ok(Top::Directive(self.directive(first, escaped, info)));
         }
         Ok(Top::Definition(Tree::new(
@@ -864,6 +858,38 @@ impl<'a> Parser<'a, '_> {
             self.expr_start,
             *info,
         )))
+    }
+
+    /// Whether the object whose entries are the slots `first..end` has an `include` or
+    /// a `pragma` key: one pass over its keys (a definition has a handful), rather than
+    /// one per key looked for.
+    fn is_directive(&self, first: usize, end: usize) -> bool {
+        let (slots, src) = (&self.slots, self.lexer.src.as_bytes());
+        let escaped = self.lexer.escaped.as_bytes();
+        let mut at = first;
+        while at < end {
+            let (Some(&key), Some(value)) = (slots.get(at), slots.get(at + 1)) else {
+                return false;
+            };
+            if matches!(key.b - key.a, 6 | 7) {
+                let text = if key.kind == Kind::EscapedStr {
+                    escaped
+                } else {
+                    src
+                };
+                if matches!(
+                    text.get(key.a as usize..key.b as usize),
+                    Some(b"include" | b"pragma")
+                ) {
+                    return true;
+                }
+            }
+            at = match value.kind {
+                Kind::List | Kind::Dict => value.a as usize,
+                _ => at + 2,
+            };
+        }
+        false
     }
 
     /// The directive just read (its values from slot `first` on, its unescaped strings
