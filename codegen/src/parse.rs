@@ -9,7 +9,7 @@ use crate::ast::{
 };
 use crate::doc::{self, BlockLines, Doc};
 use crate::error::{Result, SchemaError};
-use crate::source::{intern_file, Info};
+use crate::source::{intern_file, Info, NameHash};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -102,7 +102,7 @@ pub fn parse_str(path: &Path, text: &str, options: ParseOptions) -> Result<Parse
 struct Files {
     /// The absolute forms of the files read so far (normalised, so their bytes tell
     /// them apart; hashing them as paths would walk their components).
-    included: HashSet<std::ffi::OsString>,
+    included: HashSet<std::ffi::OsString, NameHash>,
     /// Buffers of files read completely, to read the next ones into: a schema's files
     /// are large, and allocating (and freeing) each anew made the allocator map and
     /// unmap memory, and page it in, file after file.
@@ -112,7 +112,7 @@ struct Files {
     /// The absolute forms of the (interned) file names met so far, by address: the
     /// include checks ask for them again and again (every include directive, and every
     /// file up its chain of includes), and working one out walks the whole path.
-    absolute: HashMap<usize, PathBuf>,
+    absolute: HashMap<usize, PathBuf, NameHash>,
 }
 
 impl Files {
