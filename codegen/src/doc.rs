@@ -1106,7 +1106,9 @@ impl<'s> Draft<'s> {
             symbol,
             store,
             strict: true,
-            cursor: 0,
+            // Past the body, which no member or feature matches: the first description
+            // is then found where the cursor stands.
+            cursor: 1,
             start: bound(start),
             len,
         })
