@@ -590,6 +590,7 @@ impl Doc {
 
     /// Connects the section of `kind` describing `name`, looked for from the cursor on
     /// (then from the start), which it moves past; `false` if there is none.
+    #[inline]
     fn connect(&mut self, kind: SectionKind, name: &str) -> bool {
         let list = self.list();
         // The text the names are in, found once rather than for each name compared.
@@ -643,6 +644,20 @@ impl Doc {
         if self.connect(SectionKind::Member, name) {
             return Ok(());
         }
+        self.undocumented_member(name, role, info, pragma)
+    }
+
+    /// [`Doc::connect_member`] for a member the block does not describe: rare, so kept
+    /// out of the common path.
+    #[cold]
+    #[inline(never)]
+    fn undocumented_member(
+        &mut self,
+        name: &str,
+        role: &str,
+        info: &Info,
+        pragma: &Pragma,
+    ) -> Result<()> {
         // The exceptions (a long list) only matter to a block parsed strictly.
         let excepted = || {
             self.symbol
