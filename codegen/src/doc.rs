@@ -305,6 +305,9 @@ struct Sections {
     list: Vec<Section>,
     /// The names of the stubs (see [`NameAt::Own`]).
     names: Vec<Name>,
+    /// Where the run of member descriptions after the body ends (where stubs for
+    /// undocumented members go), 0 until worked out.
+    members_end: u32,
     /// Where the sections' text is (see [`Section`]); `None` for a block made up rather
     /// than read, whose sections have no text.
     source: Option<Arc<ParsedFile>>,
@@ -410,6 +413,7 @@ impl Doc {
                 list: vec![body],
                 names: Vec::new(),
                 source: None,
+                members_end: 0,
             })),
             strict: true,
             cursor: 0,
@@ -493,7 +497,9 @@ impl Doc {
         } = &self.store
         {
             let (file, connected) = (file.clone(), *connected);
-            let mut list = self.list().to_vec();
+            // Room for the stubs a block gets, usually a few.
+            let mut list = Vec::with_capacity(self.list().len() + 8);
+            list.extend_from_slice(self.list());
             for (i, section) in list.iter_mut().enumerate() {
                 section.connected = i < 64 && connected >> i & 1 != 0;
             }
@@ -501,6 +507,7 @@ impl Doc {
                 list,
                 names: Vec::new(),
                 source: Some(file),
+                members_end: 0,
             }));
         }
         match &mut self.store {
@@ -672,20 +679,24 @@ impl Doc {
         }
         let key = key_of(SectionKind::Member, name);
         let line = self.info.line;
-        // Right after the descriptions that follow the body, so members stay together
-        // and keep their order.
-        let list = self.list();
-        let index = 1
-            + (list.iter().skip(1))
-                .take_while(|s| s.kind == SectionKind::Member)
-                .count();
         if let Some(own) = self.own() {
+            // Right after the descriptions that follow the body, so members stay
+            // together and keep their order; where that is is worked out once, as a
+            // block may leave many members undocumented.
+            if own.members_end == 0 {
+                let run = (own.list.iter().skip(1))
+                    .take_while(|s| s.kind == SectionKind::Member)
+                    .count();
+                own.members_end = bound(1 + run);
+            }
+            let index = (own.members_end as usize).min(own.list.len());
             let at = NameAt::Own(bound(own.names.len()));
             own.names.push(Name::new(name));
             let mut stub = Section::named(SectionKind::Member, at, key, line);
             stub.connected = true;
             stub.stub = true;
-            own.list.insert(index.min(own.list.len()), stub);
+            own.list.insert(index, stub);
+            own.members_end = bound(index + 1);
         }
         Ok(())
     }
@@ -723,6 +734,7 @@ impl Doc {
         };
         if let Some(own) = self.own() {
             own.list.insert(index.min(own.list.len()), stub);
+            own.members_end = 0;
         }
     }
 
@@ -1122,6 +1134,7 @@ impl<'s> Draft<'s> {
                     list: self.sections.drain(start..).collect(),
                     names: Vec::new(),
                     source: Some(file),
+                    members_end: 0,
                 })),
                 0,
             ),
