@@ -44,10 +44,19 @@ impl std::hash::Hash for Name {
     }
 }
 
+/// The longest name kept inline (SmolStr's inline capacity).
+const INLINE: usize = 23;
+
 impl Name {
     /// A copy of `text`.
     #[inline]
     pub fn new(text: &str) -> Name {
+        // Nearly every name fits inline: copied by SmolStr's inline constructor, a
+        // short loop, rather than through its general one (which calls `memcpy` and
+        // looks for runs of white space first).
+        if text.len() <= INLINE {
+            return Name(smol_str::SmolStr::new_inline(text));
+        }
         Name(smol_str::SmolStr::new(text))
     }
 
@@ -697,4 +706,19 @@ pub struct Definition {
     pub info: Info,
     /// The definition's documentation block, if one preceded it.
     pub doc: Option<Doc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Name;
+
+    #[test]
+    fn names_of_every_length() {
+        let text = "abcdefghijklmnopqrstuvwxyz0123456789";
+        for len in 0..=text.len() {
+            let name = Name::new(&text[..len]);
+            assert_eq!(name.as_str(), &text[..len]);
+            assert_eq!(name, Name::from(text[..len].to_string()));
+        }
+    }
 }
