@@ -1269,7 +1269,15 @@ impl<'a, 'r, L: BlockLines<'a>> Reader<'r, L> {
             },
         };
         if self.literal || line.ends_with("::") {
-            self.track_literal(line);
+            // Inside a literal block whose indentation is known, a line that keeps it
+            // (or a blank one) changes nothing: told here, without a call.
+            let keeps = self.literal
+                && self.literal_indent > 0
+                && !line.ends_with("::")
+                && (line.is_empty() || indented_at_least(line, self.literal_indent));
+            if !keeps {
+                self.track_literal(line);
+            }
         }
         if !self.literal {
             self.check_prose(raw, line)?;
