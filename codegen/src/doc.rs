@@ -603,9 +603,8 @@ impl Doc {
         // The text the names are in, found once rather than for each name compared.
         let text = self.source().map_or("", |file| file.data().text.as_str());
         let names = |s: &Section| match s.name {
-            NameAt::Text(a, b) => {
-                text.as_bytes().get(a as usize..b as usize) == Some(name.as_bytes())
-            }
+            NameAt::Text(a, b) => (text.as_bytes().get(a as usize..b as usize))
+                .is_some_and(|there| same_bytes(there, name.as_bytes())),
             NameAt::Own(_) => self.section_name(s) == Some(name),
             NameAt::None => false,
         };
@@ -1688,6 +1687,31 @@ fn colon_in(bytes: &[u8]) -> Option<usize> {
     Some(i + bytes.get(i..)?.iter().position(|&b| b == b':')?)
 }
 
+/// Whether `a` and `b` are the same bytes. Names are short: compared a word or two at a
+/// time (overlapping), where slice equality calls `memcmp`.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word8 = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_le_bytes)
+    };
+    let word4 = |s: &[u8], at: usize| {
+        s.get(at..at + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map(u32::from_le_bytes)
+    };
+    match n {
+        8..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
+        4..=7 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
+        _ => a == b,
+    }
+}
+
 /// `text` without its leading spaces. `trim_start_matches(' ')` does the same through the
 /// generic pattern machinery, which costs more than the one or two spaces it meets here
 /// (after every `@name:` and tag).
@@ -2095,6 +2119,21 @@ mod tests {
                     "{line:?} {n}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn byte_comparison() {
+        let text = b"abcdefghijklmnopqrstuvwxyz";
+        for n in 0..text.len() {
+            let a = &text[..n];
+            assert!(same_bytes(a, a));
+            for at in 0..n {
+                let mut b = a.to_vec();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(a, &b), "{n} {at}");
+            }
+            assert!(!same_bytes(a, &text[..n + 1]));
         }
     }
 
