@@ -3,7 +3,7 @@
 //! The dialect has only strings, booleans, arrays and objects; objects keep their key order
 //! (it is meaningful: members are emitted in schema order).
 
-use crate::doc::Doc;
+use crate::doc::{Doc, Section};
 use crate::source::Info;
 use std::sync::{Arc, OnceLock};
 
@@ -44,10 +44,19 @@ impl std::hash::Hash for Name {
     }
 }
 
+/// The longest name kept inline (SmolStr's inline capacity).
+const INLINE: usize = 23;
+
 impl Name {
     /// A copy of `text`.
     #[inline]
     pub fn new(text: &str) -> Name {
+        // Nearly every name fits inline: copied by SmolStr's inline constructor, a
+        // short loop, rather than through its general one (which calls `memcpy` and
+        // looks for runs of white space first).
+        if text.len() <= INLINE {
+            return Name(smol_str::SmolStr::new_inline(text));
+        }
         Name(smol_str::SmolStr::new(text))
     }
 
@@ -174,9 +183,10 @@ impl ParsedFile {
         self.0.get().unwrap_or(&EMPTY)
     }
 
-    /// Completes the file with `data`. Gives `data` back if it was complete already.
-    pub(crate) fn finish(&self, data: FileData) -> Result<(), FileData> {
-        self.0.set(data)
+    /// Completes the file with `data`. Gives the text of `data` back if the file was
+    /// complete already.
+    pub(crate) fn finish(&self, data: FileData) -> Option<String> {
+        self.0.set(data).err().map(|data| data.text)
     }
 }
 
@@ -188,6 +198,8 @@ pub(crate) struct FileData {
     pub(crate) slots: Vec<Slot>,
     /// The lines of text of every doc section of the file (see [`crate::doc`]).
     pub(crate) pieces: Vec<(u32, u32)>,
+    /// The sections of the file's doc blocks, one block's after the other's.
+    pub(crate) sections: Vec<Section>,
     /// The doc sections' lines joined, once a section of several lines is asked for.
     pub(crate) joined: OnceLock<(Box<str>, Box<[u32]>)>,
 }
@@ -199,6 +211,7 @@ impl FileData {
             text,
             slots: Vec::new(),
             pieces: Vec::new(),
+            sections: Vec::new(),
             joined: OnceLock::new(),
         }
     }
@@ -693,4 +706,19 @@ pub struct Definition {
     pub info: Info,
     /// The definition's documentation block, if one preceded it.
     pub doc: Option<Doc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Name;
+
+    #[test]
+    fn names_of_every_length() {
+        let text = "abcdefghijklmnopqrstuvwxyz0123456789";
+        for len in 0..=text.len() {
+            let name = Name::new(&text[..len]);
+            assert_eq!(name.as_str(), &text[..len]);
+            assert_eq!(name, Name::from(text[..len].to_string()));
+        }
+    }
 }

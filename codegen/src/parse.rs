@@ -7,9 +7,9 @@
 use crate::ast::{
     advance_col, Definition, FileData, Kind, Node, ParsedFile, Slot, TopLevel, Tree, Value,
 };
-use crate::doc::{self, Doc, RawDocBlock, RawDocLine};
+use crate::doc::{self, BlockLines, Doc};
 use crate::error::{Result, SchemaError};
-use crate::source::{intern_file, Info};
+use crate::source::{intern_file, Info, NameHash};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -125,7 +125,7 @@ type ReadFile = dyn FnMut(&Path) -> std::io::Result<Vec<u8>>;
 struct Files {
     /// The absolute forms of the files read so far (normalised, so their bytes tell
     /// them apart; hashing them as paths would walk their components).
-    included: HashSet<std::ffi::OsString>,
+    included: HashSet<std::ffi::OsString, NameHash>,
     /// Buffers of files read completely, to read the next ones into: a schema's files
     /// are large, and allocating (and freeing) each anew made the allocator map and
     /// unmap memory, and page it in, file after file.
@@ -135,19 +135,26 @@ struct Files {
     /// The absolute forms of the (interned) file names met so far, by address: the
     /// include checks ask for them again and again (every include directive, and every
     /// file up its chain of includes), and working one out walks the whole path.
-    absolute: HashMap<usize, PathBuf>,
+    absolute: HashMap<usize, PathBuf, NameHash>,
     /// What reads the files instead of the file system (see [`parse_file_with`]).
     read_with: Option<Box<ReadFile>>,
 }
 
 impl Files {
-    /// The contents of the file `path`, in a spare buffer if there is one.
+    /// The contents of the file `path`: from the reader given to [`parse_file_with`] if
+    /// there is one, else from disk, into a spare buffer if there is one.
+    ///
+    /// Without one, as `std::fs::read` reads it: `read_to_end` on an open file also asks
+    /// for its position, one system call more per file, and a schema is a few dozen
+    /// files read one after the other.
     fn read(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
         use std::io::Read;
         if let Some(read) = &mut self.read_with {
             return read(path);
         }
-        let mut buffer = self.spare.pop().unwrap_or_default();
+        let Some(mut buffer) = self.spare.pop() else {
+            return std::fs::read(path);
+        };
         buffer.clear();
         std::fs::File::open(path)?.read_to_end(&mut buffer)?;
         Ok(buffer)
@@ -243,14 +250,13 @@ fn parse_source(
         slots: Vec::with_capacity(text.len() / 32),
         expr_start: 0,
         expr_end: 0,
-        // Enough for the longest blocks of QEMU's schemas: not grown block after block.
-        doc_lines: Vec::with_capacity(256),
         doc_scratch: doc::Scratch::for_source(text.len()),
         stops: doc::SentenceStops::new(&text),
     };
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
     let mut pieces = parser.doc_scratch.take_pieces();
+    let mut sections = parser.doc_scratch.take_sections();
     let mut slots = std::mem::take(&mut parser.slots);
     let escaped = std::mem::take(&mut parser.lexer.escaped);
     let files = parser.files;
@@ -280,12 +286,14 @@ fn parse_source(
         // lives as long as the schema.
         slots.shrink_to_fit();
         pieces.shrink_to_fit();
+        sections.shrink_to_fit();
         let data = FileData {
             slots,
             pieces,
+            sections,
             ..FileData::new(text)
         };
-        shared.finish(data).err().map(|data| data.text)
+        shared.finish(data)
     } else {
         Some(text)
     };
@@ -616,6 +624,7 @@ impl<'a> Lexer<'a> {
     /// Reads the next line as a comment token when it starts with `#`, as
     /// `accept(true)` would, but without its general loop: inside a doc block nearly
     /// every line does. Returns `false` (having read nothing) otherwise.
+    #[inline(always)]
     fn next_line_comment(&mut self) -> bool {
         let bytes = self.src.as_bytes();
         let start = self.cursor + 1;
@@ -699,8 +708,6 @@ struct Parser<'a, 's> {
     expr_start: usize,
     /// Where the last expression read ends in the source (after its closing `}`).
     expr_end: usize,
-    /// Room for the lines of a doc block, reused from block to block.
-    doc_lines: Vec<RawDocLine<'a>>,
     /// Room to read doc blocks in, reused likewise.
     doc_scratch: doc::Scratch,
     /// Where the file's doc comments may break the two-spaces rule.
@@ -832,65 +839,29 @@ impl<'a> Parser<'a, '_> {
                 .lexer
                 .error("junk after '##' at start of documentation comment"));
         }
-        let mut block = RawDocBlock {
-            info: *info,
-            // The previous block's vector, emptied: one for the whole file.
-            lines: std::mem::take(&mut self.doc_lines),
-            end: None,
+        let mut lines = DocLines {
+            lexer: &mut self.lexer,
+            col: info.col,
+            done: false,
+            error: None,
         };
-        if let Err(error) = self.collect_doc_lines(&mut block) {
-            // QEMU reads a block line by line, so a bad line before the broken end is
-            // what it reports.
-            let mut ignored = Vec::new();
-            doc::parse_one(
-                &block,
-                self.options.strict,
-                &mut ignored,
-                &mut doc::Scratch::default(),
-                Some(&self.stops),
-                self.source,
-            )?;
-            return Err(error);
-        }
         let doc = doc::parse_one(
-            &block,
+            &mut lines,
+            *info,
             self.options.strict,
             &mut self.schema.warnings,
             &mut self.doc_scratch,
             Some(&self.stops),
             self.source,
         )?;
-        self.doc_lines = block.lines;
-        self.doc_lines.clear();
+        // No doc: the block has no proper end, which the lines before it did not
+        // outrank (QEMU reads a block line by line, so a bad line before the broken end
+        // is what it reports).
+        if let Some(error) = lines.error {
+            return Err(error);
+        }
         self.lexer.accept(false)?;
         Ok(doc)
-    }
-
-    /// Collects the lines of a doc block up to its closing `##`, where the lexer stops.
-    fn collect_doc_lines(&mut self, block: &mut RawDocBlock<'a>) -> Result<()> {
-        loop {
-            // A comment line read as such starts its line: its column is 1, without
-            // working it out.
-            let here = if self.lexer.next_line_comment() {
-                self.lexer.info.at_col(1)
-            } else {
-                self.lexer.accept(true)?;
-                self.lexer.here()
-            };
-            match self.lexer.tok {
-                Token::Comment(text) if text.starts_with("##") => {
-                    if text != "##" {
-                        return Err(self
-                            .lexer
-                            .error("junk after '##' at end of documentation comment"));
-                    }
-                    block.end = Some(here);
-                    return Ok(());
-                }
-                Token::Comment(text) => block.lines.push(RawDocLine { text, info: here }),
-                _ => return Err(self.lexer.error("documentation comment must end with '##'")),
-            }
-        }
     }
 
     /// Reads one top-level expression; the lexer stands on its first token, which is at
@@ -907,13 +878,7 @@ impl<'a> Parser<'a, '_> {
                 "top-level expression must be an object",
             ));
         };
-        let src = self.lexer.src.as_bytes();
-        let esc = self.lexer.escaped.as_bytes();
-        let has = |key: &[u8]| {
-            let end = root.a as usize;
-            crate::ast::find_key(&self.slots, src, first + 1, end, key, |_| esc).is_some()
-        };
-        if has(b"include") || has(b"pragma") {
+        if self.is_directive(first + 1, root.a as usize) {
             return Ok(Top::Directive(self.directive(first, escaped, info)));
         }
         Ok(Top::Definition(Tree::new(
@@ -922,6 +887,38 @@ impl<'a> Parser<'a, '_> {
             self.expr_start,
             *info,
         )))
+    }
+
+    /// Whether the object whose entries are the slots `first..end` has an `include` or
+    /// a `pragma` key: one pass over its keys (a definition has a handful), rather than
+    /// one per key looked for.
+    fn is_directive(&self, first: usize, end: usize) -> bool {
+        let (slots, src) = (&self.slots, self.lexer.src.as_bytes());
+        let escaped = self.lexer.escaped.as_bytes();
+        let mut at = first;
+        while at < end {
+            let (Some(&key), Some(value)) = (slots.get(at), slots.get(at + 1)) else {
+                return false;
+            };
+            if matches!(key.b - key.a, 6 | 7) {
+                let text = if key.kind == Kind::EscapedStr {
+                    escaped
+                } else {
+                    src
+                };
+                if matches!(
+                    text.get(key.a as usize..key.b as usize),
+                    Some(b"include" | b"pragma")
+                ) {
+                    return true;
+                }
+            }
+            at = match value.kind {
+                Kind::List | Kind::Dict => value.a as usize,
+                _ => at + 2,
+            };
+        }
+        false
     }
 
     /// The directive just read (its values from slot `first` on, its unescaped strings
@@ -1196,6 +1193,111 @@ impl<'a> Parser<'a, '_> {
                 }
                 Token::Punct(b',') => self.lexer.next_token()?,
                 _ => return Err(self.lexer.error("expected ',' or ']'")),
+            }
+        }
+    }
+}
+
+/// The lines of a doc block, read from the source as the block's reader asks for them;
+/// the lexer stops at the closing `##`.
+struct DocLines<'l, 'a> {
+    lexer: &'l mut Lexer<'a>,
+    /// The column of the line handed over last (its line is the lexer's).
+    col: u32,
+    /// Whether the lines ran out.
+    done: bool,
+    /// Why the block has no proper end, when it has none.
+    error: Option<SchemaError>,
+}
+
+impl<'a> BlockLines<'a> for &mut DocLines<'_, 'a> {
+    #[inline(always)]
+    fn next_line(&mut self) -> Option<&'a str> {
+        if self.done {
+            return None;
+        }
+        // Nearly every line of a block starts with `#` and not `##`: read here, without
+        // making a token of it (only the lines themselves are asked for).
+        let lexer = &mut *self.lexer;
+        let src: &'a str = lexer.src;
+        let bytes = src.as_bytes();
+        let start = lexer.cursor + 1;
+        if bytes.get(lexer.cursor) == Some(&b'\n')
+            && bytes.get(start) == Some(&b'#')
+            && bytes.get(start + 1) != Some(&b'#')
+        {
+            let end = (lexer.breaks)
+                .find(bytes.get(start..).unwrap_or_default())
+                .map_or(bytes.len(), |i| start + i);
+            lexer.info.line += 1;
+            lexer.line_pos = start;
+            lexer.cursor = end;
+            self.col = 1;
+            return src.get(start..end);
+        }
+        // The closing `##` alone on its line, as nearly every block has it: the block
+        // ends (what the lexer reads next starts from the line break after it).
+        if bytes.get(lexer.cursor) == Some(&b'\n')
+            && bytes.get(start..start + 3) == Some(b"##\n".as_slice())
+        {
+            lexer.info.line += 1;
+            lexer.line_pos = start;
+            lexer.cursor = start + 2;
+            self.col = 1;
+            self.done = true;
+            return None;
+        }
+        self.other_line()
+    }
+
+    #[inline]
+    fn here(&self) -> Info {
+        self.lexer.info.at_col(self.col)
+    }
+
+    #[inline]
+    fn line(&self) -> u32 {
+        self.lexer.info.line
+    }
+
+    fn at_end(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+impl<'a> DocLines<'_, 'a> {
+    /// [`BlockLines::next_line`] for a line that is not plainly a comment line: the
+    /// closing `##`, or whatever ends the block improperly (see [`Lexer::accept`]).
+    #[inline(never)]
+    fn other_line(&mut self) -> Option<&'a str> {
+        // A comment line read as such starts its line: its column is 1, without working
+        // it out.
+        if self.lexer.next_line_comment() {
+            self.col = 1;
+        } else {
+            if let Err(error) = self.lexer.accept(true) {
+                self.error = Some(error);
+                self.done = true;
+                return None;
+            }
+            self.col = self.lexer.col();
+        }
+        match self.lexer.tok {
+            Token::Comment(text) if !text.starts_with("##") => Some(text),
+            Token::Comment(text) => {
+                if text != "##" {
+                    self.error = Some(
+                        self.lexer
+                            .error("junk after '##' at end of documentation comment"),
+                    );
+                }
+                self.done = true;
+                None
+            }
+            _ => {
+                self.error = Some(self.lexer.error("documentation comment must end with '##'"));
+                self.done = true;
+                None
             }
         }
     }
