@@ -665,7 +665,7 @@ fn check_definition(
         None => {}
     }
 
-    let body = match meta {
+    let mut body = match meta {
         Meta::Enum => {
             check_defn_keys!(
                 keys,
@@ -747,7 +747,7 @@ fn check_definition(
 
     let cond = check_if(keys.node(KeySet::IF), &ctx, Src::Plain(meta.as_str()))?;
     let features = check_features(keys.node(KeySet::FEATURES), &ctx)?;
-    let body = check_flags(expr, &keys, &ctx, body)?;
+    check_flags(expr, &keys, &ctx, &mut body)?;
     Ok(Expr {
         origin: Origin {
             info: ctx.info,
@@ -1253,13 +1253,9 @@ fn truthy(node: Node<'_>) -> bool {
     }
 }
 
-/// Validates the command flags and stores their values into `body`.
-fn check_flags(
-    expr: Dict<'_>,
-    keys: &KeySet<'_>,
-    ctx: &Ctx,
-    mut body: ExprBody,
-) -> Result<ExprBody> {
+/// Validates the command flags and stores their values into `body` (in place: the body is
+/// a large value, and moving it in and out cost more than the checks).
+fn check_flags(expr: Dict<'_>, keys: &KeySet<'_>, ctx: &Ctx, body: &mut ExprBody) -> Result<()> {
     // Most definitions have no flags: nothing to look up.
     let expr = keys.has_flags().then_some(expr);
     let expr = expr.as_ref();
@@ -1281,7 +1277,7 @@ fn check_flags(
         // QEMU has no use for the combination and forbids it.
         return Err(ctx.err("flags 'allow-oob' and 'coroutine' are incompatible"));
     }
-    if let ExprBody::Command { flags, .. } = &mut body {
+    if let ExprBody::Command { flags, .. } = body {
         *flags = CommandFlags {
             gen: !keys.has(KeySet::GEN),
             success_response: !keys.has(KeySet::SUCCESS_RESPONSE),
@@ -1291,7 +1287,7 @@ fn check_flags(
             coroutine: keys.has(KeySet::COROUTINE),
         };
     }
-    Ok(body)
+    Ok(())
 }
 
 /// Validates the `if` of `dict` (a definition, member, branch, value or feature) and
