@@ -1100,8 +1100,11 @@ const fn key_mask(keys: &[&str]) -> u32 {
 #[derive(Clone, Copy)]
 struct KeySet<'t> {
     bits: u32,
-    /// The value of each key of [`DEFN_KEYS`] present.
-    nodes: [Option<Node<'t>>; DEFN_KEYS.len()],
+    /// The value of each key of [`DEFN_KEYS`] present whose value is read, in its place
+    /// of [`KeySet::SLOTS`]. The command flags' values are looked up only when present;
+    /// the kinds share a place, as only a definition with one of them is read further.
+    /// Kept small: the set is made (and moved) once per definition.
+    nodes: [Option<Node<'t>>; KeySet::PLACES],
 }
 
 impl<'t> KeySet<'t> {
@@ -1126,16 +1129,23 @@ impl<'t> KeySet<'t> {
     /// Index of `boxed`.
     const BOXED_AT: usize = 9;
 
+    /// How many values a set keeps.
+    const PLACES: usize = 9;
+    /// Where the value of each key of [`DEFN_KEYS`] is kept in `nodes`; out of range for
+    /// those not kept.
+    const SLOTS: [u8; DEFN_KEYS.len()] = [0, 0, 0, 0, 0, 0, 1, 9, 9, 2, 9, 9, 9, 3, 4, 5, 6, 7, 8];
+
     fn of(expr: Dict<'t>) -> KeySet<'t> {
         let mut set = KeySet {
             bits: 0,
-            nodes: [None; DEFN_KEYS.len()],
+            nodes: [None; KeySet::PLACES],
         };
         for (key, node) in expr.iter() {
             match KeySet::index(key) {
                 Some(i) => {
                     set.bits |= 1 << i;
-                    if let Some(slot) = set.nodes.get_mut(i) {
+                    let place = KeySet::SLOTS.get(i).copied().unwrap_or(u8::MAX);
+                    if let Some(slot) = set.nodes.get_mut(usize::from(place)) {
                         *slot = Some(node);
                     }
                 }
@@ -1145,9 +1155,11 @@ impl<'t> KeySet<'t> {
         set
     }
 
-    /// The value of key `DEFN_KEYS[index]`, as `Dict::get` finds it.
+    /// The value of key `DEFN_KEYS[index]`, as `Dict::get` finds it (for a kind's key,
+    /// when the definition has only the one).
     fn node(&self, index: usize) -> Option<Node<'t>> {
-        self.nodes.get(index).copied().flatten()
+        let place = KeySet::SLOTS.get(index).copied().unwrap_or(u8::MAX);
+        self.nodes.get(usize::from(place)).copied().flatten()
     }
 
     /// The position of `key` in [`DEFN_KEYS`].
@@ -1772,6 +1784,26 @@ mod tests {
         assert_eq!(1 << KeySet::DISCRIMINATOR, bit("discriminator"));
         assert_eq!(1 << KeySet::RETURNS_AT, bit("returns"));
         assert_eq!(1 << KeySet::BOXED_AT, bit("boxed"));
+        // Every key whose value is read has a place of its own (the kinds share one).
+        let read = [
+            KeySet::DATA,
+            KeySet::BASE,
+            KeySet::IF,
+            KeySet::FEATURES,
+            KeySet::PREFIX,
+            KeySet::DISCRIMINATOR,
+            KeySet::RETURNS_AT,
+            KeySet::BOXED_AT,
+        ];
+        let mut places: Vec<u8> = read.iter().map(|&i| KeySet::SLOTS[i]).collect();
+        places.push(KeySet::SLOTS[Meta::Enum as usize]);
+        assert!(Meta::ALL
+            .iter()
+            .all(|&m| KeySet::SLOTS[m as usize] == KeySet::SLOTS[0]));
+        places.sort_unstable();
+        places.dedup();
+        assert_eq!(places.len(), read.len() + 1);
+        assert!(places.iter().all(|&p| usize::from(p) < KeySet::PLACES));
     }
 
     #[test]
