@@ -13,7 +13,7 @@
 use crate::ast::{Dict, Name, Node, TopLevel, Value};
 use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
-use crate::model::Cond;
+use crate::model::{Builtin, Cond};
 use crate::parse::{ParsedSchema, Pragma};
 use crate::source::Info;
 use std::borrow::Cow;
@@ -1455,10 +1455,20 @@ fn check_feature_list(features: Node<'_>, ctx: &Ctx) -> Result<Vec<FeatureExpr>>
 // ---------------------------------------------------------------------------------------
 // Type references
 
+/// The name of a type a definition refers to. Nearly half the references are to built-in
+/// types: their names are the model's own static strings, not copies.
+#[inline]
+fn type_name(s: &str) -> Name {
+    match Builtin::named(s) {
+        Some(builtin) => Name::new_static(builtin.name()),
+        None => Name::new(s),
+    }
+}
+
 fn check_type_name(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Name>> {
     match node.map(Node::value) {
         None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(Name::new(s))),
+        Some(Value::Str(s)) => Ok(Some(type_name(s))),
         Some(_) => Err(ctx.err(format!("{source} should be a type name"))),
     }
 }
@@ -1470,9 +1480,9 @@ fn check_type_name_or_array(
 ) -> Result<Option<TypeName>> {
     match node.map(Node::value) {
         None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(TypeName::Named(Name::new(s)))),
+        Some(Value::Str(s)) => Ok(Some(TypeName::Named(type_name(s)))),
         Some(Value::List(list)) => match (list.len(), list.first().map(Node::value)) {
-            (1, Some(Value::Str(s))) => Ok(Some(TypeName::Array(Name::new(s)))),
+            (1, Some(Value::Str(s))) => Ok(Some(TypeName::Array(type_name(s)))),
             _ => Err(ctx.err(format!(
                 "{source}: array type must contain single type name"
             ))),
@@ -1522,7 +1532,7 @@ fn check_type_implicit(
         let (cond, features, ty) = match value.value() {
             // The sugared form of most members, a type name: it passes the key checks as
             // it is, and is the type.
-            Value::Str(s) => (None, Vec::new(), Some(TypeName::Named(Name::new(s)))),
+            Value::Str(s) => (None, Vec::new(), Some(TypeName::Named(type_name(s)))),
             Value::Dict(d) => {
                 let arg = Sugar::Long(d);
                 check_keys(&arg, ctx, key_source, &["type"], &["if", "features"])?;
@@ -1561,7 +1571,7 @@ fn check_type_name_or_implicit(
     match node {
         None => Ok(None),
         Some(node) => match node.value() {
-            Value::Str(s) => Ok(Some(TypeOrMembers::Named(Name::new(s)))),
+            Value::Str(s) => Ok(Some(TypeOrMembers::Named(type_name(s)))),
             _ => Ok(Some(TypeOrMembers::Members(check_type_implicit(
                 node,
                 ctx,
