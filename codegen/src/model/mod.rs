@@ -362,7 +362,13 @@ impl Builtin {
     }
 
     /// The built-in type called `name`, if any.
+    #[inline]
     pub fn named(name: &str) -> Option<Builtin> {
+        // Defined types are CamelCase (or `q_...`, `...List`): most names asked about are
+        // told apart by their first letter alone.
+        if !name.as_bytes().first().is_some_and(u8::is_ascii_lowercase) {
+            return None;
+        }
         // Told apart by length first, then compared: cheaper than a hash lookup.
         Some(match name {
             "str" => Builtin::Str,
