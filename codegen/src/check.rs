@@ -641,7 +641,7 @@ fn check_definition(
     let name_node = keys.node(meta as usize);
     // Copied once, for the messages on the way and then for the result.
     let owned_name = Name::new(check_name_is_str(
-        name_node,
+        name_node.map(Node::value),
         &ctx,
         Src::Quoted(meta.as_str()),
     )?);
@@ -764,8 +764,8 @@ fn check_definition(
 // ---------------------------------------------------------------------------------------
 // Names
 
-fn check_name_is_str<'n>(node: Option<Node<'n>>, ctx: &Ctx, source: Src<'_>) -> Result<&'n str> {
-    match node.map(Node::value) {
+fn check_name_is_str<'n>(value: Option<Value<'n>>, ctx: &Ctx, source: Src<'_>) -> Result<&'n str> {
+    match value {
         Some(Value::Str(s)) => Ok(s),
         _ => Err(ctx.err(format!("{source} requires a string name"))),
     }
@@ -976,7 +976,7 @@ fn check_keys(
     let mut all_known = true;
     match *dict {
         // The sugared form (most members and values): one key, no object to walk.
-        Sugar::Short(k, _) => {
+        Sugar::Short(k, ..) => {
             if required.contains(&k) {
                 required_found = 1;
             } else {
@@ -1368,22 +1368,31 @@ fn check_if(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option
 enum Sugar<'a> {
     /// An object.
     Long(Dict<'a>),
-    /// A sugared item: the key it stands for and the item itself.
-    Short(&'static str, Node<'a>),
+    /// A sugared item: the key it stands for, the item itself and its value (read once:
+    /// reading a value out of the tree is not free).
+    Short(&'static str, Node<'a>, Value<'a>),
 }
 
 impl<'a> Sugar<'a> {
     fn get(&self, key: &str) -> Option<Node<'a>> {
         match *self {
             Sugar::Long(dict) => dict.get(key),
-            Sugar::Short(k, node) => (k == key).then_some(node),
+            Sugar::Short(k, node, _) => (k == key).then_some(node),
+        }
+    }
+
+    /// The value of `key`, as [`Sugar::get`] finds it.
+    fn value_of(&self, key: &str) -> Option<Value<'a>> {
+        match *self {
+            Sugar::Long(dict) => dict.get(key).map(Node::value),
+            Sugar::Short(k, _, value) => (k == key).then_some(value),
         }
     }
 
     fn keys(&self) -> impl Iterator<Item = &str> {
         let (dict, short) = match *self {
             Sugar::Long(dict) => (Some(dict), None),
-            Sugar::Short(k, _) => (None, Some(k)),
+            Sugar::Short(k, ..) => (None, Some(k)),
         };
         dict.into_iter().flat_map(Dict::keys).chain(short)
     }
@@ -1393,7 +1402,7 @@ impl<'a> Sugar<'a> {
 fn expand<'a>(node: Node<'a>, key: &'static str) -> Sugar<'a> {
     match node.value() {
         Value::Dict(d) => Sugar::Long(d),
-        _ => Sugar::Short(key, node),
+        value => Sugar::Short(key, node, value),
     }
 }
 
@@ -1440,7 +1449,7 @@ fn check_feature_list(features: Node<'_>, ctx: &Ctx) -> Result<Vec<FeatureExpr>>
         let feat = expand(node, "name");
         let what = "'features' member";
         check_keys(&feat, ctx, Src::Plain(what), &["name"], &["if"])?;
-        let name = check_name_is_str(feat.get("name"), ctx, Src::Plain(what))?;
+        let name = check_name_is_str(feat.value_of("name"), ctx, Src::Plain(what))?;
         let source = Src::Named(what, name);
         check_name_lower(name, ctx, source, || (false, false))?;
         let cond = check_if(feat.get("if"), ctx, source)?;
@@ -1465,8 +1474,8 @@ fn type_name(s: &str) -> Name {
     }
 }
 
-fn check_type_name(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Name>> {
-    match node.map(Node::value) {
+fn check_type_name(value: Option<Value<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Name>> {
+    match value {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(type_name(s))),
         Some(_) => Err(ctx.err(format!("{source} should be a type name"))),
@@ -1474,11 +1483,11 @@ fn check_type_name(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result
 }
 
 fn check_type_name_or_array(
-    node: Option<Node<'_>>,
+    value: Option<Value<'_>>,
     ctx: &Ctx,
     source: Src<'_>,
 ) -> Result<Option<TypeName>> {
-    match node.map(Node::value) {
+    match value {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(TypeName::Named(type_name(s)))),
         Some(Value::List(list)) => match (list.len(), list.first().map(Node::value)) {
@@ -1538,14 +1547,14 @@ fn check_type_implicit(
                 check_keys(&arg, ctx, key_source, &["type"], &["if", "features"])?;
                 let cond = check_if(arg.get("if"), ctx, key_source)?;
                 let features = check_features(arg.get("features"), ctx)?;
-                let ty = check_type_name_or_array(arg.get("type"), ctx, key_source)?;
+                let ty = check_type_name_or_array(arg.value_of("type"), ctx, key_source)?;
                 (cond, features, ty)
             }
             // Any other sugared value is the type too, if it is one.
-            _ => (
+            other => (
                 None,
                 Vec::new(),
-                check_type_name_or_array(Some(value), ctx, key_source)?,
+                check_type_name_or_array(Some(other), ctx, key_source)?,
             ),
         };
         let Some(ty) = ty else {
@@ -1615,7 +1624,7 @@ fn check_enum(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
                 &["if", "features"],
             )?;
         }
-        let member_name = check_name_is_str(member.get("name"), ctx, Src::Plain(what))?;
+        let member_name = check_name_is_str(member.value_of("name"), ctx, Src::Plain(what))?;
         let source = Src::Named(what, member_name);
         // Enum values may start with a digit; the naming rules apply to the rest.
         let checked_name = if member_name.starts_with(|c: char| c.is_ascii_digit()) {
@@ -1646,7 +1655,11 @@ fn check_struct(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
         .node(KeySet::DATA)
         .ok_or_else(|| ctx.err("struct misses key 'data'"))?;
     let members = check_type_implicit(data, ctx, "'data'", Some(name))?;
-    let base = check_type_name(keys.node(KeySet::BASE), ctx, Src::Plain("'base'"))?;
+    let base = check_type_name(
+        keys.node(KeySet::BASE).map(Node::value),
+        ctx,
+        Src::Plain("'base'"),
+    )?;
     Ok(ExprBody::Struct { base, members })
 }
 
@@ -1667,9 +1680,9 @@ fn check_branches(
         check_keys(&branch, ctx, source, &["type"], &["if"])?;
         let cond = check_if(branch.get("if"), ctx, source)?;
         let ty = if allow_array {
-            check_type_name_or_array(branch.get("type"), ctx, source)?
+            check_type_name_or_array(branch.value_of("type"), ctx, source)?
         } else {
-            check_type_name(branch.get("type"), ctx, source)?.map(TypeName::Named)
+            check_type_name(branch.value_of("type"), ctx, source)?.map(TypeName::Named)
         };
         let ty = ty.ok_or_else(|| ctx.err(format!("{source} misses key 'type'")))?;
         branches.push(BranchExpr {
@@ -1685,7 +1698,7 @@ fn check_union(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     let base = check_type_name_or_implicit(keys.node(KeySet::BASE), ctx, "'base'", Some(name))?
         .ok_or_else(|| ctx.err("union misses key 'base'"))?;
     let discriminator = check_name_is_str(
-        keys.node(KeySet::DISCRIMINATOR),
+        keys.node(KeySet::DISCRIMINATOR).map(Node::value),
         ctx,
         Src::Plain("'discriminator'"),
     )?;
@@ -1721,7 +1734,7 @@ fn check_data(keys: &KeySet<'_>, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bo
         if data.is_none() {
             return Err(ctx.err("'boxed': true requires 'data'"));
         }
-        let name = check_type_name(data, ctx, Src::Plain("'data'"))?;
+        let name = check_type_name(data.map(Node::value), ctx, Src::Plain("'data'"))?;
         Ok((name.map(TypeOrMembers::Named), boxed))
     } else {
         Ok((
@@ -1733,8 +1746,11 @@ fn check_data(keys: &KeySet<'_>, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bo
 
 fn check_command(keys: &KeySet<'_>, ctx: &Ctx) -> Result<ExprBody> {
     let (data, _) = check_data(keys, ctx)?;
-    let returns =
-        check_type_name_or_array(keys.node(KeySet::RETURNS_AT), ctx, Src::Plain("'returns'"))?;
+    let returns = check_type_name_or_array(
+        keys.node(KeySet::RETURNS_AT).map(Node::value),
+        ctx,
+        Src::Plain("'returns'"),
+    )?;
     Ok(ExprBody::Command {
         data,
         returns,
