@@ -37,21 +37,34 @@ impl Hasher for NameHasher {
             word.copy_from_slice(chunk);
             self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
         }
-        // The last few bytes as one word: a round each cost as much as a whole word.
+        // The last few bytes as one word: a round each cost as much as a whole word. Read
+        // in two overlapping pieces (the bytes both hold land in the same places), not a
+        // byte at a time; the count tells apart words that differ only in trailing zeros.
         let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let word = rest
-                .iter()
-                .rev()
-                .fold(rest.len() as u64, |w, &b| (w << 8) | u64::from(b));
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        let n = rest.len();
+        if n > 0 {
+            let four = |at: usize| -> u64 {
+                rest.get(at..at + 4)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map_or(0, |b| u64::from(u32::from_le_bytes(b)))
+            };
+            let two = |at: usize| -> u64 {
+                rest.get(at..at + 2)
+                    .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                    .map_or(0, |b| u64::from(u16::from_le_bytes(b)))
+            };
+            let word = match n {
+                4.. => four(0) | (four(n - 4) << (8 * (n - 4))),
+                2.. => two(0) | (two(n - 2) << (8 * (n - 2))),
+                _ => rest.first().map_or(0, |&b| u64::from(b)),
+            };
+            self.0 = (self.0.rotate_left(5) ^ word ^ ((n as u64) << 56)).wrapping_mul(K);
         }
     }
 
-    fn write_u8(&mut self, i: u8) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(K);
-    }
+    // `str` hashes end with this byte, which keeps strings hashed one after the other
+    // apart; the maps here are keyed by one name each, so it is skipped.
+    fn write_u8(&mut self, _: u8) {}
 
     fn finish(&self) -> u64 {
         self.0
