@@ -509,20 +509,29 @@ impl Builder {
     /// Members with their type names (arrays defined on the way).
     fn make_members(
         &mut self,
-        members: Vec<MemberExpr>,
+        mut members: Vec<MemberExpr>,
         origin: &Origin,
     ) -> Result<(Vec<Member>, std::ops::Range<u32>)> {
+        // Array types first (the only step that can fail, and no other leaves anything an
+        // error would show), so that the members are then made by an infallible loop.
+        for m in &mut members {
+            if let TypeName::Array(element) = &m.ty {
+                let array = self.make_array(element, Some(origin))?;
+                m.ty = TypeName::Named(array);
+            }
+        }
         let start = self.pending_names.len() as u32;
+        self.pending_names.reserve(members.len());
         // A MemberExpr and a Member are the same size (96 bytes): collected from the
         // vector's own iterator, the members are written over the expressions, in place,
         // rather than into a second allocation.
         let out = members
             .into_iter()
             .map(|m| {
-                let ty = self.type_name(m.ty, origin)?;
+                let (TypeName::Named(ty) | TypeName::Array(ty)) = m.ty;
                 self.pending_names.push(ty);
                 let features = self.make_features(m.features, origin);
-                Ok(Member {
+                Member {
                     name: m.name,
                     ty: EntityId::UNRESOLVED,
                     optional: m.optional,
@@ -530,9 +539,9 @@ impl Builder {
                     features,
                     info: Some(origin.info),
                     defined_in: EntityId::UNRESOLVED,
-                })
+                }
             })
-            .collect::<Result<Vec<Member>>>()?;
+            .collect::<Vec<Member>>();
         Ok((out, start..self.pending_names.len() as u32))
     }
 
