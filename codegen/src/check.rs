@@ -475,7 +475,110 @@ pub fn c_name(name: &str, protect: bool) -> String {
 
 /// A fingerprint of `c_name(name, true)`: names whose fingerprints differ cannot clash,
 /// so the clash rules compare these first and build C names only for the rare equal pair.
+///
+/// The hash of the C name's bytes, a word at a time (see [`hash_padded`]), worked out
+/// without building it.
 pub(crate) fn c_name_key(name: &str) -> u64 {
+    /// The C byte of each byte, as `c_name` maps characters; 0x80 for the bytes of
+    /// characters outside ASCII (which `c_name` maps whole, not byte by byte).
+    const MAP: [u8; 256] = {
+        let mut map = [0x80u8; 256];
+        let mut b = 0;
+        while b < 128 {
+            let c = b as u8;
+            map[b] = if c.is_ascii_alphanumeric() || c == b'_' {
+                c
+            } else {
+                b'_'
+            };
+            b += 1;
+        }
+        map
+    };
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    let bytes = name.as_bytes();
+    let len = bytes.len();
+    if len > 16 {
+        return c_name_key_long(name);
+    }
+    // Most names fit in two words: mapped into them directly, no buffer to clear and
+    // walk, no separate pass to see they are ASCII.
+    let mut buf = [0u8; 16];
+    for (slot, &b) in buf.iter_mut().zip(bytes) {
+        *slot = MAP[usize::from(b)];
+    }
+    let (lo, hi) = split_words(buf);
+    if (lo | hi) & TOP != 0 {
+        return c_name_key_long(name);
+    }
+    // Reserved words are looked for among the mapped names: `-Bool` is `_Bool` in C.
+    let first = lo as u8;
+    let protected = first.is_ascii_digit()
+        || (may_be_reserved(len, first)
+            && is_reserved_packed(u128::from(lo) | (u128::from(hi) << 64)));
+    if !protected {
+        let mut h = len as u64;
+        if len > 0 {
+            h = mix(h, lo);
+        }
+        if len > 8 {
+            h = mix(h, hi);
+        }
+        return h;
+    }
+    // `q_` in front: each word of the C name is the end of one mapped word and the
+    // start of the next.
+    let total = len + 2;
+    let mut h = mix(
+        total as u64,
+        (lo << 16) | u64::from(u16::from_le_bytes(*b"q_")),
+    );
+    if total > 8 {
+        h = mix(h, (hi << 16) | (lo >> 48));
+    }
+    if total > 16 {
+        h = mix(h, hi >> 48);
+    }
+    h
+}
+
+/// The two little-endian words of `buf`.
+#[inline]
+fn split_words(buf: [u8; 16]) -> (u64, u64) {
+    let packed = u128::from_le_bytes(buf);
+    (packed as u64, (packed >> 64) as u64)
+}
+
+/// One round of the fingerprints' hash (FxHash's scheme).
+#[inline]
+fn mix(h: u64, word: u64) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    (h.rotate_left(5) ^ word).wrapping_mul(K)
+}
+
+/// Whether some word of [`RESERVED`] has `len` bytes and starts with a byte whose low five
+/// bits are those of `first` (a mapped byte: letters, in either case, and `_`): most names
+/// are told apart from all of them by this alone.
+#[inline]
+fn may_be_reserved(len: usize, first: u8) -> bool {
+    const FILTER: [u32; 17] = {
+        let mut filter = [0u32; 17];
+        let mut i = 0;
+        while i < RESERVED.len() {
+            let word = RESERVED[i].as_bytes();
+            filter[word.len()] |= 1 << (word[0] & 0x1f);
+            i += 1;
+        }
+        filter
+    };
+    FILTER
+        .get(len)
+        .is_some_and(|bits| bits & (1 << (first & 0x1f)) != 0)
+}
+
+/// [`c_name_key`] of a name longer than two words, or not all ASCII.
+#[cold]
+fn c_name_key_long(name: &str) -> u64 {
     /// The C byte of each ASCII byte, as `c_name` maps characters.
     const MAP: [u8; 128] = {
         let mut map = [b'_'; 128];
@@ -1873,6 +1976,55 @@ mod tests {
                 let same = c_name(a, true) == c_name(b, true);
                 assert_eq!(same, c_name_key(a) == c_name_key(b), "{a} {b}");
             }
+        }
+    }
+
+    /// The fingerprint worked out without a C name is that of the C name itself.
+    #[test]
+    fn c_name_keys_hash_c_names() {
+        let mut names: Vec<String> = [
+            "",
+            "a",
+            "int",
+            "if",
+            "q-int",
+            "1",
+            "1x",
+            "_Static_assert",
+            "_Static-assert",
+            "reinterpret_cast",
+            "reinterpret-cast",
+            "reinterpret_casts",
+            "Int",
+            "a\0b",
+            "\0",
+            "x.y-z",
+            "ABCDEFGH",
+            "\u{e9}t\u{e9}",
+            "has-x",
+            "9-lives-of-a-cat",
+            "unix",
+            "i386",
+            "-Bool",
+            "and.eq",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for len in 0..40 {
+            let text: String = (0..len)
+                .map(|i| ['a', '-', '7', 'Z', '_', '.'][i % 6])
+                .collect();
+            names.push(format!("7{text}"));
+            names.push(text);
+        }
+        names.extend(RESERVED.iter().map(|w| w.to_string()));
+        for name in &names {
+            let cname = c_name(name, true).into_bytes();
+            let len = cname.len();
+            let mut padded = cname;
+            padded.resize(len + 8, 0);
+            assert_eq!(c_name_key(name), hash_padded(&padded, 0, len), "{name:?}");
         }
     }
 
