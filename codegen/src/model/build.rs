@@ -427,7 +427,6 @@ impl Builder {
                         name: Name::new_static(n),
                         cond: None,
                         features: Vec::new(),
-                        info: None,
                     })
                     .collect(),
                 prefix: None,
@@ -613,7 +612,6 @@ impl Builder {
                 name: m.name,
                 cond: m.cond,
                 features: self.make_features(m.features, origin),
-                info: Some(origin.info),
             })
             .collect()
     }
@@ -1558,7 +1556,8 @@ impl Builder {
         match &entity.kind {
             EntityKind::Enum(e) => {
                 for m in &e.members {
-                    Builder::connect_member(doc, &m.name, "value", m.info.as_ref(), &self.pragma)?;
+                    let info = entity.info.as_ref();
+                    Builder::connect_member(doc, &m.name, "value", info, &self.pragma)?;
                     Builder::connect_features(doc, &m.features)?;
                 }
             }

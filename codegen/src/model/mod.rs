@@ -575,7 +575,10 @@ impl EnumType {
     }
 }
 
-/// One value of an enumeration.
+/// One value of an enumeration. Where it is defined is where its enumeration is (the
+/// [`Entity::info`] of the enumeration holding it).
+// No position of its own: the enumeration's, copied into every value, made each value a
+// third larger, and kept the values from being made in place of their expressions.
 #[derive(Clone, Debug)]
 pub struct EnumMember {
     /// The value as it goes over the wire.
@@ -584,8 +587,6 @@ pub struct EnumMember {
     pub cond: Option<Box<Cond>>,
     /// Its features.
     pub features: Vec<Feature>,
-    /// Where the enumeration is defined.
-    pub info: Option<Info>,
 }
 
 /// An array type: the type of `[ 'Foo' ]`, named `FooList`.
