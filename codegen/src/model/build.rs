@@ -241,6 +241,9 @@ impl Builder {
         self.member_keys.reserve(entities * 2);
         self.listed.reserve(entities);
         self.by_name.reserve(entities);
+        // Type references: about two per entity (members, branches, bases, arguments).
+        self.pending_names.reserve(entities * 2);
+        self.doc_slots.reserve(entities / 2);
     }
 
     // -----------------------------------------------------------------------------------
@@ -1606,32 +1609,46 @@ impl Builder {
 
     /// Puts every entity and include directive into its module.
     fn set_modules(&mut self) {
-        for listed in std::mem::take(&mut self.listed) {
-            match listed {
+        let listed = std::mem::take(&mut self.listed);
+        // Each item's module is worked out first, so that every module's list is made at
+        // its size once rather than grown item by item.
+        let mut targets = Vec::with_capacity(listed.len());
+        let mut counts = vec![0usize; self.modules.len()];
+        for item in &listed {
+            let module = match item {
                 Listed::Entity(id) => {
-                    let entity = self.entity(id);
+                    let entity = self.entity(*id);
                     let info = match &entity.kind {
                         EntityKind::Array(a) => {
                             self.entities.get(a.element.index()).and_then(|e| e.info)
                         }
                         _ => entity.info,
                     };
-                    let module = self.module_of(info.as_ref());
-                    self.entities[id.index()].module = module;
-                    self.modules[module.index()]
-                        .items
-                        .push(ModuleItem::Entity(id));
+                    self.module_of(info.as_ref())
                 }
-                Listed::Include(included, info) => {
-                    let module = self.module_of(Some(&info));
-                    self.modules[module.index()]
-                        .items
-                        .push(ModuleItem::Include {
-                            module: included,
-                            info,
-                        });
-                }
+                Listed::Include(_, info) => self.module_of(Some(info)),
+            };
+            if counts.len() <= module.index() {
+                counts.resize(module.index() + 1, 0);
             }
+            counts[module.index()] += 1;
+            targets.push(module);
+        }
+        for (module, count) in self.modules.iter_mut().zip(counts) {
+            module.items.reserve_exact(count);
+        }
+        for (item, module) in listed.into_iter().zip(targets) {
+            let item = match item {
+                Listed::Entity(id) => {
+                    self.entities[id.index()].module = module;
+                    ModuleItem::Entity(id)
+                }
+                Listed::Include(included, info) => ModuleItem::Include {
+                    module: included,
+                    info,
+                },
+            };
+            self.modules[module.index()].items.push(item);
         }
     }
 
