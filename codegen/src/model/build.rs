@@ -226,7 +226,8 @@ impl Builder {
             builtin_ids: [EntityId::UNRESOLVED; Builtin::ALL.len()],
             empty_id: EntityId::UNRESOLVED,
         };
-        b.make_module(Module::BUILTIN.to_string());
+        let builtin = b.make_module(Module::BUILTIN.to_string());
+        debug_assert_eq!(builtin, Builder::BUILTIN_MODULE);
         let root_name = b.module_name(root);
         b.make_module(root_name);
         b
@@ -285,9 +286,13 @@ impl Builder {
     fn module_of(&mut self, info: Option<&Info>) -> ModuleId {
         match info {
             Some(info) => self.module_of_file(info.file),
-            None => self.make_module(Module::BUILTIN.to_string()),
+            // Made first, by `Builder::new`.
+            None => Builder::BUILTIN_MODULE,
         }
     }
+
+    /// The module of the built-in types.
+    const BUILTIN_MODULE: ModuleId = ModuleId(0);
 
     /// The module of the (interned) file name `file`.
     fn module_of_file(&mut self, file: &'static PathBuf) -> ModuleId {
@@ -1163,7 +1168,12 @@ impl Builder {
         let tag = keys
             .iter()
             .zip(members)
-            .find(|(&k, m)| k == tag_key && c_name(&m.name, true) == c_name(&tag_name, true))
+            .find(|(&k, m)| {
+                // The same name has the same C name: nearly always the one, found without
+                // building C names.
+                k == tag_key
+                    && (m.name == tag_name || c_name(&m.name, true) == c_name(&tag_name, true))
+            })
             .map(|(_, m)| m)
             .filter(|m| m.name == tag_name);
         let Some(tag) = tag else {
@@ -1364,8 +1374,8 @@ impl Builder {
             .unwrap_or_default();
         let types = self.pending[id.index()].variant_types.clone();
         for (v, ty) in variants.iter_mut().zip(self.pending_names(types)) {
-            let what = Builder::describe_member("branch", &v.name, &name, &defn);
-            v.ty = self.resolve(ty, id, || what.clone())?;
+            let what = || Builder::describe_member("branch", &v.name, &name, &defn);
+            v.ty = self.resolve(ty, id, what)?;
         }
 
         let mut seen = Vec::new();
@@ -1377,12 +1387,13 @@ impl Builder {
                 role: "branch",
                 defined_in: name.clone(),
             };
-            let described = Builder::describe_seen(&item, &defn);
+            // Worked out for a message only.
+            let described = || Builder::describe_member("branch", &v.name, &name, &defn);
             self.clash(&mut seen, item, id)?;
             let Some(qtype) = self.alternate_qtype(v.ty) else {
                 return Err(self.error(
                     id,
-                    format!("{described} cannot use {}", self.describe(v.ty)),
+                    format!("{} cannot use {}", described(), self.describe(v.ty)),
                 ));
             };
             // Values arriving as strings (from the command line, say) could also be read
@@ -1411,7 +1422,7 @@ impl Builder {
                 if let Some((_, other)) = types_seen.iter().find(|(t, _)| *t == qt) {
                     return Err(self.error(
                         id,
-                        format!("{described} can't be distinguished from '{other}'"),
+                        format!("{} can't be distinguished from '{other}'", described()),
                     ));
                 }
                 types_seen.push((qt, v.name.clone()));
