@@ -1293,32 +1293,32 @@ impl Builder {
         let Some(b) = self.object(id).and_then(|o| o.branches.as_ref()) else {
             return false;
         };
-        let mut scratch = Vec::new();
-        b.variants.iter().any(|v| {
-            scratch.clear();
-            scratch.extend_from_slice(keys);
-            self.type_may_clash(v.ty, &mut scratch)
-        })
+        b.variants.iter().any(|v| self.type_may_clash(v.ty, keys))
     }
 
-    /// [`Builder::check_type_clash`] on fingerprints: whether the members of object type
-    /// `ty` (and its branches') may collide with those in `keys`.
-    fn type_may_clash(&self, ty: EntityId, keys: &mut Vec<u64>) -> bool {
+    /// [`Builder::check_type_clash`] on fingerprints: whether a member of object type `ty`
+    /// (or of its branches') may collide with one of `outer`, those of the types it is a
+    /// branch of.
+    ///
+    /// Only members of different types are compared: each type's own members (and so
+    /// `outer` among themselves) passed its own clash checks, every branch type being
+    /// checked before its union's branches are compared.
+    fn type_may_clash(&self, ty: EntityId, outer: &[u64]) -> bool {
         let Some(object) = self.object(ty) else {
             return false;
         };
-        for &key in self.keys_of(ty) {
-            if keys.contains(&key) {
-                return true;
-            }
-            keys.push(key);
+        let own = self.keys_of(ty);
+        if own.iter().any(|key| outer.contains(key)) {
+            return true;
         }
         match &object.branches {
-            Some(b) => b.variants.iter().any(|v| {
-                let mut keys = keys.clone();
-                self.type_may_clash(v.ty, &mut keys)
-            }),
-            None => false,
+            Some(b) if !b.variants.is_empty() => {
+                let mut keys = Vec::with_capacity(outer.len() + own.len());
+                keys.extend_from_slice(outer);
+                keys.extend_from_slice(own);
+                b.variants.iter().any(|v| self.type_may_clash(v.ty, &keys))
+            }
+            _ => false,
         }
     }
 
