@@ -1098,6 +1098,15 @@ impl Builder {
         }
         let local_start = members.len();
 
+        // A filter in front of the search of `keys` (256 bits, one per value of a key's
+        // top byte): a member is compared with the others only when its bit is taken,
+        // rather than each with all before it (large structs have dozens).
+        let mut filter = [0u64; 4];
+        let bit = |key: u64| ((key >> 62) as usize, 1u64 << ((key >> 56) & 63));
+        for &key in &keys {
+            let (word, mask) = bit(key);
+            filter[word] |= mask;
+        }
         let types = self.pending[id.index()].member_types.clone();
         let type_names = self.pending_names(types);
         for (i, ty) in type_names.iter().enumerate().take(local.len()) {
@@ -1109,7 +1118,8 @@ impl Builder {
             let ty = self.resolve(ty, id, what)?;
             self.check_feature_clash(&m.features, &m.name, id)?;
             let key = c_name_key(&m.name);
-            if keys.contains(&key) {
+            let (word, mask) = bit(key);
+            if filter[word] & mask != 0 && keys.contains(&key) {
                 // Same fingerprint: compare the C names for real, as QEMU does.
                 let mut seen: Vec<Seen> = members
                     .iter()
@@ -1118,6 +1128,7 @@ impl Builder {
                     .collect();
                 self.clash(&mut seen, self.seen_member(m), id)?;
             }
+            filter[word] |= mask;
             keys.push(key);
             local[i].ty = ty;
         }
