@@ -877,9 +877,18 @@ fn check_name_is_str<'n>(value: Option<Value<'n>>, ctx: &Ctx, source: Src<'_>) -
 /// The stem of a well-formed name: what is left after the optional downstream prefix
 /// `__RFQDN_` and the optional experimental prefix `x-`. `None` when the name is not
 /// well-formed (letters, digits, `-` and `_`, starting with a letter).
+#[cfg(test)]
 fn name_stem(name: &str) -> Option<&str> {
-    fn is_stem(s: &[u8]) -> bool {
-        s.first().is_some_and(u8::is_ascii_alphabetic) && all_of(s, STEM)
+    stem_classes(name).map(|(stem, _)| stem)
+}
+
+/// [`name_stem`], with the classes of the stem's bytes (see [`classes`]), which the
+/// naming rules then ask about without another pass over it.
+fn stem_classes(name: &str) -> Option<(&str, u8)> {
+    /// The classes of `s`, when it is a stem.
+    fn is_stem(s: &[u8]) -> Option<u8> {
+        let found = classes(s);
+        (s.first().is_some_and(u8::is_ascii_alphabetic) && found & !STEM == 0).then_some(found)
     }
     let bytes = name.as_bytes();
     let mut rest = 0;
@@ -895,18 +904,13 @@ fn name_stem(name: &str) -> Option<&str> {
         rest = 2 + domain_len + 1;
     }
     let tail = bytes.get(rest..).unwrap_or_default();
-    if tail.len() >= 2
-        && tail[0].eq_ignore_ascii_case(&b'x')
-        && tail[1] == b'-'
-        && is_stem(&tail[2..])
-    {
-        return name.get(rest + 2..);
+    if tail.len() >= 2 && tail[0].eq_ignore_ascii_case(&b'x') && tail[1] == b'-' {
+        if let Some(found) = is_stem(&tail[2..]) {
+            return name.get(rest + 2..).map(|stem| (stem, found));
+        }
     }
-    if is_stem(tail) {
-        name.get(rest..)
-    } else {
-        None
-    }
+    let found = is_stem(tail)?;
+    name.get(rest..).map(|stem| (stem, found))
 }
 
 /// Byte classes of names, as bits of [`CLASSES`]: lower-case letters.
@@ -925,9 +929,11 @@ const DOT: u8 = 32;
 const STEM: u8 = LOWER | UPPER | DIGIT | DASH | UNDERSCORE;
 /// What the domain of a downstream prefix is made of.
 const DOMAIN: u8 = LOWER | UPPER | DIGIT | DASH | DOT;
+/// Any other byte (never part of a mask asked about).
+const OTHER: u8 = 64;
 
-/// The class bits of every byte (none for bytes outside ASCII): a name's bytes are
-/// classified with one lookup each rather than a chain of comparisons.
+/// The class bit of every byte: a name's bytes are classified with one lookup each
+/// rather than a chain of comparisons. Every byte has exactly one.
 const CLASSES: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
@@ -946,7 +952,7 @@ const CLASSES: [u8; 256] = {
         } else if c == b'.' {
             DOT
         } else {
-            0
+            OTHER
         };
         b += 1;
     }
@@ -959,23 +965,21 @@ fn has_class(b: u8, mask: u8) -> bool {
     CLASSES[usize::from(b)] & mask != 0
 }
 
-/// Whether every byte of `s` is in one of the classes `mask`.
+/// The classes of the bytes of `s`, one bit each: every byte is in one of the classes
+/// `mask` exactly when `classes(s) & !mask == 0`, some byte is when `classes(s) & mask
+/// != 0`. One pass answers every question about a name.
 #[inline]
-fn all_of(s: &[u8], mask: u8) -> bool {
-    // Folded rather than stopped at the first miss: names are short and nearly always
-    // pass, and a branch-free pass is cheaper than a decision per byte.
-    s.iter().fold(true, |all, &b| all & has_class(b, mask))
+fn classes(s: &[u8]) -> u8 {
+    // Folded rather than stopped early: names are short and nearly always pass, and a
+    // branch-free pass is cheaper than a decision per byte.
+    s.iter()
+        .fold(0, |found, &b| found | CLASSES[usize::from(b)])
 }
 
-/// Whether some byte of `s` is in one of the classes `mask`.
-#[inline]
-fn any_of(s: &[u8], mask: u8) -> bool {
-    s.iter().fold(false, |any, &b| any | has_class(b, mask))
-}
-
-/// A valid QAPI name, not in the `q_` namespace reserved for generated names.
-fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: Src<'_>) -> Result<&'n str> {
-    match name_stem(name) {
+/// A valid QAPI name, not in the `q_` namespace reserved for generated names: its stem,
+/// with the classes of the stem's bytes (see [`classes`]).
+fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: Src<'_>) -> Result<(&'n str, u8)> {
+    match stem_classes(name) {
         Some(stem) if !c_name_starts_with_q(name) => Ok(stem),
         _ => Err(ctx.err(format!("{source} has an invalid name"))),
     }
@@ -983,8 +987,8 @@ fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: Src<'_>) -> Result<&'n s
 
 /// Event names: upper case.
 fn check_name_upper(name: &str, ctx: &Ctx, source: Src<'_>) -> Result<()> {
-    let stem = check_name_str(name, ctx, source)?;
-    if any_of(stem.as_bytes(), LOWER | DASH) {
+    let (_, found) = check_name_str(name, ctx, source)?;
+    if found & (LOWER | DASH) != 0 {
         return Err(ctx.err(format!("name of {source} must not use lowercase or '-'")));
     }
     Ok(())
@@ -1004,16 +1008,14 @@ fn check_name_lower(
     // permitted, so the general rules need not be walked through.
     let b = name.as_bytes();
     if b.first().is_some_and(u8::is_ascii_lowercase)
-        && all_of(b, LOWER | DIGIT | DASH)
+        && classes(b) & !(LOWER | DIGIT | DASH) == 0
         && !(b[0] == b'q' && b.get(1) == Some(&b'-'))
     {
         return Ok(());
     }
-    let stem = check_name_str(name, ctx, source)?;
+    let (_, found) = check_name_str(name, ctx, source)?;
     let (permit_upper, permit_underscore) = permit();
-    if (!permit_upper && any_of(stem.as_bytes(), UPPER))
-        || (!permit_underscore && stem.contains('_'))
-    {
+    if (!permit_upper && found & UPPER != 0) || (!permit_underscore && found & UNDERSCORE != 0) {
         return Err(ctx.err(format!("name of {source} must not use uppercase or '_'")));
     }
     Ok(())
@@ -1021,11 +1023,11 @@ fn check_name_lower(
 
 /// Type names: CamelCase.
 fn check_name_camel(name: &str, ctx: &Ctx, source: Src<'_>) -> Result<()> {
-    let stem = check_name_str(name, ctx, source)?;
-    let bytes = stem.as_bytes();
-    let camel = bytes.first().is_some_and(u8::is_ascii_uppercase)
-        && all_of(bytes, LOWER | UPPER | DIGIT)
-        && any_of(&bytes[1..], LOWER);
+    let (stem, found) = check_name_str(name, ctx, source)?;
+    // Lower case after the first letter: the first is upper case, so in the stem at all.
+    let camel = stem.as_bytes().first().is_some_and(u8::is_ascii_uppercase)
+        && found & !(LOWER | UPPER | DIGIT) == 0
+        && found & LOWER != 0;
     if !camel {
         return Err(ctx.err(format!("name of {source} must use CamelCase")));
     }
