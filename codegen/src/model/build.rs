@@ -7,7 +7,7 @@ use super::{
     EntityKind, EnumMember, EnumType, Event, Feature, JsonType, Member, Module, ModuleId,
     ModuleItem, ObjectType, Schema, Variant,
 };
-use super::{Entity, Name, NameMap, NameSet};
+use super::{Entity, Name, NameHasher, NameMap, NameSet};
 use crate::check::{
     c_name, c_name_key, BranchExpr, CheckedSchema, EnumMemberExpr, Expr, ExprBody, FeatureExpr,
     Item, MemberExpr, Origin, TypeName, TypeOrMembers,
@@ -18,6 +18,7 @@ use crate::parse::{ParsedSchema, Pragma};
 use crate::source::Info;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::path::{Component, Path, PathBuf};
 
 /// QEMU's generated code keeps feature sets in 64-bit masks.
@@ -172,7 +173,7 @@ struct Builder {
     cwd: Option<PathBuf>,
     /// The module of each file name seen so far (interned names, keyed by address): a
     /// file's module is worked out once, not once per definition.
-    file_modules: HashMap<usize, ModuleId>,
+    file_modules: HashMap<usize, ModuleId, BuildHasherDefault<NameHasher>>,
     /// The last file looked up in `file_modules`, and its module.
     last_file_module: Option<(usize, ModuleId)>,
     /// The entity of each built-in type, by [`Builtin`] discriminant.
@@ -221,7 +222,7 @@ impl Builder {
             marker_files,
             root_dir: root.parent().map(Path::to_path_buf).unwrap_or_default(),
             cwd,
-            file_modules: HashMap::new(),
+            file_modules: HashMap::default(),
             last_file_module: None,
             builtin_ids: [EntityId::UNRESOLVED; Builtin::ALL.len()],
             empty_id: EntityId::UNRESOLVED,
