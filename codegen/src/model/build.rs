@@ -1755,12 +1755,31 @@ fn joined(parts: &[&str]) -> Name {
 /// Whether two of `names` may have the same C name: false when their fingerprints all
 /// differ, so that the exact (allocating) clash checks run only when they can fail.
 fn may_clash<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> bool {
-    if names.len() < 2 {
+    /// The most names compared on the stack; more are sorted in a vector.
+    const MOST: usize = 64;
+    let count = names.len();
+    if count < 2 {
         return false;
     }
-    let mut keys: Vec<u64> = names.map(c_name_key).collect();
-    keys.sort_unstable();
-    keys.windows(2).any(|w| w[0] == w[1])
+    if count > MOST {
+        let mut keys: Vec<u64> = names.map(c_name_key).collect();
+        keys.sort_unstable();
+        return keys.windows(2).any(|w| w[0] == w[1]);
+    }
+    // A key is compared with those before it only when its bit in a filter (one per
+    // value of its top byte) is taken: no allocation, no sort.
+    let mut keys = [0u64; MOST];
+    let mut filter = [0u64; 4];
+    for (i, name) in names.take(MOST).enumerate() {
+        let key = c_name_key(name);
+        let (word, bit) = ((key >> 62) as usize, 1u64 << ((key >> 56) & 63));
+        if filter[word] & bit != 0 && keys[..i].contains(&key) {
+            return true;
+        }
+        filter[word] |= bit;
+        keys[i] = key;
+    }
+    false
 }
 
 /// `path` without `.` components and with `dir/..` pairs dropped, lexically; unlike
