@@ -491,7 +491,17 @@ impl Builder {
 
     /// The array type of `element`, defined on first use.
     fn make_array(&mut self, element: &str, origin: Option<&Origin>) -> Result<Name> {
-        let name = joined(&[element, "List"]);
+        let parts = [element, "List"];
+        let mut buf = [0u8; 64];
+        let name = match joined_in(&parts, &mut buf) {
+            // Most array types are used again: the type's own name is shared, and no name
+            // made only to look it up.
+            Some(text) => match self.by_name.get_key_value(text) {
+                Some((name, &id)) if self.entity(id).is_type() => return Ok(name.clone()),
+                _ => Name::new(text),
+            },
+            None => joined(&parts),
+        };
         if self.lookup_type(&name).is_none() {
             let entity = Builder::new_entity(
                 name.clone(),
@@ -1735,21 +1745,25 @@ fn find_from<T>(items: &[T], cursor: &mut usize, wanted: impl Fn(&T) -> bool) ->
 /// implicit types (`FooList`, `q_obj_NAME-arg`), made for every array use and inline
 /// argument list, where building them a character at a time cost several times more.
 fn joined(parts: &[&str]) -> Name {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
     let mut buf = [0u8; 64];
-    if let Some(out) = buf.get_mut(..len) {
-        let mut at = 0;
-        for part in parts {
-            if let Some(slot) = out.get_mut(at..at + part.len()) {
-                slot.copy_from_slice(part.as_bytes());
-            }
-            at += part.len();
-        }
-        if let Ok(text) = std::str::from_utf8(out) {
-            return Name::new(text);
-        }
+    match joined_in(parts, &mut buf) {
+        Some(text) => Name::new(text),
+        None => Name::from(parts.concat()),
     }
-    Name::from(parts.concat())
+}
+
+/// `parts` one after the other in `buf`, when they fit.
+fn joined_in<'b>(parts: &[&str], buf: &'b mut [u8; 64]) -> Option<&'b str> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let out = buf.get_mut(..len)?;
+    let mut at = 0;
+    for part in parts {
+        if let Some(slot) = out.get_mut(at..at + part.len()) {
+            slot.copy_from_slice(part.as_bytes());
+        }
+        at += part.len();
+    }
+    std::str::from_utf8(out).ok()
 }
 
 /// Whether two of `names` may have the same C name: false when their fingerprints all
