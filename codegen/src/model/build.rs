@@ -1067,21 +1067,10 @@ impl Builder {
             .object_mut(id)
             .map(|o| std::mem::take(&mut o.members))
             .unwrap_or_default();
-        // `members[i]` has the C name fingerprint `keys[i]`.
-        let base_count = self
-            .pending_name(self.pending[id.index()].base)
-            .map_or(0, |base| {
-                self.lookup_type(base)
-                    .and_then(|b| self.object(b))
-                    .map_or(0, |o| o.members.len())
-            });
-        // Sized once for the base's members and the local ones, not grown member by
-        // member (a base not checked yet has only its local ones so far, so this may
-        // fall short).
-        let mut members: Vec<Member> = match base_count {
-            0 => Vec::new(),
-            n => Vec::with_capacity(n + local.len()),
-        };
+        // `members[i]` has the C name fingerprint `keys[i]`. With a base, sized once for
+        // its members and the local ones when the base is checked, not grown member by
+        // member.
+        let mut members: Vec<Member> = Vec::new();
         let mut keys = std::mem::take(&mut self.key_scratch);
         keys.clear();
         let base_name = self.pending[id.index()].base.take();
