@@ -479,33 +479,20 @@ pub fn c_name(name: &str, protect: bool) -> String {
 /// The hash of the C name's bytes, a word at a time (see [`hash_padded`]), worked out
 /// without building it.
 pub(crate) fn c_name_key(name: &str) -> u64 {
-    /// The C byte of each byte, as `c_name` maps characters; 0x80 for the bytes of
-    /// characters outside ASCII (which `c_name` maps whole, not byte by byte).
-    const MAP: [u8; 256] = {
-        let mut map = [0x80u8; 256];
-        let mut b = 0;
-        while b < 128 {
-            let c = b as u8;
-            map[b] = if c.is_ascii_alphanumeric() || c == b'_' {
-                c
-            } else {
-                b'_'
-            };
-            b += 1;
-        }
-        map
-    };
-    const TOP: u64 = 0x8080_8080_8080_8080;
     let bytes = name.as_bytes();
     let len = bytes.len();
     if len > 16 {
-        return c_name_key_long(name);
+        return match len {
+            17..=32 => c_name_key_32(bytes),
+            _ => None,
+        }
+        .unwrap_or_else(|| c_name_key_long(name));
     }
     // Most names fit in two words: mapped into them directly, no buffer to clear and
     // walk, no separate pass to see they are ASCII.
     let mut buf = [0u8; 16];
     for (slot, &b) in buf.iter_mut().zip(bytes) {
-        *slot = MAP[usize::from(b)];
+        *slot = C_MAP[usize::from(b)];
     }
     let (lo, hi) = split_words(buf);
     if (lo | hi) & TOP != 0 {
@@ -540,6 +527,59 @@ pub(crate) fn c_name_key(name: &str) -> u64 {
         h = mix(h, hi >> 48);
     }
     h
+}
+
+/// The C byte of each byte, as `c_name` maps characters; 0x80 for the bytes of characters
+/// outside ASCII (which `c_name` maps whole, not byte by byte).
+const C_MAP: [u8; 256] = {
+    let mut map = [0x80u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        map[b] = if c.is_ascii_alphanumeric() || c == b'_' {
+            c
+        } else {
+            b'_'
+        };
+        b += 1;
+    }
+    map
+};
+
+/// The top bit of every byte of a word.
+const TOP: u64 = 0x8080_8080_8080_8080;
+
+/// [`c_name_key`] of a name of 17 to 32 bytes, the same way in four words; `None` when
+/// it is not all ASCII. Too long to be a reserved word: only a leading digit protects it.
+fn c_name_key_32(bytes: &[u8]) -> Option<u64> {
+    let mut buf = [0u8; 32];
+    for (slot, &b) in buf.iter_mut().zip(bytes) {
+        *slot = C_MAP[usize::from(b)];
+    }
+    let mut words = [0u64; 4];
+    for (word, chunk) in words.iter_mut().zip(buf.chunks_exact(8)) {
+        let mut piece = [0u8; 8];
+        piece.copy_from_slice(chunk);
+        *word = u64::from_le_bytes(piece);
+    }
+    if words.iter().fold(0, |all, w| all | w) & TOP != 0 {
+        return None;
+    }
+    let len = bytes.len();
+    if !(words[0] as u8).is_ascii_digit() {
+        let count = len.div_ceil(8);
+        return Some(words.iter().take(count).fold(len as u64, |h, &w| mix(h, w)));
+    }
+    // `q_` in front, as in `c_name_key`; past the name's words, only the carry is left.
+    let total = len + 2;
+    let mut h = total as u64;
+    let mut carry = u64::from(u16::from_le_bytes(*b"q_"));
+    for at in 0..total.div_ceil(8) {
+        let word = words.get(at).copied().unwrap_or(0);
+        h = mix(h, (word << 16) | carry);
+        carry = word >> 48;
+    }
+    Some(h)
 }
 
 /// The two little-endian words of `buf`.
@@ -2009,6 +2049,8 @@ mod tests {
             "i386",
             "-Bool",
             "and.eq",
+            "\u{e9}t\u{e9}-and-a-long-tail-after-it",
+            "a-long-tail-before-\u{e9}t\u{e9}",
         ]
         .iter()
         .map(|s| s.to_string())
