@@ -13,7 +13,7 @@
 use crate::ast::{Dict, Name, Node, TopLevel, Value};
 use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
-use crate::model::Cond;
+use crate::model::{Builtin, Cond};
 use crate::parse::{ParsedSchema, Pragma};
 use crate::source::Info;
 use std::borrow::Cow;
@@ -475,7 +475,150 @@ pub fn c_name(name: &str, protect: bool) -> String {
 
 /// A fingerprint of `c_name(name, true)`: names whose fingerprints differ cannot clash,
 /// so the clash rules compare these first and build C names only for the rare equal pair.
+///
+/// The hash of the C name's bytes, a word at a time (see [`hash_padded`]), worked out
+/// without building it.
 pub(crate) fn c_name_key(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let len = bytes.len();
+    if len > 16 {
+        return match len {
+            17..=32 => c_name_key_32(bytes),
+            _ => None,
+        }
+        .unwrap_or_else(|| c_name_key_long(name));
+    }
+    // Most names fit in two words: mapped into them directly, no buffer to clear and
+    // walk, no separate pass to see they are ASCII.
+    let mut buf = [0u8; 16];
+    for (slot, &b) in buf.iter_mut().zip(bytes) {
+        *slot = C_MAP[usize::from(b)];
+    }
+    let (lo, hi) = split_words(buf);
+    if (lo | hi) & TOP != 0 {
+        return c_name_key_long(name);
+    }
+    // Reserved words are looked for among the mapped names: `-Bool` is `_Bool` in C.
+    let first = lo as u8;
+    let protected = first.is_ascii_digit()
+        || (may_be_reserved(len, first)
+            && is_reserved_packed(u128::from(lo) | (u128::from(hi) << 64)));
+    if !protected {
+        let mut h = len as u64;
+        if len > 0 {
+            h = mix(h, lo);
+        }
+        if len > 8 {
+            h = mix(h, hi);
+        }
+        return h;
+    }
+    // `q_` in front: each word of the C name is the end of one mapped word and the
+    // start of the next.
+    let total = len + 2;
+    let mut h = mix(
+        total as u64,
+        (lo << 16) | u64::from(u16::from_le_bytes(*b"q_")),
+    );
+    if total > 8 {
+        h = mix(h, (hi << 16) | (lo >> 48));
+    }
+    if total > 16 {
+        h = mix(h, hi >> 48);
+    }
+    h
+}
+
+/// The C byte of each byte, as `c_name` maps characters; 0x80 for the bytes of characters
+/// outside ASCII (which `c_name` maps whole, not byte by byte).
+const C_MAP: [u8; 256] = {
+    let mut map = [0x80u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        map[b] = if c.is_ascii_alphanumeric() || c == b'_' {
+            c
+        } else {
+            b'_'
+        };
+        b += 1;
+    }
+    map
+};
+
+/// The top bit of every byte of a word.
+const TOP: u64 = 0x8080_8080_8080_8080;
+
+/// [`c_name_key`] of a name of 17 to 32 bytes, the same way in four words; `None` when
+/// it is not all ASCII. Too long to be a reserved word: only a leading digit protects it.
+fn c_name_key_32(bytes: &[u8]) -> Option<u64> {
+    let mut buf = [0u8; 32];
+    for (slot, &b) in buf.iter_mut().zip(bytes) {
+        *slot = C_MAP[usize::from(b)];
+    }
+    let mut words = [0u64; 4];
+    for (word, chunk) in words.iter_mut().zip(buf.chunks_exact(8)) {
+        let mut piece = [0u8; 8];
+        piece.copy_from_slice(chunk);
+        *word = u64::from_le_bytes(piece);
+    }
+    if words.iter().fold(0, |all, w| all | w) & TOP != 0 {
+        return None;
+    }
+    let len = bytes.len();
+    if !(words[0] as u8).is_ascii_digit() {
+        let count = len.div_ceil(8);
+        return Some(words.iter().take(count).fold(len as u64, |h, &w| mix(h, w)));
+    }
+    // `q_` in front, as in `c_name_key`; past the name's words, only the carry is left.
+    let total = len + 2;
+    let mut h = total as u64;
+    let mut carry = u64::from(u16::from_le_bytes(*b"q_"));
+    for at in 0..total.div_ceil(8) {
+        let word = words.get(at).copied().unwrap_or(0);
+        h = mix(h, (word << 16) | carry);
+        carry = word >> 48;
+    }
+    Some(h)
+}
+
+/// The two little-endian words of `buf`.
+#[inline]
+fn split_words(buf: [u8; 16]) -> (u64, u64) {
+    let packed = u128::from_le_bytes(buf);
+    (packed as u64, (packed >> 64) as u64)
+}
+
+/// One round of the fingerprints' hash (FxHash's scheme).
+#[inline]
+fn mix(h: u64, word: u64) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    (h.rotate_left(5) ^ word).wrapping_mul(K)
+}
+
+/// Whether some word of [`RESERVED`] has `len` bytes and starts with a byte whose low five
+/// bits are those of `first` (a mapped byte: letters, in either case, and `_`): most names
+/// are told apart from all of them by this alone.
+#[inline]
+fn may_be_reserved(len: usize, first: u8) -> bool {
+    const FILTER: [u32; 17] = {
+        let mut filter = [0u32; 17];
+        let mut i = 0;
+        while i < RESERVED.len() {
+            let word = RESERVED[i].as_bytes();
+            filter[word.len()] |= 1 << (word[0] & 0x1f);
+            i += 1;
+        }
+        filter
+    };
+    FILTER
+        .get(len)
+        .is_some_and(|bits| bits & (1 << (first & 0x1f)) != 0)
+}
+
+/// [`c_name_key`] of a name longer than two words, or not all ASCII.
+#[cold]
+fn c_name_key_long(name: &str) -> u64 {
     /// The C byte of each ASCII byte, as `c_name` maps characters.
     const MAP: [u8; 128] = {
         let mut map = [b'_'; 128];
@@ -641,7 +784,7 @@ fn check_definition(
     let name_node = keys.node(meta as usize);
     // Copied once, for the messages on the way and then for the result.
     let owned_name = Name::new(check_name_is_str(
-        name_node,
+        name_node.map(Node::value),
         &ctx,
         Src::Quoted(meta.as_str()),
     )?);
@@ -665,7 +808,7 @@ fn check_definition(
         None => {}
     }
 
-    let body = match meta {
+    let mut body = match meta {
         Meta::Enum => {
             check_defn_keys!(
                 keys,
@@ -747,7 +890,7 @@ fn check_definition(
 
     let cond = check_if(keys.node(KeySet::IF), &ctx, Src::Plain(meta.as_str()))?;
     let features = check_features(keys.node(KeySet::FEATURES), &ctx)?;
-    let body = check_flags(expr, &keys, &ctx, body)?;
+    check_flags(expr, &keys, &ctx, &mut body)?;
     Ok(Expr {
         origin: Origin {
             info: ctx.info,
@@ -764,8 +907,8 @@ fn check_definition(
 // ---------------------------------------------------------------------------------------
 // Names
 
-fn check_name_is_str<'n>(node: Option<Node<'n>>, ctx: &Ctx, source: Src<'_>) -> Result<&'n str> {
-    match node.map(Node::value) {
+fn check_name_is_str<'n>(value: Option<Value<'n>>, ctx: &Ctx, source: Src<'_>) -> Result<&'n str> {
+    match value {
         Some(Value::Str(s)) => Ok(s),
         _ => Err(ctx.err(format!("{source} requires a string name"))),
     }
@@ -774,9 +917,18 @@ fn check_name_is_str<'n>(node: Option<Node<'n>>, ctx: &Ctx, source: Src<'_>) -> 
 /// The stem of a well-formed name: what is left after the optional downstream prefix
 /// `__RFQDN_` and the optional experimental prefix `x-`. `None` when the name is not
 /// well-formed (letters, digits, `-` and `_`, starting with a letter).
+#[cfg(test)]
 fn name_stem(name: &str) -> Option<&str> {
-    fn is_stem(s: &[u8]) -> bool {
-        s.first().is_some_and(u8::is_ascii_alphabetic) && all_of(s, STEM)
+    stem_classes(name).map(|(stem, _)| stem)
+}
+
+/// [`name_stem`], with the classes of the stem's bytes (see [`classes`]), which the
+/// naming rules then ask about without another pass over it.
+fn stem_classes(name: &str) -> Option<(&str, u8)> {
+    /// The classes of `s`, when it is a stem.
+    fn is_stem(s: &[u8]) -> Option<u8> {
+        let found = classes(s);
+        (s.first().is_some_and(u8::is_ascii_alphabetic) && found & !STEM == 0).then_some(found)
     }
     let bytes = name.as_bytes();
     let mut rest = 0;
@@ -792,18 +944,13 @@ fn name_stem(name: &str) -> Option<&str> {
         rest = 2 + domain_len + 1;
     }
     let tail = bytes.get(rest..).unwrap_or_default();
-    if tail.len() >= 2
-        && tail[0].eq_ignore_ascii_case(&b'x')
-        && tail[1] == b'-'
-        && is_stem(&tail[2..])
-    {
-        return name.get(rest + 2..);
+    if tail.len() >= 2 && tail[0].eq_ignore_ascii_case(&b'x') && tail[1] == b'-' {
+        if let Some(found) = is_stem(&tail[2..]) {
+            return name.get(rest + 2..).map(|stem| (stem, found));
+        }
     }
-    if is_stem(tail) {
-        name.get(rest..)
-    } else {
-        None
-    }
+    let found = is_stem(tail)?;
+    name.get(rest..).map(|stem| (stem, found))
 }
 
 /// Byte classes of names, as bits of [`CLASSES`]: lower-case letters.
@@ -822,9 +969,11 @@ const DOT: u8 = 32;
 const STEM: u8 = LOWER | UPPER | DIGIT | DASH | UNDERSCORE;
 /// What the domain of a downstream prefix is made of.
 const DOMAIN: u8 = LOWER | UPPER | DIGIT | DASH | DOT;
+/// Any other byte (never part of a mask asked about).
+const OTHER: u8 = 64;
 
-/// The class bits of every byte (none for bytes outside ASCII): a name's bytes are
-/// classified with one lookup each rather than a chain of comparisons.
+/// The class bit of every byte: a name's bytes are classified with one lookup each
+/// rather than a chain of comparisons. Every byte has exactly one.
 const CLASSES: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
@@ -843,7 +992,7 @@ const CLASSES: [u8; 256] = {
         } else if c == b'.' {
             DOT
         } else {
-            0
+            OTHER
         };
         b += 1;
     }
@@ -856,23 +1005,21 @@ fn has_class(b: u8, mask: u8) -> bool {
     CLASSES[usize::from(b)] & mask != 0
 }
 
-/// Whether every byte of `s` is in one of the classes `mask`.
+/// The classes of the bytes of `s`, one bit each: every byte is in one of the classes
+/// `mask` exactly when `classes(s) & !mask == 0`, some byte is when `classes(s) & mask
+/// != 0`. One pass answers every question about a name.
 #[inline]
-fn all_of(s: &[u8], mask: u8) -> bool {
-    // Folded rather than stopped at the first miss: names are short and nearly always
-    // pass, and a branch-free pass is cheaper than a decision per byte.
-    s.iter().fold(true, |all, &b| all & has_class(b, mask))
+fn classes(s: &[u8]) -> u8 {
+    // Folded rather than stopped early: names are short and nearly always pass, and a
+    // branch-free pass is cheaper than a decision per byte.
+    s.iter()
+        .fold(0, |found, &b| found | CLASSES[usize::from(b)])
 }
 
-/// Whether some byte of `s` is in one of the classes `mask`.
-#[inline]
-fn any_of(s: &[u8], mask: u8) -> bool {
-    s.iter().fold(false, |any, &b| any | has_class(b, mask))
-}
-
-/// A valid QAPI name, not in the `q_` namespace reserved for generated names.
-fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: Src<'_>) -> Result<&'n str> {
-    match name_stem(name) {
+/// A valid QAPI name, not in the `q_` namespace reserved for generated names: its stem,
+/// with the classes of the stem's bytes (see [`classes`]).
+fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: Src<'_>) -> Result<(&'n str, u8)> {
+    match stem_classes(name) {
         Some(stem) if !c_name_starts_with_q(name) => Ok(stem),
         _ => Err(ctx.err(format!("{source} has an invalid name"))),
     }
@@ -880,8 +1027,8 @@ fn check_name_str<'n>(name: &'n str, ctx: &Ctx, source: Src<'_>) -> Result<&'n s
 
 /// Event names: upper case.
 fn check_name_upper(name: &str, ctx: &Ctx, source: Src<'_>) -> Result<()> {
-    let stem = check_name_str(name, ctx, source)?;
-    if any_of(stem.as_bytes(), LOWER | DASH) {
+    let (_, found) = check_name_str(name, ctx, source)?;
+    if found & (LOWER | DASH) != 0 {
         return Err(ctx.err(format!("name of {source} must not use lowercase or '-'")));
     }
     Ok(())
@@ -901,16 +1048,14 @@ fn check_name_lower(
     // permitted, so the general rules need not be walked through.
     let b = name.as_bytes();
     if b.first().is_some_and(u8::is_ascii_lowercase)
-        && all_of(b, LOWER | DIGIT | DASH)
+        && classes(b) & !(LOWER | DIGIT | DASH) == 0
         && !(b[0] == b'q' && b.get(1) == Some(&b'-'))
     {
         return Ok(());
     }
-    let stem = check_name_str(name, ctx, source)?;
+    let (_, found) = check_name_str(name, ctx, source)?;
     let (permit_upper, permit_underscore) = permit();
-    if (!permit_upper && any_of(stem.as_bytes(), UPPER))
-        || (!permit_underscore && stem.contains('_'))
-    {
+    if (!permit_upper && found & UPPER != 0) || (!permit_underscore && found & UNDERSCORE != 0) {
         return Err(ctx.err(format!("name of {source} must not use uppercase or '_'")));
     }
     Ok(())
@@ -918,11 +1063,11 @@ fn check_name_lower(
 
 /// Type names: CamelCase.
 fn check_name_camel(name: &str, ctx: &Ctx, source: Src<'_>) -> Result<()> {
-    let stem = check_name_str(name, ctx, source)?;
-    let bytes = stem.as_bytes();
-    let camel = bytes.first().is_some_and(u8::is_ascii_uppercase)
-        && all_of(bytes, LOWER | UPPER | DIGIT)
-        && any_of(&bytes[1..], LOWER);
+    let (stem, found) = check_name_str(name, ctx, source)?;
+    // Lower case after the first letter: the first is upper case, so in the stem at all.
+    let camel = stem.as_bytes().first().is_some_and(u8::is_ascii_uppercase)
+        && found & !(LOWER | UPPER | DIGIT) == 0
+        && found & LOWER != 0;
     if !camel {
         return Err(ctx.err(format!("name of {source} must use CamelCase")));
     }
@@ -976,7 +1121,7 @@ fn check_keys(
     let mut all_known = true;
     match *dict {
         // The sugared form (most members and values): one key, no object to walk.
-        Sugar::Short(k, _) => {
+        Sugar::Short(k, ..) => {
             if required.contains(&k) {
                 required_found = 1;
             } else {
@@ -1100,8 +1245,11 @@ const fn key_mask(keys: &[&str]) -> u32 {
 #[derive(Clone, Copy)]
 struct KeySet<'t> {
     bits: u32,
-    /// The value of each key of [`DEFN_KEYS`] present.
-    nodes: [Option<Node<'t>>; DEFN_KEYS.len()],
+    /// The value of each key of [`DEFN_KEYS`] present whose value is read, in its place
+    /// of [`KeySet::SLOTS`]. The command flags' values are looked up only when present;
+    /// the kinds share a place, as only a definition with one of them is read further.
+    /// Kept small: the set is made (and moved) once per definition.
+    nodes: [Option<Node<'t>>; KeySet::PLACES],
 }
 
 impl<'t> KeySet<'t> {
@@ -1126,16 +1274,23 @@ impl<'t> KeySet<'t> {
     /// Index of `boxed`.
     const BOXED_AT: usize = 9;
 
+    /// How many values a set keeps.
+    const PLACES: usize = 9;
+    /// Where the value of each key of [`DEFN_KEYS`] is kept in `nodes`; out of range for
+    /// those not kept.
+    const SLOTS: [u8; DEFN_KEYS.len()] = [0, 0, 0, 0, 0, 0, 1, 9, 9, 2, 9, 9, 9, 3, 4, 5, 6, 7, 8];
+
     fn of(expr: Dict<'t>) -> KeySet<'t> {
         let mut set = KeySet {
             bits: 0,
-            nodes: [None; DEFN_KEYS.len()],
+            nodes: [None; KeySet::PLACES],
         };
         for (key, node) in expr.iter() {
             match KeySet::index(key) {
                 Some(i) => {
                     set.bits |= 1 << i;
-                    if let Some(slot) = set.nodes.get_mut(i) {
+                    let place = KeySet::SLOTS.get(i).copied().unwrap_or(u8::MAX);
+                    if let Some(slot) = set.nodes.get_mut(usize::from(place)) {
                         *slot = Some(node);
                     }
                 }
@@ -1145,9 +1300,11 @@ impl<'t> KeySet<'t> {
         set
     }
 
-    /// The value of key `DEFN_KEYS[index]`, as `Dict::get` finds it.
+    /// The value of key `DEFN_KEYS[index]`, as `Dict::get` finds it (for a kind's key,
+    /// when the definition has only the one).
     fn node(&self, index: usize) -> Option<Node<'t>> {
-        self.nodes.get(index).copied().flatten()
+        let place = KeySet::SLOTS.get(index).copied().unwrap_or(u8::MAX);
+        self.nodes.get(usize::from(place)).copied().flatten()
     }
 
     /// The position of `key` in [`DEFN_KEYS`].
@@ -1253,13 +1410,9 @@ fn truthy(node: Node<'_>) -> bool {
     }
 }
 
-/// Validates the command flags and stores their values into `body`.
-fn check_flags(
-    expr: Dict<'_>,
-    keys: &KeySet<'_>,
-    ctx: &Ctx,
-    mut body: ExprBody,
-) -> Result<ExprBody> {
+/// Validates the command flags and stores their values into `body` (in place: the body is
+/// a large value, and moving it in and out cost more than the checks).
+fn check_flags(expr: Dict<'_>, keys: &KeySet<'_>, ctx: &Ctx, body: &mut ExprBody) -> Result<()> {
     // Most definitions have no flags: nothing to look up.
     let expr = keys.has_flags().then_some(expr);
     let expr = expr.as_ref();
@@ -1281,7 +1434,7 @@ fn check_flags(
         // QEMU has no use for the combination and forbids it.
         return Err(ctx.err("flags 'allow-oob' and 'coroutine' are incompatible"));
     }
-    if let ExprBody::Command { flags, .. } = &mut body {
+    if let ExprBody::Command { flags, .. } = body {
         *flags = CommandFlags {
             gen: !keys.has(KeySet::GEN),
             success_response: !keys.has(KeySet::SUCCESS_RESPONSE),
@@ -1291,7 +1444,7 @@ fn check_flags(
             coroutine: keys.has(KeySet::COROUTINE),
         };
     }
-    Ok(body)
+    Ok(())
 }
 
 /// Validates the `if` of `dict` (a definition, member, branch, value or feature) and
@@ -1360,22 +1513,31 @@ fn check_if(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option
 enum Sugar<'a> {
     /// An object.
     Long(Dict<'a>),
-    /// A sugared item: the key it stands for and the item itself.
-    Short(&'static str, Node<'a>),
+    /// A sugared item: the key it stands for, the item itself and its value (read once:
+    /// reading a value out of the tree is not free).
+    Short(&'static str, Node<'a>, Value<'a>),
 }
 
 impl<'a> Sugar<'a> {
     fn get(&self, key: &str) -> Option<Node<'a>> {
         match *self {
             Sugar::Long(dict) => dict.get(key),
-            Sugar::Short(k, node) => (k == key).then_some(node),
+            Sugar::Short(k, node, _) => (k == key).then_some(node),
+        }
+    }
+
+    /// The value of `key`, as [`Sugar::get`] finds it.
+    fn value_of(&self, key: &str) -> Option<Value<'a>> {
+        match *self {
+            Sugar::Long(dict) => dict.get(key).map(Node::value),
+            Sugar::Short(k, _, value) => (k == key).then_some(value),
         }
     }
 
     fn keys(&self) -> impl Iterator<Item = &str> {
         let (dict, short) = match *self {
             Sugar::Long(dict) => (Some(dict), None),
-            Sugar::Short(k, _) => (None, Some(k)),
+            Sugar::Short(k, ..) => (None, Some(k)),
         };
         dict.into_iter().flat_map(Dict::keys).chain(short)
     }
@@ -1385,7 +1547,7 @@ impl<'a> Sugar<'a> {
 fn expand<'a>(node: Node<'a>, key: &'static str) -> Sugar<'a> {
     match node.value() {
         Value::Dict(d) => Sugar::Long(d),
-        _ => Sugar::Short(key, node),
+        value => Sugar::Short(key, node, value),
     }
 }
 
@@ -1432,7 +1594,7 @@ fn check_feature_list(features: Node<'_>, ctx: &Ctx) -> Result<Vec<FeatureExpr>>
         let feat = expand(node, "name");
         let what = "'features' member";
         check_keys(&feat, ctx, Src::Plain(what), &["name"], &["if"])?;
-        let name = check_name_is_str(feat.get("name"), ctx, Src::Plain(what))?;
+        let name = check_name_is_str(feat.value_of("name"), ctx, Src::Plain(what))?;
         let source = Src::Named(what, name);
         check_name_lower(name, ctx, source, || (false, false))?;
         let cond = check_if(feat.get("if"), ctx, source)?;
@@ -1447,24 +1609,34 @@ fn check_feature_list(features: Node<'_>, ctx: &Ctx) -> Result<Vec<FeatureExpr>>
 // ---------------------------------------------------------------------------------------
 // Type references
 
-fn check_type_name(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Name>> {
-    match node.map(Node::value) {
+/// The name of a type a definition refers to. Nearly half the references are to built-in
+/// types: their names are the model's own static strings, not copies.
+#[inline]
+fn type_name(s: &str) -> Name {
+    match Builtin::named(s) {
+        Some(builtin) => Name::new_static(builtin.name()),
+        None => Name::new(s),
+    }
+}
+
+fn check_type_name(value: Option<Value<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Name>> {
+    match value {
         None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(Name::new(s))),
+        Some(Value::Str(s)) => Ok(Some(type_name(s))),
         Some(_) => Err(ctx.err(format!("{source} should be a type name"))),
     }
 }
 
 fn check_type_name_or_array(
-    node: Option<Node<'_>>,
+    value: Option<Value<'_>>,
     ctx: &Ctx,
     source: Src<'_>,
 ) -> Result<Option<TypeName>> {
-    match node.map(Node::value) {
+    match value {
         None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(TypeName::Named(Name::new(s)))),
+        Some(Value::Str(s)) => Ok(Some(TypeName::Named(type_name(s)))),
         Some(Value::List(list)) => match (list.len(), list.first().map(Node::value)) {
-            (1, Some(Value::Str(s))) => Ok(Some(TypeName::Array(Name::new(s)))),
+            (1, Some(Value::Str(s))) => Ok(Some(TypeName::Array(type_name(s)))),
             _ => Err(ctx.err(format!(
                 "{source}: array type must contain single type name"
             ))),
@@ -1514,20 +1686,20 @@ fn check_type_implicit(
         let (cond, features, ty) = match value.value() {
             // The sugared form of most members, a type name: it passes the key checks as
             // it is, and is the type.
-            Value::Str(s) => (None, Vec::new(), Some(TypeName::Named(Name::new(s)))),
+            Value::Str(s) => (None, Vec::new(), Some(TypeName::Named(type_name(s)))),
             Value::Dict(d) => {
                 let arg = Sugar::Long(d);
                 check_keys(&arg, ctx, key_source, &["type"], &["if", "features"])?;
                 let cond = check_if(arg.get("if"), ctx, key_source)?;
                 let features = check_features(arg.get("features"), ctx)?;
-                let ty = check_type_name_or_array(arg.get("type"), ctx, key_source)?;
+                let ty = check_type_name_or_array(arg.value_of("type"), ctx, key_source)?;
                 (cond, features, ty)
             }
             // Any other sugared value is the type too, if it is one.
-            _ => (
+            other => (
                 None,
                 Vec::new(),
-                check_type_name_or_array(Some(value), ctx, key_source)?,
+                check_type_name_or_array(Some(other), ctx, key_source)?,
             ),
         };
         let Some(ty) = ty else {
@@ -1553,7 +1725,7 @@ fn check_type_name_or_implicit(
     match node {
         None => Ok(None),
         Some(node) => match node.value() {
-            Value::Str(s) => Ok(Some(TypeOrMembers::Named(Name::new(s)))),
+            Value::Str(s) => Ok(Some(TypeOrMembers::Named(type_name(s)))),
             _ => Ok(Some(TypeOrMembers::Members(check_type_implicit(
                 node,
                 ctx,
@@ -1597,7 +1769,7 @@ fn check_enum(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
                 &["if", "features"],
             )?;
         }
-        let member_name = check_name_is_str(member.get("name"), ctx, Src::Plain(what))?;
+        let member_name = check_name_is_str(member.value_of("name"), ctx, Src::Plain(what))?;
         let source = Src::Named(what, member_name);
         // Enum values may start with a digit; the naming rules apply to the rest.
         let checked_name = if member_name.starts_with(|c: char| c.is_ascii_digit()) {
@@ -1628,7 +1800,11 @@ fn check_struct(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
         .node(KeySet::DATA)
         .ok_or_else(|| ctx.err("struct misses key 'data'"))?;
     let members = check_type_implicit(data, ctx, "'data'", Some(name))?;
-    let base = check_type_name(keys.node(KeySet::BASE), ctx, Src::Plain("'base'"))?;
+    let base = check_type_name(
+        keys.node(KeySet::BASE).map(Node::value),
+        ctx,
+        Src::Plain("'base'"),
+    )?;
     Ok(ExprBody::Struct { base, members })
 }
 
@@ -1649,9 +1825,9 @@ fn check_branches(
         check_keys(&branch, ctx, source, &["type"], &["if"])?;
         let cond = check_if(branch.get("if"), ctx, source)?;
         let ty = if allow_array {
-            check_type_name_or_array(branch.get("type"), ctx, source)?
+            check_type_name_or_array(branch.value_of("type"), ctx, source)?
         } else {
-            check_type_name(branch.get("type"), ctx, source)?.map(TypeName::Named)
+            check_type_name(branch.value_of("type"), ctx, source)?.map(TypeName::Named)
         };
         let ty = ty.ok_or_else(|| ctx.err(format!("{source} misses key 'type'")))?;
         branches.push(BranchExpr {
@@ -1667,7 +1843,7 @@ fn check_union(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
     let base = check_type_name_or_implicit(keys.node(KeySet::BASE), ctx, "'base'", Some(name))?
         .ok_or_else(|| ctx.err("union misses key 'base'"))?;
     let discriminator = check_name_is_str(
-        keys.node(KeySet::DISCRIMINATOR),
+        keys.node(KeySet::DISCRIMINATOR).map(Node::value),
         ctx,
         Src::Plain("'discriminator'"),
     )?;
@@ -1703,7 +1879,7 @@ fn check_data(keys: &KeySet<'_>, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bo
         if data.is_none() {
             return Err(ctx.err("'boxed': true requires 'data'"));
         }
-        let name = check_type_name(data, ctx, Src::Plain("'data'"))?;
+        let name = check_type_name(data.map(Node::value), ctx, Src::Plain("'data'"))?;
         Ok((name.map(TypeOrMembers::Named), boxed))
     } else {
         Ok((
@@ -1715,8 +1891,11 @@ fn check_data(keys: &KeySet<'_>, ctx: &Ctx) -> Result<(Option<TypeOrMembers>, bo
 
 fn check_command(keys: &KeySet<'_>, ctx: &Ctx) -> Result<ExprBody> {
     let (data, _) = check_data(keys, ctx)?;
-    let returns =
-        check_type_name_or_array(keys.node(KeySet::RETURNS_AT), ctx, Src::Plain("'returns'"))?;
+    let returns = check_type_name_or_array(
+        keys.node(KeySet::RETURNS_AT).map(Node::value),
+        ctx,
+        Src::Plain("'returns'"),
+    )?;
     Ok(ExprBody::Command {
         data,
         returns,
@@ -1776,6 +1955,26 @@ mod tests {
         assert_eq!(1 << KeySet::DISCRIMINATOR, bit("discriminator"));
         assert_eq!(1 << KeySet::RETURNS_AT, bit("returns"));
         assert_eq!(1 << KeySet::BOXED_AT, bit("boxed"));
+        // Every key whose value is read has a place of its own (the kinds share one).
+        let read = [
+            KeySet::DATA,
+            KeySet::BASE,
+            KeySet::IF,
+            KeySet::FEATURES,
+            KeySet::PREFIX,
+            KeySet::DISCRIMINATOR,
+            KeySet::RETURNS_AT,
+            KeySet::BOXED_AT,
+        ];
+        let mut places: Vec<u8> = read.iter().map(|&i| KeySet::SLOTS[i]).collect();
+        places.push(KeySet::SLOTS[Meta::Enum as usize]);
+        assert!(Meta::ALL
+            .iter()
+            .all(|&m| KeySet::SLOTS[m as usize] == KeySet::SLOTS[0]));
+        places.sort_unstable();
+        places.dedup();
+        assert_eq!(places.len(), read.len() + 1);
+        assert!(places.iter().all(|&p| usize::from(p) < KeySet::PLACES));
     }
 
     #[test]
@@ -1819,6 +2018,57 @@ mod tests {
                 let same = c_name(a, true) == c_name(b, true);
                 assert_eq!(same, c_name_key(a) == c_name_key(b), "{a} {b}");
             }
+        }
+    }
+
+    /// The fingerprint worked out without a C name is that of the C name itself.
+    #[test]
+    fn c_name_keys_hash_c_names() {
+        let mut names: Vec<String> = [
+            "",
+            "a",
+            "int",
+            "if",
+            "q-int",
+            "1",
+            "1x",
+            "_Static_assert",
+            "_Static-assert",
+            "reinterpret_cast",
+            "reinterpret-cast",
+            "reinterpret_casts",
+            "Int",
+            "a\0b",
+            "\0",
+            "x.y-z",
+            "ABCDEFGH",
+            "\u{e9}t\u{e9}",
+            "has-x",
+            "9-lives-of-a-cat",
+            "unix",
+            "i386",
+            "-Bool",
+            "and.eq",
+            "\u{e9}t\u{e9}-and-a-long-tail-after-it",
+            "a-long-tail-before-\u{e9}t\u{e9}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for len in 0..40 {
+            let text: String = (0..len)
+                .map(|i| ['a', '-', '7', 'Z', '_', '.'][i % 6])
+                .collect();
+            names.push(format!("7{text}"));
+            names.push(text);
+        }
+        names.extend(RESERVED.iter().map(|w| w.to_string()));
+        for name in &names {
+            let cname = c_name(name, true).into_bytes();
+            let len = cname.len();
+            let mut padded = cname;
+            padded.resize(len + 8, 0);
+            assert_eq!(c_name_key(name), hash_padded(&padded, 0, len), "{name:?}");
         }
     }
 

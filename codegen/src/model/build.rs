@@ -7,7 +7,7 @@ use super::{
     EntityKind, EnumMember, EnumType, Event, Feature, JsonType, Member, Module, ModuleId,
     ModuleItem, ObjectType, Schema, Variant,
 };
-use super::{Entity, Name, NameMap, NameSet};
+use super::{Entity, Name, NameHasher, NameMap, NameSet};
 use crate::check::{
     c_name, c_name_key, BranchExpr, CheckedSchema, EnumMemberExpr, Expr, ExprBody, FeatureExpr,
     Item, MemberExpr, Origin, TypeName, TypeOrMembers,
@@ -18,6 +18,7 @@ use crate::parse::{ParsedSchema, Pragma};
 use crate::source::Info;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::path::{Component, Path, PathBuf};
 
 /// QEMU's generated code keeps feature sets in 64-bit masks.
@@ -172,7 +173,7 @@ struct Builder {
     cwd: Option<PathBuf>,
     /// The module of each file name seen so far (interned names, keyed by address): a
     /// file's module is worked out once, not once per definition.
-    file_modules: HashMap<usize, ModuleId>,
+    file_modules: HashMap<usize, ModuleId, BuildHasherDefault<NameHasher>>,
     /// The last file looked up in `file_modules`, and its module.
     last_file_module: Option<(usize, ModuleId)>,
     /// The entity of each built-in type, by [`Builtin`] discriminant.
@@ -221,12 +222,13 @@ impl Builder {
             marker_files,
             root_dir: root.parent().map(Path::to_path_buf).unwrap_or_default(),
             cwd,
-            file_modules: HashMap::new(),
+            file_modules: HashMap::default(),
             last_file_module: None,
             builtin_ids: [EntityId::UNRESOLVED; Builtin::ALL.len()],
             empty_id: EntityId::UNRESOLVED,
         };
-        b.make_module(Module::BUILTIN.to_string());
+        let builtin = b.make_module(Module::BUILTIN.to_string());
+        debug_assert_eq!(builtin, Builder::BUILTIN_MODULE);
         let root_name = b.module_name(root);
         b.make_module(root_name);
         b
@@ -241,6 +243,9 @@ impl Builder {
         self.member_keys.reserve(entities * 2);
         self.listed.reserve(entities);
         self.by_name.reserve(entities);
+        // Type references: about two per entity (members, branches, bases, arguments).
+        self.pending_names.reserve(entities * 2);
+        self.doc_slots.reserve(entities / 2);
     }
 
     // -----------------------------------------------------------------------------------
@@ -282,9 +287,13 @@ impl Builder {
     fn module_of(&mut self, info: Option<&Info>) -> ModuleId {
         match info {
             Some(info) => self.module_of_file(info.file),
-            None => self.make_module(Module::BUILTIN.to_string()),
+            // Made first, by `Builder::new`.
+            None => Builder::BUILTIN_MODULE,
         }
     }
+
+    /// The module of the built-in types.
+    const BUILTIN_MODULE: ModuleId = ModuleId(0);
 
     /// The module of the (interned) file name `file`.
     fn module_of_file(&mut self, file: &'static PathBuf) -> ModuleId {
@@ -427,7 +436,6 @@ impl Builder {
                         name: Name::new_static(n),
                         cond: None,
                         features: Vec::new(),
-                        info: None,
                     })
                     .collect(),
                 prefix: None,
@@ -483,7 +491,17 @@ impl Builder {
 
     /// The array type of `element`, defined on first use.
     fn make_array(&mut self, element: &str, origin: Option<&Origin>) -> Result<Name> {
-        let name = joined(&[element, "List"]);
+        let parts = [element, "List"];
+        let mut buf = [0u8; 64];
+        let name = match joined_in(&parts, &mut buf) {
+            // Most array types are used again: the type's own name is shared, and no name
+            // made only to look it up.
+            Some(text) => match self.by_name.get_key_value(text) {
+                Some((name, &id)) if self.entity(id).is_type() => return Ok(name.clone()),
+                _ => Name::new(text),
+            },
+            None => joined(&parts),
+        };
         if self.lookup_type(&name).is_none() {
             let entity = Builder::new_entity(
                 name.clone(),
@@ -509,20 +527,29 @@ impl Builder {
     /// Members with their type names (arrays defined on the way).
     fn make_members(
         &mut self,
-        members: Vec<MemberExpr>,
+        mut members: Vec<MemberExpr>,
         origin: &Origin,
     ) -> Result<(Vec<Member>, std::ops::Range<u32>)> {
+        // Array types first (the only step that can fail, and no other leaves anything an
+        // error would show), so that the members are then made by an infallible loop.
+        for m in &mut members {
+            if let TypeName::Array(element) = &m.ty {
+                let array = self.make_array(element, Some(origin))?;
+                m.ty = TypeName::Named(array);
+            }
+        }
         let start = self.pending_names.len() as u32;
+        self.pending_names.reserve(members.len());
         // A MemberExpr and a Member are the same size (96 bytes): collected from the
         // vector's own iterator, the members are written over the expressions, in place,
         // rather than into a second allocation.
         let out = members
             .into_iter()
             .map(|m| {
-                let ty = self.type_name(m.ty, origin)?;
+                let (TypeName::Named(ty) | TypeName::Array(ty)) = m.ty;
                 self.pending_names.push(ty);
                 let features = self.make_features(m.features, origin);
-                Ok(Member {
+                Member {
                     name: m.name,
                     ty: EntityId::UNRESOLVED,
                     optional: m.optional,
@@ -530,9 +557,9 @@ impl Builder {
                     features,
                     info: Some(origin.info),
                     defined_in: EntityId::UNRESOLVED,
-                })
+                }
             })
-            .collect::<Result<Vec<Member>>>()?;
+            .collect::<Vec<Member>>();
         Ok((out, start..self.pending_names.len() as u32))
     }
 
@@ -604,7 +631,6 @@ impl Builder {
                 name: m.name,
                 cond: m.cond,
                 features: self.make_features(m.features, origin),
-                info: Some(origin.info),
             })
             .collect()
     }
@@ -1041,21 +1067,10 @@ impl Builder {
             .object_mut(id)
             .map(|o| std::mem::take(&mut o.members))
             .unwrap_or_default();
-        // `members[i]` has the C name fingerprint `keys[i]`.
-        let base_count = self
-            .pending_name(self.pending[id.index()].base)
-            .map_or(0, |base| {
-                self.lookup_type(base)
-                    .and_then(|b| self.object(b))
-                    .map_or(0, |o| o.members.len())
-            });
-        // Sized once for the base's members and the local ones, not grown member by
-        // member (a base not checked yet has only its local ones so far, so this may
-        // fall short).
-        let mut members: Vec<Member> = match base_count {
-            0 => Vec::new(),
-            n => Vec::with_capacity(n + local.len()),
-        };
+        // `members[i]` has the C name fingerprint `keys[i]`. With a base, sized once for
+        // its members and the local ones when the base is checked, not grown member by
+        // member.
+        let mut members: Vec<Member> = Vec::new();
         let mut keys = std::mem::take(&mut self.key_scratch);
         keys.clear();
         let base_name = self.pending[id.index()].base.take();
@@ -1083,6 +1098,15 @@ impl Builder {
         }
         let local_start = members.len();
 
+        // A filter in front of the search of `keys` (256 bits, one per value of a key's
+        // top byte): a member is compared with the others only when its bit is taken,
+        // rather than each with all before it (large structs have dozens).
+        let mut filter = [0u64; 4];
+        let bit = |key: u64| ((key >> 62) as usize, 1u64 << ((key >> 56) & 63));
+        for &key in &keys {
+            let (word, mask) = bit(key);
+            filter[word] |= mask;
+        }
         let types = self.pending[id.index()].member_types.clone();
         let type_names = self.pending_names(types);
         for (i, ty) in type_names.iter().enumerate().take(local.len()) {
@@ -1094,7 +1118,8 @@ impl Builder {
             let ty = self.resolve(ty, id, what)?;
             self.check_feature_clash(&m.features, &m.name, id)?;
             let key = c_name_key(&m.name);
-            if keys.contains(&key) {
+            let (word, mask) = bit(key);
+            if filter[word] & mask != 0 && keys.contains(&key) {
                 // Same fingerprint: compare the C names for real, as QEMU does.
                 let mut seen: Vec<Seen> = members
                     .iter()
@@ -1103,6 +1128,7 @@ impl Builder {
                     .collect();
                 self.clash(&mut seen, self.seen_member(m), id)?;
             }
+            filter[word] |= mask;
             keys.push(key);
             local[i].ty = ty;
         }
@@ -1153,7 +1179,12 @@ impl Builder {
         let tag = keys
             .iter()
             .zip(members)
-            .find(|(&k, m)| k == tag_key && c_name(&m.name, true) == c_name(&tag_name, true))
+            .find(|(&k, m)| {
+                // The same name has the same C name: nearly always the one, found without
+                // building C names.
+                k == tag_key
+                    && (m.name == tag_name || c_name(&m.name, true) == c_name(&tag_name, true))
+            })
             .map(|(_, m)| m)
             .filter(|m| m.name == tag_name);
         let Some(tag) = tag else {
@@ -1273,32 +1304,32 @@ impl Builder {
         let Some(b) = self.object(id).and_then(|o| o.branches.as_ref()) else {
             return false;
         };
-        let mut scratch = Vec::new();
-        b.variants.iter().any(|v| {
-            scratch.clear();
-            scratch.extend_from_slice(keys);
-            self.type_may_clash(v.ty, &mut scratch)
-        })
+        b.variants.iter().any(|v| self.type_may_clash(v.ty, keys))
     }
 
-    /// [`Builder::check_type_clash`] on fingerprints: whether the members of object type
-    /// `ty` (and its branches') may collide with those in `keys`.
-    fn type_may_clash(&self, ty: EntityId, keys: &mut Vec<u64>) -> bool {
+    /// [`Builder::check_type_clash`] on fingerprints: whether a member of object type `ty`
+    /// (or of its branches') may collide with one of `outer`, those of the types it is a
+    /// branch of.
+    ///
+    /// Only members of different types are compared: each type's own members (and so
+    /// `outer` among themselves) passed its own clash checks, every branch type being
+    /// checked before its union's branches are compared.
+    fn type_may_clash(&self, ty: EntityId, outer: &[u64]) -> bool {
         let Some(object) = self.object(ty) else {
             return false;
         };
-        for &key in self.keys_of(ty) {
-            if keys.contains(&key) {
-                return true;
-            }
-            keys.push(key);
+        let own = self.keys_of(ty);
+        if own.iter().any(|key| outer.contains(key)) {
+            return true;
         }
         match &object.branches {
-            Some(b) => b.variants.iter().any(|v| {
-                let mut keys = keys.clone();
-                self.type_may_clash(v.ty, &mut keys)
-            }),
-            None => false,
+            Some(b) if !b.variants.is_empty() => {
+                let mut keys = Vec::with_capacity(outer.len() + own.len());
+                keys.extend_from_slice(outer);
+                keys.extend_from_slice(own);
+                b.variants.iter().any(|v| self.type_may_clash(v.ty, &keys))
+            }
+            _ => false,
         }
     }
 
@@ -1354,8 +1385,8 @@ impl Builder {
             .unwrap_or_default();
         let types = self.pending[id.index()].variant_types.clone();
         for (v, ty) in variants.iter_mut().zip(self.pending_names(types)) {
-            let what = Builder::describe_member("branch", &v.name, &name, &defn);
-            v.ty = self.resolve(ty, id, || what.clone())?;
+            let what = || Builder::describe_member("branch", &v.name, &name, &defn);
+            v.ty = self.resolve(ty, id, what)?;
         }
 
         let mut seen = Vec::new();
@@ -1367,12 +1398,13 @@ impl Builder {
                 role: "branch",
                 defined_in: name.clone(),
             };
-            let described = Builder::describe_seen(&item, &defn);
+            // Worked out for a message only.
+            let described = || Builder::describe_member("branch", &v.name, &name, &defn);
             self.clash(&mut seen, item, id)?;
             let Some(qtype) = self.alternate_qtype(v.ty) else {
                 return Err(self.error(
                     id,
-                    format!("{described} cannot use {}", self.describe(v.ty)),
+                    format!("{} cannot use {}", described(), self.describe(v.ty)),
                 ));
             };
             // Values arriving as strings (from the command line, say) could also be read
@@ -1401,7 +1433,7 @@ impl Builder {
                 if let Some((_, other)) = types_seen.iter().find(|(t, _)| *t == qt) {
                     return Err(self.error(
                         id,
-                        format!("{described} can't be distinguished from '{other}'"),
+                        format!("{} can't be distinguished from '{other}'", described()),
                     ));
                 }
                 types_seen.push((qt, v.name.clone()));
@@ -1549,7 +1581,8 @@ impl Builder {
         match &entity.kind {
             EntityKind::Enum(e) => {
                 for m in &e.members {
-                    Builder::connect_member(doc, &m.name, "value", m.info.as_ref(), &self.pragma)?;
+                    let info = entity.info.as_ref();
+                    Builder::connect_member(doc, &m.name, "value", info, &self.pragma)?;
                     Builder::connect_features(doc, &m.features)?;
                 }
             }
@@ -1598,32 +1631,46 @@ impl Builder {
 
     /// Puts every entity and include directive into its module.
     fn set_modules(&mut self) {
-        for listed in std::mem::take(&mut self.listed) {
-            match listed {
+        let listed = std::mem::take(&mut self.listed);
+        // Each item's module is worked out first, so that every module's list is made at
+        // its size once rather than grown item by item.
+        let mut targets = Vec::with_capacity(listed.len());
+        let mut counts = vec![0usize; self.modules.len()];
+        for item in &listed {
+            let module = match item {
                 Listed::Entity(id) => {
-                    let entity = self.entity(id);
+                    let entity = self.entity(*id);
                     let info = match &entity.kind {
                         EntityKind::Array(a) => {
                             self.entities.get(a.element.index()).and_then(|e| e.info)
                         }
                         _ => entity.info,
                     };
-                    let module = self.module_of(info.as_ref());
-                    self.entities[id.index()].module = module;
-                    self.modules[module.index()]
-                        .items
-                        .push(ModuleItem::Entity(id));
+                    self.module_of(info.as_ref())
                 }
-                Listed::Include(included, info) => {
-                    let module = self.module_of(Some(&info));
-                    self.modules[module.index()]
-                        .items
-                        .push(ModuleItem::Include {
-                            module: included,
-                            info,
-                        });
-                }
+                Listed::Include(_, info) => self.module_of(Some(info)),
+            };
+            if counts.len() <= module.index() {
+                counts.resize(module.index() + 1, 0);
             }
+            counts[module.index()] += 1;
+            targets.push(module);
+        }
+        for (module, count) in self.modules.iter_mut().zip(counts) {
+            module.items.reserve_exact(count);
+        }
+        for (item, module) in listed.into_iter().zip(targets) {
+            let item = match item {
+                Listed::Entity(id) => {
+                    self.entities[id.index()].module = module;
+                    ModuleItem::Entity(id)
+                }
+                Listed::Include(included, info) => ModuleItem::Include {
+                    module: included,
+                    info,
+                },
+            };
+            self.modules[module.index()].items.push(item);
         }
     }
 
@@ -1687,32 +1734,55 @@ fn find_from<T>(items: &[T], cursor: &mut usize, wanted: impl Fn(&T) -> bool) ->
 /// implicit types (`FooList`, `q_obj_NAME-arg`), made for every array use and inline
 /// argument list, where building them a character at a time cost several times more.
 fn joined(parts: &[&str]) -> Name {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
     let mut buf = [0u8; 64];
-    if let Some(out) = buf.get_mut(..len) {
-        let mut at = 0;
-        for part in parts {
-            if let Some(slot) = out.get_mut(at..at + part.len()) {
-                slot.copy_from_slice(part.as_bytes());
-            }
-            at += part.len();
-        }
-        if let Ok(text) = std::str::from_utf8(out) {
-            return Name::new(text);
-        }
+    match joined_in(parts, &mut buf) {
+        Some(text) => Name::new(text),
+        None => Name::from(parts.concat()),
     }
-    Name::from(parts.concat())
+}
+
+/// `parts` one after the other in `buf`, when they fit.
+fn joined_in<'b>(parts: &[&str], buf: &'b mut [u8; 64]) -> Option<&'b str> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let out = buf.get_mut(..len)?;
+    let mut at = 0;
+    for part in parts {
+        if let Some(slot) = out.get_mut(at..at + part.len()) {
+            slot.copy_from_slice(part.as_bytes());
+        }
+        at += part.len();
+    }
+    std::str::from_utf8(out).ok()
 }
 
 /// Whether two of `names` may have the same C name: false when their fingerprints all
 /// differ, so that the exact (allocating) clash checks run only when they can fail.
 fn may_clash<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> bool {
-    if names.len() < 2 {
+    /// The most names compared on the stack; more are sorted in a vector.
+    const MOST: usize = 64;
+    let count = names.len();
+    if count < 2 {
         return false;
     }
-    let mut keys: Vec<u64> = names.map(c_name_key).collect();
-    keys.sort_unstable();
-    keys.windows(2).any(|w| w[0] == w[1])
+    if count > MOST {
+        let mut keys: Vec<u64> = names.map(c_name_key).collect();
+        keys.sort_unstable();
+        return keys.windows(2).any(|w| w[0] == w[1]);
+    }
+    // A key is compared with those before it only when its bit in a filter (one per
+    // value of its top byte) is taken: no allocation, no sort.
+    let mut keys = [0u64; MOST];
+    let mut filter = [0u64; 4];
+    for (i, name) in names.take(MOST).enumerate() {
+        let key = c_name_key(name);
+        let (word, bit) = ((key >> 62) as usize, 1u64 << ((key >> 56) & 63));
+        if filter[word] & bit != 0 && keys[..i].contains(&key) {
+            return true;
+        }
+        filter[word] |= bit;
+        keys[i] = key;
+    }
+    false
 }
 
 /// `path` without `.` components and with `dir/..` pairs dropped, lexically; unlike

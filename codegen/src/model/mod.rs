@@ -37,21 +37,34 @@ impl Hasher for NameHasher {
             word.copy_from_slice(chunk);
             self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
         }
-        // The last few bytes as one word: a round each cost as much as a whole word.
+        // The last few bytes as one word: a round each cost as much as a whole word. Read
+        // in two overlapping pieces (the bytes both hold land in the same places), not a
+        // byte at a time; the count tells apart words that differ only in trailing zeros.
         let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let word = rest
-                .iter()
-                .rev()
-                .fold(rest.len() as u64, |w, &b| (w << 8) | u64::from(b));
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        let n = rest.len();
+        if n > 0 {
+            let four = |at: usize| -> u64 {
+                rest.get(at..at + 4)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map_or(0, |b| u64::from(u32::from_le_bytes(b)))
+            };
+            let two = |at: usize| -> u64 {
+                rest.get(at..at + 2)
+                    .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                    .map_or(0, |b| u64::from(u16::from_le_bytes(b)))
+            };
+            let word = match n {
+                4.. => four(0) | (four(n - 4) << (8 * (n - 4))),
+                2.. => two(0) | (two(n - 2) << (8 * (n - 2))),
+                _ => rest.first().map_or(0, |&b| u64::from(b)),
+            };
+            self.0 = (self.0.rotate_left(5) ^ word ^ ((n as u64) << 56)).wrapping_mul(K);
         }
     }
 
-    fn write_u8(&mut self, i: u8) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(K);
-    }
+    // `str` hashes end with this byte, which keeps strings hashed one after the other
+    // apart; the maps here are keyed by one name each, so it is skipped.
+    fn write_u8(&mut self, _: u8) {}
 
     fn finish(&self) -> u64 {
         self.0
@@ -362,7 +375,13 @@ impl Builtin {
     }
 
     /// The built-in type called `name`, if any.
+    #[inline]
     pub fn named(name: &str) -> Option<Builtin> {
+        // Defined types are CamelCase (or `q_...`, `...List`): most names asked about are
+        // told apart by their first letter alone.
+        if !name.as_bytes().first().is_some_and(u8::is_ascii_lowercase) {
+            return None;
+        }
         // Told apart by length first, then compared: cheaper than a hash lookup.
         Some(match name {
             "str" => Builtin::Str,
@@ -556,7 +575,10 @@ impl EnumType {
     }
 }
 
-/// One value of an enumeration.
+/// One value of an enumeration. Where it is defined is where its enumeration is (the
+/// [`Entity::info`] of the enumeration holding it).
+// No position of its own: the enumeration's, copied into every value, made each value a
+// third larger, and kept the values from being made in place of their expressions.
 #[derive(Clone, Debug)]
 pub struct EnumMember {
     /// The value as it goes over the wire.
@@ -565,8 +587,6 @@ pub struct EnumMember {
     pub cond: Option<Box<Cond>>,
     /// Its features.
     pub features: Vec<Feature>,
-    /// Where the enumeration is defined.
-    pub info: Option<Info>,
 }
 
 /// An array type: the type of `[ 'Foo' ]`, named `FooList`.
