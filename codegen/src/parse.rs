@@ -1193,13 +1193,19 @@ impl<'a> BlockLines<'a> for &mut DocLines<'_, 'a> {
         let src: &'a str = lexer.src;
         let bytes = src.as_bytes();
         let start = lexer.cursor + 1;
+        let after = bytes.get(start + 1);
         if bytes.get(lexer.cursor) == Some(&b'\n')
             && bytes.get(start) == Some(&b'#')
-            && bytes.get(start + 1) != Some(&b'#')
+            && after != Some(&b'#')
         {
-            let end = (lexer.breaks)
-                .find(bytes.get(start..).unwrap_or_default())
-                .map_or(bytes.len(), |i| start + i);
+            // A lone `#` (a blank line, nearly a third of them) ends right there.
+            let end = if after == Some(&b'\n') {
+                start + 1
+            } else {
+                (lexer.breaks)
+                    .find(bytes.get(start..).unwrap_or_default())
+                    .map_or(bytes.len(), |i| start + i)
+            };
             lexer.info.line += 1;
             lexer.line_pos = start;
             lexer.cursor = end;
