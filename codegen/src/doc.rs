@@ -1185,7 +1185,7 @@ struct Reader<'r, L> {
     /// Where the block's source text may break the two-spaces rule, when known.
     stops: Option<&'r SentenceStops>,
     /// The address of the first of `stops` at or after the last line it was looked for
-    /// at (0 before any, and always without `stops`, so that every line is looked at).
+    /// at (always 0 without `stops`, so that every line is looked at).
     next_stop: usize,
 }
 
@@ -1205,7 +1205,9 @@ impl<'a, 'r, L: BlockLines<'a>> Reader<'r, L> {
             warnings,
             literal: false,
             literal_indent: 0,
-            next_stop: 0,
+            // The stop the lines before this block were last checked against: the
+            // first at or after this block's lines, unless they are past it.
+            next_stop: stops.map_or(0, SentenceStops::upcoming),
         }
     }
 
@@ -1546,6 +1548,12 @@ impl SentenceStops {
         let start = line.as_ptr() as usize;
         self.first_from(start)
             .is_some_and(|p| p + 2 < start + line.len())
+    }
+
+    /// The address of the stop [`SentenceStops::first_from`] found last (`usize::MAX`
+    /// past the last stop).
+    fn upcoming(&self) -> usize {
+        self.at.get(self.next.get()).copied().unwrap_or(usize::MAX)
     }
 
     /// The address of the first stop at `start` or after it.
