@@ -1057,37 +1057,40 @@ impl<'s> Draft<'s> {
             SectionKind::Returns | SectionKind::Errors | SectionKind::Since
         ) && self.has(kind)
         {
-            return Err(SchemaError::new(
-                &self.at_line(line),
+            return Err(self.problem(
+                line,
                 format!("second '{kind}:' section; there may be only one"),
-            )
-            .into());
+            ));
         }
         self.push(Section::new(kind, line));
         Ok(())
     }
 
+    /// The error `message` about the line `line`. Out of line: the messages' formatting
+    /// would otherwise weigh on the common path of its callers.
+    #[cold]
+    #[inline(never)]
+    fn problem(&self, line: u32, message: String) -> Stop {
+        SchemaError::new(&self.at_line(line), message).into()
+    }
+
     fn new_description(&mut self, line: u32, name: &str, kind: SectionKind) -> Step<()> {
-        let what = if kind == SectionKind::Feature {
-            "feature"
-        } else {
-            "member"
+        let what = || {
+            if kind == SectionKind::Feature {
+                "feature"
+            } else {
+                "member"
+            }
         };
         if name.is_empty() {
-            return Err(
-                SchemaError::new(&self.at_line(line), format!("'@:' names no {what}")).into(),
-            );
+            return Err(self.problem(line, format!("'@:' names no {}", what())));
         }
         let print = fingerprint(kind, name);
         let top = (print >> 56) as usize;
         let (word, bit) = (top / 64, 1u64 << (top % 64));
         let maybe_seen = self.described_bits.get(word).is_some_and(|w| w & bit != 0);
         if maybe_seen && self.described.contains(&print) && self.find(kind, name).is_some() {
-            return Err(SchemaError::new(
-                &self.at_line(line),
-                format!("{what} '{name}' is described twice"),
-            )
-            .into());
+            return Err(self.problem(line, format!("{} '{name}' is described twice", what())));
         }
         self.described.push(print);
         if let Some(w) = self.described_bits.get_mut(word) {
