@@ -31,7 +31,9 @@ pub struct RawDocLine<'a> {
     pub info: Info,
 }
 
-/// The lines between a `##` that opens a doc block and the `##` that closes it.
+/// The lines between a `##` that opens a doc block and the `##` that closes it, gathered
+/// (for [`parse_block`]; the parser hands a block's lines over as they are read instead,
+/// one at a time).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawDocBlock<'a> {
     /// Where the opening `##` stands.
@@ -1511,8 +1513,8 @@ fn single_space_after_sentence(line: &str) -> Option<usize> {
 pub(crate) struct SentenceStops {
     /// Addresses of the stops, ascending.
     at: Vec<usize>,
-    /// The first entry not below the last line asked about: lines are asked about in
-    /// order, except when a block is read a second time.
+    /// The first entry not below the last line asked about: lines are nearly always
+    /// asked about in order (a lookup behind it starts over).
     next: std::cell::Cell<usize>,
 }
 
