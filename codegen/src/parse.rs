@@ -1112,7 +1112,14 @@ impl<'a> Parser<'a, '_> {
                 a: start,
                 b: end,
             };
-            let bit = key_bit(self.slot_str(key).as_bytes());
+            // The key's bytes, without making a string of them (which checks where
+            // characters start) for its length and last byte.
+            let bytes = if escaped {
+                self.lexer.escaped.as_bytes()
+            } else {
+                self.lexer.src.as_bytes()
+            };
+            let bit = key_bit(bytes.get(start as usize..end as usize).unwrap_or_default());
             if seen & bit != 0 && self.has_key(first, self.slot_str(key)) {
                 let message = format!("duplicate key '{}'", self.slot_str(key));
                 return Err(self.lexer.error(message));
