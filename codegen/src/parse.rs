@@ -831,7 +831,9 @@ impl<'a> Parser<'a, '_> {
         if let Some(error) = lines.error {
             return Err(error);
         }
-        self.lexer.accept(false)?;
+        // What follows a block is nearly always its definition's `{` on the next line:
+        // read inline (`next_token` leaves anything else to `accept`).
+        self.lexer.next_token()?;
         Ok(doc)
     }
 
