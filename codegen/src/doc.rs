@@ -853,8 +853,6 @@ pub(crate) struct Scratch {
     /// The sections of the blocks read so far, which the blocks refer to (see
     /// [`Store::Shared`]).
     sections: Vec<Section>,
-    /// [`fingerprint`]s of the member and feature descriptions of the block being read.
-    described: Vec<u64>,
 }
 
 impl Scratch {
@@ -867,7 +865,6 @@ impl Scratch {
             pieces: Vec::with_capacity(len / 28),
             // And a section per 100 bytes or more.
             sections: Vec::with_capacity(len / 96),
-            described: Vec::new(),
         }
     }
 
@@ -935,11 +932,9 @@ struct Draft<'s> {
     pieces: &'s mut Vec<(u32, u32)>,
     /// Where the last section's pieces start in `pieces`.
     current: usize,
-    /// Fingerprints of the descriptions so far.
-    described: &'s mut Vec<u64>,
-    /// A bit for each fingerprint in `described`, picked by its top byte: a description
-    /// whose bit is clear is new, which is told without going through all of them
-    /// (blocks describe up to a hundred members).
+    /// A bit for the [`fingerprint`] of each description so far, picked by its top
+    /// byte: a description whose bit is clear is new, which is told without going
+    /// through all of them (blocks describe up to a hundred members).
     described_bits: [u64; 4],
     /// What the block's lines are slices of.
     source: Source<'s>,
@@ -949,12 +944,7 @@ impl<'s> Draft<'s> {
     /// A block with its (empty) body starting at `info`, whose lines are slices of
     /// `source`.
     fn new(info: &Info, scratch: &'s mut Scratch, source: Source<'s>) -> Draft<'s> {
-        let Scratch {
-            pieces,
-            sections,
-            described,
-        } = scratch;
-        described.clear();
+        let Scratch { pieces, sections } = scratch;
         let first = sections.len();
         sections.push(Section::new(SectionKind::Plain, info.line));
         Draft {
@@ -963,7 +953,6 @@ impl<'s> Draft<'s> {
             start: *info,
             current: pieces.len(),
             pieces,
-            described,
             described_bits: [0; 4],
             source,
         }
@@ -1090,15 +1079,19 @@ impl<'s> Draft<'s> {
         let print = fingerprint(kind, name);
         let top = (print >> 56) as usize;
         let (word, bit) = (top / 64, 1u64 << (top % 64));
+        let key = (print >> 32) as u32;
+        // A set bit may be another name's: the keys (the fingerprints' other half) of
+        // the block's descriptions, then their names, tell.
         let maybe_seen = self.described_bits.get(word).is_some_and(|w| w & bit != 0);
-        if maybe_seen && self.described.contains(&print) && self.find(kind, name).is_some() {
+        if maybe_seen
+            && self.mine().iter().any(|s| s.key == key && s.kind == kind)
+            && self.find(kind, name).is_some()
+        {
             return Err(self.problem(line, format!("{} '{name}' is described twice", what())));
         }
-        self.described.push(print);
         if let Some(w) = self.described_bits.get_mut(word) {
             *w |= bit;
         }
-        let key = (print >> 32) as u32;
         // The readers hand over slices of the source: the name is where it stands there.
         let text = self.source.text;
         let offset = (name.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
