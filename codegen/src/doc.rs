@@ -879,6 +879,12 @@ impl Scratch {
     }
 }
 
+/// A bit of its own for each kind of section.
+#[inline]
+fn kind_bit(kind: SectionKind) -> u8 {
+    1 << kind as u8
+}
+
 /// The [`Section::key`] of a description of `kind` for `name`.
 #[inline]
 fn key_of(kind: SectionKind, name: &str) -> u32 {
@@ -936,6 +942,8 @@ struct Draft<'s> {
     /// byte: a description whose bit is clear is new, which is told without going
     /// through all of them (blocks describe up to a hundred members).
     described_bits: [u64; 4],
+    /// A bit (see [`kind_bit`]) for each kind of section the block has so far.
+    kinds: u8,
     /// What the block's lines are slices of.
     source: Source<'s>,
 }
@@ -954,6 +962,7 @@ impl<'s> Draft<'s> {
             current: pieces.len(),
             pieces,
             described_bits: [0; 4],
+            kinds: kind_bit(SectionKind::Plain),
             source,
         }
     }
@@ -978,7 +987,7 @@ impl<'s> Draft<'s> {
     }
 
     fn has(&self, kind: SectionKind) -> bool {
-        self.mine().iter().any(|s| s.kind == kind)
+        self.kinds & kind_bit(kind) != 0
     }
 
     /// Gives the last section its pieces, without the blank lines around it.
@@ -996,6 +1005,7 @@ impl<'s> Draft<'s> {
 
     fn push(&mut self, section: Section) {
         self.flush();
+        self.kinds |= kind_bit(section.kind);
         self.sections.push(section);
     }
 
