@@ -206,7 +206,7 @@ fn parse_source(
                 .then(|| path.parent().unwrap_or_else(|| Path::new("")).to_path_buf()),
             ..Lexer::new(&text, start)
         },
-        path,
+        folder: path.parent().unwrap_or_else(|| Path::new("")),
         dir,
         source: doc::Source {
             text: &text,
@@ -664,7 +664,10 @@ impl<'a> Lexer<'a> {
 
 struct Parser<'a, 's> {
     lexer: Lexer<'a>,
-    path: &'a Path,
+    /// The folder of the file's path, which its includes are joined to (worked out
+    /// once: QEMU's root file has some forty includes, and a path's parent is found by
+    /// walking it).
+    folder: &'a Path,
     /// The absolute form of `path`'s folder.
     dir: PathBuf,
     /// The file's text, which the lexer reads, and its doc sections' shared text.
@@ -764,11 +767,7 @@ impl<'a> Parser<'a, '_> {
                 "value of 'include' must be a string",
             ));
         };
-        let file = self
-            .path
-            .parent()
-            .unwrap_or_else(|| Path::new(""))
-            .join(name);
+        let file = self.folder.join(name);
         self.schema.items.push(TopLevel::Include {
             file: file.clone(),
             info: *info,
