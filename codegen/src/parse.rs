@@ -668,7 +668,7 @@ struct Parser<'a, 's> {
     /// once: QEMU's root file has some forty includes, and a path's parent is found by
     /// walking it).
     folder: &'a Path,
-    /// The absolute form of `path`'s folder.
+    /// The absolute form of `folder`.
     dir: PathBuf,
     /// The file's text, which the lexer reads, and its doc sections' shared text.
     source: doc::Source<'a>,
@@ -872,7 +872,7 @@ impl<'a> Parser<'a, '_> {
             let (Some(&key), Some(value)) = (slots.get(at), slots.get(at + 1)) else {
                 return false;
             };
-            if matches!(key.b - key.a, 6 | 7) {
+            if matches!(key.b.wrapping_sub(key.a), 6 | 7) {
                 let text = if key.kind == Kind::EscapedStr {
                     escaped
                 } else {
