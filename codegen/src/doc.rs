@@ -31,7 +31,9 @@ pub struct RawDocLine<'a> {
     pub info: Info,
 }
 
-/// The lines between a `##` that opens a doc block and the `##` that closes it.
+/// The lines between a `##` that opens a doc block and the `##` that closes it, gathered
+/// (for [`parse_block`]; the parser hands a block's lines over as they are read instead,
+/// one at a time).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawDocBlock<'a> {
     /// Where the opening `##` stands.
@@ -851,8 +853,6 @@ pub(crate) struct Scratch {
     /// The sections of the blocks read so far, which the blocks refer to (see
     /// [`Store::Shared`]).
     sections: Vec<Section>,
-    /// [`fingerprint`]s of the member and feature descriptions of the block being read.
-    described: Vec<u64>,
 }
 
 impl Scratch {
@@ -865,7 +865,6 @@ impl Scratch {
             pieces: Vec::with_capacity(len / 28),
             // And a section per 100 bytes or more.
             sections: Vec::with_capacity(len / 96),
-            described: Vec::new(),
         }
     }
 
@@ -878,6 +877,12 @@ impl Scratch {
     pub(crate) fn take_sections(&mut self) -> Vec<Section> {
         std::mem::take(&mut self.sections)
     }
+}
+
+/// A bit of its own for each kind of section.
+#[inline]
+fn kind_bit(kind: SectionKind) -> u8 {
+    1 << kind as u8
 }
 
 /// The [`Section::key`] of a description of `kind` for `name`.
@@ -933,12 +938,12 @@ struct Draft<'s> {
     pieces: &'s mut Vec<(u32, u32)>,
     /// Where the last section's pieces start in `pieces`.
     current: usize,
-    /// Fingerprints of the descriptions so far.
-    described: &'s mut Vec<u64>,
-    /// A bit for each fingerprint in `described`, picked by its top byte: a description
-    /// whose bit is clear is new, which is told without going through all of them
-    /// (blocks describe up to a hundred members).
+    /// A bit for the [`fingerprint`] of each description so far, picked by its top
+    /// byte: a description whose bit is clear is new, which is told without going
+    /// through all of them (blocks describe up to a hundred members).
     described_bits: [u64; 4],
+    /// A bit (see [`kind_bit`]) for each kind of section the block has so far.
+    kinds: u8,
     /// What the block's lines are slices of.
     source: Source<'s>,
 }
@@ -947,12 +952,7 @@ impl<'s> Draft<'s> {
     /// A block with its (empty) body starting at `info`, whose lines are slices of
     /// `source`.
     fn new(info: &Info, scratch: &'s mut Scratch, source: Source<'s>) -> Draft<'s> {
-        let Scratch {
-            pieces,
-            sections,
-            described,
-        } = scratch;
-        described.clear();
+        let Scratch { pieces, sections } = scratch;
         let first = sections.len();
         sections.push(Section::new(SectionKind::Plain, info.line));
         Draft {
@@ -961,8 +961,8 @@ impl<'s> Draft<'s> {
             start: *info,
             current: pieces.len(),
             pieces,
-            described,
             described_bits: [0; 4],
+            kinds: kind_bit(SectionKind::Plain),
             source,
         }
     }
@@ -987,7 +987,7 @@ impl<'s> Draft<'s> {
     }
 
     fn has(&self, kind: SectionKind) -> bool {
-        self.mine().iter().any(|s| s.kind == kind)
+        self.kinds & kind_bit(kind) != 0
     }
 
     /// Gives the last section its pieces, without the blank lines around it.
@@ -1005,6 +1005,7 @@ impl<'s> Draft<'s> {
 
     fn push(&mut self, section: Section) {
         self.flush();
+        self.kinds |= kind_bit(section.kind);
         self.sections.push(section);
     }
 
@@ -1057,43 +1058,50 @@ impl<'s> Draft<'s> {
             SectionKind::Returns | SectionKind::Errors | SectionKind::Since
         ) && self.has(kind)
         {
-            return Err(SchemaError::new(
-                &self.at_line(line),
+            return Err(self.problem(
+                line,
                 format!("second '{kind}:' section; there may be only one"),
-            )
-            .into());
+            ));
         }
         self.push(Section::new(kind, line));
         Ok(())
     }
 
+    /// The error `message` about the line `line`. Out of line: the messages' formatting
+    /// would otherwise weigh on the common path of its callers.
+    #[cold]
+    #[inline(never)]
+    fn problem(&self, line: u32, message: String) -> Stop {
+        SchemaError::new(&self.at_line(line), message).into()
+    }
+
     fn new_description(&mut self, line: u32, name: &str, kind: SectionKind) -> Step<()> {
-        let what = if kind == SectionKind::Feature {
-            "feature"
-        } else {
-            "member"
+        let what = || {
+            if kind == SectionKind::Feature {
+                "feature"
+            } else {
+                "member"
+            }
         };
         if name.is_empty() {
-            return Err(
-                SchemaError::new(&self.at_line(line), format!("'@:' names no {what}")).into(),
-            );
+            return Err(self.problem(line, format!("'@:' names no {}", what())));
         }
         let print = fingerprint(kind, name);
         let top = (print >> 56) as usize;
         let (word, bit) = (top / 64, 1u64 << (top % 64));
+        let key = (print >> 32) as u32;
+        // A set bit may be another name's: the keys (the fingerprints' other half) of
+        // the block's descriptions, then their names, tell.
         let maybe_seen = self.described_bits.get(word).is_some_and(|w| w & bit != 0);
-        if maybe_seen && self.described.contains(&print) && self.find(kind, name).is_some() {
-            return Err(SchemaError::new(
-                &self.at_line(line),
-                format!("{what} '{name}' is described twice"),
-            )
-            .into());
+        if maybe_seen
+            && self.mine().iter().any(|s| s.key == key && s.kind == kind)
+            && self.find(kind, name).is_some()
+        {
+            return Err(self.problem(line, format!("{} '{name}' is described twice", what())));
         }
-        self.described.push(print);
         if let Some(w) = self.described_bits.get_mut(word) {
             *w |= bit;
         }
-        let key = (print >> 32) as u32;
         // The readers hand over slices of the source: the name is where it stands there.
         let text = self.source.text;
         let offset = (name.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
@@ -1185,7 +1193,7 @@ struct Reader<'r, L> {
     /// Where the block's source text may break the two-spaces rule, when known.
     stops: Option<&'r SentenceStops>,
     /// The address of the first of `stops` at or after the last line it was looked for
-    /// at (0 before any, and always without `stops`, so that every line is looked at).
+    /// at (always 0 without `stops`, so that every line is looked at).
     next_stop: usize,
 }
 
@@ -1205,7 +1213,9 @@ impl<'a, 'r, L: BlockLines<'a>> Reader<'r, L> {
             warnings,
             literal: false,
             literal_indent: 0,
-            next_stop: 0,
+            // The stop the lines before this block were last checked against: the
+            // first at or after this block's lines, unless they are past it.
+            next_stop: stops.map_or(0, SentenceStops::upcoming),
         }
     }
 
@@ -1506,8 +1516,8 @@ fn single_space_after_sentence(line: &str) -> Option<usize> {
 pub(crate) struct SentenceStops {
     /// Addresses of the stops, ascending.
     at: Vec<usize>,
-    /// The first entry not below the last line asked about: lines are asked about in
-    /// order, except when a block is read a second time.
+    /// The first entry not below the last line asked about: lines are nearly always
+    /// asked about in order (a lookup behind it starts over).
     next: std::cell::Cell<usize>,
 }
 
@@ -1546,6 +1556,12 @@ impl SentenceStops {
         let start = line.as_ptr() as usize;
         self.first_from(start)
             .is_some_and(|p| p + 2 < start + line.len())
+    }
+
+    /// The address of the stop [`SentenceStops::first_from`] found last (`usize::MAX`
+    /// past the last stop).
+    fn upcoming(&self) -> usize {
+        self.at.get(self.next.get()).copied().unwrap_or(usize::MAX)
     }
 
     /// The address of the first stop at `start` or after it.

@@ -235,7 +235,7 @@ fn parse_source(
                 .then(|| path.parent().unwrap_or_else(|| Path::new("")).to_path_buf()),
             ..Lexer::new(&text, start)
         },
-        path,
+        folder: path.parent().unwrap_or_else(|| Path::new("")),
         dir,
         source: doc::Source {
             text: &text,
@@ -693,8 +693,11 @@ impl<'a> Lexer<'a> {
 
 struct Parser<'a, 's> {
     lexer: Lexer<'a>,
-    path: &'a Path,
-    /// The absolute form of `path`'s folder.
+    /// The folder of the file's path, which its includes are joined to (worked out
+    /// once: QEMU's root file has some forty includes, and a path's parent is found by
+    /// walking it).
+    folder: &'a Path,
+    /// The absolute form of `folder`.
     dir: PathBuf,
     /// The file's text, which the lexer reads, and its doc sections' shared text.
     source: doc::Source<'a>,
@@ -793,11 +796,7 @@ impl<'a> Parser<'a, '_> {
                 "value of 'include' must be a string",
             ));
         };
-        let file = self
-            .path
-            .parent()
-            .unwrap_or_else(|| Path::new(""))
-            .join(name);
+        let file = self.folder.join(name);
         self.schema.items.push(TopLevel::Include {
             file: file.clone(),
             info: *info,
@@ -860,7 +859,9 @@ impl<'a> Parser<'a, '_> {
         if let Some(error) = lines.error {
             return Err(error);
         }
-        self.lexer.accept(false)?;
+        // What follows a block is nearly always its definition's `{` on the next line:
+        // read inline (`next_token` leaves anything else to `accept`).
+        self.lexer.next_token()?;
         Ok(doc)
     }
 
@@ -900,7 +901,7 @@ impl<'a> Parser<'a, '_> {
             let (Some(&key), Some(value)) = (slots.get(at), slots.get(at + 1)) else {
                 return false;
             };
-            if matches!(key.b - key.a, 6 | 7) {
+            if matches!(key.b.wrapping_sub(key.a), 6 | 7) {
                 let text = if key.kind == Kind::EscapedStr {
                     escaped
                 } else {
@@ -1141,7 +1142,14 @@ impl<'a> Parser<'a, '_> {
                 a: start,
                 b: end,
             };
-            let bit = key_bit(self.slot_str(key).as_bytes());
+            // The key's bytes, without making a string of them (which checks where
+            // characters start) for its length and last byte.
+            let bytes = if escaped {
+                self.lexer.escaped.as_bytes()
+            } else {
+                self.lexer.src.as_bytes()
+            };
+            let bit = key_bit(bytes.get(start as usize..end as usize).unwrap_or_default());
             if seen & bit != 0 && self.has_key(first, self.slot_str(key)) {
                 let message = format!("duplicate key '{}'", self.slot_str(key));
                 return Err(self.lexer.error(message));
@@ -1222,13 +1230,19 @@ impl<'a> BlockLines<'a> for &mut DocLines<'_, 'a> {
         let src: &'a str = lexer.src;
         let bytes = src.as_bytes();
         let start = lexer.cursor + 1;
+        let after = bytes.get(start + 1);
         if bytes.get(lexer.cursor) == Some(&b'\n')
             && bytes.get(start) == Some(&b'#')
-            && bytes.get(start + 1) != Some(&b'#')
+            && after != Some(&b'#')
         {
-            let end = (lexer.breaks)
-                .find(bytes.get(start..).unwrap_or_default())
-                .map_or(bytes.len(), |i| start + i);
+            // A lone `#` (a blank line, nearly a third of them) ends right there.
+            let end = if after == Some(&b'\n') {
+                start + 1
+            } else {
+                (lexer.breaks)
+                    .find(bytes.get(start..).unwrap_or_default())
+                    .map_or(bytes.len(), |i| start + i)
+            };
             lexer.info.line += 1;
             lexer.line_pos = start;
             lexer.cursor = end;
