@@ -91,16 +91,18 @@ impl Schema {
 }
 
 /// Progress of an object type's check, which recurses into bases and branches.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum State {
+    #[default]
     Fresh,
     InProgress,
     Done,
 }
 
-/// Type names of an entity still to be resolved, as places in
-/// [`Builder::pending_names`]: the table has an entry per entity, and with the names in
-/// it each entry took 150 bytes rather than 48.
+/// What the builder keeps about an entity while checking it: the type names it has still
+/// to resolve, as places in [`Builder::pending_names`] (with the names in it each entry
+/// took 150 bytes rather than 48), how far its check is, and where its members'
+/// fingerprints are. One table rather than one per item: an entry is added per entity.
 #[derive(Clone, Debug, Default)]
 struct Pending {
     /// Object base type.
@@ -113,6 +115,11 @@ struct Pending {
     arg: Option<u32>,
     /// Command return type.
     ret: Option<u32>,
+    /// How far its check is.
+    state: State,
+    /// Where its members' [`c_name_key`]s are in [`Builder::member_keys`] (empty until
+    /// checked).
+    keys: (u32, u32),
 }
 
 /// The entity list of QEMU: definitions interleaved with include directives.
@@ -135,7 +142,6 @@ struct Builder {
     /// The definition behind each entity, for messages; `None` for predefined ones.
     origins: Vec<Option<Origin>>,
     pending: Vec<Pending>,
-    states: Vec<State>,
     by_name: NameMap<EntityId>,
     listed: Vec<Listed>,
     modules: Vec<Module>,
@@ -158,11 +164,9 @@ struct Builder {
     /// Current recursion depth of object checks.
     depth: usize,
     /// [`c_name_key`] of each member of every object type checked so far, object after
-    /// object (see `key_ranges`): the clash rules compare these, and only build C names
-    /// for an equal pair. One vector rather than one per object.
+    /// object (see [`Pending::keys`]): the clash rules compare these, and only build C
+    /// names for an equal pair. One vector rather than one per object.
     member_keys: Vec<u64>,
-    /// Where each entity's keys are in `member_keys` (empty until checked).
-    key_ranges: Vec<(u32, u32)>,
     /// A vector to work out an object's keys in, reused from object to object.
     key_scratch: Vec<u64>,
     /// Files that module markers named: their modules are named after the marker.
@@ -196,7 +200,6 @@ impl Builder {
             entities: Vec::new(),
             origins: Vec::new(),
             pending: Vec::new(),
-            states: Vec::new(),
             by_name: NameMap::default(),
             listed: Vec::new(),
             modules: Vec::new(),
@@ -217,7 +220,6 @@ impl Builder {
                 .collect(),
             depth: 0,
             member_keys: Vec::new(),
-            key_ranges: Vec::new(),
             key_scratch: Vec::new(),
             marker_files,
             root_dir: root.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -238,8 +240,6 @@ impl Builder {
         self.entities.reserve(entities);
         self.origins.reserve(entities);
         self.pending.reserve(entities);
-        self.states.reserve(entities);
-        self.key_ranges.reserve(entities);
         self.member_keys.reserve(entities * 2);
         self.listed.reserve(entities);
         self.by_name.reserve(entities);
@@ -360,8 +360,6 @@ impl Builder {
         self.entities.push(entity);
         self.origins.push(origin);
         self.pending.push(pending);
-        self.key_ranges.push((0, 0));
-        self.states.push(State::Fresh);
         self.listed.push(Listed::Entity(id));
         Ok(id)
     }
@@ -787,7 +785,11 @@ impl Builder {
 
     /// The [`c_name_key`]s of the members of object type `id`, once checked.
     fn keys_of(&self, id: EntityId) -> &[u64] {
-        let (start, end) = self.key_ranges.get(id.index()).copied().unwrap_or_default();
+        let (start, end) = self
+            .pending
+            .get(id.index())
+            .map(|p| p.keys)
+            .unwrap_or_default();
         self.member_keys
             .get(start as usize..end as usize)
             .unwrap_or_default()
@@ -1049,7 +1051,7 @@ impl Builder {
     }
 
     fn check_object_inner(&mut self, id: EntityId) -> Result<()> {
-        match self.states[id.index()] {
+        match self.pending[id.index()].state {
             State::Done => return Ok(()),
             State::InProgress => {
                 // Only reachable through bases and branches, which are embedded in the
@@ -1059,7 +1061,7 @@ impl Builder {
             }
             State::Fresh => {}
         }
-        self.states[id.index()] = State::InProgress;
+        self.pending[id.index()].state = State::InProgress;
         self.check_definition(id)?;
 
         // Not checked yet: the object's `members` are its local ones.
@@ -1160,9 +1162,9 @@ impl Builder {
         }
         let start = self.member_keys.len() as u32;
         self.member_keys.extend_from_slice(&keys);
-        self.key_ranges[id.index()] = (start, self.member_keys.len() as u32);
+        self.pending[id.index()].keys = (start, self.member_keys.len() as u32);
         self.key_scratch = keys;
-        self.states[id.index()] = State::Done;
+        self.pending[id.index()].state = State::Done;
         Ok(())
     }
 
