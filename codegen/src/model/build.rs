@@ -153,8 +153,9 @@ struct Builder {
     features: Vec<(Name, Option<Origin>)>,
     pragma: Pragma,
     schema_dir: PathBuf,
-    /// Every doc block; a definition's is taken out while its definition holds it (so
-    /// that connecting its members does not copy it) and put back when done.
+    /// Every doc block, in reading order. A definition's is connected here (the
+    /// definition's own copy let go, so that connecting does not copy it), and the
+    /// definition given a copy when all are done.
     docs: Vec<Option<Doc>>,
     /// Where each definition's doc sits in `docs`.
     doc_slots: Vec<(EntityId, usize)>,
@@ -722,7 +723,14 @@ impl Builder {
                 })
             }
         };
+        // The block is kept (and connected) where it sits among all blocks while the
+        // schema is built, and given to the entity at the end; the definition's copy is
+        // let go, so that connecting its members does not copy it.
         let doc_slot = doc.as_ref().and_then(|d| self.find_doc(d));
+        let doc = match doc_slot {
+            Some(_) => None,
+            None => doc,
+        };
         let entity = Entity {
             name: origin.name.clone(),
             info: Some(origin.info),
@@ -765,7 +773,6 @@ impl Builder {
         })?;
         let slot = self.doc_cursor + offset;
         self.doc_cursor = slot + 1;
-        self.docs[slot] = None;
         Some(slot)
     }
 
@@ -922,15 +929,19 @@ impl Builder {
     // Checks
 
     fn check(&mut self) -> Result<()> {
+        let doc_slots = std::mem::take(&mut self.doc_slots);
+        // In order of entities, as the entities are.
+        let mut slots = doc_slots.iter().peekable();
         for i in 0..self.entities.len() {
             let id = EntityId(i as u32);
             self.check_entity(id)?;
-            self.connect_doc(id)?;
+            let slot = slots.next_if(|(of, _)| *of == id).map(|&(_, slot)| slot);
+            self.connect_doc(id, slot)?;
         }
         self.set_modules();
-        for (id, slot) in std::mem::take(&mut self.doc_slots) {
-            if let Some(doc) = &self.entities[id.index()].doc {
-                self.docs[slot] = Some(doc.clone());
+        for (id, slot) in doc_slots {
+            if let Some(doc) = self.docs.get(slot).and_then(Option::as_ref) {
+                self.entities[id.index()].doc = Some(doc.clone());
             }
         }
         for doc in self.docs.iter().flatten() {
@@ -1538,12 +1549,28 @@ impl Builder {
     // Documentation
 
     /// Tells the entity's doc about its members and features, as QEMU's `connect_doc`.
-    fn connect_doc(&mut self, id: EntityId) -> Result<()> {
-        let Some(mut doc) = self.entities[id.index()].doc.take() else {
-            return Ok(());
+    ///
+    /// The block is the one at `slot` among all blocks, or else the entity's own.
+    fn connect_doc(&mut self, id: EntityId, slot: Option<usize>) -> Result<()> {
+        let view = Connect {
+            entities: &self.entities,
+            pragma: &self.pragma,
         };
-        let result = self.connect_into(id, &mut doc);
-        self.entities[id.index()].doc = Some(doc);
+        let result = match slot.and_then(|slot| self.docs.get_mut(slot)) {
+            Some(Some(doc)) => view.connect_into(id, doc),
+            _ => {
+                let Some(mut doc) = self.entities[id.index()].doc.take() else {
+                    return Ok(());
+                };
+                let result = Connect {
+                    entities: &self.entities,
+                    pragma: &self.pragma,
+                }
+                .connect_into(id, &mut doc);
+                self.entities[id.index()].doc = Some(doc);
+                result
+            }
+        };
         // Undocumented members and features are reported at the definition, in its
         // context, as QEMU does.
         result.map_err(|e| match (&e.context, &self.origins[id.index()]) {
@@ -1574,57 +1601,6 @@ impl Builder {
         match info {
             Some(info) => doc.connect_member(name, role, info, pragma),
             None => Ok(()),
-        }
-    }
-
-    fn connect_into(&self, id: EntityId, doc: &mut Doc) -> Result<()> {
-        let entity = self.entity(id);
-        Builder::connect_features(doc, &entity.features)?;
-        match &entity.kind {
-            EntityKind::Enum(e) => {
-                for m in &e.members {
-                    let info = entity.info.as_ref();
-                    Builder::connect_member(doc, &m.name, "value", info, &self.pragma)?;
-                    Builder::connect_features(doc, &m.features)?;
-                }
-            }
-            EntityKind::Object(o) => {
-                if let Some(base) = o.base {
-                    if self.entity(base).is_implicit() {
-                        self.connect_into(base, doc)?;
-                    }
-                }
-                for m in o.local_members() {
-                    Builder::connect_member(doc, &m.name, "member", m.info.as_ref(), &self.pragma)?;
-                    Builder::connect_features(doc, &m.features)?;
-                }
-            }
-            EntityKind::Alternate(a) => {
-                for v in &a.variants {
-                    Builder::connect_member(doc, &v.name, "branch", v.info.as_ref(), &self.pragma)?;
-                }
-            }
-            EntityKind::Command(Command {
-                arg_type, ret_type, ..
-            }) => {
-                self.connect_args(*arg_type, doc)?;
-                // Generated documentation always says what comes back, even when the
-                // block does not.
-                if let (Some(_), Some(info)) = (ret_type, &entity.info) {
-                    doc.ensure_returns(info);
-                }
-            }
-            EntityKind::Event(Event { arg_type, .. }) => self.connect_args(*arg_type, doc)?,
-            EntityKind::Builtin(_) | EntityKind::Array(_) => {}
-        }
-        Ok(())
-    }
-
-    /// Inline arguments are documented in the command's or event's own block.
-    fn connect_args(&self, arg_type: Option<EntityId>, doc: &mut Doc) -> Result<()> {
-        match arg_type {
-            Some(arg) if self.entity(arg).is_implicit() => self.connect_into(arg, doc),
-            _ => Ok(()),
         }
     }
 
@@ -1698,6 +1674,70 @@ impl Builder {
             pragma: self.pragma,
             feature_names: self.features.into_iter().map(|(n, _)| n).collect(),
             warnings,
+        }
+    }
+}
+
+/// What connecting a documentation block reads: the entities and the pragmas, borrowed
+/// apart from the blocks, so that a block is connected where it sits.
+struct Connect<'b> {
+    entities: &'b [Entity],
+    pragma: &'b Pragma,
+}
+
+impl Connect<'_> {
+    fn entity(&self, id: EntityId) -> &Entity {
+        &self.entities[id.index()]
+    }
+
+    fn connect_into(&self, id: EntityId, doc: &mut Doc) -> Result<()> {
+        let entity = self.entity(id);
+        Builder::connect_features(doc, &entity.features)?;
+        match &entity.kind {
+            EntityKind::Enum(e) => {
+                for m in &e.members {
+                    let info = entity.info.as_ref();
+                    Builder::connect_member(doc, &m.name, "value", info, self.pragma)?;
+                    Builder::connect_features(doc, &m.features)?;
+                }
+            }
+            EntityKind::Object(o) => {
+                if let Some(base) = o.base {
+                    if self.entity(base).is_implicit() {
+                        self.connect_into(base, doc)?;
+                    }
+                }
+                for m in o.local_members() {
+                    Builder::connect_member(doc, &m.name, "member", m.info.as_ref(), self.pragma)?;
+                    Builder::connect_features(doc, &m.features)?;
+                }
+            }
+            EntityKind::Alternate(a) => {
+                for v in &a.variants {
+                    Builder::connect_member(doc, &v.name, "branch", v.info.as_ref(), self.pragma)?;
+                }
+            }
+            EntityKind::Command(Command {
+                arg_type, ret_type, ..
+            }) => {
+                self.connect_args(*arg_type, doc)?;
+                // Generated documentation always says what comes back, even when the
+                // block does not.
+                if let (Some(_), Some(info)) = (ret_type, &entity.info) {
+                    doc.ensure_returns(info);
+                }
+            }
+            EntityKind::Event(Event { arg_type, .. }) => self.connect_args(*arg_type, doc)?,
+            EntityKind::Builtin(_) | EntityKind::Array(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Inline arguments are documented in the command's or event's own block.
+    fn connect_args(&self, arg_type: Option<EntityId>, doc: &mut Doc) -> Result<()> {
+        match arg_type {
+            Some(arg) if self.entity(arg).is_implicit() => self.connect_into(arg, doc),
+            _ => Ok(()),
         }
     }
 }
