@@ -1413,18 +1413,20 @@ fn truthy(node: Node<'_>) -> bool {
 /// Validates the command flags and stores their values into `body` (in place: the body is
 /// a large value, and moving it in and out cost more than the checks).
 fn check_flags(expr: Dict<'_>, keys: &KeySet<'_>, ctx: &Ctx, body: &mut ExprBody) -> Result<()> {
-    // Most definitions have no flags: nothing to look up.
-    let expr = keys.has_flags().then_some(expr);
-    let expr = expr.as_ref();
+    // Most definitions have no flags: nothing to look up, and a command keeps the
+    // defaults it was made with.
+    if !keys.has_flags() {
+        return Ok(());
+    }
     for key in ["gen", "success-response"] {
-        if let Some(v) = expr.and_then(|e| e.get(key)) {
+        if let Some(v) = expr.get(key) {
             if !matches!(v.value(), Value::Bool(false)) {
                 return Err(ctx.err(format!("flag '{key}' may only use false value")));
             }
         }
     }
     for key in ["boxed", "allow-oob", "allow-preconfig", "coroutine"] {
-        if let Some(v) = expr.and_then(|e| e.get(key)) {
+        if let Some(v) = expr.get(key) {
             if !matches!(v.value(), Value::Bool(true)) {
                 return Err(ctx.err(format!("flag '{key}' may only use true value")));
             }
