@@ -1451,7 +1451,17 @@ fn check_flags(expr: Dict<'_>, keys: &KeySet<'_>, ctx: &Ctx, body: &mut ExprBody
 
 /// Validates the `if` of `dict` (a definition, member, branch, value or feature) and
 /// returns it as a condition tree.
+#[inline]
 fn check_if(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Box<Cond>>> {
+    // Most definitions, members and values have no condition: answered without a call.
+    match node {
+        None => Ok(None),
+        Some(node) => check_if_node(node, ctx, source).map(Some),
+    }
+}
+
+/// [`check_if`] of a condition that is there.
+fn check_if_node(node: Node<'_>, ctx: &Ctx, source: Src<'_>) -> Result<Box<Cond>> {
     fn is_identifier(s: &str) -> bool {
         let mut chars = s.chars();
         chars.next().is_some_and(|c| c.is_ascii_uppercase())
@@ -1507,7 +1517,7 @@ fn check_if(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option
 
     // Boxed: most of what may carry a condition has none, and inline it made every
     // member, value and entity 24 bytes larger.
-    node.map(|n| cond(n, ctx, source).map(Box::new)).transpose()
+    cond(node, ctx, source).map(Box::new)
 }
 
 /// An object as the key checks see it: one written out, or the long form of a sugared
