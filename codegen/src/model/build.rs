@@ -996,8 +996,17 @@ impl Builder {
         Ok(())
     }
 
-    /// The checks of every definition, and those of every type.
+    /// The checks of every definition, and those of every type: all about features,
+    /// which most have none of (answered without a call).
+    #[inline]
     fn check_definition(&self, id: EntityId) -> Result<()> {
+        if self.entity(id).features.is_empty() {
+            return Ok(());
+        }
+        self.check_definition_features(id)
+    }
+
+    fn check_definition_features(&self, id: EntityId) -> Result<()> {
         let entity = self.entity(id);
         self.check_feature_clash(&entity.features, &entity.name, id)?;
         if entity.is_type() {
