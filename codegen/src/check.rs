@@ -1539,6 +1539,7 @@ impl<'a> Sugar<'a> {
     }
 
     /// The value of `key`, as [`Sugar::get`] finds it.
+    #[inline]
     fn value_of(&self, key: &str) -> Option<Value<'a>> {
         match *self {
             Sugar::Long(dict) => dict.get(key).map(Node::value),
