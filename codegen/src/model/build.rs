@@ -185,6 +185,8 @@ struct Builder {
     builtin_ids: [EntityId; Builtin::ALL.len()],
     /// The entity of `q_empty`, the type of the branches a union leaves out.
     empty_id: EntityId,
+    /// The array types, which take their element types' conditions at the end.
+    arrays: Vec<EntityId>,
 }
 
 impl Builder {
@@ -229,6 +231,7 @@ impl Builder {
             last_file_module: None,
             builtin_ids: [EntityId::UNRESOLVED; Builtin::ALL.len()],
             empty_id: EntityId::UNRESOLVED,
+            arrays: Vec::new(),
         };
         let builtin = b.make_module(Module::BUILTIN.to_string());
         debug_assert_eq!(builtin, Builder::BUILTIN_MODULE);
@@ -510,7 +513,8 @@ impl Builder {
                 }),
             );
             // The element's name is the array's without `List`: nothing to keep.
-            self.def_entity(entity, origin.cloned(), Pending::default())?;
+            let id = self.def_entity(entity, origin.cloned(), Pending::default())?;
+            self.arrays.push(id);
         }
         Ok(name)
     }
@@ -1662,14 +1666,15 @@ impl Builder {
     }
 
     fn finish(mut self, warnings: Vec<SchemaError>) -> Schema {
-        // An array type exists under the condition of its element type.
-        for i in 0..self.entities.len() {
-            if let EntityKind::Array(a) = &self.entities[i].kind {
+        // An array type exists under the condition of its element type. Only the arrays
+        // are visited, not every entity.
+        for &id in &self.arrays {
+            if let EntityKind::Array(a) = &self.entities[id.index()].kind {
                 let cond = self
                     .entities
                     .get(a.element.index())
                     .and_then(|e| e.cond.clone());
-                self.entities[i].cond = cond;
+                self.entities[id.index()].cond = cond;
             }
         }
         Schema {
