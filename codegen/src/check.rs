@@ -738,6 +738,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    #[cold]
     fn err(&self, message: impl Into<String>) -> SchemaError {
         let e = SchemaError::new(&self.info, message);
         match self.defn {
