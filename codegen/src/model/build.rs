@@ -822,6 +822,7 @@ impl Builder {
     }
 
     /// An error about entity `id`, in the context of the definition behind it.
+    #[cold]
     fn error(&self, id: EntityId, message: impl Into<String>) -> SchemaError {
         match &self.origins[id.index()] {
             Some(origin) => origin.error(message),
