@@ -921,6 +921,19 @@ impl Builder {
         Ok(())
     }
 
+    /// Whether member `m` of object `id` collides with one of `before` (by C name).
+    /// Cold: only asked when fingerprints are equal, which nearly never happens.
+    #[cold]
+    fn member_clash<'m>(
+        &self,
+        before: impl Iterator<Item = &'m Member>,
+        m: &Member,
+        id: EntityId,
+    ) -> Result<()> {
+        let mut seen: Vec<Seen> = before.map(|x| self.seen_member(x)).collect();
+        self.clash(&mut seen, self.seen_member(m), id)
+    }
+
     fn seen_member(&self, m: &Member) -> Seen {
         Seen {
             cname: c_name(&m.name, true),
@@ -1148,12 +1161,7 @@ impl Builder {
             let (word, mask) = bit(key);
             if filter[word] & mask != 0 && keys.contains(&key) {
                 // Same fingerprint: compare the C names for real, as QEMU does.
-                let mut seen: Vec<Seen> = members
-                    .iter()
-                    .chain(&local[..i])
-                    .map(|x| self.seen_member(x))
-                    .collect();
-                self.clash(&mut seen, self.seen_member(m), id)?;
+                self.member_clash(members.iter().chain(&local[..i]), m, id)?;
             }
             filter[word] |= mask;
             keys.push(key);
