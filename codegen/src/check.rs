@@ -685,8 +685,10 @@ fn hash_padded(buf: &[u8], start: usize, len: usize) -> u64 {
 /// Whether `name` starts with `q_` once mapped to C (the namespace QAPI reserves for
 /// the names it makes up).
 fn c_name_starts_with_q(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next() == Some('q') && chars.next().is_some_and(|c| c_char(c) == '_')
+    // By bytes: a second character outside ASCII (which C spells `_`) starts with a byte
+    // that is not a letter or digit either.
+    let b = name.as_bytes();
+    b.first() == Some(&b'q') && b.get(1).is_some_and(|&c| !c.is_ascii_alphanumeric())
 }
 
 /// Checks every definition of `parsed` and returns them typed and normalized.
