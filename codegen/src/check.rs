@@ -1466,9 +1466,9 @@ fn check_if(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option
 /// [`check_if`] of a condition that is there.
 fn check_if_node(node: Node<'_>, ctx: &Ctx, source: Src<'_>) -> Result<Box<Cond>> {
     fn is_identifier(s: &str) -> bool {
-        let mut chars = s.chars();
-        chars.next().is_some_and(|c| c.is_ascii_uppercase())
-            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        let b = s.as_bytes();
+        b.first().is_some_and(u8::is_ascii_uppercase)
+            && classes(b) & !(UPPER | DIGIT | UNDERSCORE) == 0
     }
 
     fn cond(node: Node<'_>, ctx: &Ctx, source: Src<'_>) -> Result<Cond> {
