@@ -1788,7 +1788,11 @@ fn check_enum(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
         let member_name = check_name_is_str(member.value_of("name"), ctx, Src::Plain(what))?;
         let source = Src::Named(what, member_name);
         // Enum values may start with a digit; the naming rules apply to the rest.
-        let checked_name = if member_name.starts_with(|c: char| c.is_ascii_digit()) {
+        let checked_name = if member_name
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_digit)
+        {
             Cow::Owned(format!("d{member_name}"))
         } else {
             Cow::Borrowed(member_name)
