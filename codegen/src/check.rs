@@ -1421,15 +1421,25 @@ fn check_flags(expr: Dict<'_>, keys: &KeySet<'_>, ctx: &Ctx, body: &mut ExprBody
     if !keys.has_flags() {
         return Ok(());
     }
-    for key in ["gen", "success-response"] {
-        if let Some(v) = expr.get(key) {
+    // Only the flags present are looked up (a walk of the definition each).
+    let value = |bit: u32, key: &str| keys.has(bit).then(|| expr.get(key)).flatten();
+    for (bit, key) in [
+        (KeySet::GEN, "gen"),
+        (KeySet::SUCCESS_RESPONSE, "success-response"),
+    ] {
+        if let Some(v) = value(bit, key) {
             if !matches!(v.value(), Value::Bool(false)) {
                 return Err(ctx.err(format!("flag '{key}' may only use false value")));
             }
         }
     }
-    for key in ["boxed", "allow-oob", "allow-preconfig", "coroutine"] {
-        if let Some(v) = expr.get(key) {
+    for (bit, key) in [
+        (KeySet::BOXED, "boxed"),
+        (KeySet::ALLOW_OOB, "allow-oob"),
+        (KeySet::ALLOW_PRECONFIG, "allow-preconfig"),
+        (KeySet::COROUTINE, "coroutine"),
+    ] {
+        if let Some(v) = value(bit, key) {
             if !matches!(v.value(), Value::Bool(true)) {
                 return Err(ctx.err(format!("flag '{key}' may only use true value")));
             }
