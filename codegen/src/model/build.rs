@@ -249,6 +249,10 @@ impl Builder {
         self.by_name.reserve(entities);
         // Type references: about two per entity (members, branches, bases, arguments).
         self.pending_names.reserve(entities * 2);
+        // Modules: a few dozen files, more often than not; room made once rather than
+        // rehashing their tables as they fill.
+        self.module_ids.reserve(64);
+        self.file_modules.reserve(64);
         self.doc_slots.reserve(entities / 2);
     }
 
