@@ -685,8 +685,10 @@ fn hash_padded(buf: &[u8], start: usize, len: usize) -> u64 {
 /// Whether `name` starts with `q_` once mapped to C (the namespace QAPI reserves for
 /// the names it makes up).
 fn c_name_starts_with_q(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next() == Some('q') && chars.next().is_some_and(|c| c_char(c) == '_')
+    // By bytes: a second character outside ASCII (which C spells `_`) starts with a byte
+    // that is not a letter or digit either.
+    let b = name.as_bytes();
+    b.first() == Some(&b'q') && b.get(1).is_some_and(|&c| !c.is_ascii_alphanumeric())
 }
 
 /// Checks every definition of `parsed` and returns them typed and normalized.
@@ -738,6 +740,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    #[cold]
     fn err(&self, message: impl Into<String>) -> SchemaError {
         let e = SchemaError::new(&self.info, message);
         match self.defn {
@@ -1413,18 +1416,30 @@ fn truthy(node: Node<'_>) -> bool {
 /// Validates the command flags and stores their values into `body` (in place: the body is
 /// a large value, and moving it in and out cost more than the checks).
 fn check_flags(expr: Dict<'_>, keys: &KeySet<'_>, ctx: &Ctx, body: &mut ExprBody) -> Result<()> {
-    // Most definitions have no flags: nothing to look up.
-    let expr = keys.has_flags().then_some(expr);
-    let expr = expr.as_ref();
-    for key in ["gen", "success-response"] {
-        if let Some(v) = expr.and_then(|e| e.get(key)) {
+    // Most definitions have no flags: nothing to look up, and a command keeps the
+    // defaults it was made with.
+    if !keys.has_flags() {
+        return Ok(());
+    }
+    // Only the flags present are looked up (a walk of the definition each).
+    let value = |bit: u32, key: &str| keys.has(bit).then(|| expr.get(key)).flatten();
+    for (bit, key) in [
+        (KeySet::GEN, "gen"),
+        (KeySet::SUCCESS_RESPONSE, "success-response"),
+    ] {
+        if let Some(v) = value(bit, key) {
             if !matches!(v.value(), Value::Bool(false)) {
                 return Err(ctx.err(format!("flag '{key}' may only use false value")));
             }
         }
     }
-    for key in ["boxed", "allow-oob", "allow-preconfig", "coroutine"] {
-        if let Some(v) = expr.and_then(|e| e.get(key)) {
+    for (bit, key) in [
+        (KeySet::BOXED, "boxed"),
+        (KeySet::ALLOW_OOB, "allow-oob"),
+        (KeySet::ALLOW_PRECONFIG, "allow-preconfig"),
+        (KeySet::COROUTINE, "coroutine"),
+    ] {
+        if let Some(v) = value(bit, key) {
             if !matches!(v.value(), Value::Bool(true)) {
                 return Err(ctx.err(format!("flag '{key}' may only use true value")));
             }
@@ -1449,11 +1464,21 @@ fn check_flags(expr: Dict<'_>, keys: &KeySet<'_>, ctx: &Ctx, body: &mut ExprBody
 
 /// Validates the `if` of `dict` (a definition, member, branch, value or feature) and
 /// returns it as a condition tree.
+#[inline]
 fn check_if(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option<Box<Cond>>> {
+    // Most definitions, members and values have no condition: answered without a call.
+    match node {
+        None => Ok(None),
+        Some(node) => check_if_node(node, ctx, source).map(Some),
+    }
+}
+
+/// [`check_if`] of a condition that is there.
+fn check_if_node(node: Node<'_>, ctx: &Ctx, source: Src<'_>) -> Result<Box<Cond>> {
     fn is_identifier(s: &str) -> bool {
-        let mut chars = s.chars();
-        chars.next().is_some_and(|c| c.is_ascii_uppercase())
-            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        let b = s.as_bytes();
+        b.first().is_some_and(u8::is_ascii_uppercase)
+            && classes(b) & !(UPPER | DIGIT | UNDERSCORE) == 0
     }
 
     fn cond(node: Node<'_>, ctx: &Ctx, source: Src<'_>) -> Result<Cond> {
@@ -1505,7 +1530,7 @@ fn check_if(node: Option<Node<'_>>, ctx: &Ctx, source: Src<'_>) -> Result<Option
 
     // Boxed: most of what may carry a condition has none, and inline it made every
     // member, value and entity 24 bytes larger.
-    node.map(|n| cond(n, ctx, source).map(Box::new)).transpose()
+    cond(node, ctx, source).map(Box::new)
 }
 
 /// An object as the key checks see it: one written out, or the long form of a sugared
@@ -1527,6 +1552,7 @@ impl<'a> Sugar<'a> {
     }
 
     /// The value of `key`, as [`Sugar::get`] finds it.
+    #[inline]
     fn value_of(&self, key: &str) -> Option<Value<'a>> {
         match *self {
             Sugar::Long(dict) => dict.get(key).map(Node::value),
@@ -1772,7 +1798,11 @@ fn check_enum(keys: &KeySet<'_>, name: &str, ctx: &Ctx) -> Result<ExprBody> {
         let member_name = check_name_is_str(member.value_of("name"), ctx, Src::Plain(what))?;
         let source = Src::Named(what, member_name);
         // Enum values may start with a digit; the naming rules apply to the rest.
-        let checked_name = if member_name.starts_with(|c: char| c.is_ascii_digit()) {
+        let checked_name = if member_name
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_digit)
+        {
             Cow::Owned(format!("d{member_name}"))
         } else {
             Cow::Borrowed(member_name)

@@ -91,16 +91,18 @@ impl Schema {
 }
 
 /// Progress of an object type's check, which recurses into bases and branches.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum State {
+    #[default]
     Fresh,
     InProgress,
     Done,
 }
 
-/// Type names of an entity still to be resolved, as places in
-/// [`Builder::pending_names`]: the table has an entry per entity, and with the names in
-/// it each entry took 150 bytes rather than 48.
+/// What the builder keeps about an entity while checking it: the type names it has still
+/// to resolve, as places in [`Builder::pending_names`] (with the names in it each entry
+/// took 150 bytes rather than 48), how far its check is, and where its members'
+/// fingerprints are. One table rather than one per item: an entry is added per entity.
 #[derive(Clone, Debug, Default)]
 struct Pending {
     /// Object base type.
@@ -113,6 +115,11 @@ struct Pending {
     arg: Option<u32>,
     /// Command return type.
     ret: Option<u32>,
+    /// How far its check is.
+    state: State,
+    /// Where its members' [`c_name_key`]s are in [`Builder::member_keys`] (empty until
+    /// checked).
+    keys: (u32, u32),
 }
 
 /// The entity list of QEMU: definitions interleaved with include directives.
@@ -135,7 +142,6 @@ struct Builder {
     /// The definition behind each entity, for messages; `None` for predefined ones.
     origins: Vec<Option<Origin>>,
     pending: Vec<Pending>,
-    states: Vec<State>,
     by_name: NameMap<EntityId>,
     listed: Vec<Listed>,
     modules: Vec<Module>,
@@ -147,8 +153,9 @@ struct Builder {
     features: Vec<(Name, Option<Origin>)>,
     pragma: Pragma,
     schema_dir: PathBuf,
-    /// Every doc block; a definition's is taken out while its definition holds it (so
-    /// that connecting its members does not copy it) and put back when done.
+    /// Every doc block, in reading order. A definition's is connected here (the
+    /// definition's own copy let go, so that connecting does not copy it), and the
+    /// definition given a copy when all are done.
     docs: Vec<Option<Doc>>,
     /// Where each definition's doc sits in `docs`.
     doc_slots: Vec<(EntityId, usize)>,
@@ -158,11 +165,9 @@ struct Builder {
     /// Current recursion depth of object checks.
     depth: usize,
     /// [`c_name_key`] of each member of every object type checked so far, object after
-    /// object (see `key_ranges`): the clash rules compare these, and only build C names
-    /// for an equal pair. One vector rather than one per object.
+    /// object (see [`Pending::keys`]): the clash rules compare these, and only build C
+    /// names for an equal pair. One vector rather than one per object.
     member_keys: Vec<u64>,
-    /// Where each entity's keys are in `member_keys` (empty until checked).
-    key_ranges: Vec<(u32, u32)>,
     /// A vector to work out an object's keys in, reused from object to object.
     key_scratch: Vec<u64>,
     /// Files that module markers named: their modules are named after the marker.
@@ -180,6 +185,8 @@ struct Builder {
     builtin_ids: [EntityId; Builtin::ALL.len()],
     /// The entity of `q_empty`, the type of the branches a union leaves out.
     empty_id: EntityId,
+    /// The array types, which take their element types' conditions at the end.
+    arrays: Vec<EntityId>,
 }
 
 impl Builder {
@@ -196,7 +203,6 @@ impl Builder {
             entities: Vec::new(),
             origins: Vec::new(),
             pending: Vec::new(),
-            states: Vec::new(),
             by_name: NameMap::default(),
             listed: Vec::new(),
             modules: Vec::new(),
@@ -217,7 +223,6 @@ impl Builder {
                 .collect(),
             depth: 0,
             member_keys: Vec::new(),
-            key_ranges: Vec::new(),
             key_scratch: Vec::new(),
             marker_files,
             root_dir: root.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -226,6 +231,7 @@ impl Builder {
             last_file_module: None,
             builtin_ids: [EntityId::UNRESOLVED; Builtin::ALL.len()],
             empty_id: EntityId::UNRESOLVED,
+            arrays: Vec::new(),
         };
         let builtin = b.make_module(Module::BUILTIN.to_string());
         debug_assert_eq!(builtin, Builder::BUILTIN_MODULE);
@@ -238,13 +244,15 @@ impl Builder {
         self.entities.reserve(entities);
         self.origins.reserve(entities);
         self.pending.reserve(entities);
-        self.states.reserve(entities);
-        self.key_ranges.reserve(entities);
         self.member_keys.reserve(entities * 2);
         self.listed.reserve(entities);
         self.by_name.reserve(entities);
         // Type references: about two per entity (members, branches, bases, arguments).
         self.pending_names.reserve(entities * 2);
+        // Modules: a few dozen files, more often than not; room made once rather than
+        // rehashing their tables as they fill.
+        self.module_ids.reserve(64);
+        self.file_modules.reserve(64);
         self.doc_slots.reserve(entities / 2);
     }
 
@@ -360,8 +368,6 @@ impl Builder {
         self.entities.push(entity);
         self.origins.push(origin);
         self.pending.push(pending);
-        self.key_ranges.push((0, 0));
-        self.states.push(State::Fresh);
         self.listed.push(Listed::Entity(id));
         Ok(id)
     }
@@ -511,7 +517,8 @@ impl Builder {
                 }),
             );
             // The element's name is the array's without `List`: nothing to keep.
-            self.def_entity(entity, origin.cloned(), Pending::default())?;
+            let id = self.def_entity(entity, origin.cloned(), Pending::default())?;
+            self.arrays.push(id);
         }
         Ok(name)
     }
@@ -724,7 +731,14 @@ impl Builder {
                 })
             }
         };
+        // The block is kept (and connected) where it sits among all blocks while the
+        // schema is built, and given to the entity at the end; the definition's copy is
+        // let go, so that connecting its members does not copy it.
         let doc_slot = doc.as_ref().and_then(|d| self.find_doc(d));
+        let doc = match doc_slot {
+            Some(_) => None,
+            None => doc,
+        };
         let entity = Entity {
             name: origin.name.clone(),
             info: Some(origin.info),
@@ -767,7 +781,6 @@ impl Builder {
         })?;
         let slot = self.doc_cursor + offset;
         self.doc_cursor = slot + 1;
-        self.docs[slot] = None;
         Some(slot)
     }
 
@@ -787,7 +800,11 @@ impl Builder {
 
     /// The [`c_name_key`]s of the members of object type `id`, once checked.
     fn keys_of(&self, id: EntityId) -> &[u64] {
-        let (start, end) = self.key_ranges.get(id.index()).copied().unwrap_or_default();
+        let (start, end) = self
+            .pending
+            .get(id.index())
+            .map(|p| p.keys)
+            .unwrap_or_default();
         self.member_keys
             .get(start as usize..end as usize)
             .unwrap_or_default()
@@ -809,6 +826,7 @@ impl Builder {
     }
 
     /// An error about entity `id`, in the context of the definition behind it.
+    #[cold]
     fn error(&self, id: EntityId, message: impl Into<String>) -> SchemaError {
         match &self.origins[id.index()] {
             Some(origin) => origin.error(message),
@@ -907,6 +925,19 @@ impl Builder {
         Ok(())
     }
 
+    /// Whether member `m` of object `id` collides with one of `before` (by C name).
+    /// Cold: only asked when fingerprints are equal, which nearly never happens.
+    #[cold]
+    fn member_clash<'m>(
+        &self,
+        before: impl Iterator<Item = &'m Member>,
+        m: &Member,
+        id: EntityId,
+    ) -> Result<()> {
+        let mut seen: Vec<Seen> = before.map(|x| self.seen_member(x)).collect();
+        self.clash(&mut seen, self.seen_member(m), id)
+    }
+
     fn seen_member(&self, m: &Member) -> Seen {
         Seen {
             cname: c_name(&m.name, true),
@@ -920,15 +951,19 @@ impl Builder {
     // Checks
 
     fn check(&mut self) -> Result<()> {
+        let doc_slots = std::mem::take(&mut self.doc_slots);
+        // In order of entities, as the entities are.
+        let mut slots = doc_slots.iter().peekable();
         for i in 0..self.entities.len() {
             let id = EntityId(i as u32);
             self.check_entity(id)?;
-            self.connect_doc(id)?;
+            let slot = slots.next_if(|(of, _)| *of == id).map(|&(_, slot)| slot);
+            self.connect_doc(id, slot)?;
         }
         self.set_modules();
-        for (id, slot) in std::mem::take(&mut self.doc_slots) {
-            if let Some(doc) = &self.entities[id.index()].doc {
-                self.docs[slot] = Some(doc.clone());
+        for (id, slot) in doc_slots {
+            if let Some(doc) = self.docs.get(slot).and_then(Option::as_ref) {
+                self.entities[id.index()].doc = Some(doc.clone());
             }
         }
         for doc in self.docs.iter().flatten() {
@@ -983,8 +1018,17 @@ impl Builder {
         Ok(())
     }
 
-    /// The checks of every definition, and those of every type.
+    /// The checks of every definition, and those of every type: all about features,
+    /// which most have none of (answered without a call).
+    #[inline]
     fn check_definition(&self, id: EntityId) -> Result<()> {
+        if self.entity(id).features.is_empty() {
+            return Ok(());
+        }
+        self.check_definition_features(id)
+    }
+
+    fn check_definition_features(&self, id: EntityId) -> Result<()> {
         let entity = self.entity(id);
         self.check_feature_clash(&entity.features, &entity.name, id)?;
         if entity.is_type() {
@@ -1049,7 +1093,7 @@ impl Builder {
     }
 
     fn check_object_inner(&mut self, id: EntityId) -> Result<()> {
-        match self.states[id.index()] {
+        match self.pending[id.index()].state {
             State::Done => return Ok(()),
             State::InProgress => {
                 // Only reachable through bases and branches, which are embedded in the
@@ -1059,7 +1103,7 @@ impl Builder {
             }
             State::Fresh => {}
         }
-        self.states[id.index()] = State::InProgress;
+        self.pending[id.index()].state = State::InProgress;
         self.check_definition(id)?;
 
         // Not checked yet: the object's `members` are its local ones.
@@ -1121,12 +1165,7 @@ impl Builder {
             let (word, mask) = bit(key);
             if filter[word] & mask != 0 && keys.contains(&key) {
                 // Same fingerprint: compare the C names for real, as QEMU does.
-                let mut seen: Vec<Seen> = members
-                    .iter()
-                    .chain(&local[..i])
-                    .map(|x| self.seen_member(x))
-                    .collect();
-                self.clash(&mut seen, self.seen_member(m), id)?;
+                self.member_clash(members.iter().chain(&local[..i]), m, id)?;
             }
             filter[word] |= mask;
             keys.push(key);
@@ -1160,9 +1199,9 @@ impl Builder {
         }
         let start = self.member_keys.len() as u32;
         self.member_keys.extend_from_slice(&keys);
-        self.key_ranges[id.index()] = (start, self.member_keys.len() as u32);
+        self.pending[id.index()].keys = (start, self.member_keys.len() as u32);
         self.key_scratch = keys;
-        self.states[id.index()] = State::Done;
+        self.pending[id.index()].state = State::Done;
         Ok(())
     }
 
@@ -1536,12 +1575,28 @@ impl Builder {
     // Documentation
 
     /// Tells the entity's doc about its members and features, as QEMU's `connect_doc`.
-    fn connect_doc(&mut self, id: EntityId) -> Result<()> {
-        let Some(mut doc) = self.entities[id.index()].doc.take() else {
-            return Ok(());
+    ///
+    /// The block is the one at `slot` among all blocks, or else the entity's own.
+    fn connect_doc(&mut self, id: EntityId, slot: Option<usize>) -> Result<()> {
+        let view = Connect {
+            entities: &self.entities,
+            pragma: &self.pragma,
         };
-        let result = self.connect_into(id, &mut doc);
-        self.entities[id.index()].doc = Some(doc);
+        let result = match slot.and_then(|slot| self.docs.get_mut(slot)) {
+            Some(Some(doc)) => view.connect_into(id, doc),
+            _ => {
+                let Some(mut doc) = self.entities[id.index()].doc.take() else {
+                    return Ok(());
+                };
+                let result = Connect {
+                    entities: &self.entities,
+                    pragma: &self.pragma,
+                }
+                .connect_into(id, &mut doc);
+                self.entities[id.index()].doc = Some(doc);
+                result
+            }
+        };
         // Undocumented members and features are reported at the definition, in its
         // context, as QEMU does.
         result.map_err(|e| match (&e.context, &self.origins[id.index()]) {
@@ -1572,57 +1627,6 @@ impl Builder {
         match info {
             Some(info) => doc.connect_member(name, role, info, pragma),
             None => Ok(()),
-        }
-    }
-
-    fn connect_into(&self, id: EntityId, doc: &mut Doc) -> Result<()> {
-        let entity = self.entity(id);
-        Builder::connect_features(doc, &entity.features)?;
-        match &entity.kind {
-            EntityKind::Enum(e) => {
-                for m in &e.members {
-                    let info = entity.info.as_ref();
-                    Builder::connect_member(doc, &m.name, "value", info, &self.pragma)?;
-                    Builder::connect_features(doc, &m.features)?;
-                }
-            }
-            EntityKind::Object(o) => {
-                if let Some(base) = o.base {
-                    if self.entity(base).is_implicit() {
-                        self.connect_into(base, doc)?;
-                    }
-                }
-                for m in o.local_members() {
-                    Builder::connect_member(doc, &m.name, "member", m.info.as_ref(), &self.pragma)?;
-                    Builder::connect_features(doc, &m.features)?;
-                }
-            }
-            EntityKind::Alternate(a) => {
-                for v in &a.variants {
-                    Builder::connect_member(doc, &v.name, "branch", v.info.as_ref(), &self.pragma)?;
-                }
-            }
-            EntityKind::Command(Command {
-                arg_type, ret_type, ..
-            }) => {
-                self.connect_args(*arg_type, doc)?;
-                // Generated documentation always says what comes back, even when the
-                // block does not.
-                if let (Some(_), Some(info)) = (ret_type, &entity.info) {
-                    doc.ensure_returns(info);
-                }
-            }
-            EntityKind::Event(Event { arg_type, .. }) => self.connect_args(*arg_type, doc)?,
-            EntityKind::Builtin(_) | EntityKind::Array(_) => {}
-        }
-        Ok(())
-    }
-
-    /// Inline arguments are documented in the command's or event's own block.
-    fn connect_args(&self, arg_type: Option<EntityId>, doc: &mut Doc) -> Result<()> {
-        match arg_type {
-            Some(arg) if self.entity(arg).is_implicit() => self.connect_into(arg, doc),
-            _ => Ok(()),
         }
     }
 
@@ -1675,14 +1679,15 @@ impl Builder {
     }
 
     fn finish(mut self, warnings: Vec<SchemaError>) -> Schema {
-        // An array type exists under the condition of its element type.
-        for i in 0..self.entities.len() {
-            if let EntityKind::Array(a) = &self.entities[i].kind {
+        // An array type exists under the condition of its element type. Only the arrays
+        // are visited, not every entity.
+        for &id in &self.arrays {
+            if let EntityKind::Array(a) = &self.entities[id.index()].kind {
                 let cond = self
                     .entities
                     .get(a.element.index())
                     .and_then(|e| e.cond.clone());
-                self.entities[i].cond = cond;
+                self.entities[id.index()].cond = cond;
             }
         }
         Schema {
@@ -1696,6 +1701,70 @@ impl Builder {
             pragma: self.pragma,
             feature_names: self.features.into_iter().map(|(n, _)| n).collect(),
             warnings,
+        }
+    }
+}
+
+/// What connecting a documentation block reads: the entities and the pragmas, borrowed
+/// apart from the blocks, so that a block is connected where it sits.
+struct Connect<'b> {
+    entities: &'b [Entity],
+    pragma: &'b Pragma,
+}
+
+impl Connect<'_> {
+    fn entity(&self, id: EntityId) -> &Entity {
+        &self.entities[id.index()]
+    }
+
+    fn connect_into(&self, id: EntityId, doc: &mut Doc) -> Result<()> {
+        let entity = self.entity(id);
+        Builder::connect_features(doc, &entity.features)?;
+        match &entity.kind {
+            EntityKind::Enum(e) => {
+                for m in &e.members {
+                    let info = entity.info.as_ref();
+                    Builder::connect_member(doc, &m.name, "value", info, self.pragma)?;
+                    Builder::connect_features(doc, &m.features)?;
+                }
+            }
+            EntityKind::Object(o) => {
+                if let Some(base) = o.base {
+                    if self.entity(base).is_implicit() {
+                        self.connect_into(base, doc)?;
+                    }
+                }
+                for m in o.local_members() {
+                    Builder::connect_member(doc, &m.name, "member", m.info.as_ref(), self.pragma)?;
+                    Builder::connect_features(doc, &m.features)?;
+                }
+            }
+            EntityKind::Alternate(a) => {
+                for v in &a.variants {
+                    Builder::connect_member(doc, &v.name, "branch", v.info.as_ref(), self.pragma)?;
+                }
+            }
+            EntityKind::Command(Command {
+                arg_type, ret_type, ..
+            }) => {
+                self.connect_args(*arg_type, doc)?;
+                // Generated documentation always says what comes back, even when the
+                // block does not.
+                if let (Some(_), Some(info)) = (ret_type, &entity.info) {
+                    doc.ensure_returns(info);
+                }
+            }
+            EntityKind::Event(Event { arg_type, .. }) => self.connect_args(*arg_type, doc)?,
+            EntityKind::Builtin(_) | EntityKind::Array(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Inline arguments are documented in the command's or event's own block.
+    fn connect_args(&self, arg_type: Option<EntityId>, doc: &mut Doc) -> Result<()> {
+        match arg_type {
+            Some(arg) if self.entity(arg).is_implicit() => self.connect_into(arg, doc),
+            _ => Ok(()),
         }
     }
 }
