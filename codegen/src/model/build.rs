@@ -1452,12 +1452,17 @@ impl Builder {
             if qtype == "QTYPE_QSTRING" {
                 match self.entity(v.ty).as_enum() {
                     Some(e) => {
+                        // A set: each kind once, however many values bring it in.
                         for m in &e.members {
-                            if m.name == "on" || m.name == "off" {
-                                conflicting.push("QTYPE_QBOOL");
-                            }
-                            if m.name.starts_with(|c: char| "-+0123456789.".contains(c)) {
-                                conflicting.push("QTYPE_QNUM");
+                            let also = if m.name == "on" || m.name == "off" {
+                                "QTYPE_QBOOL"
+                            } else if m.name.starts_with(|c: char| "-+0123456789.".contains(c)) {
+                                "QTYPE_QNUM"
+                            } else {
+                                continue;
+                            };
+                            if !conflicting.contains(&also) {
+                                conflicting.push(also);
                             }
                         }
                     }
@@ -1467,7 +1472,6 @@ impl Builder {
                     }
                 }
             }
-            conflicting.dedup();
             for qt in conflicting {
                 if let Some((_, other)) = types_seen.iter().find(|(t, _)| *t == qt) {
                     return Err(self.error(
@@ -1990,6 +1994,30 @@ mod tests {
         let e = both("{ 'struct': 'Alpha', 'data': { 'x': 'Nope' } }\n").expect_err("unknown");
         assert!(e.message.contains("Nope"), "{e}");
         assert!(both("{ 'struct': 'Alpha', 'data': { 'x': 'int' } }\n").is_ok());
+    }
+
+    /// An enum alternative whose values could be read as a boolean and as a number
+    /// conflicts with boolean and number alternatives, but not with itself, however its
+    /// values are ordered.
+    #[test]
+    fn alternate_enum_values_conflict_once() {
+        let schema = "{ 'enum': 'Switch', 'data': [ 'on', '1', 'off' ] }\n\
+                      { 'struct': 'Obj', 'data': { 'x': 'int' } }\n";
+        let with = |alternatives: &str| {
+            load_str(&format!(
+                "{schema}{{ 'alternate': 'Alt', 'data': {{ {alternatives} }} }}\n"
+            ))
+        };
+        if let Err(e) = with("'sw': 'Switch', 'obj': 'Obj'") {
+            panic!("{e}");
+        }
+        for other in ["'flag': 'bool'", "'num': 'int'"] {
+            let e = with(&format!("'sw': 'Switch', {other}")).expect_err(other);
+            assert!(
+                e.message.contains("can't be distinguished from 'sw'"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
