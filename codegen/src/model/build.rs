@@ -43,16 +43,7 @@ impl Schema {
             warnings,
             marker_files,
         } = checked;
-        let mut b = Builder::new(root, pragma, docs, marker_files);
-        // Definitions bring in a few implicit and array types each: room for all of them
-        // at once, rather than moving every entity several times as the vectors grow.
-        b.reserve(items.len() * 2);
-        b.def_predefineds()?;
-        for item in items {
-            b.def_item(item)?;
-        }
-        b.check()?;
-        Ok(b.finish(warnings))
+        Builder::new(root, pragma, docs, marker_files).run(items, |item, _| Ok(item), warnings)
     }
 
     /// Checks the definitions of `parsed` and builds the model, as
@@ -68,25 +59,43 @@ impl Schema {
             warnings,
             marker_files,
         } = parsed;
-        let mut b = Builder::new(root, pragma, docs, marker_files);
-        b.reserve(items.len() * 2);
-        b.def_predefineds()?;
+        Builder::new(root, pragma, docs, marker_files).run(
+            items,
+            crate::check::check_item,
+            warnings,
+        )
+    }
+}
+
+impl Builder {
+    /// Models `items` in order, each made a checked item by `check` just before, then
+    /// applies the rules that need the whole schema.
+    fn run<T>(
+        mut self,
+        items: Vec<T>,
+        check: impl Fn(T, &Pragma) -> Result<Item>,
+        warnings: Vec<SchemaError>,
+    ) -> Result<Schema> {
+        // Definitions bring in a few implicit and array types each: room for all of them
+        // at once, rather than moving every entity several times as the vectors grow.
+        self.reserve(items.len() * 2);
+        self.def_predefineds()?;
         let mut items = items.into_iter();
         while let Some(item) = items.next() {
-            let item = crate::check::check_item(item, &b.pragma)?;
-            if let Err(e) = b.def_item(item) {
+            let item = check(item, &self.pragma)?;
+            if let Err(e) = self.def_item(item) {
                 // Every definition is checked before any is modelled: a later one's
                 // broken shape is the first error.
                 for item in items {
-                    crate::check::check_item(item, &b.pragma)?;
+                    check(item, &self.pragma)?;
                 }
                 return Err(e);
             }
         }
         // Given back before the checks below allocate.
         drop(items);
-        b.check()?;
-        Ok(b.finish(warnings))
+        self.check()?;
+        Ok(self.finish(warnings))
     }
 }
 
