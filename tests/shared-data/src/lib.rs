@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 pub fn shared_dir(needed: &[&str]) -> Option<PathBuf> {
     let dir = match std::env::var_os("QMP_SHARED_DIR") {
         Some(dir) => PathBuf::from(dir),
-        // This crate sits at tests/shared-data in the workspace.
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+        None => workspace_root().join("../shared"),
     };
     let missing: Vec<&str> = needed
         .iter()
@@ -36,4 +35,20 @@ pub fn shared_dir(needed: &[&str]) -> Option<PathBuf> {
     println!("SKIPPED: {message}");
     eprintln!("SKIPPED: {message}");
     None
+}
+
+/// The workspace's folder: the nearest one holding `Cargo.lock` above the package under
+/// test, whose folder cargo tells the test and bench processes it runs. This crate's own
+/// folder, fixed when it was compiled, is only the fallback: with a target folder shared
+/// between two checkouts, it can name the other one.
+fn workspace_root() -> PathBuf {
+    // This crate sits at tests/shared-data in the workspace.
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let Some(running) = std::env::var_os("CARGO_MANIFEST_DIR") else {
+        return compiled;
+    };
+    Path::new(&running)
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").exists())
+        .map_or(compiled, Path::to_path_buf)
 }
