@@ -11,8 +11,10 @@ pub mod doc;
 pub mod dump;
 pub mod error;
 pub mod extract;
+pub mod merge;
 pub mod model;
 pub mod parse;
+pub mod releases;
 pub mod rust;
 pub mod source;
 
@@ -28,6 +30,17 @@ use std::path::Path;
 /// `path` is relative.
 pub fn load(path: &Path, options: parse::ParseOptions) -> Result<Schema, SchemaError> {
     Schema::from_parsed(parse::parse_file(path, options)?, path)
+}
+
+/// [`load`] as the generator reads a schema: leniently (every QEMU release's schema must
+/// build, though QEMU tightened its documentation rules over time), honouring the module
+/// markers when the file is a doc-free extract.
+pub fn load_release_file(path: &Path) -> Result<Schema, SchemaError> {
+    let options = parse::ParseOptions {
+        strict: false,
+        module_markers: extract::is_extract(path),
+    };
+    load(path, options)
 }
 
 /// [`load`], with `read` giving the contents of each file of the schema instead of the

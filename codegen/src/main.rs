@@ -15,6 +15,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: qapi check [--strict] SCHEMA
        qapi dump [--strict] SCHEMA
        qapi extract SCHEMA -o OUT.json
+       qapi merge SCHEMA:SCHEMA... -o OUT.json
        qapi generate [--no-docs] SCHEMA -o DIR";
 
 /// The parsed command line.
@@ -47,7 +48,7 @@ fn parse_args(args: &[String]) -> Option<Args> {
         }
     }
     parsed.schema = schema?;
-    let needs_output = matches!(parsed.command.as_str(), "extract" | "generate");
+    let needs_output = matches!(parsed.command.as_str(), "extract" | "generate" | "merge");
     let known = matches!(parsed.command.as_str(), "check" | "dump") || needs_output;
     (known && needs_output == parsed.output.is_some()).then_some(parsed)
 }
@@ -95,6 +96,23 @@ fn run(args: &Args) -> Result<(), String> {
             }
             Ok(())
         }
+        "merge" => {
+            let merged = qemu_qmp_codegen::merge::load_releases(&releases(&args.schema))
+                .map_err(|e| e.to_string())?;
+            let out = args.output.as_deref().unwrap_or(Path::new("-"));
+            std::fs::write(out, merged.text)
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))
+        }
+        _ if releases(&args.schema).len() > 1 => {
+            let merged = qemu_qmp_codegen::merge::load_releases(&releases(&args.schema))
+                .map_err(|e| e.to_string())?;
+            if args.command == "check" {
+                println!("{}", merged.schema.counts());
+            } else {
+                print!("{}", qemu_qmp_codegen::dump::dump(&merged.schema));
+            }
+            Ok(())
+        }
         _ => {
             let schema =
                 qemu_qmp_codegen::load(&args.schema, options).map_err(|e| e.to_string())?;
@@ -109,6 +127,11 @@ fn run(args: &Args) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// The schema files of a `:`-separated list of releases, oldest first.
+fn releases(schemas: &Path) -> Vec<PathBuf> {
+    std::env::split_paths(schemas).collect()
 }
 
 /// `QEMU 10.0.2's qapi/qapi-schema.json` when the schema sits in a QEMU tree with a

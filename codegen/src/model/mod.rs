@@ -830,6 +830,11 @@ impl Schema {
         &self.entities
     }
 
+    /// The entities, to change what the checks do not look at (documentation).
+    pub(crate) fn entities_mut(&mut self) -> &mut [Entity] {
+        &mut self.entities
+    }
+
     /// Every entity with its id, in definition order.
     pub fn iter(&self) -> impl Iterator<Item = (EntityId, &Entity)> {
         self.entities
