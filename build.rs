@@ -1,56 +1,15 @@
-//! Generates the QMP bindings from the QAPI schema into `OUT_DIR`.
+//! Generates the QMP bindings into `OUT_DIR`: by default one API for every QEMU release
+//! listed in `schema/releases` (doc-free extracts, oldest first, merged by the rules of
+//! `qemu_qmp_codegen::merge`).
 //!
-//! The schema is `schema/qemu-10.0.json` (a doc-free extract of QEMU 10.0's) unless
-//! `QMP_SCHEMA` names another, such as a QEMU tree's `qapi/qapi-schema.json`, whose doc
-//! comments then become rustdoc.
+//! `QMP_SCHEMAS=a.json:b.json` picks the releases instead (oldest first), and
+//! `QMP_SCHEMA=path` builds for one release alone, such as a QEMU tree's
+//! `qapi/qapi-schema.json`, whose doc comments then become rustdoc.
+//!
+//! The QAPI modules that have a cargo feature of their own are those the crate's `full`
+//! feature lists in Cargo.toml: the one list of them.
 
-use std::path::PathBuf;
-
-/// The QAPI modules that have a cargo feature of their own (QEMU 10.0's); a module of
-/// another schema that is not listed here is always generated.
-const MODULE_FEATURES: &[&str] = &[
-    "error",
-    "common",
-    "sockets",
-    "run-state",
-    "crypto",
-    "job",
-    "block-core",
-    "block",
-    "block-export",
-    "char",
-    "dump",
-    "net",
-    "ebpf",
-    "rocker",
-    "tpm",
-    "ui",
-    "authz",
-    "migration",
-    "transaction",
-    "trace",
-    "compat",
-    "control",
-    "introspect",
-    "qom",
-    "qdev",
-    "machine-common",
-    "machine",
-    "machine-target",
-    "replay",
-    "yank",
-    "misc",
-    "misc-target",
-    "audio",
-    "acpi",
-    "pci",
-    "stats",
-    "virtio",
-    "vfio",
-    "cryptodev",
-    "cxl",
-    "uefi",
-];
+use std::path::{Path, PathBuf};
 
 fn feature_enabled(name: &str) -> bool {
     let var = format!(
@@ -60,24 +19,47 @@ fn feature_enabled(name: &str) -> bool {
     std::env::var_os(var).is_some()
 }
 
+fn env_path(name: &str) -> Option<std::ffi::OsString> {
+    println!("cargo:rerun-if-env-changed={name}");
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+/// The schema files to generate from, oldest release first.
+fn schemas() -> Vec<PathBuf> {
+    if let Some(list) = env_path("QMP_SCHEMAS") {
+        return std::env::split_paths(&list).collect();
+    }
+    if let Some(one) = env_path("QMP_SCHEMA") {
+        return vec![PathBuf::from(one)];
+    }
+    let list = Path::new("schema/releases");
+    println!("cargo:rerun-if-changed={}", list.display());
+    let text = std::fs::read_to_string(list)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", list.display()));
+    qemu_qmp_codegen::releases::parse_list(&text)
+        .into_iter()
+        .map(|file| Path::new("schema").join(file))
+        .collect()
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-env-changed=QMP_SCHEMA");
-    let schema = std::env::var_os("QMP_SCHEMA")
-        .filter(|path| !path.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("schema/qemu-10.0.json"));
+    println!("cargo:rerun-if-changed=Cargo.toml");
+    let schemas = schemas();
+    let manifest = std::fs::read_to_string("Cargo.toml")
+        .unwrap_or_else(|e| panic!("cannot read Cargo.toml: {e}"));
+    let gated = qemu_qmp_codegen::releases::module_features(&manifest);
     let started = std::time::Instant::now();
-    let generation = qemu_qmp_codegen::rust::Builder::new(&schema)
+    let generation = qemu_qmp_codegen::rust::Builder::releases(&schemas)
         .unstable(feature_enabled("unstable"))
         .dynamic(feature_enabled("dynamic"))
-        .modules(|module| !MODULE_FEATURES.contains(&module) || feature_enabled(module))
+        .modules(move |module| !gated.iter().any(|m| m == module) || feature_enabled(module))
         .generate();
     let generation = match generation {
         Ok(generation) => generation,
         Err(e) => {
             eprintln!("{e}");
-            panic!("cannot generate the QMP bindings from {}", schema.display());
+            panic!("cannot generate the QMP bindings from {schemas:?}");
         }
     };
     for input in &generation.inputs {
@@ -85,8 +67,7 @@ fn main() {
     }
     if std::env::var_os("QMP_CODEGEN_TIMING").is_some() {
         println!(
-            "cargo:warning=generated the bindings from {} in {:.3} s",
-            schema.display(),
+            "cargo:warning=generated the bindings from {schemas:?} in {:.3} s",
             started.elapsed().as_secs_f64()
         );
     }

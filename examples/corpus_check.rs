@@ -1,7 +1,7 @@
 //! Checks the generated bindings against real QMP conversations.
 //!
 //! ```sh
-//! cargo run --example corpus_check --all-features -- [--schema SCHEMA] CAPTURE...
+//! cargo run --example corpus_check --all-features -- [--schema SCHEMA[:SCHEMA...]] CAPTURE...
 //! ```
 //!
 //! Each capture is a stream of JSON objects (requests and the replies QEMU gave, as
@@ -12,8 +12,8 @@
 //! ([`qemu_qmp::api::decode_arguments`]). The written-back JSON must equal what was sent,
 //! member for member, except members the schema does not know (a newer QEMU's): the
 //! bindings drop those by design. Which members the schema knows is decided by walking
-//! the schema model (`SCHEMA`, by default the one the bindings were built from) beside the
-//! JSON, independently of the generated code.
+//! the schema model (`SCHEMA`, by default the ones the bindings were built from, merged as
+//! the build merges several releases) beside the JSON, independently of the generated code.
 //!
 //! Prints every failure with its file and request id, the unknown members, and the line
 //! `corpus: N replies checked, N arguments checked, N failures`; exits 1 on any failure.
@@ -24,13 +24,29 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-/// The schema the bindings were generated from: build.rs reads the same variable during
-/// the same cargo invocation, and cargo rebuilds this example when it changes.
-pub fn default_schema() -> PathBuf {
-    match option_env!("QMP_SCHEMA") {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/qemu-10.0.json"),
+/// The schemas the bindings were generated from, oldest release first: build.rs reads
+/// the same variables during the same cargo invocation (and cargo rebuilds this example
+/// when they change), else the release list `schema/releases`.
+pub fn default_schemas() -> Vec<PathBuf> {
+    if let Some(list) = option_env!("QMP_SCHEMAS").filter(|s| !s.is_empty()) {
+        return std::env::split_paths(list).collect();
     }
+    if let Some(one) = option_env!("QMP_SCHEMA").filter(|s| !s.is_empty()) {
+        return vec![PathBuf::from(one)];
+    }
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+    let list = std::fs::read_to_string(folder.join("releases")).unwrap_or_default();
+    qemu_qmp_codegen::releases::parse_list(&list)
+        .into_iter()
+        .map(|file| folder.join(file))
+        .collect()
+}
+
+/// The merged model of `schemas` (oldest first), as the bindings' build makes it.
+pub fn load_schemas(schemas: &[PathBuf]) -> Result<Schema, String> {
+    qemu_qmp_codegen::merge::load_releases(schemas)
+        .map(|merged| merged.schema)
+        .map_err(|e| e.to_string())
 }
 
 /// What a check found.
@@ -434,7 +450,9 @@ fn main() {
     let mut files = Vec::new();
     while let Some(arg) = args.next() {
         if arg == "--schema" {
-            schema_path = args.next().map(PathBuf::from);
+            schema_path = args
+                .next()
+                .map(|list| std::env::split_paths(&list).collect::<Vec<_>>());
             if schema_path.is_none() {
                 eprintln!("corpus_check: --schema needs a path");
                 std::process::exit(2);
@@ -445,21 +463,21 @@ fn main() {
     }
     if files.is_empty() {
         eprintln!(
-            "usage: corpus_check [--schema SCHEMA] CAPTURE...\n\
-             (SCHEMA defaults to the schema the bindings were built from: {})",
-            default_schema().display()
+            "usage: corpus_check [--schema SCHEMA[:SCHEMA...]] CAPTURE...\n\
+             (SCHEMA defaults to the schemas the bindings were built from: {:?})",
+            default_schemas()
         );
         std::process::exit(2);
     }
-    let schema_path = schema_path.unwrap_or_else(default_schema);
-    let schema = match qemu_qmp_codegen::rust::load_for_generation(&schema_path) {
+    let schema_paths = schema_path.unwrap_or_else(default_schemas);
+    let schema = match load_schemas(&schema_paths) {
         Ok(schema) => schema,
         Err(e) => {
             eprintln!("corpus_check: {e}");
             std::process::exit(2);
         }
     };
-    println!("schema: {}", schema_path.display());
+    println!("schema: {schema_paths:?}");
     let report = check_files(&files, &schema);
     report.print();
     if !report.failures.is_empty() {

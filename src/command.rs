@@ -19,6 +19,20 @@ pub trait Command: Serialize + Send {
     const ALLOW_OOB: bool;
     /// The typed value of a successful reply's `return` member.
     type Returns: DeserializeOwned + Send + 'static;
+    /// The known QEMU releases whose schema has the command ([`crate::api::RELEASES`]);
+    /// [`Releases::NONE`](crate::describe::Releases::NONE) for commands the bindings do
+    /// not know. Documentation and a hint: the running QEMU's schema is the truth.
+    const RELEASES: crate::describe::Releases = crate::describe::Releases::NONE;
+
+    /// [`Command::RELEASES`].
+    fn releases() -> crate::describe::Releases {
+        Self::RELEASES
+    }
+
+    /// Whether QEMU `release` (`"7.2"`) has the command, as far as the bindings know.
+    fn known_in(release: &str) -> bool {
+        Self::RELEASES.contains(release)
+    }
 
     /// Decodes a successful reply's `return` value. Commands that return nothing get `()`
     /// whatever QEMU sent (it sends `{}`).

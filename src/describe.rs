@@ -1,10 +1,89 @@
-//! Descriptions of the schema's commands and events, for tools that work by name.
+//! Descriptions of the schema's commands and events, for tools that work by name, and the
+//! QEMU releases each exists in.
+
+use std::fmt;
+
+/// A set of the QEMU releases the bindings know ([`crate::api::RELEASES`]): where a
+/// command, event or type exists. A fact for documentation and hints: the running QEMU's
+/// own schema is what says what it offers (distributions backport commands).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Releases(u64);
+
+impl Releases {
+    /// No release: not a definition of the bindings (a command written by hand).
+    pub const NONE: Releases = Releases(0);
+
+    /// The set whose bit `i` stands for `RELEASES[i]`.
+    pub const fn from_bits(bits: u64) -> Releases {
+        Releases(bits)
+    }
+
+    /// The bits, the oldest release lowest.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Every known release.
+    pub fn all() -> Releases {
+        Releases::from_bits(
+            1u64.checked_shl(crate::api::RELEASES.len() as u32)
+                .map_or(u64::MAX, |b| b - 1),
+        )
+    }
+
+    /// Whether the release named `release` (`"10.0"`; `"10.0.2"` means the same) is in
+    /// the set.
+    pub fn contains(self, release: &str) -> bool {
+        let wanted = major_minor(release);
+        self.iter().any(|r| r == wanted)
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The releases in the set, oldest first.
+    pub fn iter(self) -> impl Iterator<Item = &'static str> {
+        crate::api::RELEASES
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| *i < 64 && self.0 & (1 << i) != 0)
+            .map(|(_, r)| *r)
+    }
+}
+
+/// `10.0.2` -> `10.0`.
+fn major_minor(release: &str) -> &str {
+    match release.match_indices('.').nth(1) {
+        Some((i, _)) => &release[..i],
+        None => release,
+    }
+}
+
+impl fmt::Display for Releases {
+    /// `7.2, 10.0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, r) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(r)?;
+        }
+        Ok(())
+    }
+}
 
 /// A command of the schema, for tools that work by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CommandDescriptor {
     /// The wire name.
     pub name: &'static str,
+    /// The known releases that have it.
+    pub releases: Releases,
+    /// The release QEMU's documentation says it came in.
+    pub since: Option<&'static str>,
     /// The QAPI name of its arguments' type (implicit types have QEMU's `q_obj_...` names).
     pub arguments: Option<&'static str>,
     /// The QAPI name of its return type (`[T]` for a list).
@@ -21,9 +100,14 @@ pub struct CommandDescriptor {
 
 /// An event of the schema, for tools that work by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EventDescriptor {
     /// The wire name.
     pub name: &'static str,
+    /// The known releases that have it.
+    pub releases: Releases,
+    /// The release QEMU's documentation says it came in.
+    pub since: Option<&'static str>,
     /// The QAPI name of its data's type.
     pub data: Option<&'static str>,
     /// Whether it is deprecated.

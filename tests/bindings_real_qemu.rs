@@ -179,7 +179,7 @@ async fn common_queries_field_by_field() {
             m.default_cpu_type.as_deref(),
             r["default-cpu-type"].as_str()
         );
-        assert_eq!(m.acpi, r["acpi"]);
+        assert_eq!(m.acpi, r["acpi"].as_bool());
     }
     assert!(machines.iter().any(|m| m.name.starts_with("pc-q35")));
 }

@@ -62,9 +62,10 @@ struct Run {
     stderr: String,
 }
 
-/// `cargo ARGS` on this package with `QMP_SCHEMA=schema` in `target/schemas`. With
-/// `json`, cargo's messages are read for the `OUT_DIR` and the diagnostics.
-fn cargo(schema: &Path, args: &[&str], json: bool) -> Run {
+/// `cargo ARGS` on this package with `QMP_SCHEMA=schema` (`None`: the default releases)
+/// in `target/schemas`. With `json`, cargo's messages are read for the `OUT_DIR` and the
+/// diagnostics.
+fn cargo(schema: Option<&Path>, args: &[&str], json: bool) -> Run {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -72,9 +73,13 @@ fn cargo(schema: &Path, args: &[&str], json: bool) -> Run {
         .args(args)
         .arg("--manifest-path")
         .arg(workspace().join("Cargo.toml"))
-        .env("QMP_SCHEMA", schema)
         .env("CARGO_TARGET_DIR", workspace().join("target/schemas"))
+        .env_remove("QMP_SCHEMAS")
         .env_remove("QMP_CODEGEN_TIMING");
+    match schema {
+        Some(schema) => command.env("QMP_SCHEMA", schema),
+        None => command.env_remove("QMP_SCHEMA"),
+    };
     if json {
         command.arg("--message-format=json");
     }
@@ -168,7 +173,7 @@ fn every_schema_generates_and_compiles() {
     for (label, relative) in SCHEMAS {
         let schema = qapi.join(relative);
         assert!(schema.is_file(), "{} is missing", schema.display());
-        let run = cargo(&schema, &["check", "--lib", "--all-features"], true);
+        let run = cargo(Some(&schema), &["check", "--lib", "--all-features"], true);
         let size = run.out_dir.as_deref().map(generated_size);
         let (files, lines, bytes) = size.unwrap_or_default();
         println!(
@@ -205,7 +210,7 @@ fn qemu_10_0_docs_render_and_hold_no_doctests() {
     let schema = qapi.join("qemu-10.0/qapi/qapi-schema.json");
 
     let run = cargo(
-        &schema,
+        Some(&schema),
         &["doc", "--no-deps", "--lib", "--all-features"],
         true,
     );
@@ -238,7 +243,7 @@ fn qemu_10_0_docs_render_and_hold_no_doctests() {
             .join("\n")
     );
 
-    let run = cargo(&schema, &["test", "--doc", "--all-features"], false);
+    let run = cargo(Some(&schema), &["test", "--doc", "--all-features"], false);
     let tests: Vec<&str> = run
         .stdout
         .lines()
@@ -270,4 +275,25 @@ fn qemu_10_0_docs_render_and_hold_no_doctests() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// User code written with constructors against one release's bindings keeps compiling when
+/// releases are added: `examples/release_compat.rs`, built against QEMU 7.2's bindings
+/// alone and against the default bindings of every known release.
+#[test]
+fn a_program_written_for_7_2_compiles_against_every_release() {
+    let _one_at_a_time = CARGO.lock().unwrap_or_else(|e| e.into_inner());
+    let only_7_2 = workspace().join("schema/qemu-7.2.json");
+    let args = ["check", "--example", "release_compat"];
+    for (label, schema) in [
+        ("7.2 alone", Some(only_7_2.as_path())),
+        ("every release", None),
+    ] {
+        let run = cargo(schema, &args, true);
+        println!(
+            "release_compat against {label}: {:.1} s",
+            run.elapsed.as_secs_f64()
+        );
+        assert!(run.ok, "against {label}:\n{}", failure_report(&run));
+    }
 }

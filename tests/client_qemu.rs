@@ -348,11 +348,7 @@ async fn fd_passing_getfd_closefd_add_fd() {
     assert!(client.getfd("nothing").await.is_err());
 
     // add-fd puts it in an fd set that query-fdsets shows.
-    let add = client.add_fd().into_command();
-    let add = qemu_qmp::api::AddFd {
-        opaque: Some("our-dev-null".into()),
-        ..add
-    };
+    let add = qemu_qmp::api::AddFd::new().opaque("our-dev-null");
     let info = client.execute_with_fd(add, &file).await.unwrap();
     let sets = client.query_fdsets().await.unwrap();
     let set = sets

@@ -2,6 +2,7 @@
 //! `if` condition, `Since`, and deprecation.
 
 use crate::doc::Doc;
+use crate::merge::{Facts, ItemFacts, MemberFacts, ReleaseSet};
 use crate::model::{Cond, Feature};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -13,6 +14,7 @@ pub(super) fn item(
     fallback: &str,
     cond: Option<&Cond>,
     features: &[Feature],
+    facts: &str,
 ) -> TokenStream {
     let mut text = String::new();
     match doc.filter(|_| with_docs) {
@@ -33,14 +35,14 @@ pub(super) fn item(
                 }
                 text.push_str(&body);
             }
-            if let Some(since) = doc.since() {
-                paragraph(&mut text);
-                text.push_str(&format!("*Since: {}*", since.trim()));
-            }
         }
         None => text.push_str(fallback),
     }
     notes(&mut text, cond, features);
+    if !facts.is_empty() {
+        paragraph(&mut text);
+        text.push_str(facts);
+    }
     let deprecated = deprecation(doc.filter(|_| with_docs), features);
     let lines = doc_lines(&text);
     quote! {
@@ -56,6 +58,7 @@ pub(super) fn member(
     name: &str,
     cond: Option<&Cond>,
     features: &[Feature],
+    facts: &str,
 ) -> TokenStream {
     let mut text = String::new();
     match doc.filter(|_| with_docs).and_then(|d| d.member(name)) {
@@ -65,6 +68,10 @@ pub(super) fn member(
         _ => text.push_str(&format!("`{name}`")),
     }
     notes(&mut text, cond, features);
+    if !facts.is_empty() {
+        paragraph(&mut text);
+        text.push_str(facts);
+    }
     let deprecated = if features.iter().any(Feature::is_deprecated) {
         quote!(#[deprecated])
     } else {
@@ -74,6 +81,144 @@ pub(super) fn member(
     quote! {
         #(#[doc = #lines])*
         #deprecated
+    }
+}
+
+/// The release facts of a definition, as rustdoc: where it exists, since when, where it
+/// was deprecated or unstable, its conditions, its wire name and old names.
+pub(super) fn item_facts(facts: &Facts, item: &ItemFacts, wire: &str, kind: &str) -> String {
+    let mut lines = vec![format!("**Releases:** {}.", facts.describe(item.present))];
+    if let Some(since) = &item.since {
+        lines.push(format!("Since QEMU {since} (QEMU's documentation)."));
+    }
+    lines.push(format!("Wire name: `{wire}` ({kind})."));
+    if !item.allow_oob.is_empty() {
+        lines.push(format!(
+            "Out of band (`allow-oob`): {}.",
+            in_releases(facts, item.allow_oob, item.present)
+        ));
+    }
+    flagged(
+        &mut lines,
+        facts,
+        "Deprecated",
+        item.deprecated,
+        item.present,
+    );
+    flagged(&mut lines, facts, "Unstable", item.unstable, item.present);
+    conditions(&mut lines, facts, &item.conds);
+    for (name, set) in &item.former_names {
+        lines.push(format!("Named `{name}` in QEMU {}.", facts.list(*set)));
+    }
+    for (name, set) in &item.absorbed {
+        lines.push(format!(
+            "Also holds the values of `{name}`, which QEMU {} has in its place.",
+            facts.list(*set)
+        ));
+    }
+    bullets(&lines)
+}
+
+/// The release facts of a member (or enum value, branch, alternative) of `owner`.
+pub(super) fn member_facts(facts: &Facts, owner: &ItemFacts, member: &MemberFacts) -> String {
+    let mut lines = Vec::new();
+    if member.present == owner.present {
+        lines.push(format!("In {}.", where_all(facts, owner.present)));
+    } else {
+        lines.push(format!(
+            "In QEMU {}; not in {}.",
+            facts.list(member.present),
+            facts.list(owner.present.minus(member.present))
+        ));
+    }
+    if let Some(since) = &member.since {
+        lines.push(format!("Since QEMU {since} (QEMU's documentation)."));
+    }
+    let optional = member.optional.intersection(member.present);
+    if !optional.is_empty() && optional != member.present {
+        lines.push(format!(
+            "Optional in QEMU {}; required in {}.",
+            facts.list(optional),
+            facts.list(member.present.minus(optional))
+        ));
+    }
+    flagged(
+        &mut lines,
+        facts,
+        "Deprecated",
+        member.deprecated,
+        member.present,
+    );
+    flagged(
+        &mut lines,
+        facts,
+        "Unstable",
+        member.unstable,
+        member.present,
+    );
+    conditions(&mut lines, facts, &member.conds);
+    if !member.types.is_empty() {
+        let types: Vec<String> = member
+            .types
+            .iter()
+            .map(|(t, set)| format!("`{t}` in QEMU {}", facts.list(*set)))
+            .collect();
+        lines.push(format!("Its type differs: {}.", types.join("; ")));
+        if let Some(rule) = member.rule {
+            lines.push(format!("Here it is {rule}."));
+        }
+    }
+    bullets(&lines)
+}
+
+fn bullets(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("- {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `every known QEMU (7.2, 10.0)` or `QEMU 10.0`.
+fn where_all(facts: &Facts, set: ReleaseSet) -> String {
+    if set == facts.all() {
+        format!("every known QEMU ({})", facts.list(set))
+    } else {
+        format!("QEMU {}", facts.list(set))
+    }
+}
+
+/// `every release that has it` or `QEMU 7.2`.
+fn in_releases(facts: &Facts, set: ReleaseSet, present: ReleaseSet) -> String {
+    if set == present {
+        "in every release that has it".to_string()
+    } else {
+        format!("in QEMU {} only", facts.list(set))
+    }
+}
+
+fn flagged(
+    lines: &mut Vec<String>,
+    facts: &Facts,
+    what: &str,
+    set: ReleaseSet,
+    present: ReleaseSet,
+) {
+    if !set.is_empty() {
+        lines.push(format!("{what} {}.", in_releases(facts, set, present)));
+    }
+}
+
+fn conditions(lines: &mut Vec<String>, facts: &Facts, conds: &[(Option<String>, ReleaseSet)]) {
+    if conds.len() > 1 {
+        let each: Vec<String> = conds
+            .iter()
+            .map(|(c, set)| match c {
+                Some(c) => format!("`{c}` in QEMU {}", facts.list(*set)),
+                None => format!("none in QEMU {}", facts.list(*set)),
+            })
+            .collect();
+        lines.push(format!("Its condition differs: {}.", each.join("; ")));
     }
 }
 

@@ -4,6 +4,7 @@
 use super::names::{self, Namespace};
 use super::{docs, event_variant_base, ident, Emitter};
 use crate::doc::Doc;
+use crate::merge::ItemFacts;
 use crate::model::{
     AlternateType, Builtin, Command, Entity, EntityId, EntityKind, EnumType, JsonType, Member,
     ObjectType,
@@ -41,29 +42,41 @@ fn fields<'a>(
     em: &Emitter<'_>,
     owner: EntityId,
     doc: Option<&Doc>,
+    facts: Option<&ItemFacts>,
     members: impl IntoIterator<Item = &'a Member>,
     ns: &mut Namespace,
 ) -> Vec<Field> {
     members
         .into_iter()
         .filter(|m| !em.member_skipped(m))
-        .map(|m| Field {
-            ident: ident(&ns.claim(names::snake(&m.name))),
-            wire: m.name.to_string(),
-            value: em.held_type(owner, m.ty),
-            // A member under `if` is missing from every QEMU built without its condition
-            // (`deprecated-props` of `CpuModelExpansionInfo` on x86), and the bindings are
-            // generated for every build, so it cannot be required.
-            optional: m.optional || m.cond.is_some(),
-            is_string: matches!(em.entity(m.ty).kind, EntityKind::Builtin(Builtin::Str)),
-            takes_null: takes_null(em, m.ty),
-            attrs: docs::member(
-                em.options.docs,
-                doc,
-                &m.name,
-                m.cond.as_deref(),
-                &m.features,
-            ),
+        .map(|m| {
+            let member_facts = facts.and_then(|f| Some((f, f.member(&m.name)?)));
+            let wide = member_facts.is_some_and(|(_, m)| m.wide_int);
+            Field {
+                ident: ident(&ns.claim(names::snake(&m.name))),
+                wire: m.name.to_string(),
+                value: if wide {
+                    quote!(i128)
+                } else {
+                    em.held_type(owner, m.ty)
+                },
+                // A member under `if` is missing from every QEMU built without its condition
+                // (`deprecated-props` of `CpuModelExpansionInfo` on x86), and the bindings are
+                // generated for every build, so it cannot be required.
+                optional: m.optional || m.cond.is_some(),
+                is_string: matches!(em.entity(m.ty).kind, EntityKind::Builtin(Builtin::Str)),
+                takes_null: takes_null(em, m.ty),
+                attrs: docs::member(
+                    em.options.docs,
+                    doc,
+                    &m.name,
+                    m.cond.as_deref(),
+                    &m.features,
+                    &member_facts.map_or(String::new(), |(owner, member)| {
+                        docs::member_facts(em.facts, owner, member)
+                    }),
+                ),
+            }
         })
         .collect()
 }
@@ -93,6 +106,7 @@ fn struct_definition(name: &Ident, attrs: &TokenStream, fields: &[Field]) -> Tok
     quote! {
         #attrs
         #derive
+        #[non_exhaustive]
         pub struct #name { #(#decls)* }
     }
 }
@@ -345,17 +359,19 @@ fn build_value(
 const IGNORE: fn() -> TokenStream = || quote!(crate::support::skip(&mut map));
 
 /// A struct with its serde impls.
+#[allow(clippy::too_many_arguments)]
 fn record(
     em: &Emitter<'_>,
     owner: EntityId,
     name: &Ident,
     attrs: &TokenStream,
     doc: Option<&Doc>,
+    facts: Option<&ItemFacts>,
     members: &[Member],
     wire_name: &str,
 ) -> (TokenStream, Vec<Field>) {
     let mut ns = Namespace::new();
-    let fields = fields(em, owner, doc, members, &mut ns);
+    let fields = fields(em, owner, doc, facts, members, &mut ns);
     let definition = struct_definition(name, attrs, &fields);
     let serialize = serialize_impls(
         name,
@@ -375,7 +391,11 @@ fn record(
             build_value(&fields, quote!(#name), quote!(), false),
         )
     };
-    (quote!(#definition #serialize #deserialize), fields)
+    let constructors = constructors(name, &fields, &[]);
+    (
+        quote!(#definition #serialize #deserialize #constructors),
+        fields,
+    )
 }
 
 fn type_name(em: &Emitter<'_>, id: EntityId) -> Ident {
@@ -383,12 +403,45 @@ fn type_name(em: &Emitter<'_>, id: EntityId) -> Ident {
 }
 
 fn item_attrs(em: &Emitter<'_>, entity: &Entity, fallback: &str) -> TokenStream {
+    let kind = match &entity.kind {
+        EntityKind::Command(_) => "command",
+        EntityKind::Event(_) => "event",
+        _ => entity.meta(),
+    };
     docs::item(
         em.options.docs,
         entity.doc.as_ref(),
         fallback,
         entity.cond.as_deref(),
         &entity.features,
+        &em.item_facts(&entity.name).map_or(String::new(), |facts| {
+            docs::item_facts(em.facts, facts, &entity.name, kind)
+        }),
+    )
+}
+
+/// The docs of member (value, branch) `name` of the definition `owner`.
+fn member_attrs(
+    em: &Emitter<'_>,
+    owner: &Entity,
+    doc: Option<&Doc>,
+    facts_name: &str,
+    name: &str,
+    cond: Option<&crate::model::Cond>,
+    features: &[crate::model::Feature],
+) -> TokenStream {
+    let facts = em
+        .item_facts(&owner.name)
+        .and_then(|f| Some((f, f.member(facts_name)?)));
+    docs::member(
+        em.options.docs,
+        doc,
+        name,
+        cond,
+        features,
+        &facts.map_or(String::new(), |(owner, member)| {
+            docs::member_facts(em.facts, owner, member)
+        }),
     )
 }
 
@@ -412,9 +465,11 @@ pub(super) fn enum_type(
     let attrs = item_attrs(em, entity, &format!("The QAPI enum `{}`.", entity.name));
     let variants = enum_variants(e);
     let decls = e.members.iter().zip(&variants).map(|(m, (_, v))| {
-        let attrs = docs::member(
-            em.options.docs,
+        let attrs = member_attrs(
+            em,
+            entity,
             entity.doc.as_ref(),
+            &m.name,
             &m.name,
             m.cond.as_deref(),
             &m.features,
@@ -426,6 +481,7 @@ pub(super) fn enum_type(
     quote! {
         #attrs
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
         pub enum #name {
             #(#decls)*
             /// A value this schema does not know (sent by a newer QEMU), kept as sent.
@@ -482,17 +538,22 @@ pub(super) fn struct_type(
     } else {
         None
     };
-    let (attrs, doc) = match owner {
+    let (attrs, doc, facts) = match owner {
         Some(event) => {
             let summary = format!(" The data of the event [`{}`](crate::Event).", event.name);
-            (quote!(#[doc = #summary]), event.doc.as_ref())
+            (
+                quote!(#[doc = #summary]),
+                event.doc.as_ref(),
+                em.item_facts(&event.name),
+            )
         }
         None => (
             item_attrs(em, entity, &format!("The QAPI struct `{}`.", entity.name)),
             entity.doc.as_ref(),
+            em.item_facts(&entity.name),
         ),
     };
-    record(em, id, &name, &attrs, doc, o.members(), &entity.name).0
+    record(em, id, &name, &attrs, doc, facts, o.members(), &entity.name).0
 }
 
 pub(super) fn union_type(
@@ -516,7 +577,8 @@ pub(super) fn union_type(
         .iter()
         .filter(|m| m.name != branches.tag)
         .collect();
-    let fields = fields(em, id, doc, base.iter().copied(), &mut ns);
+    let facts = em.item_facts(&entity.name);
+    let fields = fields(em, id, doc, facts, base.iter().copied(), &mut ns);
     let tag_ident = ident(&ns.claim(names::snake(&branches.tag)));
     let tag_wire = &branches.tag;
     let tag_enum = type_name(em, branches.tag_type);
@@ -554,7 +616,15 @@ pub(super) fn union_type(
     for variant in &branches.variants {
         let v = variant_of(&variant.name);
         let wire = &variant.name;
-        let vattrs = docs::member(em.options.docs, None, wire, variant.cond.as_deref(), &[]);
+        let vattrs = member_attrs(
+            em,
+            entity,
+            None,
+            &format!("+{wire}"),
+            wire,
+            variant.cond.as_deref(),
+            &[],
+        );
         let empty = match &em.entity(variant.ty).kind {
             EntityKind::Object(b) => b.is_empty() && !em.type_names.contains_key(&variant.ty),
             _ => false,
@@ -585,13 +655,36 @@ pub(super) fn union_type(
         }
     }
 
+    // A struct that became a union: its older releases send no discriminator. Such a
+    // value is kept, members and all, as `Other` with an empty `value`.
+    let tag_optional = em.item_facts(&entity.name).is_some_and(|f| f.tag_optional);
+    let absent_tag = if tag_optional {
+        let build = build_value(
+            &fields,
+            quote!(#name),
+            quote!(#tag_ident: #branch_name::Other {
+                value: ::std::string::String::new(),
+                members: buffered.into_json::<A::Error>()?,
+            },),
+            false,
+        );
+        quote!(return #build;)
+    } else {
+        quote!(return ::std::result::Result::Err(crate::support::missing(#tag_wire));)
+    };
     // Serialization: base members in order, the discriminator where it stands, then the
     // branch's members.
     let mut statements = serialize_field_statements(&fields);
-    statements.insert(
-        tag_position.unwrap_or(0).min(statements.len()),
-        quote!(map.serialize_entry(#tag_wire, self.#tag_ident.tag())?;),
-    );
+    let write_tag = if tag_optional {
+        quote! {
+            if !self.#tag_ident.tag().is_empty() {
+                map.serialize_entry(#tag_wire, self.#tag_ident.tag())?;
+            }
+        }
+    } else {
+        quote!(map.serialize_entry(#tag_wire, self.#tag_ident.tag())?;)
+    };
+    statements.insert(tag_position.unwrap_or(0).min(statements.len()), write_tag);
     statements.push(quote!(self.#tag_ident.serialize_members(map)?;));
     let build = build_value(&fields, quote!(#name), quote!(#tag_ident: branch,), false);
     let deserialize = deserialize_impl(
@@ -606,7 +699,7 @@ pub(super) fn union_type(
         quote!(buffered.read(key.as_str(), &mut map)),
         quote! {
             let ::std::option::Option::Some(tag) = tag else {
-                return ::std::result::Result::Err(crate::support::missing(#tag_wire));
+                #absent_tag
             };
             let branch = match tag {
                 #(#decode_arms)*
@@ -619,14 +712,24 @@ pub(super) fn union_type(
         },
     );
     let serialize = serialize_impls(&name, &statements, true);
-    let branch_doc = format!(" The branches of [`{name}`], one per value of `{tag_wire}`.");
+    let mut branch_doc = format!(" The branches of [`{name}`], one per value of `{tag_wire}`.");
+    if tag_optional {
+        branch_doc.push_str(&format!(
+            "\n\n A value without `{tag_wire}` (sent by a release that had no branches) is \
+             `Other` with an empty `value`."
+        ));
+    }
+    let constructors = constructors(&name, &fields, &[(tag_ident.clone(), quote!(#branch_name))]);
     quote! {
         #attrs
         #[derive(Clone, Debug, PartialEq)]
+        #[non_exhaustive]
         pub struct #name { #(#decls)* }
+        #constructors
 
         #[doc = #branch_doc]
         #[derive(Clone, Debug, PartialEq)]
+        #[non_exhaustive]
         pub enum #branch_name {
             #(#branch_decls)*
             /// A branch this schema does not know (sent by a newer QEMU), kept as sent.
@@ -685,9 +788,11 @@ pub(super) fn alternate_type(
     for variant in &a.variants {
         let v = ident(&ns.claim(names::camel(&variant.name)));
         let target = em.entity(variant.ty);
-        let vattrs = docs::member(
-            em.options.docs,
+        let vattrs = member_attrs(
+            em,
+            entity,
             entity.doc.as_ref(),
+            &variant.name,
             &variant.name,
             variant.cond.as_deref(),
             &[],
@@ -788,6 +893,7 @@ pub(super) fn alternate_type(
     quote! {
         #attrs
         #[derive(Clone, Debug, PartialEq)]
+        #[non_exhaustive]
         pub enum #name { #(#decls)* }
         impl ::serde::Serialize for #name {
             fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
@@ -858,7 +964,14 @@ pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Comma
         Arguments::None => quote! {
             #attrs
             #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+            #[non_exhaustive]
             pub struct #name;
+            impl #name {
+                /// The command (it takes no arguments).
+                pub fn new() -> Self {
+                    #name
+                }
+            }
             impl ::serde::Serialize for #name {
                 fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
                     ::serde::ser::SerializeMap::end(serializer.serialize_map(::std::option::Option::Some(0))?)
@@ -872,17 +985,33 @@ pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Comma
             }
         },
         Arguments::Members(members) => {
-            let (tokens, fields) =
-                record(em, id, &name, &attrs, entity.doc.as_ref(), members, wire);
-            let builders = builders(&name, &fields);
-            quote!(#tokens #builders)
+            let facts = em.item_facts(&entity.name);
+            let (tokens, fields) = record(
+                em,
+                id,
+                &name,
+                &attrs,
+                entity.doc.as_ref(),
+                facts,
+                members,
+                wire,
+            );
+            let setters = call_setters(&name, &fields);
+            quote!(#tokens #setters)
         }
         Arguments::Named(arg) => {
             let inner = em.type_ref(arg);
             quote! {
                 #attrs
                 #[derive(Clone, Debug, PartialEq)]
+                #[non_exhaustive]
                 pub struct #name(pub #inner);
+                impl #name {
+                    /// The command with its arguments.
+                    pub fn new(arguments: #inner) -> Self {
+                        #name(arguments)
+                    }
+                }
                 impl ::serde::Serialize for #name {
                     fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
                         ::serde::Serialize::serialize(&self.0, serializer)
@@ -902,6 +1031,7 @@ pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Comma
         }
     };
     let allow_oob = c.allow_oob;
+    let releases = releases_const(em, &entity.name);
     let returns = match c.ret_type {
         Some(ret) => em.type_ref(ret),
         None => quote!(()),
@@ -925,6 +1055,7 @@ pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Comma
         impl crate::Command for #name {
             const NAME: &'static str = #wire;
             const ALLOW_OOB: bool = #allow_oob;
+            const RELEASES: crate::describe::Releases = #releases;
             type Returns = #returns;
             #decode_override
         }
@@ -932,81 +1063,130 @@ pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Comma
     }
 }
 
-/// `new(required...)` and a setter per optional member, on the struct and on `Call`.
-fn builders(name: &Ident, fields: &[Field]) -> TokenStream {
+/// The release set of definition `name`, as a constant expression.
+fn releases_const(em: &Emitter<'_>, name: &str) -> TokenStream {
+    let bits = em.item_facts(name).map_or(0, |f| f.present.bits());
+    quote!(crate::describe::Releases::from_bits(#bits))
+}
+
+/// A parameter taking a field's value (`impl Into<String>` for strings) and the
+/// expression converting it.
+fn parameter(f: &Field) -> (TokenStream, TokenStream) {
+    let ident = &f.ident;
+    if f.is_string {
+        (
+            quote!(impl ::std::convert::Into<::std::string::String>),
+            quote!(#ident.into()),
+        )
+    } else {
+        let value = &f.value;
+        (quote!(#value), quote!(#ident))
+    }
+}
+
+/// The setter's name for an optional field: its own, unless `Call` has a method of
+/// that name.
+fn setter_name(f: &Field) -> Ident {
+    let bare = f.ident.to_string().trim_start_matches("r#").to_string();
+    if CALL_METHODS.contains(&bare.as_str()) || bare == "new" {
+        format_ident!("set_{}", bare)
+    } else {
+        f.ident.clone()
+    }
+}
+
+/// `new(required..., extra...)` and a chainable setter per optional member: how code
+/// outside the crate builds a value of a `#[non_exhaustive]` struct, and keeps building
+/// it when a release adds optional members.
+fn constructors(name: &Ident, fields: &[Field], extra: &[(Ident, TokenStream)]) -> TokenStream {
     let required: Vec<&Field> = fields.iter().filter(|f| !f.optional).collect();
-    let params = required.iter().map(|f| {
-        let (ident, value) = (&f.ident, &f.value);
-        if f.is_string {
-            quote!(#ident: impl ::std::convert::Into<::std::string::String>)
-        } else {
-            quote!(#ident: #value)
-        }
-    });
-    let inits = fields.iter().map(|f| {
-        let ident = &f.ident;
-        if f.optional {
-            quote!(#ident: ::std::option::Option::None,)
-        } else if f.is_string {
-            quote!(#ident: #ident.into(),)
-        } else {
-            quote!(#ident,)
-        }
-    });
-    let mut setters = Vec::new();
-    let mut call_setters = Vec::new();
-    for f in fields.iter().filter(|f| f.optional) {
-        let (ident, value) = (&f.ident, &f.value);
-        let bare = ident.to_string().trim_start_matches("r#").to_string();
-        let setter = if CALL_METHODS.contains(&bare.as_str()) {
-            format_ident!("set_{}", bare)
-        } else {
-            ident.clone()
-        };
+    let mut params: Vec<TokenStream> = required
+        .iter()
+        .map(|f| {
+            let ident = &f.ident;
+            let (ty, _) = parameter(f);
+            quote!(#ident: #ty)
+        })
+        .collect();
+    params.extend(extra.iter().map(|(ident, ty)| quote!(#ident: #ty)));
+    let mut inits: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| {
+            let ident = &f.ident;
+            if f.optional {
+                quote!(#ident: ::std::option::Option::None,)
+            } else {
+                let (_, convert) = parameter(f);
+                quote!(#ident: #convert,)
+            }
+        })
+        .collect();
+    inits.extend(extra.iter().map(|(ident, _)| quote!(#ident,)));
+    let setters = fields.iter().filter(|f| f.optional).map(|f| {
+        let (ident, setter) = (&f.ident, setter_name(f));
         let doc = format!(" Sets the optional `{}`.", f.wire);
-        let (param, convert) = if f.is_string {
-            (
-                quote!(impl ::std::convert::Into<::std::string::String>),
-                quote!(value.into()),
-            )
+        let (ty, _) = parameter(f);
+        let convert = if f.is_string {
+            quote!(value.into())
         } else {
-            (quote!(#value), quote!(value))
+            quote!(value)
         };
-        setters.push(quote! {
+        quote! {
             #[doc = #doc]
-            pub fn #setter(mut self, value: #param) -> Self {
+            pub fn #setter(mut self, value: #ty) -> Self {
                 self.#ident = ::std::option::Option::Some(#convert);
                 self
             }
-        });
-        call_setters.push(quote! {
-            #[doc = #doc]
-            pub fn #setter(mut self, value: #param) -> Self {
-                self.command.#ident = ::std::option::Option::Some(#convert);
-                self
-            }
-        });
-    }
-    let new_doc = " The command with its required arguments; optional ones are unset.";
-    let call_impl = if call_setters.is_empty() {
-        quote!()
-    } else {
-        quote! {
-            impl<'a, E: ?::std::marker::Sized> crate::call::Call<'a, E, #name> {
-                #(#call_setters)*
-            }
         }
+    });
+    let new_doc = if required.is_empty() && extra.is_empty() {
+        " A value with every optional member unset."
+    } else {
+        " A value of the required members; optional ones are unset."
     };
     quote! {
         impl #name {
             #[doc = #new_doc]
-            #[allow(clippy::too_many_arguments)]
+            #[allow(clippy::too_many_arguments, clippy::new_without_default)]
             pub fn new(#(#params),*) -> Self {
                 #name { #(#inits)* }
             }
             #(#setters)*
         }
-        #call_impl
+    }
+}
+
+/// The setters of a command's optional arguments on its `Call`, so they can be set
+/// between the method call and the `.await`.
+fn call_setters(name: &Ident, fields: &[Field]) -> TokenStream {
+    let setters: Vec<TokenStream> = fields
+        .iter()
+        .filter(|f| f.optional)
+        .map(|f| {
+            let (ident, setter) = (&f.ident, setter_name(f));
+            let doc = format!(" Sets the optional `{}`.", f.wire);
+            let (ty, _) = parameter(f);
+            let convert = if f.is_string {
+                quote!(value.into())
+            } else {
+                quote!(value)
+            };
+            quote! {
+                #[doc = #doc]
+                pub fn #setter(mut self, value: #ty) -> Self {
+                    self.command.#ident = ::std::option::Option::Some(#convert);
+                    self
+                }
+            }
+        })
+        .collect();
+    if setters.is_empty() {
+        return quote!();
+    }
+    quote! {
+        impl<'a, E: ?::std::marker::Sized> crate::call::Call<'a, E, #name> {
+            #(#setters)*
+        }
     }
 }
 
@@ -1068,6 +1248,7 @@ pub(super) fn event_enum(em: &Emitter<'_>) -> TokenStream {
         /// Every event of the schema, with its typed data.
         #[derive(Clone, Debug, PartialEq)]
         #[allow(clippy::large_enum_variant)]
+        #[non_exhaustive]
         pub enum Event {
             #(#decls)*
             /// An event this schema does not know (sent by a newer QEMU), or whose data did
@@ -1141,7 +1322,7 @@ pub(super) fn commands_trait(em: &Emitter<'_>) -> TokenStream {
             Arguments::None => (Vec::new(), quote!(#name)),
             Arguments::Members(members) => {
                 let mut fns = Namespace::new();
-                let fields = fields(em, id, None, members, &mut fns);
+                let fields = fields(em, id, None, None, members, &mut fns);
                 let required: Vec<&Field> = fields.iter().filter(|f| !f.optional).collect();
                 let params = required
                     .iter()
@@ -1209,9 +1390,13 @@ pub(super) fn tables(em: &Emitter<'_>) -> TokenStream {
         let (allow_oob, deprecated, unstable) =
             (c.allow_oob, entity.is_deprecated(), entity.is_unstable());
         let features = entity.features.iter().map(|f| &f.name);
+        let releases = releases_const(em, &entity.name);
+        let since = option_str(em.item_facts(&entity.name).and_then(|f| f.since.clone()));
         commands.push(quote! {
             crate::describe::CommandDescriptor {
                 name: #wire,
+                releases: #releases,
+                since: #since,
                 arguments: #arguments,
                 returns: #returns,
                 allow_oob: #allow_oob,
@@ -1241,9 +1426,13 @@ pub(super) fn tables(em: &Emitter<'_>) -> TokenStream {
         let data = option_str(e.arg_type.map(|t| qapi_type_name(em, t)));
         let (deprecated, unstable) = (entity.is_deprecated(), entity.is_unstable());
         let features = entity.features.iter().map(|f| &f.name);
+        let releases = releases_const(em, &entity.name);
+        let since = option_str(em.item_facts(&entity.name).and_then(|f| f.since.clone()));
         events.push(quote! {
             crate::describe::EventDescriptor {
                 name: #wire,
+                releases: #releases,
+                since: #since,
                 data: #data,
                 deprecated: #deprecated,
                 unstable: #unstable,
@@ -1276,7 +1465,27 @@ pub(super) fn tables(em: &Emitter<'_>) -> TokenStream {
     } else {
         quote!()
     };
+    let labels = &em.facts.releases;
+    let aliases = em.facts.aliases.iter().filter_map(|(old, new, set)| {
+        let new_id = em.schema.lookup_id(new)?;
+        let new_name = em.type_names.get(&new_id)?;
+        let old_name = names::camel(old);
+        // An old name the bindings use for something else (or the same name) is left out.
+        if em.type_names.values().any(|n| *n == old_name) {
+            return None;
+        }
+        let (old_ident, new_ident) = (ident(&old_name), ident(new_name));
+        let doc = format!(
+            " The name QEMU {} gives [`{new_name}`] (the QAPI type `{old}`).",
+            em.facts.list(*set)
+        );
+        Some(quote!(#[doc = #doc] pub type #old_ident = #new_ident;))
+    });
     quote! {
+        /// The QEMU releases these bindings were generated from, oldest first: the names
+        /// [`Releases`](crate::describe::Releases) sets are made of.
+        pub const RELEASES: &[&str] = &[#(#labels),*];
+        #(#aliases)*
         /// Every command of the schema, in schema order.
         pub static COMMANDS: &[crate::describe::CommandDescriptor] = &[#(#commands)*];
         /// Every event of the schema, in schema order.

@@ -13,6 +13,7 @@ mod items;
 pub mod layout;
 pub mod names;
 
+use crate::merge::{Facts, ItemFacts, Merged};
 use crate::model::{Builtin, Entity, EntityId, EntityKind, Schema};
 use names::Namespace;
 use proc_macro2::{Ident, Span, TokenStream};
@@ -70,15 +71,16 @@ pub fn module_feature(module_name: &str) -> String {
     file.strip_suffix(".json").unwrap_or(file).to_string()
 }
 
-/// Generates the bindings for `schema`.
-pub fn emit(schema: &Schema, options: &EmitOptions) -> Result<Generated, String> {
-    let emitter = Emitter::new(schema, options);
+/// Generates the bindings for the `merged` releases (one or more).
+pub fn emit(merged: &Merged, options: &EmitOptions) -> Result<Generated, String> {
+    let emitter = Emitter::new(merged, options);
     emitter.generate()
 }
 
 /// Naming and selection decisions, made once before any code is written.
 struct Emitter<'s> {
     schema: &'s Schema,
+    facts: &'s Facts,
     options: &'s EmitOptions,
     /// The Rust type name of every generated named type and command struct.
     type_names: HashMap<EntityId, String>,
@@ -93,9 +95,11 @@ struct Emitter<'s> {
 }
 
 impl<'s> Emitter<'s> {
-    fn new(schema: &'s Schema, options: &'s EmitOptions) -> Emitter<'s> {
+    fn new(merged: &'s Merged, options: &'s EmitOptions) -> Emitter<'s> {
+        let schema = &merged.schema;
         let mut emitter = Emitter {
             schema,
+            facts: &merged.facts,
             options,
             type_names: HashMap::new(),
             included: HashSet::new(),
@@ -118,6 +122,11 @@ impl<'s> Emitter<'s> {
 
     fn entity(&self, id: EntityId) -> &'s Entity {
         self.schema.entity(id)
+    }
+
+    /// The release facts of the definition named `name`.
+    fn item_facts(&self, name: &str) -> Option<&'s ItemFacts> {
+        self.facts.item(name)
     }
 
     fn module_wanted(&self, entity: &Entity) -> bool {
@@ -498,7 +507,8 @@ fn pretty(tokens: TokenStream, _file: &str) -> Result<String, String> {
 ///     .expect("QMP bindings");
 /// ```
 pub struct Builder {
-    schema: PathBuf,
+    /// The releases' schema files, oldest first.
+    schemas: Vec<PathBuf>,
     out_dir: Option<PathBuf>,
     options: EmitOptions,
 }
@@ -546,8 +556,16 @@ impl Builder {
     /// Bindings for the schema file `schema` (a QEMU tree's `qapi/qapi-schema.json`, or a
     /// doc-free extract written by `qapi extract`).
     pub fn new(schema: impl Into<PathBuf>) -> Builder {
+        Builder::releases([schema.into()])
+    }
+
+    /// Bindings right for every one of several QEMU releases: `schemas` are their schema
+    /// files (QEMU trees' `qapi/qapi-schema.json` or extracts), oldest release first,
+    /// merged by the rules of [`crate::merge`]. Each release is named by its tree's
+    /// `VERSION` or its extract's header.
+    pub fn releases(schemas: impl IntoIterator<Item = impl Into<PathBuf>>) -> Builder {
         Builder {
-            schema: schema.into(),
+            schemas: schemas.into_iter().map(Into::into).collect(),
             out_dir: None,
             options: EmitOptions::default(),
         }
@@ -602,18 +620,21 @@ impl Builder {
             Some(dir) => dir,
             None => return Err(GenerateError::NoOutDir),
         };
-        let schema = load_for_generation(&self.schema).map_err(GenerateError::Schema)?;
-        let generated = emit(&schema, &self.options).map_err(GenerateError::Emit)?;
-        let folder = self
-            .schema
-            .parent()
-            .unwrap_or_else(|| Path::new(""))
-            .to_path_buf();
-        let mut inputs = vec![self.schema.clone()];
-        for module in schema.modules().iter().skip(2) {
-            let path = folder.join(&module.name);
-            if path.is_file() {
-                inputs.push(path);
+        let merged = crate::merge::load_releases(&self.schemas).map_err(GenerateError::Schema)?;
+        let generated = emit(&merged, &self.options).map_err(GenerateError::Emit)?;
+        let mut inputs = Vec::new();
+        for schema_file in &self.schemas {
+            inputs.push(schema_file.clone());
+            // A QEMU tree's schema includes files beside it; an extract stands alone.
+            if crate::extract::is_extract(schema_file) {
+                continue;
+            }
+            let folder = schema_file.parent().unwrap_or_else(|| Path::new(""));
+            for module in merged.schema.modules().iter().skip(2) {
+                let path = folder.join(&module.name);
+                if path.is_file() && !inputs.contains(&path) {
+                    inputs.push(path);
+                }
             }
         }
         let mut outputs = Vec::new();
@@ -629,19 +650,14 @@ impl Builder {
         Ok(Generation {
             inputs,
             outputs,
-            warnings: schema.warnings().iter().map(|w| w.to_string()).collect(),
+            warnings: merged
+                .schema
+                .warnings()
+                .iter()
+                .map(|w| w.to_string())
+                .collect(),
         })
     }
-}
-
-/// Loads a schema leniently (every QEMU release's schema must build), honouring module
-/// markers when the file is a doc-free extract.
-pub fn load_for_generation(path: &Path) -> Result<Schema, crate::SchemaError> {
-    let options = crate::parse::ParseOptions {
-        strict: false,
-        module_markers: crate::extract::is_extract(path),
-    };
-    crate::load(path, options)
 }
 
 #[cfg(test)]
@@ -653,9 +669,9 @@ mod tests {
     #[test]
     fn layout_keeps_every_token_of_the_generated_code() {
         let extract = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/qemu-10.0.json");
-        let schema = load_for_generation(&extract).expect("the shipped extract loads");
+        let merged = crate::merge::load_releases(&[extract]).expect("the shipped extract loads");
         let options = EmitOptions::default();
-        let emitter = Emitter::new(&schema, &options);
+        let emitter = Emitter::new(&merged, &options);
         let files = emitter.generate_tokens();
         assert!(files.len() > 40, "{} files", files.len());
         for (name, _, tokens) in files {
