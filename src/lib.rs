@@ -48,6 +48,8 @@ pub mod events;
 mod fd;
 pub mod framing;
 pub mod protocol;
+#[cfg(feature = "introspect")]
+pub mod schema;
 mod stream;
 #[doc(hidden)]
 pub mod support;
@@ -61,3 +63,5 @@ pub use command::{Command, Execute, ExecuteBlocking, OobCommand};
 pub use error::{Error, ErrorClass, Result};
 pub use events::{EventFilter, EventStream, Lagged, ReceivedEvent};
 pub use protocol::{Capability, Greeting, QemuVersion, Timestamp, VersionTriple};
+#[cfg(feature = "introspect")]
+pub use schema::{LiveSchema, PathError};
