@@ -130,7 +130,10 @@ impl From<io::Error> for Error {
 }
 
 impl Error {
-    /// The error for a command the connected QEMU's schema lacks.
+    /// The error for a command the connected QEMU's schema lacks. The one place it is
+    /// made, so the hint of which known releases have the command (from the generated
+    /// release facts, by name) belongs here when they exist.
+    #[cfg(feature = "introspect")]
     pub(crate) fn not_offered(command: &str) -> Self {
         Error::NotOffered {
             command: command.to_owned(),
