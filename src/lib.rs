@@ -6,6 +6,8 @@
 //! [`client`] (one reader and one writer task per connection, replies matched by id, events
 //! fanned out through [`events`]) → the typed API ([`Command`] types, the [`Commands`]
 //! methods and [`Event`]). [`blocking`] wraps the same client for code that is not async.
+//! [`schema`] indexes what the connected QEMU itself says it supports
+//! ([`Client::schema`]), which typed calls are checked against once it is known.
 //!
 //! ```no_run
 //! use futures::StreamExt;
