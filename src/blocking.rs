@@ -170,6 +170,19 @@ impl BlockingClient {
             .block_on(self.client.execute_raw_with_fd(name, arguments, fd))
     }
 
+    /// The connected QEMU's `query-qmp-schema`, fetched once per connection: see
+    /// [`Client::schema`]. Needs the `introspect` feature (on by default).
+    #[cfg(feature = "introspect")]
+    pub fn schema(&self) -> Result<Arc<crate::schema::LiveSchema>> {
+        self.rt.block_on(self.client.schema())
+    }
+
+    /// The schema of the current connection if [`schema`](Self::schema) has fetched it.
+    #[cfg(feature = "introspect")]
+    pub fn cached_schema(&self) -> Option<Arc<crate::schema::LiveSchema>> {
+        self.client.cached_schema()
+    }
+
     /// Subscribes to every event.
     pub fn events(&self) -> BlockingEvents {
         self.subscribe(EventFilter::all())

@@ -292,6 +292,10 @@ struct Conn {
     oob: bool,
     fd_capable: bool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The peer's `query-qmp-schema`, once someone asked for it: per connection, since a
+    /// reconnect may reach another QEMU. Until it is set, calls are not checked against it.
+    #[cfg(feature = "introspect")]
+    schema: tokio::sync::OnceCell<Arc<crate::schema::LiveSchema>>,
 }
 
 /// What the reader and writer tasks share with callers.
@@ -567,14 +571,17 @@ impl Client {
     ///
     /// The request is encoded and queued when this is called; the returned future waits
     /// for the reply. Many calls may be in flight at once from any number of tasks.
+    ///
+    /// Once [`schema`](Self::schema) has been fetched for the current connection, a command
+    /// that QEMU's schema lacks fails with [`Error::NotOffered`] without being sent.
     pub fn execute<C: Command>(&self, cmd: C) -> ResponseFuture<C::Returns> {
-        self.start(Cow::Borrowed(C::NAME), &cmd, false, Vec::new())
+        self.start(Cow::Borrowed(C::NAME), &cmd, false, Vec::new(), true)
     }
 
     /// Executes an `allow-oob` command out of band (`exec-oob`): its reply may overtake
     /// in-band commands sent before it. Needs the `oob` capability.
     pub fn execute_oob<C: OobCommand>(&self, cmd: C) -> ResponseFuture<C::Returns> {
-        self.start(Cow::Borrowed(C::NAME), &cmd, true, Vec::new())
+        self.start(Cow::Borrowed(C::NAME), &cmd, true, Vec::new(), true)
     }
 
     /// Executes a command with a file descriptor attached (SCM_RIGHTS), as `getfd` and
@@ -582,19 +589,29 @@ impl Client {
     /// Needs a Unix socket connection.
     pub fn execute_with_fd<C: Command>(&self, cmd: C, fd: impl AsFd) -> ResponseFuture<C::Returns> {
         match fd.as_fd().try_clone_to_owned() {
-            Ok(dup) => self.start(Cow::Borrowed(C::NAME), &cmd, false, vec![dup]),
+            Ok(dup) => self.start(Cow::Borrowed(C::NAME), &cmd, false, vec![dup], true),
             Err(e) => ResponseFuture::failed(Cow::Borrowed(C::NAME), Error::Io(e)),
         }
     }
 
     /// The escape hatch: executes `name` with JSON `arguments` (or none) and returns the raw
     /// `return` value.
+    ///
+    /// Raw calls are never checked against the [`schema`](Self::schema): they are for what
+    /// the schema does not describe (or describes wrongly), so QEMU itself answers, with
+    /// `CommandNotFound` for a command it lacks.
     pub fn execute_raw(
         &self,
         name: &str,
         arguments: Option<serde_json::Value>,
     ) -> ResponseFuture<serde_json::Value> {
-        self.start(Cow::Owned(name.to_owned()), &arguments, false, Vec::new())
+        self.start(
+            Cow::Owned(name.to_owned()),
+            &arguments,
+            false,
+            Vec::new(),
+            false,
+        )
     }
 
     /// [`execute_raw`](Self::execute_raw) out of band. QEMU rejects it unless the command
@@ -604,7 +621,13 @@ impl Client {
         name: &str,
         arguments: Option<serde_json::Value>,
     ) -> ResponseFuture<serde_json::Value> {
-        self.start(Cow::Owned(name.to_owned()), &arguments, true, Vec::new())
+        self.start(
+            Cow::Owned(name.to_owned()),
+            &arguments,
+            true,
+            Vec::new(),
+            false,
+        )
     }
 
     /// [`execute_raw`](Self::execute_raw) with a file descriptor attached.
@@ -616,21 +639,26 @@ impl Client {
     ) -> ResponseFuture<serde_json::Value> {
         let name = Cow::Owned(name.to_owned());
         match fd.as_fd().try_clone_to_owned() {
-            Ok(dup) => self.start(name, &arguments, false, vec![dup]),
+            Ok(dup) => self.start(name, &arguments, false, vec![dup], false),
             Err(e) => ResponseFuture::failed(name, Error::Io(e)),
         }
     }
 
     /// Encodes the request into its line, registers the caller and queues the line for the
-    /// writer task: the only work per call besides parsing the reply.
+    /// writer task: the only work per call besides parsing the reply. `checked`: refuse a
+    /// command the connection's schema lacks, if that schema is known.
     fn start<T, A: Serialize + ?Sized>(
         &self,
         name: Cow<'static, str>,
         args: &A,
         oob: bool,
         fds: Vec<OwnedFd>,
+        checked: bool,
     ) -> ResponseFuture<T> {
-        match self.try_start(&name, args, oob, fds) {
+        let started = self
+            .current()
+            .and_then(|conn| self.try_start(&conn, &name, args, oob, fds, checked));
+        match started {
             Ok(waiting) => ResponseFuture {
                 state: Ok(waiting),
                 command: name,
@@ -642,12 +670,25 @@ impl Client {
 
     fn try_start<A: Serialize + ?Sized>(
         &self,
+        conn: &Conn,
         name: &str,
         args: &A,
         oob: bool,
         fds: Vec<OwnedFd>,
+        checked: bool,
     ) -> Result<Waiting> {
-        let conn = self.current()?;
+        // One atomic load while the schema is unknown, one hash lookup once it is.
+        #[cfg(feature = "introspect")]
+        if checked {
+            if let Some(schema) = conn.schema.get() {
+                if !schema.has_command(name) {
+                    debug!(command = name, "not in the connection's schema; not sent");
+                    return Err(Error::not_offered(name));
+                }
+            }
+        }
+        #[cfg(not(feature = "introspect"))]
+        let _ = checked;
         if oob && !conn.oob {
             return Err(Error::OobNotNegotiated);
         }
@@ -689,6 +730,51 @@ impl Client {
             guard,
             deadline,
         })
+    }
+
+    /// The connected QEMU's own account of what it supports (its `query-qmp-schema`),
+    /// indexed for lookups: see [`LiveSchema`](crate::schema::LiveSchema).
+    ///
+    /// Fetched once per connection: later calls return the same schema, concurrent first
+    /// callers share one fetch, and after a [`reconnect`](Self::reconnect) the next call
+    /// fetches it again (the QEMU may have changed). From the first fetch on, typed calls
+    /// of a command the schema lacks fail with [`Error::NotOffered`] before anything is
+    /// sent. Needs the `introspect` feature (on by default).
+    #[cfg(feature = "introspect")]
+    pub async fn schema(&self) -> Result<Arc<crate::schema::LiveSchema>> {
+        use crate::api::{QueryQmpSchema, SchemaInfo};
+        let conn = self.current()?;
+        let schema = conn
+            .schema
+            .get_or_try_init(|| async {
+                // Sent on this connection, not whichever is current when the reply comes,
+                // so the schema cached here is this QEMU's.
+                let waiting = self.try_start(
+                    &conn,
+                    QueryQmpSchema::NAME,
+                    &QueryQmpSchema,
+                    false,
+                    Vec::new(),
+                    false,
+                )?;
+                let reply: ResponseFuture<Vec<SchemaInfo>> = ResponseFuture {
+                    state: Ok(waiting),
+                    command: Cow::Borrowed(QueryQmpSchema::NAME),
+                    _returns: PhantomData,
+                };
+                let entries = reply.await?;
+                debug!(entries = entries.len(), "schema fetched");
+                Ok::<_, Error>(Arc::new(crate::schema::LiveSchema::from_entries(entries)))
+            })
+            .await?;
+        Ok(schema.clone())
+    }
+
+    /// The schema of the current connection if [`schema`](Self::schema) has fetched it,
+    /// without fetching.
+    #[cfg(feature = "introspect")]
+    pub fn cached_schema(&self) -> Option<Arc<crate::schema::LiveSchema>> {
+        self.current().ok()?.schema.get().cloned()
     }
 
     /// Dials the client's endpoint again and negotiates; the old connection, if any, is
@@ -825,6 +911,8 @@ impl Client {
             oob,
             fd_capable,
             tasks: Mutex::new(Vec::new()),
+            #[cfg(feature = "introspect")]
+            schema: tokio::sync::OnceCell::new(),
         });
         // Publish the connection before the tasks start, so a teardown that races with
         // this (QEMU exiting at once) finds it current and updates the state.

@@ -60,6 +60,18 @@ pub enum Error {
     FdPassingUnsupported,
     /// `reconnect` was called on a client that has no address to dial again.
     NoEndpoint,
+    /// The connected QEMU does not offer this command: its `query-qmp-schema`, fetched
+    /// with [`Client::schema`](crate::Client::schema), has no command of that name, so the
+    /// call was not sent. Typed calls are checked once the schema of the connection is
+    /// known; raw calls (`execute_raw`) never are.
+    ///
+    /// A later version will add which known QEMU releases have the command, as a hint for
+    /// choosing one (hence `#[non_exhaustive]`: match it with `Error::NotOffered { command, .. }`).
+    #[non_exhaustive]
+    NotOffered {
+        /// The command's wire name.
+        command: String,
+    },
 }
 
 // Written out rather than derived: the library compiles no proc-macro crates (see
@@ -92,6 +104,12 @@ impl fmt::Display for Error {
             Error::NoEndpoint => f.write_str(
                 "this client has no endpoint to reconnect to (it was built from a stream)",
             ),
+            Error::NotOffered { command } => write!(
+                f,
+                "this QEMU does not offer the command `{command}` (its query-qmp-schema has no \
+                 such command), so it was not sent; check `schema().has_command(..)` before \
+                 calling, or use a QEMU build that has it"
+            ),
         }
     }
 }
@@ -112,6 +130,16 @@ impl From<io::Error> for Error {
 }
 
 impl Error {
+    /// The error for a command the connected QEMU's schema lacks. The one place it is
+    /// made, so the hint of which known releases have the command (from the generated
+    /// release facts, by name) belongs here when they exist.
+    #[cfg(feature = "introspect")]
+    pub(crate) fn not_offered(command: &str) -> Self {
+        Error::NotOffered {
+            command: command.to_owned(),
+        }
+    }
+
     /// The QMP error class, when this is an error QEMU reported.
     pub fn qmp_class(&self) -> Option<&ErrorClass> {
         match self {

@@ -6,6 +6,8 @@
 //! [`client`] (one reader and one writer task per connection, replies matched by id, events
 //! fanned out through [`events`]) → the typed API ([`Command`] types, the [`Commands`]
 //! methods and [`Event`]). [`blocking`] wraps the same client for code that is not async.
+//! [`schema`] indexes what the connected QEMU itself says it supports
+//! ([`Client::schema`]), which typed calls are checked against once it is known.
 //!
 //! ```no_run
 //! use futures::StreamExt;
@@ -48,6 +50,8 @@ pub mod events;
 mod fd;
 pub mod framing;
 pub mod protocol;
+#[cfg(feature = "introspect")]
+pub mod schema;
 mod stream;
 #[doc(hidden)]
 pub mod support;
@@ -61,3 +65,5 @@ pub use command::{Command, Execute, ExecuteBlocking, OobCommand};
 pub use error::{Error, ErrorClass, Result};
 pub use events::{EventFilter, EventStream, Lagged, ReceivedEvent};
 pub use protocol::{Capability, Greeting, QemuVersion, Timestamp, VersionTriple};
+#[cfg(feature = "introspect")]
+pub use schema::{LiveSchema, PathError};
