@@ -80,6 +80,9 @@ impl fmt::Display for Releases {
 pub struct CommandDescriptor {
     /// The wire name.
     pub name: &'static str,
+    /// Its `if` condition (as in `CONFIG_KVM and TARGET_S390X`), in the newest release
+    /// that gives one: QEMU builds where it does not hold lack it.
+    pub cond: Option<&'static str>,
     /// The known releases that have it.
     pub releases: Releases,
     /// The release QEMU's documentation says it came in.
@@ -104,6 +107,9 @@ pub struct CommandDescriptor {
 pub struct EventDescriptor {
     /// The wire name.
     pub name: &'static str,
+    /// Its `if` condition (as in `CONFIG_KVM and TARGET_S390X`), in the newest release
+    /// that gives one: QEMU builds where it does not hold lack it.
+    pub cond: Option<&'static str>,
     /// The known releases that have it.
     pub releases: Releases,
     /// The release QEMU's documentation says it came in.

@@ -71,6 +71,10 @@ pub enum Error {
     NotOffered {
         /// The command's wire name.
         command: String,
+        /// The known releases whose schema has it, as far as the bindings know (empty for
+        /// a command they do not know): a hint for the person reading the error, never a
+        /// reason of its own to refuse a call.
+        known_in: crate::describe::Releases,
     },
 }
 
@@ -104,12 +108,18 @@ impl fmt::Display for Error {
             Error::NoEndpoint => f.write_str(
                 "this client has no endpoint to reconnect to (it was built from a stream)",
             ),
-            Error::NotOffered { command } => write!(
-                f,
-                "this QEMU does not offer the command `{command}` (its query-qmp-schema has no \
-                 such command), so it was not sent; check `schema().has_command(..)` before \
-                 calling, or use a QEMU build that has it"
-            ),
+            Error::NotOffered { command, known_in } => {
+                write!(
+                    f,
+                    "this QEMU does not offer the command `{command}` (its query-qmp-schema \
+                     has no such command), so it was not sent; check \
+                     `schema().has_command(..)` before calling, or use a QEMU build that has it"
+                )?;
+                if !known_in.is_empty() {
+                    write!(f, " (the bindings know it from QEMU {known_in})")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -130,13 +140,14 @@ impl From<io::Error> for Error {
 }
 
 impl Error {
-    /// The error for a command the connected QEMU's schema lacks. The one place it is
-    /// made, so the hint of which known releases have the command (from the generated
-    /// release facts, by name) belongs here when they exist.
+    /// The error for a command the connected QEMU's schema lacks, with the releases the
+    /// bindings know it from.
     #[cfg(feature = "introspect")]
     pub(crate) fn not_offered(command: &str) -> Self {
         Error::NotOffered {
             command: command.to_owned(),
+            known_in: crate::describe::describe_command(command)
+                .map_or(crate::describe::Releases::NONE, |d| d.releases),
         }
     }
 

@@ -1063,6 +1063,21 @@ pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Comma
     }
 }
 
+/// The `if` condition of the newest release that gives the definition one: what a build
+/// must satisfy to have it, though a newer release may have dropped the condition (QEMU
+/// 10.2 builds one schema for every target).
+fn last_condition(em: &Emitter<'_>, entity: &Entity) -> Option<String> {
+    let from_facts = em.item_facts(&entity.name).and_then(|facts| {
+        facts
+            .conds
+            .iter()
+            .filter_map(|(cond, set)| Some((set.newest()?, cond.as_ref()?)))
+            .max_by_key(|(newest, _)| *newest)
+            .map(|(_, cond)| cond.clone())
+    });
+    from_facts.or_else(|| entity.cond.as_ref().map(|c| c.to_string()))
+}
+
 /// The release set of definition `name`, as a constant expression.
 fn releases_const(em: &Emitter<'_>, name: &str) -> TokenStream {
     let bits = em.item_facts(name).map_or(0, |f| f.present.bits());
@@ -1392,9 +1407,11 @@ pub(super) fn tables(em: &Emitter<'_>) -> TokenStream {
         let features = entity.features.iter().map(|f| &f.name);
         let releases = releases_const(em, &entity.name);
         let since = option_str(em.item_facts(&entity.name).and_then(|f| f.since.clone()));
+        let cond = option_str(last_condition(em, entity));
         commands.push(quote! {
             crate::describe::CommandDescriptor {
                 name: #wire,
+                cond: #cond,
                 releases: #releases,
                 since: #since,
                 arguments: #arguments,
@@ -1428,9 +1445,11 @@ pub(super) fn tables(em: &Emitter<'_>) -> TokenStream {
         let features = entity.features.iter().map(|f| &f.name);
         let releases = releases_const(em, &entity.name);
         let since = option_str(em.item_facts(&entity.name).and_then(|f| f.since.clone()));
+        let cond = option_str(last_condition(em, entity));
         events.push(quote! {
             crate::describe::EventDescriptor {
                 name: #wire,
+                cond: #cond,
                 releases: #releases,
                 since: #since,
                 data: #data,
