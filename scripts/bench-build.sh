@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Cold build time of a tiny program using our bindings (all of QEMU 10.0, default features)
-# against the same program using the `qapi` crate from crates.io (features qmp and
-# async-tokio-all), each in a fresh temp folder with its own CARGO_TARGET_DIR, measured
-# side by side in one run. Downloads are done before the clock starts (cargo fetch).
+# Cold build time of a tiny program using our bindings (every release of schema/releases,
+# default features) against the same program using the `qapi` crate from crates.io
+# (features qmp and async-tokio-all), and against the floor: a program with only our
+# library's dependencies and no bindings. Each in a fresh temp folder with its own
+# CARGO_TARGET_DIR, measured side by side in one run. Downloads are done before the clock
+# starts (cargo fetch).
 #
 #   bash scripts/bench-build.sh            # debug builds, as `cargo build` does
 #   BENCH_PROFILE=release bash scripts/bench-build.sh
@@ -53,6 +55,14 @@ make_crate ours "$ours_dep" '
     let status: qemu_qmp::api::StatusInfo =
         serde_json::from_str(r#"{"running": true, "status": "running"}"#).unwrap();
     println!("{status:?}");'
+# The floor: our library's own dependencies, as it enables them, and no bindings.
+make_crate floor 'futures-core = "0.3"
+libc = "0.2"
+serde = "1"
+tokio = { version = "1", features = ["net", "rt", "sync", "time"] }
+tracing = { version = "0.1", default-features = false, features = ["std"] }' '
+    let status: serde_json::Value = serde_json::from_str(r#"{"running": true}"#).unwrap();
+    println!("{status:?}");'
 make_crate theirs 'qapi = { version = "0.15", features = ["qmp", "async-tokio-all"] }' '
     let status: qapi::qmp::StatusInfo =
         serde_json::from_str(r#"{"running": true, "status": "running"}"#).unwrap();
@@ -80,21 +90,25 @@ if [[ -z "${BENCH_INCREMENTAL:-}" ]]; then export CARGO_INCREMENTAL=0; fi
 rounds="${BENCH_ROUNDS:-1}"
 (cd "$work/ours" && cargo fetch --quiet)
 (cd "$work/theirs" && cargo fetch --quiet)
+(cd "$work/floor" && cargo fetch --quiet)
 echo "building cold, profile $profile, $(nproc) cores, $rounds round(s), in $work ..." >&2
 best() { # "wall cpu" "wall cpu" -> the pair with the smaller wall time
     awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
         if (a == "" || y[1] < x[1]) print b; else print a }'
 }
-ours="" theirs=""
+ours="" theirs="" floor=""
 for ((round = 1; round <= rounds; round++)); do
     o=$(build ours)
     t=$(build theirs)
-    echo "  round $round: ours $o, theirs $t (wall s, cpu s)" >&2
+    f=$(build floor)
+    echo "  round $round: ours $o, theirs $t, floor $f (wall s, cpu s)" >&2
     ours=$(best "$ours" "$o")
     theirs=$(best "$theirs" "$t")
+    floor=$(best "$floor" "$f")
 done
 read -r ours_wall ours_cpu <<<"$ours"
 read -r theirs_wall theirs_cpu <<<"$theirs"
+read -r floor_wall floor_cpu <<<"$floor"
 
 size_of() { # out dir, file glob -> "files lines bytes"
     if [[ -z "$1" ]]; then echo "0 0 0"; return; fi
@@ -108,8 +122,10 @@ their_out=$(ls -dt "$work"/theirs/target/"$profile_dir"/build/qapi-qmp-*/out 2>/
 read -r of ol ob <<<"$(size_of "$our_out" 'qmp*.rs')"
 read -r tf tl tb <<<"$(size_of "$their_out" '*.rs')"
 
-printf 'cold build, ours   (qemu-qmp, QEMU 10.0, %-16s): %6.1f s wall, %6.1f s cpu\n' "${BENCH_OURS_FEATURES:-default features}" "$ours_wall" "$ours_cpu"
+releases=$(grep -v '^#' "$repo/schema/releases" | grep . | sed 's/^qemu-//; s/\.json$//' | paste -sd, -)
+printf 'cold build, ours   (qemu-qmp, QEMU %s, %s): %6.1f s wall, %6.1f s cpu\n' "$releases" "${BENCH_OURS_FEATURES:-default features}" "$ours_wall" "$ours_cpu"
 printf 'cold build, theirs (qapi 0.15, qmp + async-tokio-all):           %6.1f s wall, %6.1f s cpu\n' "$theirs_wall" "$theirs_cpu"
+printf 'cold build, floor  (our dependencies only, no bindings):         %6.1f s wall, %6.1f s cpu\n' "$floor_wall" "$floor_cpu"
 awk -v a="$ours_wall" -v b="$theirs_wall" -v c="$ours_cpu" -v d="$theirs_cpu" \
     'BEGIN { printf "ratio ours / theirs: %.2f wall, %.2f cpu (target <= 0.60)\n", a / b, c / d }'
 printf 'generated code, ours:   %s files, %s lines, %s bytes\n' "$of" "$ol" "$ob"

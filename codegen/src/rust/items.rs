@@ -464,6 +464,7 @@ pub(super) fn enum_type(
     let name = type_name(em, id);
     let attrs = item_attrs(em, entity, &format!("The QAPI enum `{}`.", entity.name));
     let variants = enum_variants(e);
+    let releases = releases_const(em, &entity.name);
     let decls = e.members.iter().zip(&variants).map(|(m, (_, v))| {
         let attrs = member_attrs(
             em,
@@ -488,6 +489,8 @@ pub(super) fn enum_type(
             Other(::std::string::String),
         }
         impl #name {
+            /// The known QEMU releases whose schema has this enum.
+            pub const RELEASES: crate::describe::Releases = #releases;
             /// The value as QEMU writes it.
             pub fn as_str(&self) -> &str {
                 match self {
@@ -553,7 +556,24 @@ pub(super) fn struct_type(
             em.item_facts(&entity.name),
         ),
     };
-    record(em, id, &name, &attrs, doc, facts, o.members(), &entity.name).0
+    let record = record(em, id, &name, &attrs, doc, facts, o.members(), &entity.name).0;
+    // Implicit types (an event's data) go by their event's releases, in its descriptor.
+    if owner.is_some() || entity.is_implicit() {
+        return record;
+    }
+    let releases = type_releases(em, &name, entity);
+    quote!(#record #releases)
+}
+
+/// `impl T { pub const RELEASES }`: the known releases that have the type.
+fn type_releases(em: &Emitter<'_>, name: &Ident, entity: &Entity) -> TokenStream {
+    let releases = releases_const(em, &entity.name);
+    quote! {
+        impl #name {
+            /// The known QEMU releases whose schema has this type.
+            pub const RELEASES: crate::describe::Releases = #releases;
+        }
+    }
 }
 
 pub(super) fn union_type(
@@ -720,6 +740,8 @@ pub(super) fn union_type(
         ));
     }
     let constructors = constructors(&name, &fields, &[(tag_ident.clone(), quote!(#branch_name))]);
+    let releases = type_releases(em, &name, entity);
+    let constructors = quote!(#constructors #releases);
     quote! {
         #attrs
         #[derive(Clone, Debug, PartialEq)]
@@ -1080,7 +1102,10 @@ fn last_condition(em: &Emitter<'_>, entity: &Entity) -> Option<String> {
 
 /// The release set of definition `name`, as a constant expression.
 fn releases_const(em: &Emitter<'_>, name: &str) -> TokenStream {
-    let bits = em.item_facts(name).map_or(0, |f| f.present.bits());
+    // Without facts of its own an item is built in (`QType`): every release has it.
+    let bits = em
+        .item_facts(name)
+        .map_or(em.facts.all().bits(), |f| f.present.bits());
     quote!(crate::describe::Releases::from_bits(#bits))
 }
 
