@@ -352,3 +352,30 @@ fn the_shipped_releases_merge_and_every_definition_is_kept() {
     }
     let _ = Builtin::Str;
 }
+
+/// The crate's cargo features name exactly the QAPI modules of the default bindings: a
+/// release that brings a module (or drops one) fails here until Cargo.toml's `full` says so.
+#[test]
+fn the_module_features_are_the_merged_modules() {
+    let files = shipped();
+    let m = qemu_qmp_codegen::merge::load_releases(&files).unwrap();
+    let mut modules: Vec<String> = m
+        .schema
+        .modules()
+        .iter()
+        .filter(|module| !module.is_builtin() && !module.items.is_empty())
+        .map(|module| qemu_qmp_codegen::rust::module_feature(&module.name))
+        .filter(|feature| feature != "qapi-schema")
+        .collect();
+    modules.sort();
+    modules.dedup();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+            .unwrap();
+    let mut features = qemu_qmp_codegen::releases::module_features(&manifest);
+    features.sort();
+    assert_eq!(
+        features, modules,
+        "Cargo.toml's `full` feature list and the modules of schema/releases differ"
+    );
+}
