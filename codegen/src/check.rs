@@ -100,6 +100,8 @@ pub struct CheckedSchema {
     pub warnings: Vec<SchemaError>,
     /// The files module markers named (see [`ParsedSchema::marker_files`]).
     pub marker_files: Vec<&'static std::path::PathBuf>,
+    /// The since facts of since markers (see [`ParsedSchema::since`]).
+    pub since: crate::facts::SinceFacts,
 }
 
 /// One top-level item of a checked schema.
@@ -701,6 +703,7 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
         pragma,
         warnings,
         marker_files,
+        since,
     } = parsed;
     let out = items
         .into_iter()
@@ -712,6 +715,7 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
         pragma,
         warnings,
         marker_files,
+        since,
     })
 }
 

@@ -584,6 +584,25 @@ impl Doc {
         self.tagged(SectionKind::Since)
     }
 
+    /// The release that introduced the definition, when its `Since:` section starts with
+    /// a version number (see [`crate::facts::since_section_version`]).
+    pub fn since_version(&self) -> Option<&str> {
+        self.since().and_then(crate::facts::since_section_version)
+    }
+
+    /// The release that introduced member `name`, when its description states one
+    /// (`(since X.Y)`, see [`crate::facts::stated_since`]).
+    pub fn member_since(&self, name: &str) -> Option<&str> {
+        self.member(name).and_then(crate::facts::stated_since)
+    }
+
+    /// Every member description that states its release, as `(name, version)`, in
+    /// textual order.
+    pub fn members_since(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.members()
+            .filter_map(|(name, text)| Some((name, crate::facts::stated_since(text)?)))
+    }
+
     fn described(&self, kind: SectionKind) -> impl Iterator<Item = (&str, &str)> {
         (self.list().iter())
             .filter(move |s| s.kind == kind)

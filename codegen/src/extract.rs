@@ -4,7 +4,8 @@
 //! QEMU's schema is mostly prose under the GPL; the extract keeps only the facts the
 //! generator needs, so a crate can build offline without carrying QEMU's text.
 
-use crate::ast::{Dict, TopLevel, Value};
+use crate::ast::{Definition, Dict, TopLevel, Value};
+use crate::check::Meta;
 use crate::parse::{ParsedSchema, Pragma};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -12,6 +13,16 @@ use std::path::Path;
 /// Marks, in an extract, the source file the following definitions came from. A plain
 /// comment to any QAPI parser, so the extract stays a valid schema.
 pub const MODULE_MARKER: &str = "# module: ";
+
+/// States, in an extract, a since fact (see [`crate::facts`]) that the dropped doc
+/// comments gave: `# since: NAME VERSION` for definition `NAME`, and
+/// `# since: NAME MEMBER VERSION` for its member (enum value, branch) `MEMBER`, words
+/// apart by white space, as names and versions hold none. The lines follow their
+/// definition, its own first, then its members' in the order its doc block describes
+/// them; `VERSION` is as QEMU writes it (`2.12`, `10.0.0`). Like [`MODULE_MARKER`], a
+/// plain comment to any QAPI parser (and never a `##` doc block), read by ours with
+/// [`crate::parse::ParseOptions::module_markers`].
+pub const SINCE_MARKER: &str = "# since: ";
 
 /// How an extract starts; tells a reader to honour the module markers.
 pub const HEADER: &str = "# Doc-free extract of ";
@@ -33,7 +44,8 @@ pub fn extract(schema: &ParsedSchema, root: &Path, origin: &str) -> String {
     let _ = writeln!(
         out,
         "{HEADER}{origin}, written by `qapi extract`.\n\
-         # Definitions only: names, members, types, conditions, features and flags."
+         # Definitions only: names, members, types, conditions, features and flags,\n\
+         # and the releases that introduced them."
     );
     write_pragma(&mut out, &schema.pragma);
     let mut current_module: Option<&Path> = None;
@@ -51,6 +63,7 @@ pub fn extract(schema: &ParsedSchema, root: &Path, origin: &str) -> String {
             current_module = Some(file);
         }
         write_definition(&mut out, def.expr.dict());
+        write_since(&mut out, schema, def);
     }
     out
 }
@@ -91,6 +104,54 @@ fn write_pragma(out: &mut String, pragma: &Pragma) {
         out.push_str(" ]");
     }
     out.push_str(" } }\n");
+}
+
+/// The since markers of `def`: from its doc block, or for a definition without one (read
+/// from an extract), from the since markers read.
+fn write_since(out: &mut String, schema: &ParsedSchema, def: &Definition) {
+    let dict = def.expr.dict();
+    let name = Meta::ALL
+        .iter()
+        .find_map(|meta| match dict.get(meta.as_str())?.value() {
+            Value::Str(name) => Some(name),
+            _ => None,
+        });
+    let Some(name) = name.or(def.doc.as_ref().and_then(|d| d.symbol.as_deref())) else {
+        return;
+    };
+    let mut write = |member: Option<&str>, version: &str| {
+        if ![Some(name), member, Some(version)]
+            .into_iter()
+            .flatten()
+            .all(crate::facts::is_word)
+        {
+            return;
+        }
+        out.push_str(SINCE_MARKER);
+        out.push_str(name);
+        if let Some(member) = member {
+            out.push(' ');
+            out.push_str(member);
+        }
+        out.push(' ');
+        out.push_str(version);
+        out.push('\n');
+    };
+    match &def.doc {
+        Some(doc) => {
+            if let Some(version) = doc.since_version() {
+                write(None, version);
+            }
+            for (member, version) in doc.members_since() {
+                write(Some(member), version);
+            }
+        }
+        None => {
+            for fact in schema.since.of(name) {
+                write(fact.member, fact.version);
+            }
+        }
+    }
 }
 
 /// One definition: its keys one per line, each value on one line.

@@ -11,6 +11,7 @@ pub mod doc;
 pub mod dump;
 pub mod error;
 pub mod extract;
+pub mod facts;
 pub mod model;
 pub mod parse;
 pub mod rust;

@@ -9,6 +9,7 @@ use crate::ast::{
 };
 use crate::doc::{self, BlockLines, Doc};
 use crate::error::{Result, SchemaError};
+use crate::facts::SinceFacts;
 use crate::source::{intern_file, Info, NameHash};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -48,6 +49,9 @@ pub struct ParsedSchema {
     /// order of first appearance. The model names their modules after the marker's text
     /// rather than by resolving the path, which climbing `..` past `/` would change.
     pub marker_files: Vec<&'static PathBuf>,
+    /// The since facts that since markers stated (see [`ParseOptions::module_markers`]).
+    /// A schema with doc comments states them there instead (see [`Doc::since_version`]).
+    pub since: SinceFacts,
 }
 
 /// How to parse.
@@ -60,6 +64,9 @@ pub struct ParseOptions {
     /// start of a line, see [`crate::extract`]): the definitions after one are placed in
     /// that module, as if read from `FILE` beside the extract, so the model keeps QEMU's
     /// module structure. Off by default: to any other reader they are plain comments.
+    ///
+    /// Also honours the extract's since markers (`# since: NAME VERSION`, see
+    /// [`crate::extract::SINCE_MARKER`]), gathered into [`ParsedSchema::since`].
     pub module_markers: bool,
 }
 
@@ -255,6 +262,9 @@ fn parse_source(
     };
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
+    for fact in std::mem::take(&mut parser.lexer.since_markers) {
+        parser.schema.since.read_marker(fact);
+    }
     let mut pieces = parser.doc_scratch.take_pieces();
     let mut sections = parser.doc_scratch.take_sections();
     let mut slots = std::mem::take(&mut parser.slots);
@@ -408,6 +418,9 @@ struct Lexer<'a> {
     module_markers: Option<PathBuf>,
     /// The files module markers named so far.
     marker_files: Vec<&'static PathBuf>,
+    /// What the since markers read so far say, after the marker (read into facts once
+    /// the file is done).
+    since_markers: Vec<&'a str>,
     /// The byte offset and column [`Lexer::col`] worked out last.
     col_cache: std::cell::Cell<(usize, u32)>,
     /// The unescaped forms of the file's strings that had an escape.
@@ -450,6 +463,7 @@ impl<'a> Lexer<'a> {
         Lexer {
             module_markers: None,
             marker_files: Vec::new(),
+            since_markers: Vec::new(),
             col_cache: std::cell::Cell::new((0, 1)),
             escaped: String::new(),
             breaks: LineBreaks::new(),
@@ -558,14 +572,20 @@ impl<'a> Lexer<'a> {
                     }
                     if let Some(dir) = &self.module_markers {
                         let comment = &self.src[self.pos..end];
-                        if let Some(module) = comment.strip_prefix(crate::extract::MODULE_MARKER) {
-                            if self.pos == self.line_pos {
-                                let file = intern_file(&dir.join(module.trim()));
-                                self.info.file = file;
-                                if !self.marker_files.iter().any(|f| std::ptr::eq(*f, file)) {
-                                    self.marker_files.push(file);
-                                }
+                        if self.pos != self.line_pos {
+                            // Markers start a line.
+                        } else if let Some(module) =
+                            comment.strip_prefix(crate::extract::MODULE_MARKER)
+                        {
+                            let file = intern_file(&dir.join(module.trim()));
+                            self.info.file = file;
+                            if !self.marker_files.iter().any(|f| std::ptr::eq(*f, file)) {
+                                self.marker_files.push(file);
                             }
+                        } else if let Some(fact) =
+                            comment.strip_prefix(crate::extract::SINCE_MARKER)
+                        {
+                            self.since_markers.push(fact);
                         }
                     }
                 }

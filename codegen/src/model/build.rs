@@ -14,6 +14,7 @@ use crate::check::{
 };
 use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
+use crate::facts::SinceFacts;
 use crate::parse::{ParsedSchema, Pragma};
 use crate::source::Info;
 use std::collections::hash_map::Entry;
@@ -42,8 +43,13 @@ impl Schema {
             pragma,
             warnings,
             marker_files,
+            since,
         } = checked;
-        Builder::new(root, pragma, docs, marker_files).run(items, |item, _| Ok(item), warnings)
+        Builder::new(root, pragma, docs, marker_files, since).run(
+            items,
+            |item, _| Ok(item),
+            warnings,
+        )
     }
 
     /// Checks the definitions of `parsed` and builds the model, as
@@ -58,8 +64,9 @@ impl Schema {
             pragma,
             warnings,
             marker_files,
+            since,
         } = parsed;
-        Builder::new(root, pragma, docs, marker_files).run(
+        Builder::new(root, pragma, docs, marker_files, since).run(
             items,
             crate::check::check_item,
             warnings,
@@ -181,6 +188,8 @@ struct Builder {
     key_scratch: Vec<u64>,
     /// Files that module markers named: their modules are named after the marker.
     marker_files: Vec<&'static PathBuf>,
+    /// The since facts of the schema's since markers.
+    since: SinceFacts,
     /// The main schema file's folder as given, which marker-named files sit under.
     root_dir: PathBuf,
     /// The current directory, asked for once, and only when a path is relative.
@@ -204,6 +213,7 @@ impl Builder {
         pragma: Pragma,
         docs: Vec<Doc>,
         marker_files: Vec<&'static PathBuf>,
+        since: SinceFacts,
     ) -> Builder {
         let mut cwd = None;
         let root_abs = crate::source::absolute(root, &mut cwd);
@@ -234,6 +244,7 @@ impl Builder {
             member_keys: Vec::new(),
             key_scratch: Vec::new(),
             marker_files,
+            since,
             root_dir: root.parent().map(Path::to_path_buf).unwrap_or_default(),
             cwd,
             file_modules: HashMap::default(),
@@ -1714,6 +1725,7 @@ impl Builder {
             pragma: self.pragma,
             feature_names: self.features.into_iter().map(|(n, _)| n).collect(),
             warnings,
+            since: self.since,
         }
     }
 }

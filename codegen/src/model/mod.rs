@@ -16,6 +16,7 @@ mod build;
 pub use crate::ast::Name;
 use crate::doc::Doc;
 use crate::error::SchemaError;
+use crate::facts::{SinceFact, SinceFacts};
 use crate::parse::Pragma;
 use crate::source::Info;
 use std::collections::HashMap;
@@ -821,6 +822,9 @@ pub struct Schema {
     pragma: Pragma,
     feature_names: Vec<Name>,
     warnings: Vec<SchemaError>,
+    /// The since facts of since markers (an extract's); a documented definition's come
+    /// from its doc block instead.
+    since: SinceFacts,
 }
 
 impl Schema {
@@ -907,6 +911,59 @@ impl Schema {
     /// Warnings collected while reading (formatting-only rules, when not strict).
     pub fn warnings(&self) -> &[SchemaError] {
         &self.warnings
+    }
+
+    /// The release that introduced `definition` (named as in the schema), as QEMU writes
+    /// it (`2.12`, `7.1`): from the definition's `Since:` section, or, in a doc-free
+    /// extract, from its since marker. `None` when neither names a version.
+    pub fn since(&self, definition: &str) -> Option<&str> {
+        match self.doc_of(definition) {
+            Some(doc) => doc.since_version(),
+            None => self.since.since(definition),
+        }
+    }
+
+    /// The release that introduced `member` of `definition`, when the schema states one:
+    /// `member` is a member, enum value or branch, and `definition` the definition whose
+    /// doc block describes it (for a command's inline arguments or an event's inline data,
+    /// the command or event). From the description's `(since X.Y)`, or, in a doc-free
+    /// extract, from the member's since marker.
+    pub fn member_since(&self, definition: &str, member: &str) -> Option<&str> {
+        match self.doc_of(definition) {
+            Some(doc) => doc.member_since(member),
+            None => self.since.member_since(definition, member),
+        }
+    }
+
+    /// Every since fact of the schema's definitions, definition after definition in
+    /// definition order, each definition's own first, then its members' in the order its
+    /// doc block describes them. The same for a QEMU tree and for its doc-free extract.
+    pub fn since_facts(&self) -> Vec<SinceFact<'_>> {
+        let mut facts = Vec::new();
+        for entity in &self.entities {
+            let definition = entity.name.as_str();
+            let Some(doc) = &entity.doc else {
+                facts.extend(self.since.of(definition));
+                continue;
+            };
+            let own = doc.since_version().map(|version| SinceFact {
+                definition,
+                member: None,
+                version,
+            });
+            facts.extend(own);
+            facts.extend(doc.members_since().map(|(member, version)| SinceFact {
+                definition,
+                member: Some(member),
+                version,
+            }));
+        }
+        facts
+    }
+
+    /// The doc block of the definition named `name`.
+    fn doc_of(&self, name: &str) -> Option<&Doc> {
+        self.lookup(name)?.doc.as_ref()
     }
 
     /// How many definitions of each kind the schema has.
