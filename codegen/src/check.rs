@@ -102,6 +102,8 @@ pub struct CheckedSchema {
     pub marker_files: Vec<&'static std::path::PathBuf>,
     /// The since facts of since markers (see [`ParsedSchema::since`]).
     pub since: crate::facts::SinceFacts,
+    /// The QEMU release of the schema (see [`ParsedSchema::release`]).
+    pub release: Option<crate::facts::Release>,
 }
 
 /// One top-level item of a checked schema.
@@ -704,6 +706,7 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
         warnings,
         marker_files,
         since,
+        release,
     } = parsed;
     let out = items
         .into_iter()
@@ -716,6 +719,7 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
         warnings,
         marker_files,
         since,
+        release,
     })
 }
 

@@ -24,6 +24,11 @@ pub const MODULE_MARKER: &str = "# module: ";
 /// [`crate::parse::ParseOptions::module_markers`].
 pub const SINCE_MARKER: &str = "# since: ";
 
+/// Names, in an extract, the QEMU release its schema belongs to: `# qemu-release: 7.2.0`,
+/// after the header, when the release was known (see
+/// [`crate::parse::ParsedSchema::release`]). Read as [`SINCE_MARKER`] is.
+pub const RELEASE_MARKER: &str = "# qemu-release: ";
+
 /// How an extract starts; tells a reader to honour the module markers.
 pub const HEADER: &str = "# Doc-free extract of ";
 
@@ -47,6 +52,9 @@ pub fn extract(schema: &ParsedSchema, root: &Path, origin: &str) -> String {
          # Definitions only: names, members, types, conditions, features and flags,\n\
          # and the releases that introduced them."
     );
+    if let Some(release) = schema.release {
+        let _ = writeln!(out, "{RELEASE_MARKER}{release}");
+    }
     write_pragma(&mut out, &schema.pragma);
     let mut current_module: Option<&Path> = None;
     for item in &schema.items {

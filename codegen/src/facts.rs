@@ -4,6 +4,9 @@
 //! member's (enum value's, branch's) description may say `(since X.Y)`. A version number
 //! is a fact rather than prose, so the doc-free extract keeps it, as marker comments (see
 //! [`crate::extract::SINCE_MARKER`]); [`SinceFacts`] is what either source gives.
+//!
+//! The release a schema itself belongs to ([`Release`]) is a fact of the same kind: where
+//! QEMU's front ends differ from release to release, the model follows the schema's own.
 
 use crate::ast::Name;
 use std::collections::HashMap;
@@ -214,6 +217,52 @@ pub(crate) fn is_word(text: &str) -> bool {
     !text.is_empty() && !text.contains(char::is_whitespace)
 }
 
+/// A QEMU release, `MAJOR.MINOR.MICRO` (`7.2.0`), ordered as releases are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Release {
+    /// `7` of `7.2.0`.
+    pub major: u16,
+    /// `2` of `7.2.0`.
+    pub minor: u16,
+    /// `0` of `7.2.0`; 0 when not given.
+    pub micro: u16,
+}
+
+impl Release {
+    /// `MAJOR.MINOR.0`.
+    pub const fn new(major: u16, minor: u16) -> Release {
+        Release {
+            major,
+            minor,
+            micro: 0,
+        }
+    }
+
+    /// The release `text` names (as QEMU's `VERSION` file does: `7.2.0`, `10.0.2`; also
+    /// `9.2`), white space around it allowed; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Release> {
+        let text = text.trim();
+        if version_prefix(text) != Some(text) {
+            return None;
+        }
+        let mut parts = text.split('.').map(str::parse::<u16>);
+        let major = parts.next()?.ok()?;
+        let minor = parts.next()?.ok()?;
+        let micro = parts.next().transpose().ok()?.unwrap_or(0);
+        parts.next().is_none().then_some(Release {
+            major,
+            minor,
+            micro,
+        })
+    }
+}
+
+impl std::fmt::Display for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.micro)
+    }
+}
+
 /// The version a `Since:` section's text names: its first word, when that is a version
 /// number (`2.1 (poweroff since 2.8)` gives `2.1`); `None` for anything else.
 pub fn since_section_version(text: &str) -> Option<&str> {
@@ -305,6 +354,20 @@ mod tests {
             .map(|f| (f.definition, f.member, f.version))
             .collect();
         assert_eq!(all, [("A", None, "1.0"), ("A", Some("x"), "2.0")]);
+    }
+
+    #[test]
+    fn releases() {
+        assert_eq!(Release::parse("7.2.0\n"), Some(Release::new(7, 2)));
+        let r = Release::parse("10.0.2").unwrap();
+        assert_eq!((r.major, r.minor, r.micro), (10, 0, 2));
+        assert_eq!(r.to_string(), "10.0.2");
+        assert_eq!(Release::parse("9.2"), Some(Release::new(9, 2)));
+        assert!(Release::new(7, 2) < Release::new(9, 2));
+        assert!(Release::new(9, 2) < Release::parse("10.0.2").unwrap());
+        for bad in ["", "7", "7.2.0.1", "7.2-rc1", "99999.1", "x.y"] {
+            assert_eq!(Release::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::ast::{
 };
 use crate::doc::{self, BlockLines, Doc};
 use crate::error::{Result, SchemaError};
-use crate::facts::SinceFacts;
+use crate::facts::{Release, SinceFacts};
 use crate::source::{intern_file, Info, NameHash};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -52,6 +52,12 @@ pub struct ParsedSchema {
     /// The since facts that since markers stated (see [`ParseOptions::module_markers`]).
     /// A schema with doc comments states them there instead (see [`Doc::since_version`]).
     pub since: SinceFacts,
+    /// The QEMU release the schema belongs to, when known: from an extract's release
+    /// marker (see [`crate::extract::RELEASE_MARKER`]), or else, for a schema read from
+    /// disk by [`parse_file`], from the `VERSION` file of the QEMU tree it sits in
+    /// (`qapi/`, `qga/` or `storage-daemon/qapi/` of it). Where QEMU's front ends differ
+    /// from release to release, the model follows this one's; unknown means the newest.
+    pub release: Option<Release>,
 }
 
 /// How to parse.
@@ -66,7 +72,8 @@ pub struct ParseOptions {
     /// module structure. Off by default: to any other reader they are plain comments.
     ///
     /// Also honours the extract's since markers (`# since: NAME VERSION`, see
-    /// [`crate::extract::SINCE_MARKER`]), gathered into [`ParsedSchema::since`].
+    /// [`crate::extract::SINCE_MARKER`]), gathered into [`ParsedSchema::since`], and its
+    /// release marker ([`crate::extract::RELEASE_MARKER`], [`ParsedSchema::release`]).
     pub module_markers: bool,
 }
 
@@ -102,10 +109,29 @@ fn parse_files(path: &Path, options: ParseOptions, mut files: Files) -> Result<P
     // a smaller schema leaves unused is given back at the end.
     schema.items.reserve(2048);
     schema.docs.reserve(2048);
+    let from_disk = files.read_with.is_none();
     parse_source(path, source, None, options, &mut files, &mut schema)?;
+    if schema.release.is_none() && from_disk {
+        schema.release = release_of_tree(path, &mut files.cwd);
+    }
     schema.items.shrink_to_fit();
     schema.docs.shrink_to_fit();
     Ok(schema)
+}
+
+/// The release in the `VERSION` file of the QEMU source tree that has the root schema
+/// file `path` where QEMU keeps one: `qapi/`, `qga/` or `storage-daemon/qapi/`.
+fn release_of_tree(path: &Path, cwd: &mut Option<PathBuf>) -> Option<Release> {
+    let path = crate::source::absolute(path, cwd);
+    let folder = path.parent()?;
+    let name = |dir: &Path| dir.file_name().and_then(|n| n.to_str()).map(str::to_owned);
+    let parent = folder.parent()?;
+    let tree = match name(folder)?.as_str() {
+        "qapi" if name(parent).as_deref() == Some("storage-daemon") => parent.parent()?,
+        "qapi" | "qga" => parent,
+        _ => return None,
+    };
+    Release::parse(&std::fs::read_to_string(tree.join("VERSION")).ok()?)
 }
 
 /// Parses `text` as if it were the contents of the file `path` (which is used for messages
@@ -265,6 +291,9 @@ fn parse_source(
     for fact in std::mem::take(&mut parser.lexer.since_markers) {
         parser.schema.since.read_marker(fact);
     }
+    if parser.schema.release.is_none() {
+        parser.schema.release = parser.lexer.release_marker.and_then(Release::parse);
+    }
     let mut pieces = parser.doc_scratch.take_pieces();
     let mut sections = parser.doc_scratch.take_sections();
     let mut slots = std::mem::take(&mut parser.slots);
@@ -421,6 +450,8 @@ struct Lexer<'a> {
     /// What the since markers read so far say, after the marker (read into facts once
     /// the file is done).
     since_markers: Vec<&'a str>,
+    /// What the first release marker says, after the marker.
+    release_marker: Option<&'a str>,
     /// The byte offset and column [`Lexer::col`] worked out last.
     col_cache: std::cell::Cell<(usize, u32)>,
     /// The unescaped forms of the file's strings that had an escape.
@@ -464,6 +495,7 @@ impl<'a> Lexer<'a> {
             module_markers: None,
             marker_files: Vec::new(),
             since_markers: Vec::new(),
+            release_marker: None,
             col_cache: std::cell::Cell::new((0, 1)),
             escaped: String::new(),
             breaks: LineBreaks::new(),
@@ -586,6 +618,10 @@ impl<'a> Lexer<'a> {
                             comment.strip_prefix(crate::extract::SINCE_MARKER)
                         {
                             self.since_markers.push(fact);
+                        } else if let Some(release) =
+                            comment.strip_prefix(crate::extract::RELEASE_MARKER)
+                        {
+                            self.release_marker.get_or_insert(release);
                         }
                     }
                 }

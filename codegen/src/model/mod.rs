@@ -16,7 +16,7 @@ mod build;
 pub use crate::ast::Name;
 use crate::doc::Doc;
 use crate::error::SchemaError;
-use crate::facts::{SinceFact, SinceFacts};
+use crate::facts::{Release, SinceFact, SinceFacts};
 use crate::parse::Pragma;
 use crate::source::Info;
 use std::collections::HashMap;
@@ -825,6 +825,7 @@ pub struct Schema {
     /// The since facts of since markers (an extract's); a documented definition's come
     /// from its doc block instead.
     since: SinceFacts,
+    release: Option<Release>,
 }
 
 impl Schema {
@@ -911,6 +912,13 @@ impl Schema {
     /// Warnings collected while reading (formatting-only rules, when not strict).
     pub fn warnings(&self) -> &[SchemaError] {
         &self.warnings
+    }
+
+    /// The QEMU release the schema belongs to, when known (see
+    /// [`crate::parse::ParsedSchema::release`]); where QEMU's front ends differ from
+    /// release to release (the built-in `QType`'s prefix), the model is that release's.
+    pub fn release(&self) -> Option<Release> {
+        self.release
     }
 
     /// The release that introduced `definition` (named as in the schema), as QEMU writes
