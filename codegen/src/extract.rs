@@ -6,31 +6,13 @@
 
 use crate::ast::{Definition, Dict, TopLevel, Value};
 use crate::check::Meta;
-use crate::parse::{ParsedSchema, Pragma};
+use crate::parse::ParsedSchema;
+use crate::source::Pragma;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Marks, in an extract, the source file the following definitions came from. A plain
-/// comment to any QAPI parser, so the extract stays a valid schema.
-pub const MODULE_MARKER: &str = "# module: ";
-
-/// States, in an extract, a since fact (see [`crate::facts`]) that the dropped doc
-/// comments gave: `# since: NAME VERSION` for definition `NAME`, and
-/// `# since: NAME MEMBER VERSION` for its member (enum value, branch) `MEMBER`, words
-/// apart by white space, as names and versions hold none. The lines follow their
-/// definition, its own first, then its members' in the order its doc block describes
-/// them; `VERSION` is as QEMU writes it (`2.12`, `10.0.0`). Like [`MODULE_MARKER`], a
-/// plain comment to any QAPI parser (and never a `##` doc block), read by ours with
-/// [`crate::parse::ParseOptions::module_markers`].
-pub const SINCE_MARKER: &str = "# since: ";
-
-/// Names, in an extract, the QEMU release its schema belongs to: `# qemu-release: 7.2.0`,
-/// after the header, when the release was known (see
-/// [`crate::parse::ParsedSchema::release`]). Read as [`SINCE_MARKER`] is.
-pub const RELEASE_MARKER: &str = "# qemu-release: ";
-
-/// How an extract starts; tells a reader to honour the module markers.
-pub const HEADER: &str = "# Doc-free extract of ";
+/// The markers an extract carries (defined with their reader, see [`crate::marker`]).
+pub use crate::marker::{HEADER, MODULE_MARKER, RELEASE_MARKER, SINCE_MARKER};
 
 /// Whether the file at `path` is a doc-free extract (it starts with [`HEADER`]).
 pub fn is_extract(path: &Path) -> bool {

@@ -3,12 +3,12 @@
 //! QEMU states them in prose: a definition's doc block has a `Since: X.Y` section, and a
 //! member's (enum value's, branch's) description may say `(since X.Y)`. A version number
 //! is a fact rather than prose, so the doc-free extract keeps it, as marker comments (see
-//! [`crate::extract::SINCE_MARKER`]); [`SinceFacts`] is what either source gives.
+//! [`crate::marker::SINCE_MARKER`]); [`SinceFacts`] is what either source gives.
 //!
 //! The release a schema itself belongs to ([`Release`]) is a fact of the same kind: where
 //! QEMU's front ends differ from release to release, the model follows the schema's own.
 
-use crate::ast::Name;
+use crate::name::Name;
 use std::collections::HashMap;
 
 /// One since fact: `definition` (or its `member`) came in with release `version`.
@@ -87,7 +87,7 @@ impl SinceFacts {
     }
 
     /// Records the fact a since marker states; `rest` is the marker line after
-    /// [`crate::extract::SINCE_MARKER`]: `NAME VERSION` or `NAME MEMBER VERSION`. Anything
+    /// [`crate::marker::SINCE_MARKER`]: `NAME VERSION` or `NAME MEMBER VERSION`. Anything
     /// else is not a fact, and is ignored (as the plain comment it is to other readers)
     /// when the facts are first asked for.
     #[inline]

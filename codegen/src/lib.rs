@@ -4,6 +4,19 @@
 //! [`parse`] (lexer, parser, directives, doc blocks) -> [`check`] (shape of each expression)
 //! -> [`model`] (resolved types, implicit types, semantic checks) -> emitters ([`dump`],
 //! Rust). [`load`] runs the front end in one call.
+//!
+//! The modules read bottom-up, as QEMU's front end does (source -> lexer/parser -> ...):
+//! each uses only modules above it in this list, never one below.
+//!
+//! 1. [`source`]: positions, file names, the pragmas. [`error`]: errors at positions.
+//! 2. `name` ([`ast::Name`]): the strings a schema is made of.
+//!    [`facts`]: since facts and releases. [`marker`]: the syntax of an extract's markers.
+//! 3. `file`: what one file's parse is made of (text, value slots, doc sections).
+//! 4. [`doc`]: doc blocks, read into sections and asked about.
+//! 5. [`ast`]: the value trees of definitions (with their doc blocks).
+//! 6. [`parse`]: lexer and parser, `include` and `pragma`, the markers read.
+//! 7. [`check`], [`model`]: expression shapes, then the resolved model.
+//! 8. [`extract`] (the markers written), [`dump`], [`rust`]: what is made of a schema.
 
 pub mod ast;
 pub mod check;
@@ -12,7 +25,10 @@ pub mod dump;
 pub mod error;
 pub mod extract;
 pub mod facts;
+mod file;
+pub mod marker;
 pub mod model;
+mod name;
 pub mod parse;
 pub mod rust;
 pub mod source;

@@ -19,20 +19,8 @@ use std::sync::Arc;
 /// handful of levels.
 const MAX_NESTING: usize = 256;
 
-/// The `pragma` settings of a schema. They apply to the whole schema, wherever they stand.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Pragma {
-    /// Whether every definition must be documented.
-    pub doc_required: bool,
-    /// Commands whose names may contain upper case or `_`.
-    pub command_name_exceptions: Vec<String>,
-    /// Commands that may return something other than an object or a list of objects.
-    pub command_returns_exceptions: Vec<String>,
-    /// Types whose member names may contain upper case or `_`.
-    pub member_name_exceptions: Vec<String>,
-    /// Definitions exempt from the documentation rules.
-    pub documentation_exceptions: Vec<String>,
-}
+/// The pragmas, defined with the other facts about the source (see [`crate::source`]).
+pub use crate::source::Pragma;
 
 /// Everything read from a schema and the files it includes.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -53,7 +41,7 @@ pub struct ParsedSchema {
     /// A schema with doc comments states them there instead (see [`Doc::since_version`]).
     pub since: SinceFacts,
     /// The QEMU release the schema belongs to, when known: from an extract's release
-    /// marker (see [`crate::extract::RELEASE_MARKER`]), or else, for a schema read from
+    /// marker (see [`crate::marker::RELEASE_MARKER`]), or else, for a schema read from
     /// disk by [`parse_file`], from the `VERSION` file of the QEMU tree it sits in
     /// (`qapi/`, `qga/` or `storage-daemon/qapi/` of it). Where QEMU's front ends differ
     /// from release to release, the model follows this one's; unknown means the newest.
@@ -67,13 +55,13 @@ pub struct ParseOptions {
     /// errors instead of warnings.
     pub strict: bool,
     /// Honour the module markers of a doc-free extract (`# module: FILE` comments at the
-    /// start of a line, see [`crate::extract`]): the definitions after one are placed in
+    /// start of a line, see [`crate::marker`]): the definitions after one are placed in
     /// that module, as if read from `FILE` beside the extract, so the model keeps QEMU's
     /// module structure. Off by default: to any other reader they are plain comments.
     ///
     /// Also honours the extract's since markers (`# since: NAME VERSION`, see
-    /// [`crate::extract::SINCE_MARKER`]), gathered into [`ParsedSchema::since`], and its
-    /// release marker ([`crate::extract::RELEASE_MARKER`], [`ParsedSchema::release`]).
+    /// [`crate::marker::SINCE_MARKER`]), gathered into [`ParsedSchema::since`], and its
+    /// release marker ([`crate::marker::RELEASE_MARKER`], [`ParsedSchema::release`]).
     pub module_markers: bool,
 }
 
@@ -607,19 +595,18 @@ impl<'a> Lexer<'a> {
                         if self.pos != self.line_pos {
                             // Markers start a line.
                         } else if let Some(module) =
-                            comment.strip_prefix(crate::extract::MODULE_MARKER)
+                            comment.strip_prefix(crate::marker::MODULE_MARKER)
                         {
                             let file = intern_file(&dir.join(module.trim()));
                             self.info.file = file;
                             if !self.marker_files.iter().any(|f| std::ptr::eq(*f, file)) {
                                 self.marker_files.push(file);
                             }
-                        } else if let Some(fact) =
-                            comment.strip_prefix(crate::extract::SINCE_MARKER)
+                        } else if let Some(fact) = comment.strip_prefix(crate::marker::SINCE_MARKER)
                         {
                             self.since_markers.push(fact);
                         } else if let Some(release) =
-                            comment.strip_prefix(crate::extract::RELEASE_MARKER)
+                            comment.strip_prefix(crate::marker::RELEASE_MARKER)
                         {
                             self.release_marker.get_or_insert(release);
                         }

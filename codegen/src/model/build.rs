@@ -15,8 +15,9 @@ use crate::check::{
 use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
 use crate::facts::{Release, SinceFacts};
-use crate::parse::{ParsedSchema, Pragma};
+use crate::parse::ParsedSchema;
 use crate::source::Info;
+use crate::source::Pragma;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
