@@ -11,9 +11,9 @@
 //! rejected here at the same place.
 
 use crate::ast::{Dict, Name, Node, TopLevel, Value};
+use crate::common::{Builtin, Cond};
 use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
-use crate::model::{Builtin, Cond};
 use crate::parse::ParsedSchema;
 use crate::source::Info;
 use crate::source::Pragma;

@@ -6,20 +6,23 @@
 //! Rust). [`load`] runs the front end in one call.
 //!
 //! The modules read bottom-up, as QEMU's front end does (source -> lexer/parser -> ...):
-//! each uses only modules above it in this list, never one below.
+//! each uses only modules listed before it, never one after.
 //!
 //! 1. [`source`]: positions, file names, the pragmas. [`error`]: errors at positions.
-//! 2. `name` ([`ast::Name`]): the strings a schema is made of.
+//! 2. `name` ([`ast::Name`]): the strings a schema is made of. `common`
+//!    ([`model::Cond`], [`model::Builtin`]): conditions and built-in types.
 //!    [`facts`]: since facts and releases. [`marker`]: the syntax of an extract's markers.
 //! 3. `file`: what one file's parse is made of (text, value slots, doc sections).
 //! 4. [`doc`]: doc blocks, read into sections and asked about.
 //! 5. [`ast`]: the value trees of definitions (with their doc blocks).
 //! 6. [`parse`]: lexer and parser, `include` and `pragma`, the markers read.
-//! 7. [`check`], [`model`]: expression shapes, then the resolved model.
-//! 8. [`extract`] (the markers written), [`dump`], [`rust`]: what is made of a schema.
+//! 7. [`check`]: the shape of each expression.
+//! 8. [`model`]: the resolved model; [`extract`]: the doc-free extract (markers written).
+//! 9. [`dump`], [`rust`]: what is made of the model.
 
 pub mod ast;
 pub mod check;
+mod common;
 pub mod doc;
 pub mod dump;
 pub mod error;
