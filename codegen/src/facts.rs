@@ -34,7 +34,7 @@ struct DefinitionFacts {
     members: Vec<(Span, Span)>,
 }
 
-/// The bytes `.0...1` of [`SinceFacts::raw`].
+/// A byte range, start and end, of [`SinceFacts::raw`].
 type Span = (u32, u32);
 
 /// The facts of [`SinceFacts::raw`] by definition, and the definitions in order of their
@@ -91,8 +91,8 @@ impl SinceFacts {
     /// else is not a fact, and is ignored (as the plain comment it is to other readers)
     /// when the facts are first asked for.
     #[inline]
-    pub fn read_marker(&mut self, rest: &str) {
-        // Over a few bytes past a 32-bit offset, facts are not kept.
+    pub(crate) fn read_marker(&mut self, rest: &str) {
+        // The index keeps 32-bit offsets: facts past 4 GiB of them are dropped.
         if self.raw.len() + rest.len() >= u32::MAX as usize {
             return;
         }

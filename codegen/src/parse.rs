@@ -119,7 +119,11 @@ fn release_of_tree(path: &Path, cwd: &mut Option<PathBuf>) -> Option<Release> {
         "qapi" | "qga" => parent,
         _ => return None,
     };
-    Release::parse(&std::fs::read_to_string(tree.join("VERSION")).ok()?)
+    // QEMU's VERSION is one short line: more than that is some other file.
+    let mut text = String::new();
+    let file = std::fs::File::open(tree.join("VERSION")).ok()?;
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, 64), &mut text).ok()?;
+    Release::parse(&text)
 }
 
 /// Parses `text` as if it were the contents of the file `path` (which is used for messages

@@ -131,3 +131,42 @@ fn release_marker() {
     );
     assert_eq!(read(&text.replace("8.0.1", "eight"), true), None);
 }
+
+/// A `VERSION` file counts where a QEMU tree has it, beside `qapi/`, `qga/` and
+/// `storage-daemon/`, and nowhere else.
+#[test]
+fn version_file_of_a_qemu_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("VERSION"), "8.1.0\n").unwrap();
+    let text = "{ 'enum': 'Abc', 'data': [ 'a' ] }\n";
+    let cases = [
+        ("qapi/qapi-schema.json", Some(Release::new(8, 1))),
+        ("qga/qapi-schema.json", Some(Release::new(8, 1))),
+        (
+            "storage-daemon/qapi/qapi-schema.json",
+            Some(Release::new(8, 1)),
+        ),
+        ("elsewhere/qapi/qapi-schema.json", None),
+        ("elsewhere/qapi-schema.json", None),
+        ("qapi-schema.json", None),
+    ];
+    for (file, want) in cases {
+        let path = dir.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let parsed = parse_file(&path, ParseOptions::default()).unwrap();
+        assert_eq!(parsed.release, want, "{file}");
+    }
+    // A development tree's release (9.1.50 comes before 9.2) as the model sees it.
+    let nested = dir.path().join("tree");
+    std::fs::create_dir_all(nested.join("storage-daemon/qapi")).unwrap();
+    std::fs::write(nested.join("VERSION"), "9.1.50\n").unwrap();
+    let path = nested.join("storage-daemon/qapi/qapi-schema.json");
+    std::fs::write(&path, text).unwrap();
+    let schema = load(&path);
+    assert_eq!(schema.release(), Release::parse("9.1.50"));
+    assert_eq!(qtype_lines(&schema), expected(true));
+    // Not a release: ignored.
+    std::fs::write(nested.join("VERSION"), "tomorrow\n").unwrap();
+    assert_eq!(load(&path).release(), None);
+}
