@@ -20,7 +20,8 @@
 //!
 //! QEMU's files are mostly doc comments, which the front end parses and the JSON baseline
 //! never sees, so the same comparison is also made on the doc-free extract
-//! (`schema/qemu-10.0.json`): the same definitions, one file, no comments.
+//! (`schema/qemu-10.0.json`): the same definitions, one file, no doc comments (its
+//! marker comments, module and since facts, read as the build reads them).
 
 use qemu_qmp_codegen::parse::{self, ParseOptions};
 use qemu_qmp_codegen::{check, Schema};
@@ -206,7 +207,7 @@ fn main() -> ExitCode {
             .count()
     });
 
-    // The doc-free extract: one file, no comments, markers honoured as the build does.
+    // The doc-free extract: one file, no doc comments, markers honoured as the build does.
     let extract = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/qemu-10.0.json");
     let extract_options = ParseOptions {
         module_markers: true,

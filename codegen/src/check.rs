@@ -11,11 +11,12 @@
 //! rejected here at the same place.
 
 use crate::ast::{Dict, Name, Node, TopLevel, Value};
+use crate::common::{Builtin, Cond};
 use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
-use crate::model::{Builtin, Cond};
-use crate::parse::{ParsedSchema, Pragma};
+use crate::parse::ParsedSchema;
 use crate::source::Info;
+use crate::source::Pragma;
 use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
@@ -100,6 +101,10 @@ pub struct CheckedSchema {
     pub warnings: Vec<SchemaError>,
     /// The files module markers named (see [`ParsedSchema::marker_files`]).
     pub marker_files: Vec<&'static std::path::PathBuf>,
+    /// The since facts of since markers (see [`ParsedSchema::since`]).
+    pub since: crate::facts::SinceFacts,
+    /// The QEMU release of the schema (see [`ParsedSchema::release`]).
+    pub release: Option<crate::facts::Release>,
 }
 
 /// One top-level item of a checked schema.
@@ -701,6 +706,8 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
         pragma,
         warnings,
         marker_files,
+        since,
+        release,
     } = parsed;
     let out = items
         .into_iter()
@@ -712,6 +719,8 @@ pub fn check_schema(parsed: ParsedSchema) -> Result<CheckedSchema> {
         pragma,
         warnings,
         marker_files,
+        since,
+        release,
     })
 }
 

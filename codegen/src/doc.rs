@@ -11,10 +11,12 @@
 //! errors when parsing strictly and warnings otherwise; an older construct that 10.2 rejects
 //! is then read the way its own release meant it. Structural rules are always errors.
 
-use crate::ast::{FileData, Name, ParsedFile};
 use crate::error::{Result, SchemaError};
-use crate::parse::Pragma;
+use crate::file::{FileData, NameAt, ParsedFile};
+pub use crate::file::{Section, SectionKind};
+use crate::name::Name;
 use crate::source::Info;
+use crate::source::Pragma;
 use std::fmt;
 use std::sync::Arc;
 
@@ -101,25 +103,6 @@ impl<'a> BlockLines<'a> for RawLines<'a> {
     }
 }
 
-/// What a section of a doc block is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SectionKind {
-    /// Untagged text: the introduction, or a paragraph among the later sections.
-    Plain,
-    /// The description of a member, argument, enum value or alternative.
-    Member,
-    /// The description of a feature.
-    Feature,
-    /// `Returns:`, what a command returns.
-    Returns,
-    /// `Errors:`, the errors a command may fail with.
-    Errors,
-    /// `Since:`, the release that introduced the definition.
-    Since,
-    /// `TODO:`, a note for QEMU's developers.
-    Todo,
-}
-
 impl SectionKind {
     /// The name QEMU's front-end test output uses (`Plain`, `Returns`, `Todo`, ...).
     pub fn as_str(self) -> &'static str {
@@ -197,45 +180,6 @@ fn pieces_text(data: &FileData, start: usize, end: usize) -> &str {
             joined.get(from..to).unwrap_or_default()
         }
     }
-}
-
-/// Where the name a section describes is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum NameAt {
-    /// A section that describes no member or feature.
-    None,
-    /// The bytes `a..b` of the block's source, where its `@name:` line names it.
-    Text(u32, u32),
-    /// The block's own names (see [`Sections::names`]), for a stub: at this index.
-    Own(u32),
-}
-
-/// One section of a doc block: its kind, the member or feature it describes, and its text
-/// without the tag, as written (indentation of continuation lines kept, surrounding blank
-/// lines dropped).
-///
-/// Small (32 bytes): a schema has thousands. The name and the text are where the block
-/// finds them (see [`Doc::section_name`], [`Doc::text`]); the file and include chain of
-/// its position are the block's.
-#[derive(Clone)]
-pub struct Section {
-    kind: SectionKind,
-    /// A member or feature of the definition answers to this description.
-    connected: bool,
-    /// Inserted for something the block does not describe, so it has no text of its own.
-    stub: bool,
-    name: NameAt,
-    /// [`fingerprint`] of the kind and name (0 without a name), so that looking a
-    /// description up compares names only where it is likely to be the one.
-    key: u32,
-    /// What the section's text is made of: the pieces `start..end` of its block's source
-    /// (an empty range for a section with no text of its own). The source itself is held
-    /// once by the block: one shared pointer per section cost a share of loading (and
-    /// more of dropping) a schema.
-    start: u32,
-    end: u32,
-    /// The line the section starts on.
-    line: u32,
 }
 
 impl PartialEq for Section {
@@ -582,6 +526,25 @@ impl Doc {
     /// The `Since:` text: the release that introduced the definition.
     pub fn since(&self) -> Option<&str> {
         self.tagged(SectionKind::Since)
+    }
+
+    /// The release that introduced the definition, when its `Since:` section starts with
+    /// a version number (see [`crate::facts::since_section_version`]).
+    pub fn since_version(&self) -> Option<&str> {
+        self.since().and_then(crate::facts::since_section_version)
+    }
+
+    /// The release that introduced member `name`, when its description states one
+    /// (`(since X.Y)`, see [`crate::facts::stated_since`]).
+    pub fn member_since(&self, name: &str) -> Option<&str> {
+        self.member(name).and_then(crate::facts::stated_since)
+    }
+
+    /// Every member description that states its release, as `(name, version)`, in
+    /// textual order.
+    pub fn members_since(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.members()
+            .filter_map(|(name, text)| Some((name, crate::facts::stated_since(text)?)))
     }
 
     fn described(&self, kind: SectionKind) -> impl Iterator<Item = (&str, &str)> {

@@ -4,17 +4,15 @@
 //! QEMU's schema is mostly prose under the GPL; the extract keeps only the facts the
 //! generator needs, so a crate can build offline without carrying QEMU's text.
 
-use crate::ast::{Dict, TopLevel, Value};
-use crate::parse::{ParsedSchema, Pragma};
+use crate::ast::{Definition, Dict, TopLevel, Value};
+use crate::check::Meta;
+use crate::parse::ParsedSchema;
+use crate::source::Pragma;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Marks, in an extract, the source file the following definitions came from. A plain
-/// comment to any QAPI parser, so the extract stays a valid schema.
-pub const MODULE_MARKER: &str = "# module: ";
-
-/// How an extract starts; tells a reader to honour the module markers.
-pub const HEADER: &str = "# Doc-free extract of ";
+/// The markers an extract carries (defined with their reader, see [`crate::marker`]).
+pub use crate::marker::{HEADER, MODULE_MARKER, RELEASE_MARKER, SINCE_MARKER};
 
 /// Whether the file at `path` is a doc-free extract (it starts with [`HEADER`]).
 pub fn is_extract(path: &Path) -> bool {
@@ -33,8 +31,12 @@ pub fn extract(schema: &ParsedSchema, root: &Path, origin: &str) -> String {
     let _ = writeln!(
         out,
         "{HEADER}{origin}, written by `qapi extract`.\n\
-         # Definitions only: names, members, types, conditions, features and flags."
+         # Definitions only: names, members, types, conditions, features and flags,\n\
+         # and the releases that introduced them."
     );
+    if let Some(release) = schema.release {
+        let _ = writeln!(out, "{RELEASE_MARKER}{release}");
+    }
     write_pragma(&mut out, &schema.pragma);
     let mut current_module: Option<&Path> = None;
     for item in &schema.items {
@@ -51,6 +53,7 @@ pub fn extract(schema: &ParsedSchema, root: &Path, origin: &str) -> String {
             current_module = Some(file);
         }
         write_definition(&mut out, def.expr.dict());
+        write_since(&mut out, schema, def);
     }
     out
 }
@@ -91,6 +94,54 @@ fn write_pragma(out: &mut String, pragma: &Pragma) {
         out.push_str(" ]");
     }
     out.push_str(" } }\n");
+}
+
+/// The since markers of `def`: from its doc block, or for a definition without one (read
+/// from an extract), from the since markers read.
+fn write_since(out: &mut String, schema: &ParsedSchema, def: &Definition) {
+    let dict = def.expr.dict();
+    let name = Meta::ALL
+        .iter()
+        .find_map(|meta| match dict.get(meta.as_str())?.value() {
+            Value::Str(name) => Some(name),
+            _ => None,
+        });
+    let Some(name) = name.or(def.doc.as_ref().and_then(|d| d.symbol.as_deref())) else {
+        return;
+    };
+    let mut write = |member: Option<&str>, version: &str| {
+        if ![Some(name), member, Some(version)]
+            .into_iter()
+            .flatten()
+            .all(crate::facts::is_word)
+        {
+            return;
+        }
+        out.push_str(SINCE_MARKER);
+        out.push_str(name);
+        if let Some(member) = member {
+            out.push(' ');
+            out.push_str(member);
+        }
+        out.push(' ');
+        out.push_str(version);
+        out.push('\n');
+    };
+    match &def.doc {
+        Some(doc) => {
+            if let Some(version) = doc.since_version() {
+                write(None, version);
+            }
+            for (member, version) in doc.members_since() {
+                write(Some(member), version);
+            }
+        }
+        None => {
+            for fact in schema.since.of(name) {
+                write(fact.member, fact.version);
+            }
+        }
+    }
 }
 
 /// One definition: its keys one per line, each value on one line.

@@ -47,20 +47,20 @@ use crate::model::{
 use crate::SchemaError;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One QEMU release's schema, to merge with others.
-pub struct Release {
+pub struct ReleaseSchema {
     /// How documentation names the release (`7.2`, `10.0`).
     pub label: String,
     /// Its resolved schema.
     pub schema: Schema,
 }
 
-impl Release {
+impl ReleaseSchema {
     /// A release called `label` with `schema`.
-    pub fn new(label: impl Into<String>, schema: Schema) -> Release {
-        Release {
+    pub fn new(label: impl Into<String>, schema: Schema) -> ReleaseSchema {
+        ReleaseSchema {
             label: label.into(),
             schema,
         }
@@ -257,7 +257,7 @@ impl Facts {
 }
 
 /// Merges `releases` (oldest first) into one schema.
-pub fn merge(releases: &[Release]) -> Result<Merged, SchemaError> {
+pub fn merge(releases: &[ReleaseSchema]) -> Result<Merged, SchemaError> {
     if releases.is_empty() || releases.len() > 64 {
         return Err(SchemaError::without_position(format!(
             "cannot merge {} releases: between 1 and 64 are supported",
@@ -358,7 +358,7 @@ struct TypeSlot {
 }
 
 struct Merger<'r> {
-    releases: &'r [Release],
+    releases: &'r [ReleaseSchema],
     /// Named types (not implicit), in order of first sight, newest release first.
     types: Vec<Name>,
     slots: HashMap<Name, TypeSlot>,
@@ -450,7 +450,7 @@ fn wider_int(newer: Builtin, older: Builtin) -> (Builtin, bool) {
 }
 
 impl<'r> Merger<'r> {
-    fn new(releases: &'r [Release]) -> Merger<'r> {
+    fn new(releases: &'r [ReleaseSchema]) -> Merger<'r> {
         let mut merger = Merger {
             releases,
             types: Vec::new(),
@@ -1286,7 +1286,7 @@ impl<'r> Merger<'r> {
         );
         self.write_pragma(&mut out);
         for module in &modules {
-            let _ = writeln!(out, "\n{}{module}", crate::extract::MODULE_MARKER);
+            let _ = writeln!(out, "\n{}{module}", crate::marker::MODULE_MARKER);
             for d in defs.iter().filter(|d| d.module == *module) {
                 out.push_str(&d.text);
             }
@@ -1370,8 +1370,8 @@ impl<'r> Merger<'r> {
         let conds = conds_of(entities.iter().map(|(r, e)| (*r, e.cond.as_deref())));
         let since = entities
             .iter()
-            .find_map(|(_, e)| e.doc.as_ref().and_then(|d| d.since()))
-            .map(|s| s.trim().to_string());
+            .find_map(|(r, e)| self.schema(*r).since(&e.name))
+            .map(str::to_string);
         ItemFacts {
             present,
             deprecated,
@@ -1472,6 +1472,7 @@ impl<'r> Merger<'r> {
                         feature_set(values.iter().map(|(r, m)| (*r, m.features.as_slice())));
                     facts.members.push(MemberFacts {
                         name: v.to_string(),
+                        since: self.member_since(name, &forms, v),
                         present: values.iter().map(|(r, _)| *r).collect(),
                         deprecated,
                         unstable,
@@ -1522,6 +1523,17 @@ impl<'r> Merger<'r> {
                 .cond
                 .as_deref()
         })
+    }
+
+    /// The release QEMU's documentation gives for member `member` of `owner` (a type,
+    /// command or event name), in the newest form that states one. Absorbed forms of
+    /// other types are not asked: their members' releases are theirs.
+    fn member_since(&self, owner: &str, forms: &[Form], member: &str) -> Option<String> {
+        forms
+            .iter()
+            .map(|f| f.release())
+            .find_map(|r| self.schema(r).member_since(owner, member))
+            .map(str::to_string)
     }
 
     /// The QAPI type of a position in each release, when they differ.
@@ -1588,6 +1600,7 @@ impl<'r> Merger<'r> {
             let (deprecated, unstable) =
                 feature_set(members.iter().map(|(r, m)| (*r, m.features.as_slice())));
             let present: ReleaseSet = members.iter().map(|(r, _)| *r).collect();
+            let since = self.member_since(owner, forms, &name);
             facts.members.push(MemberFacts {
                 name: name.to_string(),
                 present: present.intersection(all),
@@ -1602,7 +1615,7 @@ impl<'r> Merger<'r> {
                 types: self.type_facts(&keys),
                 rule: if same_type { None } else { rule },
                 wide_int: wide,
-                since: None,
+                since,
             });
             out.push(MergedMember {
                 name,
@@ -1716,6 +1729,7 @@ impl<'r> Merger<'r> {
                 .collect();
             facts.members.push(MemberFacts {
                 name: format!("+{value}"),
+                since: self.member_since(name, forms, &value),
                 present,
                 types: self.type_facts(&keys),
                 rule,
@@ -1845,43 +1859,23 @@ impl<'r> Merger<'r> {
     }
 }
 
-/// Where a release label comes from for a schema file: a QEMU tree's `VERSION` beside its
-/// `qapi/` folder, or an extract's header; `X.Y` of the version.
-pub fn release_label(schema_file: &Path) -> Option<String> {
-    let version = if crate::extract::is_extract(schema_file) {
-        let text = std::fs::read_to_string(schema_file).ok()?;
-        let first = text.lines().next()?;
-        let rest = first.split("QEMU ").nth(1)?;
-        rest.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .next()?
-            .to_string()
-    } else {
-        let folder = schema_file.parent()?;
-        let candidates = [folder.join("VERSION"), folder.parent()?.join("VERSION")];
-        let text = candidates
-            .iter()
-            .find_map(|p| std::fs::read_to_string(p).ok())?;
-        text.trim().to_string()
-    };
-    let mut parts = version.split('.');
-    let major = parts.next().filter(|p| !p.is_empty())?;
-    let minor = parts.next().unwrap_or("0");
-    Some(format!("{major}.{minor}"))
-}
-
 /// Loads each schema file (oldest release first; see [`crate::load_release_file`]) and
-/// merges them. Each release is labelled by [`release_label`], or by its file's stem.
+/// merges them. Each release is labelled `X.Y` by the release its schema states (a tree's
+/// `VERSION`, an extract's marker), or else by its file's stem.
 pub fn load_releases(files: &[PathBuf]) -> Result<Merged, SchemaError> {
     let mut releases = Vec::with_capacity(files.len());
     for file in files {
         let schema = crate::load_release_file(file)?;
-        let label = release_label(file).unwrap_or_else(|| {
-            file.file_stem().map_or_else(
-                || file.display().to_string(),
-                |s| s.to_string_lossy().into_owned(),
-            )
-        });
-        releases.push(Release::new(label, schema));
+        let label = schema
+            .release()
+            .map(|r| format!("{}.{}", r.major, r.minor))
+            .unwrap_or_else(|| {
+                file.file_stem().map_or_else(
+                    || file.display().to_string(),
+                    |s| s.to_string_lossy().into_owned(),
+                )
+            });
+        releases.push(ReleaseSchema::new(label, schema));
     }
     merge(&releases)
 }

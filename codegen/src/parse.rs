@@ -9,6 +9,7 @@ use crate::ast::{
 };
 use crate::doc::{self, BlockLines, Doc};
 use crate::error::{Result, SchemaError};
+use crate::facts::{Release, SinceFacts};
 use crate::source::{intern_file, Info, NameHash};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -18,20 +19,8 @@ use std::sync::Arc;
 /// handful of levels.
 const MAX_NESTING: usize = 256;
 
-/// The `pragma` settings of a schema. They apply to the whole schema, wherever they stand.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Pragma {
-    /// Whether every definition must be documented.
-    pub doc_required: bool,
-    /// Commands whose names may contain upper case or `_`.
-    pub command_name_exceptions: Vec<String>,
-    /// Commands that may return something other than an object or a list of objects.
-    pub command_returns_exceptions: Vec<String>,
-    /// Types whose member names may contain upper case or `_`.
-    pub member_name_exceptions: Vec<String>,
-    /// Definitions exempt from the documentation rules.
-    pub documentation_exceptions: Vec<String>,
-}
+/// The pragmas, defined with the other facts about the source (see [`crate::source`]).
+pub use crate::source::Pragma;
 
 /// Everything read from a schema and the files it includes.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -48,6 +37,15 @@ pub struct ParsedSchema {
     /// order of first appearance. The model names their modules after the marker's text
     /// rather than by resolving the path, which climbing `..` past `/` would change.
     pub marker_files: Vec<&'static PathBuf>,
+    /// The since facts that since markers stated (see [`ParseOptions::module_markers`]).
+    /// A schema with doc comments states them there instead (see [`Doc::since_version`]).
+    pub since: SinceFacts,
+    /// The QEMU release the schema belongs to, when known: from an extract's release
+    /// marker (see [`crate::marker::RELEASE_MARKER`]), or else, for a schema read from
+    /// disk by [`parse_file`], from the `VERSION` file of the QEMU tree it sits in
+    /// (`qapi/`, `qga/` or `storage-daemon/qapi/` of it). Where QEMU's front ends differ
+    /// from release to release, the model follows this one's; unknown means the newest.
+    pub release: Option<Release>,
 }
 
 /// How to parse.
@@ -57,9 +55,13 @@ pub struct ParseOptions {
     /// errors instead of warnings.
     pub strict: bool,
     /// Honour the module markers of a doc-free extract (`# module: FILE` comments at the
-    /// start of a line, see [`crate::extract`]): the definitions after one are placed in
+    /// start of a line, see [`crate::marker`]): the definitions after one are placed in
     /// that module, as if read from `FILE` beside the extract, so the model keeps QEMU's
     /// module structure. Off by default: to any other reader they are plain comments.
+    ///
+    /// Also honours the extract's since markers (`# since: NAME VERSION`, see
+    /// [`crate::marker::SINCE_MARKER`]), gathered into [`ParsedSchema::since`], and its
+    /// release marker ([`crate::marker::RELEASE_MARKER`], [`ParsedSchema::release`]).
     pub module_markers: bool,
 }
 
@@ -95,10 +97,33 @@ fn parse_files(path: &Path, options: ParseOptions, mut files: Files) -> Result<P
     // a smaller schema leaves unused is given back at the end.
     schema.items.reserve(2048);
     schema.docs.reserve(2048);
+    let from_disk = files.read_with.is_none();
     parse_source(path, source, None, options, &mut files, &mut schema)?;
+    if schema.release.is_none() && from_disk {
+        schema.release = release_of_tree(path, &mut files.cwd);
+    }
     schema.items.shrink_to_fit();
     schema.docs.shrink_to_fit();
     Ok(schema)
+}
+
+/// The release in the `VERSION` file of the QEMU source tree that has the root schema
+/// file `path` where QEMU keeps one: `qapi/`, `qga/` or `storage-daemon/qapi/`.
+fn release_of_tree(path: &Path, cwd: &mut Option<PathBuf>) -> Option<Release> {
+    let path = crate::source::absolute(path, cwd);
+    let folder = path.parent()?;
+    let name = |dir: &Path| dir.file_name().and_then(|n| n.to_str()).map(str::to_owned);
+    let parent = folder.parent()?;
+    let tree = match name(folder)?.as_str() {
+        "qapi" if name(parent).as_deref() == Some("storage-daemon") => parent.parent()?,
+        "qapi" | "qga" => parent,
+        _ => return None,
+    };
+    // QEMU's VERSION is one short line: more than that is some other file.
+    let mut text = String::new();
+    let file = std::fs::File::open(tree.join("VERSION")).ok()?;
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, 64), &mut text).ok()?;
+    Release::parse(&text)
 }
 
 /// Parses `text` as if it were the contents of the file `path` (which is used for messages
@@ -255,6 +280,12 @@ fn parse_source(
     };
     let result = parser.run();
     let marker_files = std::mem::take(&mut parser.lexer.marker_files);
+    for fact in std::mem::take(&mut parser.lexer.since_markers) {
+        parser.schema.since.read_marker(fact);
+    }
+    if parser.schema.release.is_none() {
+        parser.schema.release = parser.lexer.release_marker.and_then(Release::parse);
+    }
     let mut pieces = parser.doc_scratch.take_pieces();
     let mut sections = parser.doc_scratch.take_sections();
     let mut slots = std::mem::take(&mut parser.slots);
@@ -408,6 +439,11 @@ struct Lexer<'a> {
     module_markers: Option<PathBuf>,
     /// The files module markers named so far.
     marker_files: Vec<&'static PathBuf>,
+    /// What the since markers read so far say, after the marker (read into facts once
+    /// the file is done).
+    since_markers: Vec<&'a str>,
+    /// What the first release marker says, after the marker.
+    release_marker: Option<&'a str>,
     /// The byte offset and column [`Lexer::col`] worked out last.
     col_cache: std::cell::Cell<(usize, u32)>,
     /// The unescaped forms of the file's strings that had an escape.
@@ -450,6 +486,8 @@ impl<'a> Lexer<'a> {
         Lexer {
             module_markers: None,
             marker_files: Vec::new(),
+            since_markers: Vec::new(),
+            release_marker: None,
             col_cache: std::cell::Cell::new((0, 1)),
             escaped: String::new(),
             breaks: LineBreaks::new(),
@@ -558,14 +596,23 @@ impl<'a> Lexer<'a> {
                     }
                     if let Some(dir) = &self.module_markers {
                         let comment = &self.src[self.pos..end];
-                        if let Some(module) = comment.strip_prefix(crate::extract::MODULE_MARKER) {
-                            if self.pos == self.line_pos {
-                                let file = intern_file(&dir.join(module.trim()));
-                                self.info.file = file;
-                                if !self.marker_files.iter().any(|f| std::ptr::eq(*f, file)) {
-                                    self.marker_files.push(file);
-                                }
+                        if self.pos != self.line_pos {
+                            // Markers start a line.
+                        } else if let Some(module) =
+                            comment.strip_prefix(crate::marker::MODULE_MARKER)
+                        {
+                            let file = intern_file(&dir.join(module.trim()));
+                            self.info.file = file;
+                            if !self.marker_files.iter().any(|f| std::ptr::eq(*f, file)) {
+                                self.marker_files.push(file);
                             }
+                        } else if let Some(fact) = comment.strip_prefix(crate::marker::SINCE_MARKER)
+                        {
+                            self.since_markers.push(fact);
+                        } else if let Some(release) =
+                            comment.strip_prefix(crate::marker::RELEASE_MARKER)
+                        {
+                            self.release_marker.get_or_insert(release);
                         }
                     }
                 }

@@ -1,4 +1,6 @@
-//! Where a piece of schema came from: file, line, column and the chain of includes.
+//! Where a piece of schema came from: file, line, column and the chain of includes; and
+//! the `pragma` settings, which hold for the whole source wherever they stand (as QEMU's
+//! `source.py` keeps them beside its source positions).
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -228,4 +230,19 @@ mod tests {
             "In file included from /x/interned.json:1:\n/x/inc.json:1:3"
         );
     }
+}
+
+/// The `pragma` settings of a schema. They apply to the whole schema, wherever they stand.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pragma {
+    /// Whether every definition must be documented.
+    pub doc_required: bool,
+    /// Commands whose names may contain upper case or `_`.
+    pub command_name_exceptions: Vec<String>,
+    /// Commands that may return something other than an object or a list of objects.
+    pub command_returns_exceptions: Vec<String>,
+    /// Types whose member names may contain upper case or `_`.
+    pub member_name_exceptions: Vec<String>,
+    /// Definitions exempt from the documentation rules.
+    pub documentation_exceptions: Vec<String>,
 }

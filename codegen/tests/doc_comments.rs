@@ -8,7 +8,8 @@
 
 use qemu_qmp_codegen::ast::{Definition, Dict, TopLevel, Value};
 use qemu_qmp_codegen::doc::{Doc, SectionKind};
-use qemu_qmp_codegen::parse::{parse_file, parse_str, ParseOptions, ParsedSchema, Pragma};
+use qemu_qmp_codegen::parse::{parse_file, parse_str, ParseOptions, ParsedSchema};
+use qemu_qmp_codegen::source::Pragma;
 use qemu_qmp_codegen::SchemaError;
 use std::path::{Path, PathBuf};
 

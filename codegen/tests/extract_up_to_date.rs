@@ -1,5 +1,5 @@
-//! The doc-free extract: the checked-in `schema/qemu-10.0.json` is what the CLI writes for
-//! QEMU 10.0's schema today, and an extract has the same model as its source, for every
+//! The doc-free extracts: each checked-in `schema/qemu-RELEASE.json` (7.2, 10.0, 10.2) is
+//! what the CLI writes for that release's QMP schema today, and an extract has the same model as its source, for every
 //! schema QEMU ships (QMP, guest agent, storage daemon) in all three releases.
 //!
 //! Models are compared through their dumps (QEMU's test format), without the doc blocks
@@ -14,8 +14,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const REGENERATE: &str = "cargo run -q -p qemu-qmp-codegen -- extract \
-     ../shared/qapi/qemu-10.0/qapi/qapi-schema.json -o schema/qemu-10.0.json";
+/// The command that writes the checked-in extract of `release` (`qemu-10.0`), run from
+/// the workspace root.
+fn regenerate(release: &str) -> String {
+    format!(
+        "cargo run -q -p qemu-qmp-codegen -- extract \
+         ../shared/qapi/{release}/qapi/qapi-schema.json -o schema/{release}.json"
+    )
+}
 
 const RELEASES: [&str; 3] = ["qemu-7.2", "qemu-10.0", "qemu-10.2"];
 
@@ -65,14 +71,30 @@ fn first_difference(expected: &str, got: &str) -> String {
 }
 
 #[test]
-fn checked_in_extract_is_what_the_cli_writes() {
+fn checked_in_extracts_are_what_the_cli_writes() {
     let Some(shared) = shared_dir() else { return };
-    let release_dir = shared.join("qapi/qemu-10.0");
+    let mut stale = Vec::new();
+    for release in RELEASES {
+        if let Err(why) = check_extract_is_fresh(&shared, release) {
+            println!("{why}");
+            stale.push(release);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "checked-in extracts not what `qapi extract` writes today: {stale:?} (see above)"
+    );
+}
+
+/// Whether `schema/RELEASE.json` is what the CLI writes for that release's QMP schema
+/// today (and the CLI writes what [`extract::extract`] does); `Err` says how not.
+fn check_extract_is_fresh(shared: &Path, release: &str) -> Result<(), String> {
+    let release_dir = shared.join("qapi").join(release);
     let source = release_dir.join("qapi/qapi-schema.json");
-    let checked_in = workspace_root().join("schema/qemu-10.0.json");
+    let checked_in = workspace_root().join(format!("schema/{release}.json"));
 
     let out_dir = tempfile::tempdir().unwrap();
-    let written = out_dir.path().join("qemu-10.0.json");
+    let written = out_dir.path().join(format!("{release}.json"));
     let run = Command::new(env!("CARGO_BIN_EXE_qapi"))
         .arg("extract")
         .arg(&source)
@@ -102,22 +124,24 @@ fn checked_in_extract_is_what_the_cli_writes() {
 
     let current = std::fs::read(&checked_in).unwrap_or_default();
     if current != fresh {
-        panic!(
+        return Err(format!(
             "{} is not what `qapi extract` writes for {} today\n{}\nRegenerate it from the \
-             workspace root with:\n    {REGENERATE}",
+             workspace root with:\n    {}",
             checked_in.display(),
             source.display(),
             first_difference(
                 &String::from_utf8_lossy(&current),
                 &String::from_utf8_lossy(&fresh)
             ),
-        );
+            regenerate(release),
+        ));
     }
     println!(
         "{} is up to date ({} bytes)",
         checked_in.display(),
         fresh.len()
     );
+    Ok(())
 }
 
 /// The entity lines of a dump, per module name; `include` lines, doc blocks and modules
@@ -211,14 +235,30 @@ fn same_model(source: &Path, extract_path: &Path) -> Result<String, String> {
 }
 
 #[test]
-fn checked_in_extract_has_the_model_of_its_source() {
+fn checked_in_extracts_have_the_model_of_their_source() {
     let Some(shared) = shared_dir() else { return };
-    let source = shared.join("qapi/qemu-10.0/qapi/qapi-schema.json");
-    let checked_in = workspace_root().join("schema/qemu-10.0.json");
-    match same_model(&source, &checked_in) {
-        Ok(summary) => println!("schema/qemu-10.0.json: same model as its source ({summary})"),
-        Err(why) => panic!("schema/qemu-10.0.json: {why}\nRegenerate it with:\n    {REGENERATE}"),
+    let mut failed = Vec::new();
+    for release in RELEASES {
+        let source = shared
+            .join("qapi")
+            .join(release)
+            .join("qapi/qapi-schema.json");
+        let checked_in = workspace_root().join(format!("schema/{release}.json"));
+        match same_model(&source, &checked_in) {
+            Ok(summary) => println!("schema/{release}.json: same model as its source ({summary})"),
+            Err(why) => {
+                println!(
+                    "schema/{release}.json: {why}\nRegenerate it with:\n    {}",
+                    regenerate(release)
+                );
+                failed.push(release);
+            }
+        }
     }
+    assert!(
+        failed.is_empty(),
+        "checked-in extracts with another model: {failed:?}"
+    );
 }
 
 #[test]

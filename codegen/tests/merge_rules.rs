@@ -1,7 +1,7 @@
 //! The release merge rules of `qemu_qmp_codegen::merge`, one test per rule, on small
 //! schemas of our own; then the merge of the three shipped releases.
 
-use qemu_qmp_codegen::merge::{merge, Merged, Release, ReleaseSet};
+use qemu_qmp_codegen::merge::{merge, Merged, ReleaseSchema, ReleaseSet};
 use qemu_qmp_codegen::model::{Builtin, EntityKind, Schema};
 use qemu_qmp_codegen::parse::ParseOptions;
 use std::path::{Path, PathBuf};
@@ -19,10 +19,10 @@ fn schema(text: &str) -> Schema {
 
 /// Releases `1.0`, `2.0`, ... of the texts, merged.
 fn merged(texts: &[&str]) -> Merged {
-    let releases: Vec<Release> = texts
+    let releases: Vec<ReleaseSchema> = texts
         .iter()
         .enumerate()
-        .map(|(i, t)| Release::new(format!("{}.0", i + 1), schema(t)))
+        .map(|(i, t)| ReleaseSchema::new(format!("{}.0", i + 1), schema(t)))
         .collect();
     match merge(&releases) {
         Ok(m) => m,
@@ -325,6 +325,16 @@ fn the_shipped_releases_merge_and_every_definition_is_kept() {
     );
     let machine = m.schema.lookup("MachineInfo").unwrap().as_object().unwrap();
     assert!(machine.member("acpi").unwrap().optional);
+    // `Since:` facts come through the doc-free extracts.
+    assert_eq!(
+        m.facts.item("query-status").unwrap().since.as_deref(),
+        Some("0.14")
+    );
+    let shutdown = m.facts.item("SHUTDOWN").unwrap();
+    assert_eq!(
+        shutdown.member("reason").unwrap().since.as_deref(),
+        Some("4.0")
+    );
     // One release merged alone is itself.
     let alone = qemu_qmp_codegen::merge::load_releases(&files[1..2]).unwrap();
     let original = qemu_qmp_codegen::load_release_file(&files[1]).unwrap();

@@ -14,8 +14,10 @@ use crate::check::{
 };
 use crate::doc::Doc;
 use crate::error::{Result, SchemaError};
-use crate::parse::{ParsedSchema, Pragma};
+use crate::facts::{Release, SinceFacts};
+use crate::parse::ParsedSchema;
 use crate::source::Info;
+use crate::source::Pragma;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -42,8 +44,14 @@ impl Schema {
             pragma,
             warnings,
             marker_files,
+            since,
+            release,
         } = checked;
-        Builder::new(root, pragma, docs, marker_files).run(items, |item, _| Ok(item), warnings)
+        Builder::new(root, pragma, docs, marker_files, since, release).run(
+            items,
+            |item, _| Ok(item),
+            warnings,
+        )
     }
 
     /// Checks the definitions of `parsed` and builds the model, as
@@ -58,8 +66,10 @@ impl Schema {
             pragma,
             warnings,
             marker_files,
+            since,
+            release,
         } = parsed;
-        Builder::new(root, pragma, docs, marker_files).run(
+        Builder::new(root, pragma, docs, marker_files, since, release).run(
             items,
             crate::check::check_item,
             warnings,
@@ -181,6 +191,10 @@ struct Builder {
     key_scratch: Vec<u64>,
     /// Files that module markers named: their modules are named after the marker.
     marker_files: Vec<&'static PathBuf>,
+    /// The since facts of the schema's since markers.
+    since: SinceFacts,
+    /// The QEMU release of the schema, when known.
+    release: Option<Release>,
     /// The main schema file's folder as given, which marker-named files sit under.
     root_dir: PathBuf,
     /// The current directory, asked for once, and only when a path is relative.
@@ -204,6 +218,8 @@ impl Builder {
         pragma: Pragma,
         docs: Vec<Doc>,
         marker_files: Vec<&'static PathBuf>,
+        since: SinceFacts,
+        release: Option<Release>,
     ) -> Builder {
         let mut cwd = None;
         let root_abs = crate::source::absolute(root, &mut cwd);
@@ -234,6 +250,8 @@ impl Builder {
             member_keys: Vec::new(),
             key_scratch: Vec::new(),
             marker_files,
+            since,
+            release,
             root_dir: root.parent().map(Path::to_path_buf).unwrap_or_default(),
             cwd,
             file_modules: HashMap::default(),
@@ -453,11 +471,21 @@ impl Builder {
                         features: Vec::new(),
                     })
                     .collect(),
-                prefix: None,
+                prefix: self.qtype_prefix(),
             }),
         );
         self.def_entity(qtype, None, Pending::default())?;
         Ok(())
+    }
+
+    /// The built-in QType's prefix, as the schema's release had it. Up to 9.1 QEMU gave
+    /// QType the prefix `QTYPE`, as the C name rules of the time would have made its
+    /// constants `Q_TYPE_...`; 9.2's rules (commit "qapi: Smarter camel_to_upper() to
+    /// reduce need for 'prefix'") make `QTYPE_...` of the name alone, and the prefix went.
+    /// A schema of unknown release gets the newest behaviour.
+    fn qtype_prefix(&self) -> Option<Name> {
+        const PREFIX_DROPPED: Release = Release::new(9, 2);
+        (self.release.is_some_and(|r| r < PREFIX_DROPPED)).then(|| Name::new_static("QTYPE"))
     }
 
     fn def_item(&mut self, item: Item) -> Result<()> {
@@ -1714,6 +1742,8 @@ impl Builder {
             pragma: self.pragma,
             feature_names: self.features.into_iter().map(|(n, _)| n).collect(),
             warnings,
+            since: self.since,
+            release: self.release,
         }
     }
 }
