@@ -183,7 +183,7 @@ fn write_value(out: &mut String, value: Value<'_>) {
 
 /// A single-quoted string. The dialect's only escape is `\\`, and a parsed string never
 /// holds a quote (the dialect cannot express one).
-fn write_string(out: &mut String, s: &str) {
+pub(crate) fn write_string(out: &mut String, s: &str) {
     out.push('\'');
     for ch in s.chars() {
         if ch == '\\' {

@@ -40,6 +40,7 @@
 //!    `if` condition and features are the newest release's (facts keep the others);
 //!    `allow-oob` holds if any release allows it.
 
+use crate::extract::write_string;
 use crate::model::{
     Builtin, Cond, Entity, EntityId, EntityKind, Feature, JsonType, Member, Name, ObjectType,
     Schema,
@@ -329,8 +330,8 @@ enum MType {
 impl MType {
     fn write(&self, out: &mut String) {
         match self {
-            MType::Builtin(b) => quote_into(out, b.name()),
-            MType::Named(n) => quote_into(out, n),
+            MType::Builtin(b) => write_string(out, b.name()),
+            MType::Named(n) => write_string(out, n),
             MType::Array(e) => {
                 out.push_str("[ ");
                 e.write(out);
@@ -1085,20 +1086,9 @@ fn camel(text: &str) -> String {
     out
 }
 
-fn quote_into(out: &mut String, s: &str) {
-    out.push('\'');
-    for ch in s.chars() {
-        if ch == '\\' {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
-    out.push('\'');
-}
-
 fn write_cond(out: &mut String, cond: &Cond) {
     match cond {
-        Cond::Name(n) => quote_into(out, n),
+        Cond::Name(n) => write_string(out, n),
         Cond::Not(c) => {
             out.push_str("{ 'not': ");
             write_cond(out, c);
@@ -1126,10 +1116,10 @@ fn write_features(out: &mut String, features: &[Feature]) {
     for (i, f) in features.iter().enumerate() {
         out.push_str(if i == 0 { " " } else { ", " });
         match &f.cond {
-            None => quote_into(out, &f.name),
+            None => write_string(out, &f.name),
             Some(c) => {
                 out.push_str("{ 'name': ");
-                quote_into(out, &f.name);
+                write_string(out, &f.name);
                 out.push_str(", 'if': ");
                 write_cond(out, c);
                 out.push_str(" }");
@@ -1149,9 +1139,9 @@ fn write_entry(
     features: &[Feature],
 ) {
     if optional {
-        quote_into(out, &format!("*{name}"));
+        write_string(out, &format!("*{name}"));
     } else {
-        quote_into(out, name);
+        write_string(out, name);
     }
     out.push_str(": ");
     if cond.is_none() && features.is_empty() {
@@ -1244,7 +1234,7 @@ impl<'r> Merger<'r> {
         let synthesized = std::mem::take(&mut self.synthesized);
         for (name, module, branches) in &synthesized {
             let mut text = String::from("{ 'alternate': ");
-            quote_into(&mut text, name);
+            write_string(&mut text, name);
             text.push_str(",\n  'data': {");
             for (i, b) in branches.iter().enumerate() {
                 text.push_str(if i == 0 { " " } else { ", " });
@@ -1336,11 +1326,11 @@ impl<'r> Merger<'r> {
         out.push_str("\n{ 'pragma': {");
         for (i, (key, values)) in lists.iter().enumerate() {
             out.push_str(if i == 0 { " " } else { ",\n    " });
-            quote_into(out, key);
+            write_string(out, key);
             out.push_str(": [");
             for (j, v) in values.iter().enumerate() {
                 out.push_str(if j == 0 { " " } else { ", " });
-                quote_into(out, v);
+                write_string(out, v);
             }
             out.push_str(" ]");
         }
@@ -1422,7 +1412,7 @@ impl<'r> Merger<'r> {
         match &newest.kind {
             EntityKind::Enum(e) => {
                 text.push_str("{ 'enum': ");
-                quote_into(&mut text, name);
+                write_string(&mut text, name);
                 text.push_str(",\n  'data': [");
                 let mut seen: Vec<Name> = Vec::new();
                 let mut first = true;
@@ -1439,10 +1429,10 @@ impl<'r> Merger<'r> {
                         text.push_str(if first { " " } else { ", " });
                         first = false;
                         if v.cond.is_none() && v.features.is_empty() {
-                            quote_into(&mut text, &v.name);
+                            write_string(&mut text, &v.name);
                         } else {
                             text.push_str("{ 'name': ");
-                            quote_into(&mut text, &v.name);
+                            write_string(&mut text, &v.name);
                             if let Some(c) = &v.cond {
                                 text.push_str(", 'if': ");
                                 write_cond(&mut text, c);
@@ -1458,7 +1448,7 @@ impl<'r> Merger<'r> {
                 text.push_str(" ]");
                 if let Some(prefix) = &e.prefix {
                     text.push_str(",\n  'prefix': ");
-                    quote_into(&mut text, prefix);
+                    write_string(&mut text, prefix);
                 }
                 for v in &seen {
                     let values: Vec<(usize, &crate::model::EnumMember)> = forms
@@ -1486,7 +1476,7 @@ impl<'r> Merger<'r> {
             }
             EntityKind::Alternate(_) => {
                 text.push_str("{ 'alternate': ");
-                quote_into(&mut text, name);
+                write_string(&mut text, name);
                 text.push_str(",\n  'data': {");
                 let positions = self.alternatives(&forms);
                 for (i, (_, keys)) in positions.iter().enumerate() {
@@ -1653,7 +1643,7 @@ impl<'r> Merger<'r> {
         });
         let Some(union_form) = union_form else {
             text.push_str("{ 'struct': ");
-            quote_into(text, name);
+            write_string(text, name);
             text.push_str(",\n  'data': ");
             let members = self.merged_members(name, forms, &HashSet::new(), module, facts);
             Self::write_members(text, &members);
@@ -1696,11 +1686,11 @@ impl<'r> Merger<'r> {
             m.optional = false;
         }
         text.push_str("{ 'union': ");
-        quote_into(text, name);
+        write_string(text, name);
         text.push_str(",\n  'base': ");
         Self::write_members(text, &base);
         text.push_str(",\n  'discriminator': ");
-        quote_into(text, &tag);
+        write_string(text, &tag);
         text.push_str(",\n  'data': {");
         let positions = self.branch_positions(forms);
         let union_releases: Vec<usize> = forms
@@ -1756,7 +1746,7 @@ impl<'r> Merger<'r> {
         } else {
             "{ 'event': "
         });
-        quote_into(&mut text, name);
+        write_string(&mut text, name);
         let args = self.argument_forms(forms);
         let newest_args = args.first().copied();
         let boxed = match &newest.kind {
@@ -1767,7 +1757,7 @@ impl<'r> Merger<'r> {
         match newest_args.and_then(|f| self.entity(f)) {
             Some(arg) if !arg.is_implicit() => {
                 text.push_str(",\n  'data': ");
-                quote_into(&mut text, &self.find(&arg.name));
+                write_string(&mut text, &self.find(&arg.name));
                 if boxed {
                     text.push_str(",\n  'boxed': true");
                 }

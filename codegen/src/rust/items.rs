@@ -1162,23 +1162,10 @@ fn constructors(name: &Ident, fields: &[Field], extra: &[(Ident, TokenStream)]) 
         })
         .collect();
     inits.extend(extra.iter().map(|(ident, _)| quote!(#ident,)));
-    let setters = fields.iter().filter(|f| f.optional).map(|f| {
-        let (ident, setter) = (&f.ident, setter_name(f));
-        let doc = format!(" Sets the optional `{}`.", f.wire);
-        let (ty, _) = parameter(f);
-        let convert = if f.is_string {
-            quote!(value.into())
-        } else {
-            quote!(value)
-        };
-        quote! {
-            #[doc = #doc]
-            pub fn #setter(mut self, value: #ty) -> Self {
-                self.#ident = ::std::option::Option::Some(#convert);
-                self
-            }
-        }
-    });
+    let setters = fields
+        .iter()
+        .filter(|f| f.optional)
+        .map(|f| setter(f, quote!(self)));
     let new_doc = if required.is_empty() && extra.is_empty() {
         " A value with every optional member unset."
     } else {
@@ -1196,29 +1183,33 @@ fn constructors(name: &Ident, fields: &[Field], extra: &[(Ident, TokenStream)]) 
     }
 }
 
+/// The chainable setter of optional field `f`, of the value at `target` (`self`, or the
+/// command a `Call` holds).
+fn setter(f: &Field, target: TokenStream) -> TokenStream {
+    let (ident, setter) = (&f.ident, setter_name(f));
+    let doc = format!(" Sets the optional `{}`.", f.wire);
+    let (ty, _) = parameter(f);
+    let convert = if f.is_string {
+        quote!(value.into())
+    } else {
+        quote!(value)
+    };
+    quote! {
+        #[doc = #doc]
+        pub fn #setter(mut self, value: #ty) -> Self {
+            #target.#ident = ::std::option::Option::Some(#convert);
+            self
+        }
+    }
+}
+
 /// The setters of a command's optional arguments on its `Call`, so they can be set
 /// between the method call and the `.await`.
 fn call_setters(name: &Ident, fields: &[Field]) -> TokenStream {
     let setters: Vec<TokenStream> = fields
         .iter()
         .filter(|f| f.optional)
-        .map(|f| {
-            let (ident, setter) = (&f.ident, setter_name(f));
-            let doc = format!(" Sets the optional `{}`.", f.wire);
-            let (ty, _) = parameter(f);
-            let convert = if f.is_string {
-                quote!(value.into())
-            } else {
-                quote!(value)
-            };
-            quote! {
-                #[doc = #doc]
-                pub fn #setter(mut self, value: #ty) -> Self {
-                    self.command.#ident = ::std::option::Option::Some(#convert);
-                    self
-                }
-            }
-        })
+        .map(|f| setter(f, quote!(self.command)))
         .collect();
     if setters.is_empty() {
         return quote!();
