@@ -62,6 +62,13 @@ fn main() {
             panic!("cannot generate the QMP bindings from {schemas:?}");
         }
     };
+    // The library's live-schema queries read the introspection types: they exist when the
+    // schema has the `introspect` module and its feature is on (a guest agent's schema
+    // has none).
+    println!("cargo::rustc-check-cfg=cfg(qmp_introspect)");
+    if generation.modules.iter().any(|m| m == "introspect") {
+        println!("cargo:rustc-cfg=qmp_introspect");
+    }
     for input in &generation.inputs {
         println!("cargo:rerun-if-changed={}", input.display());
     }

@@ -172,13 +172,13 @@ impl BlockingClient {
 
     /// The connected QEMU's `query-qmp-schema`, fetched once per connection: see
     /// [`Client::schema`]. Needs the `introspect` feature (on by default).
-    #[cfg(feature = "introspect")]
+    #[cfg(qmp_introspect)]
     pub fn schema(&self) -> Result<Arc<crate::schema::LiveSchema>> {
         self.rt.block_on(self.client.schema())
     }
 
     /// The schema of the current connection if [`schema`](Self::schema) has fetched it.
-    #[cfg(feature = "introspect")]
+    #[cfg(qmp_introspect)]
     pub fn cached_schema(&self) -> Option<Arc<crate::schema::LiveSchema>> {
         self.client.cached_schema()
     }

@@ -294,7 +294,7 @@ struct Conn {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The peer's `query-qmp-schema`, once someone asked for it: per connection, since a
     /// reconnect may reach another QEMU. Until it is set, calls are not checked against it.
-    #[cfg(feature = "introspect")]
+    #[cfg(qmp_introspect)]
     schema: tokio::sync::OnceCell<Arc<crate::schema::LiveSchema>>,
 }
 
@@ -678,7 +678,7 @@ impl Client {
         checked: bool,
     ) -> Result<Waiting> {
         // One atomic load while the schema is unknown, one hash lookup once it is.
-        #[cfg(feature = "introspect")]
+        #[cfg(qmp_introspect)]
         if checked {
             if let Some(schema) = conn.schema.get() {
                 if !schema.has_command(name) {
@@ -687,7 +687,7 @@ impl Client {
                 }
             }
         }
-        #[cfg(not(feature = "introspect"))]
+        #[cfg(not(qmp_introspect))]
         let _ = checked;
         if oob && !conn.oob {
             return Err(Error::OobNotNegotiated);
@@ -740,7 +740,7 @@ impl Client {
     /// fetches it again (the QEMU may have changed). From the first fetch on, typed calls
     /// of a command the schema lacks fail with [`Error::NotOffered`] before anything is
     /// sent. Needs the `introspect` feature (on by default).
-    #[cfg(feature = "introspect")]
+    #[cfg(qmp_introspect)]
     pub async fn schema(&self) -> Result<Arc<crate::schema::LiveSchema>> {
         use crate::api::{QueryQmpSchema, SchemaInfo};
         let conn = self.current()?;
@@ -772,7 +772,7 @@ impl Client {
 
     /// The schema of the current connection if [`schema`](Self::schema) has fetched it,
     /// without fetching.
-    #[cfg(feature = "introspect")]
+    #[cfg(qmp_introspect)]
     pub fn cached_schema(&self) -> Option<Arc<crate::schema::LiveSchema>> {
         self.current().ok()?.schema.get().cloned()
     }
@@ -911,7 +911,7 @@ impl Client {
             oob,
             fd_capable,
             tasks: Mutex::new(Vec::new()),
-            #[cfg(feature = "introspect")]
+            #[cfg(qmp_introspect)]
             schema: tokio::sync::OnceCell::new(),
         });
         // Publish the connection before the tasks start, so a teardown that races with

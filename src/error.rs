@@ -142,7 +142,7 @@ impl From<io::Error> for Error {
 impl Error {
     /// The error for a command the connected QEMU's schema lacks, with the releases the
     /// bindings know it from.
-    #[cfg(feature = "introspect")]
+    #[cfg(qmp_introspect)]
     pub(crate) fn not_offered(command: &str) -> Self {
         Error::NotOffered {
             command: command.to_owned(),

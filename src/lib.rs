@@ -50,7 +50,7 @@ pub mod events;
 mod fd;
 pub mod framing;
 pub mod protocol;
-#[cfg(feature = "introspect")]
+#[cfg(qmp_introspect)]
 pub mod schema;
 mod stream;
 #[doc(hidden)]
@@ -65,5 +65,5 @@ pub use command::{Command, Execute, ExecuteBlocking, OobCommand};
 pub use error::{Error, ErrorClass, Result};
 pub use events::{EventFilter, EventStream, Lagged, ReceivedEvent};
 pub use protocol::{Capability, Greeting, QemuVersion, Timestamp, VersionTriple};
-#[cfg(feature = "introspect")]
+#[cfg(qmp_introspect)]
 pub use schema::{LiveSchema, PathError};

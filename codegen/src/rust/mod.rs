@@ -522,6 +522,10 @@ pub struct Generation {
     pub outputs: Vec<PathBuf>,
     /// Warnings from the schema (formatting-only documentation rules).
     pub warnings: Vec<String>,
+    /// The feature names of the QAPI modules generated (`introspect`, `block-core`, ...):
+    /// a crate's hand-written code that uses a module's items can be compiled only when
+    /// the schema has it.
+    pub modules: Vec<String>,
 }
 
 /// Why a generation failed.
@@ -650,6 +654,14 @@ impl Builder {
         Ok(Generation {
             inputs,
             outputs,
+            modules: merged
+                .schema
+                .modules()
+                .iter()
+                .filter(|m| !m.is_builtin() && !m.items.is_empty())
+                .map(|m| module_feature(&m.name))
+                .filter(|m| (self.options.module_enabled)(m))
+                .collect(),
             warnings: merged
                 .schema
                 .warnings()
