@@ -492,6 +492,7 @@ pub(super) fn enum_type(
             /// The known QEMU releases whose schema has this enum.
             pub const RELEASES: crate::describe::Releases = #releases;
             /// The value as QEMU writes it.
+            #[inline]
             pub fn as_str(&self) -> &str {
                 match self {
                     #(#to_wire)*
@@ -499,6 +500,7 @@ pub(super) fn enum_type(
                 }
             }
             /// The value QEMU wrote; unknown values are kept in `Other`.
+            #[inline]
             pub fn from_wire(value: &str) -> Self {
                 match value {
                     #(#from_wire)*
@@ -507,6 +509,7 @@ pub(super) fn enum_type(
             }
         }
         impl ::std::fmt::Display for #name {
+            #[inline]
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
@@ -765,6 +768,7 @@ pub(super) fn union_type(
 
         impl #branch_name {
             /// The discriminator's value for this branch.
+            #[inline]
             pub fn tag(&self) -> &str {
                 match self {
                     #(#tag_arms)*
@@ -990,6 +994,7 @@ pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Comma
             pub struct #name;
             impl #name {
                 /// The command (it takes no arguments).
+                #[inline]
                 pub fn new() -> Self {
                     #name
                 }
@@ -1030,6 +1035,7 @@ pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Comma
                 pub struct #name(pub #inner);
                 impl #name {
                     /// The command with its arguments.
+                    #[inline]
                     pub fn new(arguments: #inner) -> Self {
                         #name(arguments)
                     }
@@ -1060,6 +1066,7 @@ pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Comma
     };
     let decode_override = if c.ret_type.is_none() {
         quote! {
+            #[inline]
             fn decode_return(_value: &::serde_json::value::RawValue) -> ::serde_json::Result<()> {
                 ::std::result::Result::Ok(())
             }
@@ -1175,6 +1182,7 @@ fn constructors(name: &Ident, fields: &[Field], extra: &[(Ident, TokenStream)]) 
         impl #name {
             #[doc = #new_doc]
             #[allow(clippy::too_many_arguments, clippy::new_without_default)]
+            #[inline]
             pub fn new(#(#params),*) -> Self {
                 #name { #(#inits)* }
             }
@@ -1196,6 +1204,7 @@ fn setter(f: &Field, target: TokenStream) -> TokenStream {
     };
     quote! {
         #[doc = #doc]
+        #[inline]
         pub fn #setter(mut self, value: #ty) -> Self {
             #target.#ident = ::std::option::Option::Some(#convert);
             self
