@@ -1020,6 +1020,8 @@ async fn negotiate<R: AsyncRead + Unpin>(
     debug!(id, command = "qmp_capabilities", bytes = line.len(), "send");
     writer.write_all(&line).await?;
     loop {
+        // Messages before the reply (events) may come in a burst: yield as the reader does.
+        tokio::task::coop::consume_budget().await;
         let line = match lines.next_frame().await? {
             None => {
                 return Err(negotiation(
@@ -1101,6 +1103,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 break;
             }
         }
+        // One unit of tokio's cooperative budget per message. A burst arrives many
+        // messages to a read, so the socket (tokio's own yield point) is seldom polled:
+        // without this the reader would run until the burst ends, and a subscriber
+        // scheduled on the same worker could not drain its buffer before it overflowed.
+        tokio::task::coop::consume_budget().await;
     }
     shared.teardown();
 }
