@@ -1138,6 +1138,18 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
     let msg: Incoming = match serde_json::from_slice(line) {
         Ok(m) => m,
         Err(e) => {
+            // A reply that does not parse (invalid UTF-8 in a string, a truncated line, an
+            // error without `class`) may still name its request: answer that caller now,
+            // or it would wait for a reply that has come and gone.
+            if let Some((id, tx)) =
+                unparsed_reply_id(line).and_then(|id| shared.take(id).map(|tx| (id, tx)))
+            {
+                warn!(id, error = %e, line = %protocol::preview(line), "reply that does not parse answered as a protocol error");
+                let _ = tx.send(Reply::Failed(Error::Protocol {
+                    message: format!("QEMU's reply does not parse: {e}"),
+                }));
+                return;
+            }
             warn!(error = %e, line = %protocol::preview(line), "malformed message skipped");
             return;
         }
@@ -1215,6 +1227,24 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
 
 /// Finds `"id": N` at the end of an oversized line's tail: QEMU writes the id last in a
 /// successful reply, which is the only kind of message that grows that large.
+/// The request id of a message that did not parse as a message, when it is a reply:
+/// from the JSON when that is well formed (an error object without `class`), else from its
+/// text (invalid UTF-8, a truncated line). Events carry no id, so they never match.
+fn unparsed_reply_id(line: &[u8]) -> Option<u64> {
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(line) {
+        let is_reply = value.get("return").is_some() || value.get("error").is_some();
+        return value
+            .get("id")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|_| is_reply);
+    }
+    let text = String::from_utf8_lossy(line);
+    if !(text.contains("\"return\"") || text.contains("\"error\"")) {
+        return None;
+    }
+    recover_id(text.as_bytes())
+}
+
 fn recover_id(tail: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(tail).ok().or_else(|| {
         // The tail may start inside a multi-byte character.
