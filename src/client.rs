@@ -180,7 +180,7 @@ impl Default for ClientBuilder {
 
 impl ClientBuilder {
     /// The defaults: `oob` enabled when offered, 10 s connect and negotiation timeouts, no
-    /// command timeout, a 64 MiB message cap, 1024 buffered events per subscriber.
+    /// command timeout, a 10 MiB message cap, 1024 buffered events per subscriber.
     pub fn new() -> Self {
         Self::default()
     }
@@ -210,7 +210,9 @@ impl ClientBuilder {
         self
     }
 
-    /// The cap on one incoming message in bytes (default 64 MiB).
+    /// The cap on one incoming message in bytes (default 10 MiB, as libvirt's and
+    /// qemu.qmp's). A message past it fails the calls it could answer as soon as it passes
+    /// the cap, without waiting for its end, and is skipped.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_line = bytes.max(1);
         self
@@ -1001,9 +1003,9 @@ async fn negotiate<R: AsyncRead + Unpin>(
                 "the server closed the connection before greeting".into(),
             ))
         }
-        Some(Frame::TooLong { size, .. }) => {
+        Some(Frame::TooLong { size, .. } | Frame::Overflowing { size }) => {
             return Err(negotiation(format!(
-                "greeting of {size} bytes exceeds the limit"
+                "greeting of {size} bytes or more exceeds the limit"
             )))
         }
         Some(Frame::Line(line)) => {
@@ -1032,6 +1034,8 @@ async fn negotiate<R: AsyncRead + Unpin>(
                 warn!(size, "oversized message during negotiation skipped");
                 continue;
             }
+            // Its end, a `TooLong`, is what is skipped.
+            Some(Frame::Overflowing { .. }) => continue,
             Some(Frame::Line(line)) => line,
         };
         let msg: Incoming = match serde_json::from_slice(line) {
@@ -1078,6 +1082,43 @@ async fn first_of<A: Future, B: Future>(
     .await
 }
 
+/// The second future's output, or `None` when the first finished (its output, which may
+/// hold a lock guard, dropped here rather than kept across an await).
+fn second_of<A, B>(either: Either<A, B>) -> Option<B> {
+    match either {
+        Either::First(_) => None,
+        Either::Second(value) => Some(value),
+    }
+}
+
+/// How long the end of an oversized message may take before the calls in flight are
+/// answered without knowing which of them it was for.
+const OVERSIZED_LINE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// Awaits `future`, calling `on_deadline` once if it is still pending after `after`; the
+/// future is never dropped early (a frame half read would be lost).
+async fn until_deadline<F: Future>(
+    future: F,
+    after: Duration,
+    on_deadline: impl FnOnce(),
+) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut deadline = std::pin::pin!(tokio::time::sleep(after));
+    let mut on_deadline = Some(on_deadline);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(value) = future.as_mut().poll(cx) {
+            return Poll::Ready(value);
+        }
+        if on_deadline.is_some() && deadline.as_mut().poll(cx).is_ready() {
+            if let Some(call) = on_deadline.take() {
+                call();
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 async fn read_loop<R: AsyncRead + Unpin>(
     mut lines: LineReader<R>,
     shared: Arc<ConnShared>,
@@ -1088,11 +1129,37 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // and unregister a waiter on the watch channel every time, about a tenth of the
     // client's own work per request.
     let mut closed = std::pin::pin!(closing.wait_for(|c| *c));
+    // Whether the calls in flight were failed for the oversized line being skipped.
+    let mut overflow_answered = false;
     loop {
-        let Either::Second(frame) = first_of(closed.as_mut(), lines.next_frame()).await else {
+        let frame = if lines.is_skipping() {
+            // The rest of an oversized line: its end names the call it answers, but a
+            // server may hold it open. Past a deadline every call in flight is answered.
+            let skip = until_deadline(lines.next_frame(), OVERSIZED_LINE_DEADLINE, || {
+                if !overflow_answered {
+                    warn!(
+                        limit,
+                        "oversized message still not ended; failing calls in flight"
+                    );
+                    shared.fail_all(|| Error::MessageTooLarge {
+                        size: limit + 1,
+                        limit,
+                    });
+                    overflow_answered = true;
+                }
+            });
+            second_of(first_of(closed.as_mut(), skip).await)
+        } else {
+            second_of(first_of(closed.as_mut(), lines.next_frame()).await)
+        };
+        // The connection is closing.
+        let Some(frame) = frame else {
             break;
         };
         match frame {
+            Ok(Some(Frame::TooLong { size, .. })) if std::mem::take(&mut overflow_answered) => {
+                warn!(size, limit, "oversized message skipped");
+            }
             Ok(Some(frame)) => route(&shared, frame, limit),
             Ok(None) => {
                 debug!("end of stream");
@@ -1118,7 +1185,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
 fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
     let line = match frame {
         Frame::Line(line) => line,
-        Frame::TooLong { size, tail } => {
+        // The rest is skipped by the reader, under a deadline (see `read_loop`).
+        Frame::Overflowing { size } => {
+            debug!(
+                size,
+                limit, "message over the size limit; skipping the rest"
+            );
+            return;
+        }
+        Frame::TooLong { size, tail, .. } => {
             match recover_id(tail).and_then(|id| shared.take(id).map(|tx| (id, tx))) {
                 Some((id, tx)) => {
                     warn!(id, size, limit, "oversized reply skipped");

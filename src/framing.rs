@@ -8,9 +8,9 @@ use std::io;
 
 use tokio::io::AsyncRead;
 
-/// The default cap on one incoming message: 64 MiB, far above the largest real reply
-/// (`query-qmp-schema` is well under 1 MiB) but a bound all the same.
-pub const DEFAULT_MAX_LINE: usize = 64 * 1024 * 1024;
+/// The default cap on one incoming message: 10 MiB (libvirt's and qemu.qmp's), far above
+/// the largest real reply (`query-qmp-schema` is well under 1 MiB) but a bound all the same.
+pub const DEFAULT_MAX_LINE: usize = 10 * 1024 * 1024;
 
 /// How many trailing bytes of an oversized line are kept, so that the request id (which
 /// QEMU writes last in a successful reply) can still be recovered.
@@ -21,12 +21,22 @@ const TAIL_KEEP: usize = 64;
 pub enum Frame<'a> {
     /// A complete line without its line terminator.
     Line(&'a [u8]),
+    /// A line has just grown past the cap and its end has not come yet: reported at once,
+    /// so the reader can answer its callers even if the server holds the line open. The
+    /// rest of the line is skipped; it ends with a [`Frame::TooLong`] whose `announced` is
+    /// true.
+    Overflowing {
+        /// The bytes of the line seen so far.
+        size: usize,
+    },
     /// A line longer than the cap; its content was skipped.
     TooLong {
         /// The line's length in bytes.
         size: usize,
         /// Its last bytes (at most 64), for diagnostics and id recovery.
         tail: &'a [u8],
+        /// Whether a [`Frame::Overflowing`] came for this line first.
+        announced: bool,
     },
 }
 
@@ -39,6 +49,8 @@ pub struct LineReader<R> {
     filled: usize,
     line: Vec<u8>,
     max: usize,
+    /// The size so far of an oversized line whose [`Frame::Overflowing`] was returned.
+    skipping: Option<usize>,
 }
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
@@ -51,7 +63,14 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             filled: 0,
             line: Vec::new(),
             max,
+            skipping: None,
         }
+    }
+
+    /// Whether the next frame continues an oversized line already reported as
+    /// [`Frame::Overflowing`].
+    pub fn is_skipping(&self) -> bool {
+        self.skipping.is_some()
     }
 
     /// The configured cap.
@@ -65,8 +84,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Not cancel-safe: dropping the future mid-line loses that line's bytes read so far.
     pub async fn next_frame(&mut self) -> io::Result<Option<Frame<'_>>> {
         loop {
-            self.line.clear();
-            let mut oversize: Option<usize> = None;
+            // A line announced as overflowing carries on where the last call left it.
+            let announced = self.skipping.is_some();
+            let mut oversize = self.skipping.take();
+            if !announced {
+                self.line.clear();
+            }
             let mut saw_eof = false;
             loop {
                 if self.pos == self.filled {
@@ -88,8 +111,15 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                         keep_tail(&mut self.line, chunk);
                     }
                     None if self.line.len() + chunk.len() > self.max => {
-                        oversize = Some(self.line.len() + chunk.len());
+                        let size = self.line.len() + chunk.len();
+                        oversize = Some(size);
                         keep_tail(&mut self.line, chunk);
+                        if !done {
+                            // Its end is not here yet: say so now, skip the rest later.
+                            self.pos += used;
+                            self.skipping = Some(size);
+                            return Ok(Some(Frame::Overflowing { size }));
+                        }
                     }
                     None => self.line.extend_from_slice(chunk),
                 }
@@ -106,6 +136,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 return Ok(Some(Frame::TooLong {
                     size,
                     tail: &self.line,
+                    announced,
                 }));
             }
             if self.line.last() == Some(&b'\r') {
@@ -145,7 +176,8 @@ mod tests {
         while let Some(f) = r.next_frame().await.unwrap() {
             out.push(match f {
                 Frame::Line(l) => String::from_utf8_lossy(l).into_owned(),
-                Frame::TooLong { size, tail } => {
+                Frame::Overflowing { size } => format!("overflowing {size}"),
+                Frame::TooLong { size, tail, .. } => {
                     format!("too long {size} ..{}", String::from_utf8_lossy(tail))
                 }
             });
@@ -163,6 +195,39 @@ mod tests {
         assert_eq!(got[2], "{\"b\":2}");
         assert_eq!(got[3], "partial");
         assert_eq!(got.len(), 4);
+    }
+
+    /// A line that outgrows the cap before its end has been read is reported at once,
+    /// then skipped to its end.
+    #[tokio::test]
+    async fn an_overflowing_line_is_reported_before_its_end() {
+        let (mut server, client) = tokio::io::duplex(64);
+        let mut r = LineReader::new(client, 10);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            server.write_all(b"0123456789abcdef").await.unwrap();
+            server
+        });
+        assert_eq!(
+            r.next_frame().await.unwrap(),
+            Some(Frame::Overflowing { size: 16 })
+        );
+        let mut server = writer.await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut server, b"gh\r\n{\"ok\":1}\n")
+            .await
+            .unwrap();
+        drop(server);
+        match r.next_frame().await.unwrap() {
+            Some(Frame::TooLong {
+                size, announced, ..
+            }) => assert_eq!((size, announced), (18, true)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            r.next_frame().await.unwrap(),
+            Some(Frame::Line(b"{\"ok\":1}"))
+        );
+        assert_eq!(r.next_frame().await.unwrap(), None);
     }
 
     #[tokio::test]

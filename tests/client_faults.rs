@@ -548,3 +548,30 @@ async fn an_unparseable_reply_with_a_readable_id_answers_its_caller() {
     assert!(within(10, next).await.unwrap().unwrap().running);
     assert_eq!(client.state(), ConnectionState::Running);
 }
+
+/// A reply past the size cap whose end does not come (the server holds the line open)
+/// answers the calls in flight after a short deadline instead of stalling them; when the
+/// line ends at last, the connection reads on in step.
+#[tokio::test]
+async fn an_oversized_line_held_open_does_not_stall_callers() {
+    let (mut fake, client) = FakeQmp::pair(ClientBuilder::new().max_message_size(64 * 1024)).await;
+    let call = tokio::spawn(client.query_status().into_future());
+    let req = fake.recv().await;
+    let start = std::time::Instant::now();
+    fake.send_bytes(format!(r#"{{"return": {{"junk": "{}"#, "x".repeat(256 * 1024)).as_bytes())
+        .await;
+    match within(10, call).await.unwrap() {
+        Err(Error::MessageTooLarge { limit, .. }) => assert_eq!(limit, 64 * 1024),
+        other => panic!("expected MessageTooLarge, got {other:?}"),
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    // A call made now waits for lines after the giant one, which ends at last.
+    let next = tokio::spawn(client.query_status().into_future());
+    let req2 = fake.recv().await;
+    fake.send(&format!(r#"x"}}}}, "id": {}}}"#, req["id"]))
+        .await;
+    fake.reply(&req2, serde_json::from_str(STATUS).unwrap())
+        .await;
+    assert!(within(10, next).await.unwrap().unwrap().running);
+    assert_eq!(client.state(), ConnectionState::Running);
+}
