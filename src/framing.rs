@@ -1,8 +1,14 @@
-//! Newline-delimited JSON framing with a size cap.
+//! JSON message framing with a size cap.
 //!
-//! QMP puts one JSON value on each line (QEMU ends them with `\r\n`). A line longer than the
-//! cap is not buffered: its bytes are skipped up to the next newline, so the stream stays in
-//! step and the caller gets a typed [`Frame::TooLong`] instead of unbounded memory use.
+//! QMP puts one JSON value on each line (QEMU ends them with `\r\n`), unless the monitor is
+//! in pretty mode (`-mon ...,mode=control,pretty=on`): then each message spans many lines.
+//! A line that opens an object without closing it starts such a message, and lines are
+//! gathered, JSON strings and nesting followed, until the object closes. Compact lines take
+//! the fast path (a line that opens and closes an object is one message, unscanned).
+//!
+//! A message longer than the cap is not buffered: its bytes are skipped up to the next
+//! newline, so the stream stays in step and the caller gets a typed [`Frame::TooLong`]
+//! instead of unbounded memory use.
 
 use std::io;
 
@@ -83,11 +89,14 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     ///
     /// Not cancel-safe: dropping the future mid-line loses that line's bytes read so far.
     pub async fn next_frame(&mut self) -> io::Result<Option<Frame<'_>>> {
+        // A pretty-printed message being gathered: where its current line starts, and how
+        // far its nesting is followed.
+        let mut pretty: Option<(usize, Nesting)> = None;
         loop {
             // A line announced as overflowing carries on where the last call left it.
             let announced = self.skipping.is_some();
             let mut oversize = self.skipping.take();
-            if !announced {
+            if !announced && pretty.is_none() {
                 self.line.clear();
             }
             let mut saw_eof = false;
@@ -142,6 +151,28 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             if self.line.last() == Some(&b'\r') {
                 self.line.pop();
             }
+            let start = pretty.as_ref().map_or(0, |(start, _)| *start);
+            let this_line = &self.line[start..];
+            let nesting = match pretty.take() {
+                Some((_, mut nesting)) => {
+                    nesting.follow(this_line);
+                    Some(nesting)
+                }
+                None if opens_a_message(this_line) => {
+                    let mut nesting = Nesting::default();
+                    nesting.follow(this_line);
+                    Some(nesting)
+                }
+                None => None,
+            };
+            if let Some(nesting) = nesting {
+                if !nesting.closed() && !saw_eof {
+                    self.line.push(b'\n');
+                    pretty = Some((self.line.len(), nesting));
+                    continue;
+                }
+                return Ok(Some(Frame::Line(&self.line)));
+            }
             if self.line.iter().all(u8::is_ascii_whitespace) {
                 if saw_eof {
                     return Ok(None);
@@ -150,6 +181,54 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             }
             return Ok(Some(Frame::Line(&self.line)));
         }
+    }
+}
+
+/// Whether a line opens an object it does not close: the first line of a pretty-printed
+/// message. A compact message opens and closes on its line and is never scanned.
+fn opens_a_message(line: &[u8]) -> bool {
+    let trimmed = line.trim_ascii();
+    trimmed.first() == Some(&b'{') && trimmed.last() != Some(&b'}')
+}
+
+/// How deep a pretty-printed message's nesting is, followed byte by byte outside its
+/// strings.
+#[derive(Clone, Copy, Debug, Default)]
+struct Nesting {
+    depth: usize,
+    opened: bool,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Nesting {
+    fn follow(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    self.opened = true;
+                }
+                b'}' | b']' => self.depth = self.depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether the outermost value has closed.
+    fn closed(&self) -> bool {
+        self.opened && self.depth == 0
     }
 }
 
@@ -228,6 +307,22 @@ mod tests {
             Some(Frame::Line(b"{\"ok\":1}"))
         );
         assert_eq!(r.next_frame().await.unwrap(), None);
+    }
+
+    /// QEMU's pretty mode: messages over many CRLF-ended lines, braces inside strings not
+    /// counted, compact lines around them still one message each.
+    #[tokio::test]
+    async fn pretty_printed_messages_are_gathered() {
+        let input = "{\r\n    \"QMP\": {\r\n        \"version\": \"a } b { \\\" c\"\r\n    }\r\n}\r\n\
+                     {\"return\": {}, \"id\": 1}\r\n{\r\n    \"return\": [\r\n        1\r\n    ],\r\n    \"id\": 2\r\n}\r\n";
+        let got = frames(input.as_bytes(), 1024).await;
+        assert_eq!(got.len(), 3, "{got:?}");
+        for frame in &got {
+            let value: serde_json::Value = serde_json::from_str(frame).expect(frame);
+            assert!(value.is_object());
+        }
+        assert!(got[0].contains("a } b {"));
+        assert_eq!(got[1], "{\"return\": {}, \"id\": 1}");
     }
 
     #[tokio::test]

@@ -50,6 +50,7 @@ pub struct QemuBuilder {
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
     qmp: Qmp,
+    pretty: bool,
 }
 
 impl QemuBuilder {
@@ -61,6 +62,7 @@ impl QemuBuilder {
             args: ["-M", "none"].iter().map(OsString::from).collect(),
             envs: Vec::new(),
             qmp: Qmp::UnixServer,
+            pretty: false,
         }
     }
 
@@ -84,6 +86,14 @@ impl QemuBuilder {
     /// Sets an environment variable for QEMU (e.g. `QEMU_MODULE_DIR`).
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// QEMU's pretty mode: every message it sends spans many lines
+    /// (`-mon chardev=...,mode=control,pretty=on`). With QMP on the private Unix socket
+    /// only (the default); the other modes ignore it.
+    pub fn pretty(mut self, pretty: bool) -> Self {
+        self.pretty = pretty;
         self
     }
 
@@ -116,6 +126,19 @@ impl QemuBuilder {
             Qmp::TcpServer(a) => format!("tcp:{a},server=on,wait=off"),
             Qmp::TcpClient(a) => format!("tcp:{a},server=off"),
         };
+        let monitor: Vec<OsString> = match (&self.qmp, self.pretty) {
+            (Qmp::UnixServer, true) => vec![
+                "-chardev".into(),
+                format!(
+                    "socket,id=qmp0,path={},server=on,wait=off",
+                    socket.display()
+                )
+                .into(),
+                "-mon".into(),
+                "chardev=qmp0,mode=control,pretty=on".into(),
+            ],
+            _ => vec!["-qmp".into(), qmp.into()],
+        };
         let endpoint = match self.qmp {
             Qmp::UnixServer => Some(Endpoint::Unix(socket)),
             Qmp::TcpServer(a) => Some(Endpoint::Tcp(a)),
@@ -123,8 +146,8 @@ impl QemuBuilder {
         };
         let spawned = Command::new(&self.binary)
             .args(&self.args)
-            .args(["-nodefaults", "-display", "none", "-qmp"])
-            .arg(qmp)
+            .args(["-nodefaults", "-display", "none"])
+            .args(&monitor)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

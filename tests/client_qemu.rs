@@ -400,3 +400,28 @@ async fn dropping_the_last_handle_frees_qemus_monitor() {
     .unwrap();
     assert_eq!(again.query_status().await.unwrap().status, RunState::Paused);
 }
+
+/// QEMU's pretty mode (`-mon ...,pretty=on`) sends every message over many lines, the
+/// greeting included: the client reads it as it reads compact mode.
+#[tokio::test]
+async fn qemu_in_pretty_mode() {
+    let Some(builder) = common::qemu10() else {
+        return;
+    };
+    let mut qemu = builder.pretty(true).spawn().expect("spawn QEMU");
+    let client = qemu.connect(ClientBuilder::new()).await.expect("connect");
+    assert_eq!(client.greeting().unwrap().version.qemu.major, 10);
+    let raw = client.execute_raw("query-version", None).await.unwrap();
+    assert_eq!(raw["qemu"]["major"], 10);
+    assert!(client.query_status().await.unwrap().running);
+    // A large reply, pretty-printed over tens of thousands of lines.
+    let schema = client.query_qmp_schema().await.unwrap();
+    assert!(schema.len() > 1000, "{} entities", schema.len());
+    let mut events = client.subscribe(qemu_qmp::EventFilter::names(["STOP"]));
+    client.stop().await.unwrap();
+    let stop = common::within(10, futures::StreamExt::next(&mut events))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(stop.event, qemu_qmp::Event::Stop));
+}
