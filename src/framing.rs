@@ -151,7 +151,15 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             if self.line.last() == Some(&b'\r') {
                 self.line.pop();
             }
-            let start = pretty.as_ref().map_or(0, |(start, _)| *start);
+            let mut start = pretty.as_ref().map_or(0, |(start, _)| *start);
+            // Inside a pretty message every line but the closing one is indented: a line
+            // that is not shows the lines gathered were no message (a stray `{`). They are
+            // dropped, as a malformed line would be, and this line read afresh.
+            if pretty.is_some() && !continues_a_message(&self.line[start..]) {
+                self.line.drain(..start);
+                start = 0;
+                pretty = None;
+            }
             let this_line = &self.line[start..];
             let nesting = match pretty.take() {
                 Some((_, mut nesting)) => {
@@ -184,11 +192,20 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     }
 }
 
-/// Whether a line opens an object it does not close: the first line of a pretty-printed
-/// message. A compact message opens and closes on its line and is never scanned.
+/// Whether a line is the first of a pretty-printed message: QEMU writes the opening brace
+/// alone on it. A compact message opens and closes on its line and is never scanned.
 fn opens_a_message(line: &[u8]) -> bool {
-    let trimmed = line.trim_ascii();
-    trimmed.first() == Some(&b'{') && trimmed.last() != Some(&b'}')
+    line.trim_ascii() == b"{"
+}
+
+/// Whether a line can follow the first of a pretty-printed message: indented, blank, or
+/// the closing brace.
+fn continues_a_message(line: &[u8]) -> bool {
+    match line.first() {
+        None => true,
+        Some(b) if b.is_ascii_whitespace() => true,
+        Some(_) => line.trim_ascii().first() == Some(&b'}'),
+    }
 }
 
 /// How deep a pretty-printed message's nesting is, followed byte by byte outside its
@@ -323,6 +340,24 @@ mod tests {
         }
         assert!(got[0].contains("a } b {"));
         assert_eq!(got[1], "{\"return\": {}, \"id\": 1}");
+    }
+
+    /// A stray `{` line, or a line that merely starts with one, swallows nothing: the
+    /// compact messages after it are read as they are.
+    #[tokio::test]
+    async fn a_stray_brace_does_not_swallow_what_follows() {
+        let input =
+            "{this is not json\r\n{\"a\": 1}\r\n{\r\n{\"b\": 2}\r\n{\r\n    \"c\": 3\r\n}\r\n";
+        let got = frames(input.as_bytes(), 1024).await;
+        assert_eq!(
+            got,
+            vec![
+                "{this is not json".to_string(),
+                "{\"a\": 1}".to_string(),
+                "{\"b\": 2}".to_string(),
+                "{\r\n    \"c\": 3\r\n}".replace("\r\n", "\n")
+            ]
+        );
     }
 
     #[tokio::test]
