@@ -48,6 +48,8 @@ pub mod command;
 pub mod describe;
 pub mod error;
 pub mod events;
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod protocol;
 #[cfg(qmp_introspect)]
 pub mod schema;

@@ -12,6 +12,8 @@
 mod greeting;
 mod message;
 mod request;
+#[cfg(feature = "fake")]
+pub(crate) mod server;
 
 pub(crate) use greeting::parse_greeting;
 pub use greeting::{Capability, Greeting, QemuVersion, VersionTriple};
