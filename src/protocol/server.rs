@@ -132,19 +132,46 @@ fn with_id(mut message: Value, id: Option<&Value>) -> Value {
     message
 }
 
+/// A message's top-level members in QEMU's order: what the message is first, the `id`
+/// last (clients that recover the id of an oversized reply look for it at the end).
+struct InQemuOrder<'a>(&'a Value);
+
+impl serde::Serialize for InQemuOrder<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(map) = self.0 else {
+            return self.0.serialize(serializer);
+        };
+        const FIRST: [&str; 6] = ["QMP", "event", "data", "timestamp", "return", "error"];
+        let rank = |key: &str| match FIRST.iter().position(|k| *k == key) {
+            Some(i) => i,
+            None if key == "id" => FIRST.len() + 1,
+            None => FIRST.len(),
+        };
+        let mut members: Vec<(&String, &Value)> = map.iter().collect();
+        members.sort_by_key(|(key, _)| rank(key));
+        let mut out = serializer.serialize_map(Some(members.len()))?;
+        for (key, value) in members {
+            out.serialize_entry(key, value)?;
+        }
+        out.end()
+    }
+}
+
 /// One message as bytes on the wire: compact and newline-ended, or QEMU's pretty form
 /// (indented by four, every line ended by CRLF).
 pub(crate) fn encode(message: &Value, pretty: bool) -> Vec<u8> {
-    if !pretty {
-        let mut out = message.to_string().into_bytes();
-        out.push(b'\n');
-        return out;
-    }
+    let message = InQemuOrder(message);
     let mut text = Vec::new();
+    // Serialising JSON values into memory cannot fail.
+    if !pretty {
+        let _ = serde_json::to_writer(&mut text, &message);
+        text.push(b'\n');
+        return text;
+    }
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut serializer = serde_json::Serializer::with_formatter(&mut text, formatter);
-    // Serialising a `Value` into memory cannot fail.
-    let _ = serde::Serialize::serialize(message, &mut serializer);
+    let _ = serde::Serialize::serialize(&message, &mut serializer);
     let mut out = Vec::with_capacity(text.len() + text.len() / 16 + 2);
     for byte in text {
         if byte == b'\n' {
@@ -190,6 +217,9 @@ mod tests {
         assert!(text.starts_with("{\r\n    \"return\": {"), "{text}");
         assert!(text.ends_with("}\r\n"));
         assert!(!text.replace("\r\n", "").contains('\n'));
-        assert_eq!(encode(&json!({"a": 1}), false), b"{\"a\":1}\n");
+        assert_eq!(
+            encode(&json!({"id": 2, "return": {}}), false),
+            b"{\"return\":{},\"id\":2}\n"
+        );
     }
 }
