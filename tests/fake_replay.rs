@@ -72,6 +72,16 @@ async fn libvirt_captures_replay_in_order_and_decode_typed() {
             .replay(transcript.clone(), ReplayOrder::InOrder)
             .build();
         let client = within(10, fake.client()).await.unwrap();
+        // The capture has no greeting; the fake greets as the captured `query-version`.
+        let version = transcript
+            .exchanges()
+            .iter()
+            .find(|e| e.command() == "query-version")
+            .and_then(|e| e.returned())
+            .unwrap();
+        let greeting = client.greeting().unwrap();
+        assert_eq!(greeting.version.qemu.minor, version["qemu"]["minor"]);
+        assert_eq!(greeting.version.package, version["package"]);
         let checked = within(60, replay_against(&client, &transcript)).await;
         let negotiations = transcript
             .exchanges()

@@ -268,7 +268,20 @@ impl FakeQmpBuilder {
     }
 
     /// The server.
-    pub fn build(self) -> FakeQmp {
+    pub fn build(mut self) -> FakeQmp {
+        // A capture without its greeting (libvirt's have none) still says which QEMU
+        // answered it, in its `query-version`.
+        if let Some((transcript, _)) = &self.replay {
+            let version = transcript
+                .exchanges()
+                .iter()
+                .find(|e| e.command() == "query-version")
+                .and_then(|e| serde_json::from_value::<QemuVersion>(e.returned()?.clone()).ok());
+            if let Some(version) = version {
+                self.version = version.qemu;
+                self.package = version.package;
+            }
+        }
         let mut options = self.options;
         let replay_greeting = self
             .replay
