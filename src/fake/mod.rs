@@ -109,8 +109,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The greeting the fake sends first.
 #[derive(Debug, Clone)]
 enum GreetingScript {
-    /// A well-formed greeting, with the version block under `vendor`.
-    Standard { greeting: Greeting, vendor: String },
+    /// A well-formed greeting.
+    Standard(Greeting),
     /// These bytes, whatever they are.
     Raw(Vec<u8>),
     /// Nothing: the server never greets.
@@ -292,16 +292,14 @@ impl FakeQmpBuilder {
             (None, Some(recorded)) => {
                 GreetingScript::Raw(serve::line_of(&recorded, options.pretty))
             }
-            (None, None) => GreetingScript::Standard {
-                greeting: Greeting {
-                    version: QemuVersion {
-                        qemu: self.version,
-                        package: self.package,
-                    },
+            (None, None) => {
+                let mut version = QemuVersion::new(self.version, self.package);
+                version.vendor = self.vendor;
+                GreetingScript::Standard(Greeting {
+                    version,
                     capabilities: self.capabilities,
-                },
-                vendor: self.vendor,
-            },
+                })
+            }
         };
         let mut script = Script::default();
         if let Some((transcript, order)) = self.replay {
@@ -725,6 +723,13 @@ impl<C: Command + DeserializeOwned> Rule<'_, C> {
     pub fn raw(self, bytes: impl Into<Vec<u8>>) {
         self.spec.finish(self.fake, Action::Raw(bytes.into()));
     }
+
+    /// Sends the bytes `reply` makes from the request's id (JSON; `Null` when it had
+    /// none) instead of an answer: a hand-written reply that still names its request.
+    pub fn raw_with(self, reply: impl Fn(&Value) -> Vec<u8> + Send + Sync + 'static) {
+        self.spec
+            .finish(self.fake, Action::RawWith(Arc::new(reply)));
+    }
 }
 
 /// A rule for a command by name, being scripted (see [`FakeQmp::on_command`]).
@@ -792,5 +797,11 @@ impl RawRule<'_> {
     /// Sends these bytes instead of an answer.
     pub fn raw(self, bytes: impl Into<Vec<u8>>) {
         self.spec.finish(self.fake, Action::Raw(bytes.into()));
+    }
+
+    /// Sends the bytes `reply` makes from the request's id instead of an answer.
+    pub fn raw_with(self, reply: impl Fn(&Value) -> Vec<u8> + Send + Sync + 'static) {
+        self.spec
+            .finish(self.fake, Action::RawWith(Arc::new(reply)));
     }
 }

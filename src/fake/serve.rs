@@ -113,9 +113,7 @@ pub(super) async fn serve(shared: Arc<Shared>, transport: Transport) {
         connection,
     };
     match &shared.options.greeting {
-        GreetingScript::Standard { greeting, vendor } => {
-            ctx.send(&greeting_message(greeting, vendor));
-        }
+        GreetingScript::Standard(greeting) => ctx.send(&greeting_message(greeting)),
         GreetingScript::Raw(bytes) => {
             let _ = ctx.tx.send(Out::Bytes(bytes.clone()));
         }
@@ -229,7 +227,7 @@ fn negotiate(ctx: &Context, request: &ParsedRequest, arguments: &Value) -> Optio
         return None;
     }
     let offered: Vec<String> = match &ctx.shared.options.greeting {
-        GreetingScript::Standard { greeting, .. } => greeting
+        GreetingScript::Standard(greeting) => greeting
             .capabilities
             .iter()
             .map(|c| c.as_str().to_owned())
@@ -344,6 +342,9 @@ async fn handle(ctx: &Context, request: ParsedRequest, received: Received) {
         }
         Action::Raw(bytes) => {
             let _ = ctx.tx.send(Out::Bytes(bytes));
+        }
+        Action::RawWith(make) => {
+            let _ = ctx.tx.send(Out::Bytes(make(id.unwrap_or(&Value::Null))));
         }
     }
     for event in recorded_events {

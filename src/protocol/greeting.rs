@@ -8,6 +8,7 @@ use crate::support;
 
 /// The greeting QEMU sends when a client connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Greeting {
     /// The QEMU release at the other end.
     pub version: QemuVersion,
@@ -39,6 +40,14 @@ impl<'de> Deserialize<'de> for Greeting {
 }
 
 impl Greeting {
+    /// A greeting of `version` offering `capabilities`.
+    pub fn new(version: QemuVersion, capabilities: impl IntoIterator<Item = Capability>) -> Self {
+        Greeting {
+            version,
+            capabilities: capabilities.into_iter().collect(),
+        }
+    }
+
     /// Whether the server offers out-of-band execution.
     pub fn offers_oob(&self) -> bool {
         self.capabilities.contains(&Capability::Oob)
@@ -47,17 +56,38 @@ impl Greeting {
 
 /// The version block of the greeting.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QemuVersion {
-    /// Major, minor and micro release numbers.
+    /// Major, minor and micro release numbers (of the `vendor`'s program).
     pub qemu: VersionTriple,
     /// The distribution's package string, often empty.
     pub package: String,
+    /// Whose release `qemu` is: the key it came under, `qemu` for QEMU. Other programs
+    /// that serve QMP name themselves there (StratoVirt's greeting has
+    /// `version.StratoVirt` and no `version.qemu`).
+    pub vendor: String,
+}
+
+impl QemuVersion {
+    /// QEMU release `qemu` with its package string.
+    pub fn new(qemu: VersionTriple, package: impl Into<String>) -> Self {
+        QemuVersion {
+            qemu,
+            package: package.into(),
+            vendor: "qemu".into(),
+        }
+    }
+
+    /// Whether the server is QEMU itself.
+    pub fn is_qemu(&self) -> bool {
+        self.vendor == "qemu"
+    }
 }
 
 impl Serialize for QemuVersion {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("qemu", &self.qemu)?;
+        map.serialize_entry(&self.vendor, &self.qemu)?;
         map.serialize_entry("package", &self.package)?;
         map.end()
     }
@@ -65,12 +95,36 @@ impl Serialize for QemuVersion {
 
 impl<'de> Deserialize<'de> for QemuVersion {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (qemu, package): (_, Option<String>) =
-            support::deserialize_members(deserializer, "a QEMU version", &["qemu", "package"])?;
-        Ok(QemuVersion {
-            qemu: support::required(qemu, "qemu")?,
-            package: package.unwrap_or_default(),
-        })
+        use serde::de::Error;
+        // Read once per connection: a plain map is simplest.
+        let members = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let package = match members.get("package") {
+            None => String::new(),
+            Some(serde_json::Value::String(p)) => p.clone(),
+            Some(_) => return Err(D::Error::custom("`package` is not a string")),
+        };
+        let triple = |value: &serde_json::Value| VersionTriple::deserialize(value).ok();
+        // QEMU's own key first; otherwise the one member that is a release number.
+        let found = members
+            .get("qemu")
+            .and_then(triple)
+            .map(|t| ("qemu".to_owned(), t))
+            .or_else(|| {
+                members
+                    .iter()
+                    .filter(|(key, _)| *key != "package")
+                    .find_map(|(key, value)| Some((key.clone(), triple(value)?)))
+            });
+        match found {
+            Some((vendor, qemu)) => Ok(QemuVersion {
+                qemu,
+                package,
+                vendor,
+            }),
+            None => Err(D::Error::custom(
+                "no release number (`qemu`, or another vendor's key, with major, minor and micro)",
+            )),
+        }
     }
 }
 

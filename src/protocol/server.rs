@@ -75,13 +75,13 @@ pub(crate) fn parse_request(message: &[u8]) -> Result<ParsedRequest, BadRequest>
     })
 }
 
-/// `{"QMP": {"version": ..., "capabilities": [...]}}`, with the version block under
-/// `vendor` (QEMU's is `qemu`; another server may name itself).
-pub(crate) fn greeting_message(greeting: &Greeting, vendor: &str) -> Value {
+/// `{"QMP": {"version": ..., "capabilities": [...]}}`, the release number under the
+/// version's vendor key (QEMU's is `qemu`; another server may name itself).
+pub(crate) fn greeting_message(greeting: &Greeting) -> Value {
     let mut version = Map::new();
     let triple = greeting.version.qemu;
     version.insert(
-        vendor.to_owned(),
+        greeting.version.vendor.clone(),
         json!({"major": triple.major, "minor": triple.minor, "micro": triple.micro}),
     );
     version.insert(
