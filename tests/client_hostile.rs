@@ -340,6 +340,57 @@ async fn futures_dropped_at_every_point_leave_later_calls_their_own_replies() {
     still_serves(&client).await;
 }
 
+#[tokio::test]
+async fn a_message_past_the_default_cap_answers_its_caller_and_the_rest_flows() {
+    let fake = fake_with_status();
+    // 11 MiB: past the default 10 MiB cap, ended, with the caller's id last as QEMU
+    // writes it.
+    fake.on::<QueryName>().times(1).raw_with(|id| {
+        let mut line = b"{\"return\": {\"name\": \"".to_vec();
+        line.resize(line.len() + 11 * 1024 * 1024, b'x');
+        line.extend_from_slice(format!("\"}}, \"id\": {id}}}\n").as_bytes());
+        line
+    });
+    let client = fake.client().await.unwrap();
+    let rss_before = resident_kib();
+    match within(20, client.query_name().into_future()).await {
+        Err(Error::MessageTooLarge { size, limit }) => {
+            assert_eq!(limit, 10 * 1024 * 1024);
+            assert!(size > limit);
+        }
+        other => panic!("expected MessageTooLarge, got {other:?}"),
+    }
+    still_serves(&client).await;
+    // The client skipped the message rather than holding it (the fake's copy of it is
+    // the only 11 MiB in this process).
+    let grown = resident_kib().saturating_sub(rss_before);
+    assert!(grown < 40 * 1024, "resident memory grew {grown} KiB");
+}
+
+#[tokio::test]
+async fn a_message_past_the_cap_held_open_fails_the_calls_in_flight_at_once() {
+    let fake = fake_with_status();
+    // Past a 64 KiB cap, and never ended: the server holds the line open.
+    let mut unended = b"{\"return\": \"".to_vec();
+    unended.resize(unended.len() + 200 * 1024, b'y');
+    fake.on::<QueryName>().raw(unended);
+    let client = fake
+        .client_with(Client::builder().max_message_size(64 * 1024))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    match within(10, client.query_name().into_future()).await {
+        Err(Error::MessageTooLarge { limit, .. }) => assert_eq!(limit, 64 * 1024),
+        other => panic!("expected MessageTooLarge, got {other:?}"),
+    }
+    // Answered without waiting for a newline that never comes.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// The process's resident memory, from /proc.
 fn resident_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
