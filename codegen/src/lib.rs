@@ -25,6 +25,7 @@
 pub mod ast;
 pub mod check;
 mod common;
+pub mod diff;
 pub mod doc;
 pub mod dump;
 pub mod error;

@@ -5,6 +5,7 @@
 //!   front-end tests.
 //! - `qapi extract SCHEMA -o OUT.json`: writes the doc-free extract of the schema.
 //! - `qapi generate [--no-docs] SCHEMA -o DIR`: writes the Rust bindings into DIR.
+//! - `qapi diff OLD NEW`: the API changes from schema OLD to schema NEW, one a line.
 //!
 //! A schema error goes to stderr (exit status 1); so do warnings.
 
@@ -16,7 +17,8 @@ const USAGE: &str = "usage: qapi check [--strict] SCHEMA
        qapi dump [--strict] SCHEMA
        qapi extract SCHEMA -o OUT.json
        qapi merge SCHEMA:SCHEMA... -o OUT.json
-       qapi generate [--no-docs] SCHEMA -o DIR";
+       qapi generate [--no-docs] SCHEMA -o DIR
+       qapi diff OLD NEW";
 
 /// The parsed command line.
 struct Args {
@@ -24,6 +26,8 @@ struct Args {
     strict: bool,
     docs: bool,
     schema: PathBuf,
+    /// `diff`'s second schema.
+    other: Option<PathBuf>,
     output: Option<PathBuf>,
 }
 
@@ -34,6 +38,7 @@ fn parse_args(args: &[String]) -> Option<Args> {
         strict: false,
         docs: true,
         schema: PathBuf::new(),
+        other: None,
         output: None,
     };
     let mut schema = None;
@@ -44,10 +49,16 @@ fn parse_args(args: &[String]) -> Option<Args> {
             "--no-docs" => parsed.docs = false,
             "-o" => parsed.output = Some(PathBuf::from(rest.next()?)),
             _ if schema.is_none() && !arg.starts_with('-') => schema = Some(PathBuf::from(arg)),
+            _ if parsed.command == "diff" && parsed.other.is_none() && !arg.starts_with('-') => {
+                parsed.other = Some(PathBuf::from(arg))
+            }
             _ => return None,
         }
     }
     parsed.schema = schema?;
+    if parsed.command == "diff" {
+        return parsed.other.is_some().then_some(parsed);
+    }
     let needs_output = matches!(parsed.command.as_str(), "extract" | "generate" | "merge");
     let known = matches!(parsed.command.as_str(), "check" | "dump") || needs_output;
     (known && needs_output == parsed.output.is_some()).then_some(parsed)
@@ -74,6 +85,14 @@ fn run(args: &Args) -> Result<(), String> {
         module_markers: qemu_qmp_codegen::extract::is_extract(&args.schema),
     };
     match args.command.as_str() {
+        "diff" => {
+            let old = load_one(&args.schema)?;
+            let new = load_one(args.other.as_deref().unwrap_or(Path::new("")))?;
+            for change in qemu_qmp_codegen::diff::diff(&old, &new) {
+                println!("{change}");
+            }
+            Ok(())
+        }
         "extract" => {
             let parsed = parse::parse_file(&args.schema, options).map_err(|e| e.to_string())?;
             // The extract must describe a schema that checks: check it before writing.
@@ -127,6 +146,11 @@ fn run(args: &Args) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// One release's schema, as the generator reads it.
+fn load_one(path: &Path) -> Result<qemu_qmp_codegen::Schema, String> {
+    qemu_qmp_codegen::load_release_file(path).map_err(|e| e.to_string())
 }
 
 /// The schema files of a `:`-separated list of releases, oldest first.
