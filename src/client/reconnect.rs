@@ -33,8 +33,11 @@ impl Default for Backoff {
 }
 
 impl Client {
-    /// Dials the client's endpoint again and negotiates; the old connection, if any, is
-    /// closed first. Event streams of the old connection have ended: subscribe again.
+    /// Dials the client's endpoint and negotiates: the first connection of a client from
+    /// [`ClientBuilder::build`](super::ClientBuilder::build), or a fresh one. The old
+    /// connection, if any, is closed first: its event streams end (subscribe again), except
+    /// persistent ones, which yield [`Gap::Disconnected`](crate::events::Gap::Disconnected)
+    /// and continue with the new connection's events.
     pub async fn reconnect(&self) -> Result<()> {
         let endpoint = self.inner.endpoint.clone().ok_or(Error::NoEndpoint)?;
         let _life = self.inner.lifecycle.lock().await;
@@ -85,12 +88,14 @@ impl Client {
         self.establish(transport.into()).await
     }
 
-    /// Closes the connection: waiting callers get [`Error::Disconnected`], event streams
-    /// end, and the state becomes [`ConnectionState::Closed`]. The handle stays usable for
-    /// a reconnect.
+    /// Closes the connection: waiting callers get [`Error::Disconnected`], every event
+    /// stream ends (persistent ones too: closing says no more events are wanted), and the
+    /// state becomes [`ConnectionState::Closed`]. The handle stays usable for a reconnect,
+    /// and subscriptions taken after this belong to the next connection.
     pub async fn close(&self) {
         let _life = self.inner.lifecycle.lock().await;
         self.close_locked().await;
+        self.inner.events.end_all();
     }
 
     pub(super) async fn close_locked(&self) {

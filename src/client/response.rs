@@ -31,7 +31,23 @@ pub(super) struct Waiting {
     pub(super) deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
 }
 
+/// A deadline `limit` from now.
+pub(super) fn deadline(limit: Duration) -> (Pin<Box<tokio::time::Sleep>>, Duration) {
+    (Box::pin(tokio::time::sleep(limit)), limit)
+}
+
 impl<T> ResponseFuture<T> {
+    /// Gives the call a time limit of its own, counted from now, in place of the client's
+    /// [`command_timeout`](super::ClientBuilder::command_timeout): past it the future
+    /// yields [`Error::Timeout`], and the reply, if it comes later, is discarded (it is
+    /// matched by id, so it can never answer another call).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        if let Ok(waiting) = &mut self.state {
+            waiting.deadline = Some(deadline(limit));
+        }
+        self
+    }
+
     pub(super) fn failed(command: Cow<'static, str>, error: Error) -> Self {
         ResponseFuture {
             state: Err(Some(error)),
