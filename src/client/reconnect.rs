@@ -94,8 +94,10 @@ impl Client {
     /// and subscriptions taken after this belong to the next connection.
     pub async fn close(&self) {
         let _life = self.inner.lifecycle.lock().await;
-        self.close_locked().await;
+        // Before the teardown, so persistent streams simply end, as when the last handle
+        // is dropped, rather than mark a gap that nothing will follow.
         self.inner.events.end_all();
+        self.close_locked().await;
     }
 
     pub(super) async fn close_locked(&self) {
