@@ -9,7 +9,7 @@ use super::{Client, ConnectionState};
 use crate::error::{Error, Result};
 use crate::transport::Transport;
 
-/// Retry schedule for [`Client::reconnect_with_backoff`] and [`ClientBuilder::connect_with_retry`]:
+/// Retry schedule for [`Client::reconnect_with_backoff`] and [`ClientBuilder::connect_with_retry`](super::ClientBuilder::connect_with_retry):
 /// the delay starts at `initial`, doubles after each failure up to `max`, and gives up after
 /// `attempts` tries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
