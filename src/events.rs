@@ -598,6 +598,8 @@ mod tests {
         assert!(s.try_next().is_none());
     }
 
+    // STOP is in the run-state module.
+    #[cfg(feature = "run-state")]
     #[test]
     fn kinds_and_names_combine() {
         let f = EventFilter::kinds([EventKind::Stop]).or_names(["X_NEW"]);

@@ -116,7 +116,11 @@ fn signal(qemu: &Qemu, sig: libc::c_int) {
 
 #[tokio::test]
 async fn a_stopped_qemu_times_out_calls_and_connects_then_recovers() {
-    let Some((qemu, client)) = start(ClientBuilder::new()).await else {
+    let limit = Duration::from_millis(300);
+    let short = ClientBuilder::new()
+        .connect_timeout(limit)
+        .negotiate_timeout(limit);
+    let Some((qemu, client)) = start(short.clone()).await else {
         return;
     };
     let Some(builder) = qemu10() else { return };
@@ -124,7 +128,6 @@ async fn a_stopped_qemu_times_out_calls_and_connects_then_recovers() {
     // Make sure the fresh one is listening (a first client connects and goes away).
     drop(fresh.connect(ClientBuilder::new()).await.unwrap());
 
-    let limit = Duration::from_millis(300);
     let stopped = Stopped::stop(&qemu);
     let started = Instant::now();
     let late = client.query_status().timeout(limit).await;
@@ -138,11 +141,7 @@ async fn a_stopped_qemu_times_out_calls_and_connects_then_recovers() {
     // connect has limits of its own: the socket accepts, the stopped process never greets.
     let stopped_fresh = Stopped::stop(&fresh);
     let started = Instant::now();
-    let refused = ClientBuilder::new()
-        .connect_timeout(limit)
-        .negotiate_timeout(limit)
-        .connect(fresh.endpoint().unwrap().clone())
-        .await;
+    let refused = short.connect(fresh.endpoint().unwrap().clone()).await;
     assert_timeout(refused, limit);
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -162,6 +161,25 @@ async fn a_stopped_qemu_times_out_calls_and_connects_then_recovers() {
         .await
         .unwrap();
     assert!(again.query_status().await.unwrap().running);
+
+    // A reconnect to a stopped QEMU: closing the old connection does not wait for QEMU,
+    // and the new one is bounded by the client's limits.
+    let stopped = Stopped::stop(&qemu);
+    let started = Instant::now();
+    assert_timeout(within(10, client.reconnect()).await, limit);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stopped);
+    within(
+        10,
+        client.reconnect_with_backoff(qemu_qmp::Backoff::default()),
+    )
+    .await
+    .unwrap();
+    assert!(client.query_status().await.unwrap().running);
 }
 
 #[test]
