@@ -765,7 +765,7 @@ fn fake_events(rt: &Runtime, lines: &[String]) -> Sample {
                         received += 1;
                         last = Some(e);
                     }
-                    Some(Err(lagged)) => panic!("subscriber lagged: {lagged}"),
+                    Some(Err(gap)) => panic!("subscriber lost events: {gap}"),
                     None => panic!("event stream ended after {received} of {n}"),
                 }
             }

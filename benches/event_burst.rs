@@ -119,7 +119,7 @@ struct Seen {
 
 impl Seen {
     /// Checks one item of the stream; `next` is the offset the next event must have.
-    fn take(&mut self, item: Result<qemu_qmp::ReceivedEvent, qemu_qmp::Lagged>, next: &mut u64) {
+    fn take(&mut self, item: Result<qemu_qmp::ReceivedEvent, qemu_qmp::Gap>, next: &mut u64) {
         match item {
             Ok(received) => {
                 let Event::RtcChange(data) = &received.event else {
@@ -132,9 +132,11 @@ impl Seen {
                 *next = data.offset as u64 + 1;
                 self.delivered += 1;
             }
-            Err(lagged) => {
-                self.missed += lagged.missed;
-                *next += lagged.missed;
+            Err(gap) => {
+                // One connection: every gap is a lag, with its count.
+                let lost = gap.missed().unwrap_or(0);
+                self.missed += lost;
+                *next += lost;
             }
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use qemu_qmp::testing::{find_qemu, QemuBuilder};
-use qemu_qmp::{ClientBuilder, Commands, ConnectionState, Error, Event, EventFilter};
+use qemu_qmp::{ClientBuilder, Commands, ConnectionState, Error, Event, EventFilter, EventKind};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // 4. Events are streams. Subscribe first (here only to STOP and RESUME), then act.
-    let mut events = client.subscribe(EventFilter::names(["STOP", "RESUME"]));
+    let mut events = client.subscribe(EventFilter::kinds([EventKind::Stop, EventKind::Resume]));
     client.stop().await?;
     println!("after stop: {:?}", client.query_status().await?.status);
     client.cont().await?;
@@ -49,7 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let Some(received) = events.next().await else {
             break; // the connection closed
         };
-        // `Err(Lagged)` would say how many events this subscriber missed.
+        // `Err(Gap::Lagged { missed })` would say how many events this subscriber missed.
         let received = received?;
         let kind = match received.event {
             Event::Stop => "the vCPUs stopped",
@@ -84,7 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("query-version (raw JSON): {version}");
 
     // 8. Ask QEMU to quit, watch the SHUTDOWN event and the connection closing.
-    let mut shutdown = client.subscribe(EventFilter::names(["SHUTDOWN"]));
+    let mut shutdown = client.subscribe(EventFilter::kinds([EventKind::Shutdown]));
     let mut state = client.watch_state();
     client.quit().await?;
     if let Some(Ok(ev)) = shutdown.next().await {

@@ -15,10 +15,11 @@ use futures_core::Stream;
 use tokio::runtime::Handle;
 use tokio::sync::{oneshot, watch};
 
+use crate::call::Call;
 use crate::client::{Backoff, Client, ClientBuilder, ConnectionState};
 use crate::command::{Command, ExecuteBlocking, OobCommand};
 use crate::error::{Error, Result};
-use crate::events::{EventFilter, EventStream, Lagged, ReceivedEvent};
+use crate::events::{EventFilter, EventStream, Gap, ReceivedEvent};
 use crate::protocol::Greeting;
 use crate::transport::{Endpoint, Transport};
 
@@ -74,6 +75,14 @@ impl BlockingClient {
     pub fn connect_with(builder: ClientBuilder, endpoint: impl Into<Endpoint>) -> Result<Self> {
         let rt = runtime()?;
         let client = rt.block_on(builder.connect(endpoint))?;
+        Ok(BlockingClient { client, rt })
+    }
+
+    /// A client for `endpoint` that is not connected yet: subscribe, then
+    /// [`reconnect`](Self::reconnect). See [`ClientBuilder::build`].
+    pub fn build(builder: ClientBuilder, endpoint: impl Into<Endpoint>) -> Result<Self> {
+        let rt = runtime()?;
+        let client = builder.build(endpoint);
         Ok(BlockingClient { client, rt })
     }
 
@@ -189,10 +198,20 @@ impl BlockingClient {
         self.subscribe(EventFilter::all())
     }
 
-    /// Subscribes to the events that pass `filter`.
+    /// Subscribes to the events that pass `filter`, until the connection ends: see
+    /// [`Client::subscribe`].
     pub fn subscribe(&self, filter: EventFilter) -> BlockingEvents {
         BlockingEvents {
             stream: self.client.subscribe(filter),
+            rt: self.rt.clone(),
+        }
+    }
+
+    /// Subscribes to the events that pass `filter`, across reconnects: see
+    /// [`Client::subscribe_persistent`].
+    pub fn subscribe_persistent(&self, filter: EventFilter) -> BlockingEvents {
+        BlockingEvents {
+            stream: self.client.subscribe_persistent(filter),
             rt: self.rt.clone(),
         }
     }
@@ -233,7 +252,8 @@ impl BlockingClient {
         self.client.oob_enabled()
     }
 
-    /// Dials the endpoint again.
+    /// Dials the endpoint: the first time for a client from [`build`](Self::build), or
+    /// again. See [`Client::reconnect`].
     pub fn reconnect(&self) -> Result<()> {
         self.rt.block_on(self.client.reconnect())
     }
@@ -262,7 +282,20 @@ impl ExecuteBlocking for BlockingClient {
     }
 }
 
-/// A blocking event subscription: an iterator that ends when the connection does.
+impl<C: Command> Call<'_, BlockingClient, C> {
+    /// Executes the command and blocks until its reply or until `limit` passes
+    /// ([`Error::Timeout`]; the late reply is discarded). The limit replaces the client's
+    /// [`command_timeout`](ClientBuilder::command_timeout) for this call.
+    pub fn wait_timeout(self, limit: Duration) -> Result<C::Returns> {
+        let (client, command) = self.into_parts();
+        client
+            .rt
+            .block_on(client.client.execute(command).timeout(limit))
+    }
+}
+
+/// A blocking event subscription: an iterator that ends when the subscription does (see
+/// [`Client::subscribe`] and [`Client::subscribe_persistent`]).
 #[derive(Debug)]
 pub struct BlockingEvents {
     stream: EventStream,
@@ -275,7 +308,7 @@ impl BlockingEvents {
     pub fn next_timeout(
         &mut self,
         timeout: Duration,
-    ) -> Result<Option<Result<ReceivedEvent, Lagged>>> {
+    ) -> Result<Option<Result<ReceivedEvent, Gap>>> {
         let stream = &mut self.stream;
         self.rt.block_on(async {
             tokio::time::timeout(timeout, next(stream))
@@ -285,17 +318,17 @@ impl BlockingEvents {
     }
 
     /// The next buffered item without waiting.
-    pub fn try_next(&mut self) -> Option<Result<ReceivedEvent, Lagged>> {
+    pub fn try_next(&mut self) -> Option<Result<ReceivedEvent, Gap>> {
         self.stream.try_next()
     }
 }
 
-async fn next(stream: &mut EventStream) -> Option<Result<ReceivedEvent, Lagged>> {
+async fn next(stream: &mut EventStream) -> Option<Result<ReceivedEvent, Gap>> {
     std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
 }
 
 impl Iterator for BlockingEvents {
-    type Item = Result<ReceivedEvent, Lagged>;
+    type Item = Result<ReceivedEvent, Gap>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let stream = &mut self.stream;

@@ -1,11 +1,31 @@
-//! Event subscriptions: bounded per-subscriber buffers, optional name filters, lag counts.
+//! Event subscriptions: bounded per-subscriber buffers, typed or named filters, gaps.
+//!
+//! The event hub belongs to the [`Client`](crate::Client), not to one connection, so a
+//! subscription can be taken before the client connects (see
+//! [`ClientBuilder::build`](crate::ClientBuilder::build)) and receives the events QEMU sends
+//! while the client negotiates, in order with the later ones.
 //!
 //! The reader task decodes each event once and offers it to every matching subscriber. A
 //! subscriber's buffer never grows past its capacity: when it is full the oldest event is
-//! dropped and counted, and the subscriber sees that count ([`Lagged`]) before the events
-//! that follow the gap. Publishing never waits, so a slow or forgotten stream cannot hold
-//! up replies or other subscribers.
+//! dropped and counted, and the subscriber sees that count ([`Gap::Lagged`]) before the
+//! events that follow the gap. Publishing never waits, so a slow or forgotten stream cannot
+//! hold up replies or other subscribers.
+//!
+//! # How long a subscription lasts
+//!
+//! - [`Client::subscribe`](crate::Client::subscribe) (the default): the stream ends with its
+//!   connection, the one current when it subscribed or, if there was none, the next one
+//!   that delivers it an event or comes up. A loop over the stream therefore ends when
+//!   QEMU goes away, which is what most code wants.
+//! - [`Client::subscribe_persistent`](crate::Client::subscribe_persistent): the stream
+//!   outlives connections. When one ends it yields [`Gap::Disconnected`] (events QEMU sent
+//!   while no connection was up are lost), then continues with the next connection's
+//!   events, if the client reconnects.
+//!
+//! Either kind ends on [`Client::close`](crate::Client::close) and when the last client
+//! handle is dropped, after yielding what it already holds.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -13,6 +33,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 
+use crate::api::EventKind;
 use crate::protocol::Timestamp;
 use crate::Event;
 
@@ -28,30 +49,70 @@ pub struct ReceivedEvent {
     pub timestamp: Timestamp,
 }
 
-/// The subscriber fell behind and this many events were dropped from its buffer (the
-/// oldest ones) since it last read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lagged {
-    /// How many events were lost at this point of the stream.
-    pub missed: u64,
+/// A break in an event stream: events were lost at this point. An event stream yields
+/// `Err(Gap)` between the events before and after it.
+///
+/// Neither is a failure of the stream (it goes on); both mean "what you know may be out of
+/// date": re-read the state you track (`query-status`, `query-jobs`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Gap {
+    /// The subscriber fell behind: this many events (the oldest in its buffer) were dropped
+    /// since it last read.
+    Lagged {
+        /// How many events were lost at this point of the stream.
+        missed: u64,
+    },
+    /// The connection ended (only persistent streams, from
+    /// [`Client::subscribe_persistent`](crate::Client::subscribe_persistent), see this):
+    /// whatever QEMU emitted until the next connection was never received. The events that
+    /// follow come from the next connection.
+    Disconnected,
 }
 
-impl std::fmt::Display for Lagged {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the event subscriber fell behind and missed {} events",
-            self.missed
-        )
+impl Gap {
+    /// How many events were lost, when that is known ([`Gap::Lagged`]).
+    pub fn missed(&self) -> Option<u64> {
+        match self {
+            Gap::Lagged { missed } => Some(*missed),
+            Gap::Disconnected => None,
+        }
     }
 }
 
-impl std::error::Error for Lagged {}
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Gap::Lagged { missed } => write!(
+                f,
+                "the event subscriber fell behind and missed {missed} events"
+            ),
+            Gap::Disconnected => f.write_str(
+                "the connection ended; events until the next connection were not received",
+            ),
+        }
+    }
+}
 
-/// Which events a subscriber receives.
+impl std::error::Error for Gap {}
+
+/// Which events a subscriber receives: all of them, or those of the listed kinds and names.
+///
+/// ```
+/// use qemu_qmp::{api::EventKind, EventFilter};
+///
+/// // Checked at compile time: `EventKind::Stp` would not compile.
+/// let runstate = EventFilter::kinds([EventKind::Stop, EventKind::Resume]);
+/// // An event the bindings do not know (a newer QEMU's, a vendor's), by its wire name.
+/// let both = runstate.or_names(["X_VENDOR_EVENT"]);
+/// assert!(both.matches("STOP") && both.matches("X_VENDOR_EVENT"));
+/// assert!(!both.matches("SHUTDOWN"));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
-    names: Option<Box<[Box<str>]>>,
+    /// `None`: every event. Kinds are kept as their `&'static` wire names, so matching is
+    /// the same string comparison for both.
+    names: Option<Vec<Cow<'static, str>>>,
 }
 
 impl EventFilter {
@@ -60,36 +121,144 @@ impl EventFilter {
         EventFilter { names: None }
     }
 
-    /// Only events with one of these wire names (e.g. `"STOP"`).
+    /// Only events of these kinds (checked at compile time).
+    pub fn kinds(kinds: impl IntoIterator<Item = EventKind>) -> Self {
+        EventFilter {
+            names: Some(Vec::new()),
+        }
+        .or_kinds(kinds)
+    }
+
+    /// Only events with one of these wire names (e.g. `"STOP"`): for events the bindings do
+    /// not know. A misspelt name is accepted and never matches; prefer
+    /// [`kinds`](Self::kinds) for known events.
     pub fn names<I, S>(names: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
         EventFilter {
-            names: Some(names.into_iter().map(|s| s.as_ref().into()).collect()),
+            names: Some(Vec::new()),
         }
+        .or_names(names)
+    }
+
+    /// These kinds too (no change to a filter that passes every event).
+    pub fn or_kinds(mut self, kinds: impl IntoIterator<Item = EventKind>) -> Self {
+        if let Some(names) = &mut self.names {
+            names.extend(kinds.into_iter().map(|k| Cow::Borrowed(k.name())));
+        }
+        self
+    }
+
+    /// These wire names too (no change to a filter that passes every event).
+    pub fn or_names<I, S>(mut self, more: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        if let Some(names) = &mut self.names {
+            names.extend(more.into_iter().map(|s| Cow::Owned(s.as_ref().to_owned())));
+        }
+        self
     }
 
     /// Whether an event of this wire name passes.
     pub fn matches(&self, name: &str) -> bool {
         match &self.names {
             None => true,
-            Some(names) => names.iter().any(|n| &**n == name),
+            Some(names) => names.iter().any(|n| n == name),
         }
     }
 }
 
+enum Entry {
+    Event(Arc<ReceivedEvent>),
+    Gap(Gap),
+}
+
 struct Queue {
-    items: VecDeque<Arc<ReceivedEvent>>,
-    missed: u64,
+    items: VecDeque<Entry>,
+    /// How many of `items` are events (the capacity counts only those).
+    events: usize,
     closed: bool,
     waker: Option<Waker>,
+    /// The connection this subscriber belongs to for now: the one whose end ends it (or,
+    /// persistent, gives it a gap marker). `None` until one comes up or delivers it an event.
+    bound: Option<u64>,
+}
+
+impl Queue {
+    fn push_event(&mut self, event: Arc<ReceivedEvent>, capacity: usize) {
+        if self.events >= capacity {
+            self.drop_oldest_event();
+        }
+        self.items.push_back(Entry::Event(event));
+        self.events += 1;
+    }
+
+    /// Drops the oldest event and counts it in the gap markers around it. The markers
+    /// before the next event left are folded into at most two (`Lagged`, then
+    /// `Disconnected` if there was one): the order of lost events around a disconnection
+    /// is not worth keeping, and a stream nobody reads while the client reconnects again
+    /// and again must not grow.
+    fn drop_oldest_event(&mut self) {
+        let mut missed = 0;
+        let mut disconnected = false;
+        let mut dropped = false;
+        while let Some(front) = self.items.front() {
+            if dropped && matches!(front, Entry::Event(_)) {
+                break;
+            }
+            match self.items.pop_front() {
+                Some(Entry::Event(_)) => {
+                    dropped = true;
+                    missed += 1;
+                    self.events -= 1;
+                }
+                Some(Entry::Gap(Gap::Lagged { missed: m })) => missed += m,
+                Some(Entry::Gap(Gap::Disconnected)) => disconnected = true,
+                None => break,
+            }
+        }
+        if disconnected {
+            self.items.push_front(Entry::Gap(Gap::Disconnected));
+        }
+        if missed > 0 {
+            self.items.push_front(Entry::Gap(Gap::Lagged { missed }));
+        }
+    }
+
+    fn push_disconnected(&mut self) {
+        // Several disconnections without an event between them are one gap.
+        if !matches!(self.items.back(), Some(Entry::Gap(Gap::Disconnected))) {
+            self.items.push_back(Entry::Gap(Gap::Disconnected));
+        }
+    }
+
+    fn take(&mut self) -> Option<Result<ReceivedEvent, Gap>> {
+        match self.items.pop_front()? {
+            Entry::Gap(gap) => Some(Err(gap)),
+            Entry::Event(ev) => {
+                self.events -= 1;
+                Some(Ok(
+                    Arc::try_unwrap(ev).unwrap_or_else(|shared| (*shared).clone())
+                ))
+            }
+        }
+    }
+
+    /// Ends the stream (after what it holds); the waker to wake.
+    fn close(&mut self) -> Option<Waker> {
+        self.closed = true;
+        self.waker.take()
+    }
 }
 
 struct Subscriber {
     filter: EventFilter,
     capacity: usize,
+    persistent: bool,
     queue: Mutex<Queue>,
 }
 
@@ -104,13 +273,25 @@ impl Subscriber {
 #[derive(Default)]
 struct HubState {
     subscribers: Vec<Arc<Subscriber>>,
+    /// The client is gone: no new subscriber will ever receive anything.
     closed: bool,
+    /// The connection (by its number) whose events are delivered now: open from the
+    /// greeting on, through negotiation, until it ends. Events of any other are stale.
+    open: Option<u64>,
+    /// Whether `open` has finished negotiating.
+    up: bool,
 }
 
-/// The set of subscribers of one connection.
+/// The subscribers of one client, across its connections.
 #[derive(Default)]
 pub(crate) struct Hub {
     state: Mutex<HubState>,
+}
+
+fn wake_all(wakers: Vec<Waker>) {
+    for w in wakers {
+        w.wake();
+    }
 }
 
 impl Hub {
@@ -118,28 +299,82 @@ impl Hub {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new subscriber; if the connection is already closed its stream ends at once.
-    pub(crate) fn subscribe(self: &Arc<Self>, filter: EventFilter, capacity: usize) -> EventStream {
+    /// A new subscriber, of the running connection if there is one, else of the next.
+    pub(crate) fn subscribe(
+        self: &Arc<Self>,
+        filter: EventFilter,
+        capacity: usize,
+        persistent: bool,
+    ) -> EventStream {
+        let mut state = self.lock();
         let sub = Arc::new(Subscriber {
             filter,
             capacity: capacity.max(1),
+            persistent,
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
-                missed: 0,
-                closed: false,
+                events: 0,
+                closed: state.closed,
                 waker: None,
+                bound: state.open.filter(|_| state.up),
             }),
         });
-        let mut state = self.lock();
-        if state.closed {
-            sub.lock().closed = true;
-        } else {
+        if !state.closed {
             state.subscribers.push(sub.clone());
         }
         EventStream {
             sub,
             hub: Arc::downgrade(self),
         }
+    }
+
+    /// Connection `conn` is open (its greeting is being read): its events are delivered.
+    pub(crate) fn begin(&self, conn: u64) {
+        let mut state = self.lock();
+        state.open = Some(conn);
+        state.up = false;
+    }
+
+    /// Connection `conn` has negotiated: subscribers waiting for a connection now belong
+    /// to it.
+    pub(crate) fn up(&self, conn: u64) {
+        let mut state = self.lock();
+        if state.open != Some(conn) {
+            return;
+        }
+        state.up = true;
+        for sub in &state.subscribers {
+            sub.lock().bound.get_or_insert(conn);
+        }
+    }
+
+    /// Connection `conn` has ended (or failed to negotiate): its subscribers end, or, if
+    /// persistent, are told of the gap and wait for the next connection. Idempotent.
+    pub(crate) fn end(&self, conn: u64) {
+        let mut wakers = Vec::new();
+        {
+            let mut state = self.lock();
+            if state.open == Some(conn) {
+                state.open = None;
+                state.up = false;
+            }
+            state.subscribers.retain(|sub| {
+                let mut q = sub.lock();
+                if q.bound != Some(conn) {
+                    return true;
+                }
+                if sub.persistent {
+                    q.bound = None;
+                    q.push_disconnected();
+                    wakers.extend(q.waker.take());
+                    true
+                } else {
+                    wakers.extend(q.close());
+                    false
+                }
+            });
+        }
+        wake_all(wakers);
     }
 
     /// Whether anyone would receive an event of this name (so decoding can be skipped).
@@ -150,18 +385,19 @@ impl Hub {
             .any(|s| s.filter.matches(name))
     }
 
-    /// Offers one event to every matching subscriber. Never blocks on a subscriber.
-    pub(crate) fn publish(&self, name: &str, event: ReceivedEvent) {
+    /// Offers one event of connection `conn` to every matching subscriber. Never blocks on
+    /// a subscriber. An event of a connection that has ended meanwhile is dropped.
+    pub(crate) fn publish(&self, conn: u64, name: &str, event: ReceivedEvent) {
         let event = Arc::new(event);
         let state = self.lock();
+        if state.open != Some(conn) {
+            return;
+        }
         for sub in state.subscribers.iter().filter(|s| s.filter.matches(name)) {
             let waker = {
                 let mut q = sub.lock();
-                if q.items.len() >= sub.capacity {
-                    q.items.pop_front();
-                    q.missed += 1;
-                }
-                q.items.push_back(event.clone());
+                q.bound.get_or_insert(conn);
+                q.push_event(event.clone(), sub.capacity);
                 q.waker.take()
             };
             if let Some(w) = waker {
@@ -170,23 +406,17 @@ impl Hub {
         }
     }
 
-    /// Ends every stream (after it drains what it already holds).
+    /// Ends every stream (after it drains what it holds), persistent ones too. Later
+    /// subscriptions work as usual.
+    pub(crate) fn end_all(&self) {
+        let subs = std::mem::take(&mut self.lock().subscribers);
+        wake_all(subs.iter().filter_map(|s| s.lock().close()).collect());
+    }
+
+    /// Ends every stream for good: the client is gone.
     pub(crate) fn close(&self) {
-        let subs = {
-            let mut state = self.lock();
-            state.closed = true;
-            std::mem::take(&mut state.subscribers)
-        };
-        for sub in subs {
-            let waker = {
-                let mut q = sub.lock();
-                q.closed = true;
-                q.waker.take()
-            };
-            if let Some(w) = waker {
-                w.wake();
-            }
-        }
+        self.lock().closed = true;
+        self.end_all();
     }
 
     fn remove(&self, sub: &Arc<Subscriber>) {
@@ -194,47 +424,37 @@ impl Hub {
     }
 }
 
-/// A subscription to the events of one connection, as a [`Stream`].
+/// A subscription to a client's events, as a [`Stream`].
 ///
-/// Yields `Ok(event)` in the order QEMU sent them, or `Err(Lagged)` where events were lost
-/// because this subscriber fell behind by more than its buffer. Ends when the connection
-/// closes. Dropping it unsubscribes.
+/// Yields `Ok(event)` in the order QEMU sent them, or `Err(Gap)` where events were lost:
+/// [`Gap::Lagged`] because this subscriber fell behind by more than its buffer,
+/// [`Gap::Disconnected`] (persistent streams) because the connection ended. How long it
+/// lasts is described in [the module docs](crate::events#how-long-a-subscription-lasts).
+/// Dropping it unsubscribes.
 pub struct EventStream {
     sub: Arc<Subscriber>,
     hub: Weak<Hub>,
 }
 
 impl EventStream {
-    /// A stream that is already over (for a client with no connection).
-    pub(crate) fn ended() -> Self {
-        let hub = Arc::new(Hub::default());
-        hub.close();
-        hub.subscribe(EventFilter::all(), 1)
-    }
-
     /// The next item without waiting: `None` if nothing is buffered (or the stream ended).
-    pub fn try_next(&mut self) -> Option<Result<ReceivedEvent, Lagged>> {
-        let mut q = self.sub.lock();
-        take_item(&mut q)
+    pub fn try_next(&mut self) -> Option<Result<ReceivedEvent, Gap>> {
+        self.sub.lock().take()
     }
-}
 
-fn take_item(q: &mut Queue) -> Option<Result<ReceivedEvent, Lagged>> {
-    if q.missed > 0 {
-        let missed = std::mem::take(&mut q.missed);
-        return Some(Err(Lagged { missed }));
+    /// Whether the stream outlives connections (see
+    /// [`Client::subscribe_persistent`](crate::Client::subscribe_persistent)).
+    pub fn is_persistent(&self) -> bool {
+        self.sub.persistent
     }
-    q.items
-        .pop_front()
-        .map(|ev| Ok(Arc::try_unwrap(ev).unwrap_or_else(|shared| (*shared).clone())))
 }
 
 impl Stream for EventStream {
-    type Item = Result<ReceivedEvent, Lagged>;
+    type Item = Result<ReceivedEvent, Gap>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut q = self.sub.lock();
-        if let Some(item) = take_item(&mut q) {
+        if let Some(item) = q.take() {
             return Poll::Ready(Some(item));
         }
         if q.closed {
@@ -261,7 +481,8 @@ impl std::fmt::Debug for EventStream {
         let q = self.sub.lock();
         f.debug_struct("EventStream")
             .field("filter", &self.sub.filter)
-            .field("buffered", &q.items.len())
+            .field("persistent", &self.sub.persistent)
+            .field("buffered", &q.events)
             .field("closed", &q.closed)
             .finish()
     }
@@ -284,23 +505,108 @@ mod tests {
         }
     }
 
+    fn seconds(item: Option<Result<ReceivedEvent, Gap>>) -> i64 {
+        item.expect("an item").expect("an event").timestamp.seconds
+    }
+
     #[test]
     fn lag_is_counted_and_order_kept() {
         let hub = Arc::new(Hub::default());
-        let mut s = hub.subscribe(EventFilter::all(), 3);
-        let mut other = hub.subscribe(EventFilter::names(["Y"]), 3);
+        hub.begin(1);
+        hub.up(1);
+        let mut s = hub.subscribe(EventFilter::all(), 3, false);
+        let mut other = hub.subscribe(EventFilter::names(["Y"]), 3, false);
         for i in 0..10 {
-            hub.publish("X", ev(i));
+            hub.publish(1, "X", ev(i));
         }
-        assert_eq!(s.try_next().unwrap().unwrap_err(), Lagged { missed: 7 });
+        assert_eq!(
+            s.try_next().unwrap().unwrap_err(),
+            Gap::Lagged { missed: 7 }
+        );
         for i in 7..10 {
-            assert_eq!(s.try_next().unwrap().unwrap().timestamp.seconds, i);
+            assert_eq!(seconds(s.try_next()), i);
         }
         assert!(s.try_next().is_none());
         assert!(other.try_next().is_none());
         drop(other);
         assert_eq!(hub.lock().subscribers.len(), 1);
-        hub.close();
+        hub.end(1);
         assert!(s.try_next().is_none());
+        assert!(s.sub.lock().closed);
+    }
+
+    #[test]
+    fn persistent_streams_mark_the_gap_and_continue() {
+        let hub = Arc::new(Hub::default());
+        let mut once = hub.subscribe(EventFilter::all(), 8, false);
+        let mut lasting = hub.subscribe(EventFilter::all(), 8, true);
+        // A connection attempt that fails before delivering anything binds nobody.
+        hub.begin(1);
+        hub.end(1);
+        assert!(!once.sub.lock().closed);
+        assert!(lasting.try_next().is_none());
+
+        hub.begin(2);
+        hub.publish(2, "X", ev(1)); // during negotiation
+        hub.up(2);
+        hub.publish(2, "X", ev(2));
+        hub.end(2);
+        // A stale event of the ended connection reaches nobody.
+        hub.publish(2, "X", ev(99));
+        hub.begin(3);
+        hub.up(3);
+        hub.publish(3, "X", ev(3));
+
+        assert_eq!(seconds(once.try_next()), 1);
+        assert_eq!(seconds(once.try_next()), 2);
+        assert!(once.try_next().is_none());
+        assert!(once.sub.lock().closed);
+
+        assert_eq!(seconds(lasting.try_next()), 1);
+        assert_eq!(seconds(lasting.try_next()), 2);
+        assert_eq!(lasting.try_next().unwrap().unwrap_err(), Gap::Disconnected);
+        assert_eq!(seconds(lasting.try_next()), 3);
+        assert!(lasting.try_next().is_none());
+        hub.end_all();
+        assert!(lasting.sub.lock().closed);
+    }
+
+    #[test]
+    fn gap_markers_stay_bounded_when_nobody_reads() {
+        let hub = Arc::new(Hub::default());
+        let mut s = hub.subscribe(EventFilter::all(), 2, true);
+        for conn in 0..1000 {
+            hub.begin(conn);
+            hub.up(conn);
+            hub.publish(conn, "X", ev(conn as i64));
+            hub.end(conn);
+        }
+        assert!(
+            s.sub.lock().items.len() <= 6,
+            "{}",
+            s.sub.lock().items.len()
+        );
+        assert_eq!(
+            s.try_next().unwrap().unwrap_err(),
+            Gap::Lagged { missed: 998 }
+        );
+        assert_eq!(s.try_next().unwrap().unwrap_err(), Gap::Disconnected);
+        assert_eq!(seconds(s.try_next()), 998);
+        assert_eq!(s.try_next().unwrap().unwrap_err(), Gap::Disconnected);
+        assert_eq!(seconds(s.try_next()), 999);
+        assert_eq!(s.try_next().unwrap().unwrap_err(), Gap::Disconnected);
+        assert!(s.try_next().is_none());
+    }
+
+    // STOP is in the run-state module.
+    #[cfg(feature = "run-state")]
+    #[test]
+    fn kinds_and_names_combine() {
+        let f = EventFilter::kinds([EventKind::Stop]).or_names(["X_NEW"]);
+        assert!(f.matches("STOP") && f.matches("X_NEW") && !f.matches("RESUME"));
+        assert!(EventFilter::all()
+            .or_kinds([EventKind::Stop])
+            .matches("ANY"));
+        assert!(!EventFilter::kinds([]).matches("STOP"));
     }
 }

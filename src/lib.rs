@@ -12,7 +12,7 @@
 //!
 //! ```no_run
 //! use futures::StreamExt;
-//! use qemu_qmp::{Client, Commands, Event, EventFilter};
+//! use qemu_qmp::{Client, Commands, Event, EventFilter, EventKind};
 //!
 //! # async fn tour() -> Result<(), qemu_qmp::Error> {
 //! // QEMU started with `-qmp unix:/tmp/qmp.sock,server=on,wait=off`.
@@ -20,7 +20,7 @@
 //! let status = client.query_status().await?;
 //! println!("running: {}", status.running);
 //!
-//! let mut stops = client.subscribe(EventFilter::names(["STOP"]));
+//! let mut stops = client.subscribe(EventFilter::kinds([EventKind::Stop]));
 //! client.stop().await?;
 //! if let Some(Ok(received)) = stops.next().await {
 //!     assert!(matches!(received.event, Event::Stop));
@@ -58,13 +58,13 @@ pub mod support;
 pub mod testing;
 pub mod transport;
 
-pub use api::{Commands, Event};
+pub use api::{Commands, Event, EventKind};
 pub use blocking::{BlockingClient, BlockingEvents};
 pub use call::{Call, Executor};
 pub use client::{Backoff, Client, ClientBuilder, ConnectionState};
 pub use command::{Command, Execute, ExecuteBlocking, OobCommand};
 pub use error::{Error, ErrorClass, Result};
-pub use events::{EventFilter, EventStream, Lagged, ReceivedEvent};
+pub use events::{EventFilter, EventStream, Gap, ReceivedEvent};
 pub use protocol::{Capability, Greeting, QemuVersion, Timestamp, VersionTriple};
 #[cfg(qmp_introspect)]
 pub use schema::{LiveSchema, PathError};

@@ -28,9 +28,10 @@ async fn a_subscriber_task_keeps_up_with_a_burst_on_one_thread() {
                     next += 1;
                     delivered += 1;
                 }
-                Some(Err(lagged)) => {
-                    missed += lagged.missed;
-                    next += lagged.missed as i64;
+                Some(Err(gap)) => {
+                    let lost = gap.missed().expect("only lag gaps on one connection");
+                    missed += lost;
+                    next += lost as i64;
                 }
                 None => break,
             }

@@ -228,7 +228,10 @@ async fn a_slow_subscriber_lags_without_blocking_replies_or_others() {
     );
 
     // The slow one is told how many it missed, then gets the newest four in order.
-    assert_eq!(slow.next().await.unwrap().unwrap_err().missed, 6);
+    assert_eq!(
+        slow.next().await.unwrap().unwrap_err(),
+        qemu_qmp::Gap::Lagged { missed: 6 }
+    );
     for i in 6..10 {
         assert_eq!(slow.next().await.unwrap().unwrap().timestamp.seconds, i);
     }

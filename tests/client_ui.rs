@@ -1,5 +1,5 @@
 //! Compile-fail checks: out-of-band execution only for `allow-oob` commands; required
-//! arguments cannot be left out or given the wrong type.
+//! arguments cannot be left out or given the wrong type; event kinds in filters are checked.
 
 #[test]
 fn misuse_does_not_compile() {

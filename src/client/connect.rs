@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, trace, warn, Instrument};
 
-use super::connection::{lock, read_loop, write_loop, ConnShared, Pending};
+use super::connection::{deliver_event, lock, read_loop, write_loop, ConnShared, Pending};
 use super::{Backoff, Client, Conn, ConnectionState};
 use crate::error::{Error, Result};
 use crate::events::{Hub, DEFAULT_EVENT_BUFFER};
@@ -20,6 +20,22 @@ use crate::transport::framing::{Frame, LineReader, DEFAULT_MAX_LINE};
 use crate::transport::{Endpoint, Halves, Transport, Writer};
 
 /// Options for a connection. `Client::builder()` starts from the defaults.
+///
+/// # Timeouts
+///
+/// | limit | default | covers | set with |
+/// |---|---|---|---|
+/// | connect | 10 s | opening the socket (accept mode: QEMU connecting to us) | [`connect_timeout`](Self::connect_timeout) |
+/// | negotiate | 10 s | the greeting and the `qmp_capabilities` reply | [`negotiate_timeout`](Self::negotiate_timeout) |
+/// | command | none | each call, from when it is sent to its reply | [`command_timeout`](Self::command_timeout) |
+/// | one call | the command limit | that call alone | [`Call::timeout`](crate::Call::timeout), [`ResponseFuture::timeout`](super::ResponseFuture::timeout), [`Call::wait_timeout`](crate::Call::wait_timeout) |
+///
+/// So a connect (or reconnect) never waits longer than the first two together, even for a
+/// QEMU that accepts the connection but never answers (stopped, or hung). A call with a
+/// limit fails with [`Error::Timeout`] when it passes; its reply, if it comes later, is
+/// discarded by its id and reaches nobody. Without a limit a call waits as long as the
+/// connection lives: some commands are slow by nature (`dump-guest-memory` with
+/// `detach: false`, `query-qmp-schema` on a loaded host).
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     pub(super) oob: bool,
@@ -69,7 +85,8 @@ impl ClientBuilder {
     }
 
     /// A default time limit for every command (none by default). A call that times out is
-    /// answered with [`Error::Timeout`]; a late reply is discarded.
+    /// answered with [`Error::Timeout`]; a late reply is discarded. A call's own limit
+    /// ([`Call::timeout`](crate::Call::timeout)) replaces this one, longer or shorter.
     pub fn command_timeout(mut self, t: Option<Duration>) -> Self {
         self.command_timeout = t;
         self
@@ -87,6 +104,32 @@ impl ClientBuilder {
     pub fn event_buffer(mut self, events: usize) -> Self {
         self.event_buffer = events.max(1);
         self
+    }
+
+    /// A client for `endpoint` that is not connected yet: subscribe to its events, then
+    /// connect with [`Client::reconnect`] (or
+    /// [`reconnect_with_backoff`](Client::reconnect_with_backoff)). Its subscribers receive
+    /// every event of the connection, including those QEMU sends while the client
+    /// negotiates, which a subscription taken after [`connect`](Self::connect) returns
+    /// cannot see.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> qemu_qmp::Result<()> {
+    /// use qemu_qmp::{api::EventKind, Client, EventFilter};
+    ///
+    /// let client = Client::builder().build(std::path::Path::new("/run/qemu/vm0.qmp"));
+    /// let shutdowns = client.subscribe(EventFilter::kinds([EventKind::Shutdown]));
+    /// client.reconnect().await?;
+    /// # drop(shutdowns); Ok(()) }
+    /// ```
+    pub fn build(self, endpoint: impl Into<Endpoint>) -> Client {
+        Client::unconnected(self, Some(endpoint.into()))
+    }
+
+    /// A client with no endpoint, not connected: subscribe, then hand it a connected
+    /// stream with [`Client::reconnect_with`] (a socket accepted from QEMU, a test peer).
+    pub fn build_without_endpoint(self) -> Client {
+        Client::unconnected(self, None)
     }
 
     /// Dials `endpoint`, reads the greeting and negotiates.
@@ -154,10 +197,21 @@ impl Client {
         let mut lines = LineReader::new(reader, config.max_line);
         let t = config.negotiate_timeout;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let (greeting, oob) =
-            tokio::time::timeout(t, negotiate(&mut lines, &mut writer, config.oob, id))
+        let hub = &self.inner.events;
+        // The request id of `qmp_capabilities` names the connection to the event hub too.
+        hub.begin(id);
+        let negotiated =
+            tokio::time::timeout(t, negotiate(&mut lines, &mut writer, config.oob, id, hub))
                 .await
-                .map_err(|_| Error::Timeout(t))??;
+                .map_err(|_| Error::Timeout(t))
+                .and_then(|r| r);
+        let (greeting, oob) = match negotiated {
+            Ok(done) => done,
+            Err(e) => {
+                hub.end(id);
+                return Err(e);
+            }
+        };
         debug!(version = %greeting.version.qemu, oob, "negotiated");
 
         let (tx, rx) = mpsc::unbounded_channel();
@@ -167,7 +221,8 @@ impl Client {
                 map: HashMap::default(),
                 closed: false,
             }),
-            events: Arc::new(Hub::default()),
+            events: hub.clone(),
+            conn_id: id,
             closing,
             client: Arc::downgrade(&self.inner),
         });
@@ -184,6 +239,7 @@ impl Client {
         // Publish the connection before the tasks start, so a teardown that races with
         // this (QEMU exiting at once) finds it current and updates the state.
         *lock(&self.inner.conn) = Some(conn.clone());
+        hub.up(id);
         self.inner.state.send_replace(ConnectionState::Running);
         let span = tracing::debug_span!("qmp", conn = id);
         let reader_task = tokio::spawn(
@@ -196,12 +252,14 @@ impl Client {
 }
 
 /// Reads the greeting and leaves capabilities negotiation mode, enabling `oob` if asked
-/// for and offered.
+/// for and offered. Events that come before the reply (QEMU sends them) go to `hub` as
+/// events of connection `id`.
 async fn negotiate<R: AsyncRead + Unpin>(
     lines: &mut LineReader<R>,
     writer: &mut Writer,
     want_oob: bool,
     id: u64,
+    hub: &Hub,
 ) -> Result<(Greeting, bool)> {
     let negotiation = |message: String| Error::Negotiation { message };
     let greeting = match lines.next_frame().await? {
@@ -252,6 +310,11 @@ async fn negotiate<R: AsyncRead + Unpin>(
                 continue;
             }
         };
+        if let Some(name) = msg.event {
+            debug!(event = %name, bytes = line.len(), "recv event during negotiation");
+            deliver_event(hub, id, &name, msg.data, msg.timestamp);
+            continue;
+        }
         if msg.id.and_then(protocol::parse_id) != Some(id) {
             debug!(line = %protocol::preview(line), "message before negotiation finished ignored");
             continue;

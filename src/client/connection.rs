@@ -19,7 +19,7 @@ use tracing::{debug, trace, warn};
 use super::{ConnectionState, Inner};
 use crate::error::{Error, Result};
 use crate::events::{Hub, ReceivedEvent};
-use crate::protocol::{self, ErrorBody, Incoming};
+use crate::protocol::{self, ErrorBody, Incoming, Timestamp};
 use crate::transport::framing::{Frame, LineReader};
 use crate::transport::Writer;
 use crate::Event;
@@ -27,7 +27,9 @@ use crate::Event;
 /// What the reader and writer tasks share with callers.
 pub(super) struct ConnShared {
     pub(super) pending: Mutex<Pending>,
+    /// The client's event hub; `conn_id` names this connection to it.
     pub(super) events: Arc<Hub>,
+    pub(super) conn_id: u64,
     pub(super) closing: watch::Sender<bool>,
     pub(super) client: Weak<Inner>,
 }
@@ -122,7 +124,7 @@ impl ConnShared {
         for (_, tx) in drained {
             let _ = tx.send(Reply::Failed(Error::Disconnected));
         }
-        self.events.close();
+        self.events.end(self.conn_id);
         self.closing.send_replace(true);
         if let Some(inner) = current {
             let mut conn = lock(&inner.conn);
@@ -323,29 +325,13 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
     };
     if let Some(name) = msg.event {
         debug!(event = %name, bytes = line.len(), "recv event");
-        if !shared.events.wants(&name) {
-            return;
-        }
-        // `"data": null` means the same as no data.
-        let data = msg.data.filter(|raw| raw.get() != "null");
-        let event = match Event::from_raw(&name, data) {
-            Ok(ev) => ev,
-            Err(e) => {
-                warn!(event = %name, error = %e, "event data does not match the schema; delivered as Other");
-                Event::Other {
-                    name: name.to_string(),
-                    // The raw slice is valid JSON (the whole line parsed), so this parse
-                    // cannot fail; Null is only a formality.
-                    data: data
-                        .and_then(|raw| serde_json::from_str(raw.get()).ok())
-                        .unwrap_or(serde_json::Value::Null),
-                }
-            }
-        };
-        let timestamp = msg.timestamp.unwrap_or_default();
-        shared
-            .events
-            .publish(&name, ReceivedEvent { event, timestamp });
+        deliver_event(
+            &shared.events,
+            shared.conn_id,
+            &name,
+            msg.data,
+            msg.timestamp,
+        );
         return;
     }
     let reply = match (msg.ret, msg.error) {
@@ -390,6 +376,38 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
         }
         None => debug!(id, "reply for a call nobody awaits any more skipped"),
     }
+}
+
+/// Decodes an event of connection `conn` and hands it to the subscribers, unless none
+/// wants it (then it is not decoded at all).
+pub(super) fn deliver_event(
+    hub: &Hub,
+    conn: u64,
+    name: &str,
+    data: Option<&RawValue>,
+    timestamp: Option<Timestamp>,
+) {
+    if !hub.wants(name) {
+        return;
+    }
+    // `"data": null` means the same as no data.
+    let data = data.filter(|raw| raw.get() != "null");
+    let event = match Event::from_raw(name, data) {
+        Ok(ev) => ev,
+        Err(e) => {
+            warn!(event = %name, error = %e, "event data does not match the schema; delivered as Other");
+            Event::Other {
+                name: name.to_string(),
+                // The raw slice is valid JSON (the whole line parsed), so this parse
+                // cannot fail; Null is only a formality.
+                data: data
+                    .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                    .unwrap_or(serde_json::Value::Null),
+            }
+        }
+    };
+    let timestamp = timestamp.unwrap_or_default();
+    hub.publish(conn, name, ReceivedEvent { event, timestamp });
 }
 
 /// Finds `"id": N` at the end of an oversized line's tail: QEMU writes the id last in a

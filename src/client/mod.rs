@@ -5,7 +5,13 @@
 //! the writer task, which owns the sending half of the socket. The reader task owns the
 //! receiving half: it parses each line once, routes replies by id to their callers and
 //! events to the subscribers. When the connection ends every waiting caller is answered
-//! with [`Error::Disconnected`] and every event stream ends.
+//! with [`Error::Disconnected`] and every event stream of that connection ends (persistent
+//! ones, from [`Client::subscribe_persistent`], yield a gap marker and go on).
+//!
+//! The event subscribers belong to the client, not to a connection: a client made with
+//! [`ClientBuilder::build`] exists before it connects, takes subscriptions, and connects
+//! with [`Client::reconnect`], so no event of the first connection is missed, not even
+//! those QEMU sends while the client negotiates.
 //!
 //! The files follow the data flow: [`ClientBuilder`] and negotiation (`connect.rs`), the
 //! connection's tasks and routing (`connection.rs`), a call's reply (`response.rs`), and
@@ -17,6 +23,7 @@ use std::marker::PhantomData;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -24,9 +31,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
+use crate::call::Call;
 use crate::command::{Command, OobCommand};
 use crate::error::{Error, Result};
-use crate::events::{EventFilter, EventStream};
+use crate::events::{EventFilter, EventStream, Hub};
 use crate::protocol::{self, Greeting};
 use crate::transport::Endpoint;
 
@@ -68,6 +76,15 @@ struct Inner {
     next_id: AtomicU64,
     /// Serialises connect/reconnect/close so two of them never interleave.
     lifecycle: tokio::sync::Mutex<()>,
+    /// The event subscribers, across connections.
+    events: Arc<Hub>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // No handle is left to reconnect with: every stream, persistent or not, is over.
+        self.events.close();
+    }
 }
 
 /// One negotiated connection.
@@ -95,7 +112,7 @@ impl Client {
         ClientBuilder::new().connect(endpoint).await
     }
 
-    fn unconnected(config: ClientBuilder, endpoint: Option<Endpoint>) -> Client {
+    pub(super) fn unconnected(config: ClientBuilder, endpoint: Option<Endpoint>) -> Client {
         let (state, _) = watch::channel(ConnectionState::Closed);
         Client {
             inner: Arc::new(Inner {
@@ -105,6 +122,7 @@ impl Client {
                 conn: Mutex::new(None),
                 next_id: AtomicU64::new(1),
                 lifecycle: tokio::sync::Mutex::new(()),
+                events: Arc::new(Hub::default()),
             }),
         }
     }
@@ -138,22 +156,39 @@ impl Client {
         lock(&self.inner.conn).clone().ok_or(Error::Disconnected)
     }
 
-    /// Subscribes to every event of the current connection.
+    /// Subscribes to every event: [`subscribe`](Self::subscribe) with
+    /// [`EventFilter::all`].
     pub fn events(&self) -> EventStream {
         self.subscribe(EventFilter::all())
     }
 
-    /// Subscribes to the events of the current connection that pass `filter`.
+    /// Subscribes to the events that pass `filter`, until the connection ends.
     ///
-    /// The stream ends when the connection does; subscribe again after a reconnect.
+    /// The stream belongs to the current connection, or, if there is none (a client from
+    /// [`ClientBuilder::build`] not yet connected, or one between connections), to the next
+    /// one, from its greeting on: events QEMU sends while the client negotiates are
+    /// delivered too, in order. It ends when that connection does (after yielding what it
+    /// holds), so a loop over it finishes when QEMU goes away; subscribe again after a
+    /// reconnect, or use [`subscribe_persistent`](Self::subscribe_persistent).
     pub fn subscribe(&self, filter: EventFilter) -> EventStream {
-        match self.current() {
-            Ok(conn) => conn
-                .shared
-                .events
-                .subscribe(filter, self.inner.config.event_buffer),
-            Err(_) => EventStream::ended(),
-        }
+        self.inner
+            .events
+            .subscribe(filter, self.inner.config.event_buffer, false)
+    }
+
+    /// Subscribes to the events that pass `filter`, across reconnects.
+    ///
+    /// Like [`subscribe`](Self::subscribe), but the stream does not end with a connection:
+    /// it yields [`Gap::Disconnected`](crate::events::Gap::Disconnected) where one ended
+    /// (what QEMU emitted until the next connection is lost; re-read the state you track),
+    /// then the next connection's events, once [`reconnect`](Self::reconnect) or its kin
+    /// succeeds. It ends on [`close`](Self::close) or when the last handle is dropped. Not
+    /// the default because a loop over it waits through a disconnection instead of ending:
+    /// something must reconnect.
+    pub fn subscribe_persistent(&self, filter: EventFilter) -> EventStream {
+        self.inner
+            .events
+            .subscribe(filter, self.inner.config.event_buffer, true)
     }
 
     /// Executes a command and decodes its typed return.
@@ -309,11 +344,7 @@ impl Client {
         conn.tx
             .send(Outgoing { line, fds })
             .map_err(|_| Error::Disconnected)?;
-        let deadline = self
-            .inner
-            .config
-            .command_timeout
-            .map(|t| (Box::pin(tokio::time::sleep(t)), t));
+        let deadline = self.inner.config.command_timeout.map(response::deadline);
         Ok(Waiting {
             rx,
             guard,
@@ -377,6 +408,27 @@ impl fmt::Debug for Client {
 }
 
 impl crate::call::Executor for Client {}
+
+impl<C: Command> Call<'_, Client, C> {
+    /// Sends the command with a time limit of its own, which replaces the client's
+    /// [`command_timeout`](ClientBuilder::command_timeout) for this call: past it the call
+    /// fails with [`Error::Timeout`] and QEMU's late reply is discarded.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: qemu_qmp::Client) -> qemu_qmp::Result<()> {
+    /// use qemu_qmp::Commands;
+    /// use std::time::Duration;
+    ///
+    /// let status = client.query_status().timeout(Duration::from_secs(2)).await?;
+    /// // Out of band: set the limit on the reply's future.
+    /// client.migrate_pause().oob().timeout(Duration::from_secs(2)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn timeout(self, limit: Duration) -> ResponseFuture<C::Returns> {
+        let (client, command) = self.into_parts();
+        client.execute(command).timeout(limit)
+    }
+}
 
 impl crate::command::Execute for Client {
     type Future<T: DeserializeOwned + Send + 'static> = ResponseFuture<T>;

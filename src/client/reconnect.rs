@@ -9,7 +9,7 @@ use super::{Client, ConnectionState};
 use crate::error::{Error, Result};
 use crate::transport::Transport;
 
-/// Retry schedule for [`Client::reconnect_with_backoff`] and [`ClientBuilder::connect_with_retry`]:
+/// Retry schedule for [`Client::reconnect_with_backoff`] and [`ClientBuilder::connect_with_retry`](super::ClientBuilder::connect_with_retry):
 /// the delay starts at `initial`, doubles after each failure up to `max`, and gives up after
 /// `attempts` tries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +33,11 @@ impl Default for Backoff {
 }
 
 impl Client {
-    /// Dials the client's endpoint again and negotiates; the old connection, if any, is
-    /// closed first. Event streams of the old connection have ended: subscribe again.
+    /// Dials the client's endpoint and negotiates: the first connection of a client from
+    /// [`ClientBuilder::build`](super::ClientBuilder::build), or a fresh one. The old
+    /// connection, if any, is closed first: its event streams end (subscribe again), except
+    /// persistent ones, which yield [`Gap::Disconnected`](crate::events::Gap::Disconnected)
+    /// and continue with the new connection's events.
     pub async fn reconnect(&self) -> Result<()> {
         let endpoint = self.inner.endpoint.clone().ok_or(Error::NoEndpoint)?;
         let _life = self.inner.lifecycle.lock().await;
@@ -85,11 +88,15 @@ impl Client {
         self.establish(transport.into()).await
     }
 
-    /// Closes the connection: waiting callers get [`Error::Disconnected`], event streams
-    /// end, and the state becomes [`ConnectionState::Closed`]. The handle stays usable for
-    /// a reconnect.
+    /// Closes the connection: waiting callers get [`Error::Disconnected`], every event
+    /// stream ends (persistent ones too: closing says no more events are wanted), and the
+    /// state becomes [`ConnectionState::Closed`]. The handle stays usable for a reconnect,
+    /// and subscriptions taken after this belong to the next connection.
     pub async fn close(&self) {
         let _life = self.inner.lifecycle.lock().await;
+        // Before the teardown, so persistent streams simply end, as when the last handle
+        // is dropped, rather than mark a gap that nothing will follow.
+        self.inner.events.end_all();
         self.close_locked().await;
     }
 

@@ -28,10 +28,53 @@ pub struct ResponseFuture<T> {
 pub(super) struct Waiting {
     pub(super) rx: oneshot::Receiver<Reply>,
     pub(super) guard: PendingGuard,
-    pub(super) deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
+    pub(super) deadline: Option<Deadline>,
+}
+
+/// A call's time limit. The timer is made on the first poll, inside the runtime: the
+/// future may be made outside one (the blocking client does), where a timer cannot be.
+pub(super) struct Deadline {
+    limit: Duration,
+    at: tokio::time::Instant,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// A deadline `limit` from now.
+pub(super) fn deadline(limit: Duration) -> Deadline {
+    let now = tokio::time::Instant::now();
+    Deadline {
+        limit,
+        // A limit too large to add is no limit at all in practice: about 30 years.
+        at: now
+            .checked_add(limit)
+            .unwrap_or_else(|| now + Duration::from_secs(86400 * 365 * 30)),
+        sleep: None,
+    }
+}
+
+impl Deadline {
+    fn poll_passed(&mut self, cx: &mut Context<'_>) -> bool {
+        let at = self.at;
+        self.sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)))
+            .as_mut()
+            .poll(cx)
+            .is_ready()
+    }
 }
 
 impl<T> ResponseFuture<T> {
+    /// Gives the call a time limit of its own, counted from now, in place of the client's
+    /// [`command_timeout`](super::ClientBuilder::command_timeout): past it the future
+    /// yields [`Error::Timeout`], and the reply, if it comes later, is discarded (it is
+    /// matched by id, so it can never answer another call).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        if let Ok(waiting) = &mut self.state {
+            waiting.deadline = Some(deadline(limit));
+        }
+        self
+    }
+
     pub(super) fn failed(command: Cow<'static, str>, error: Error) -> Self {
         ResponseFuture {
             state: Err(Some(error)),
@@ -64,9 +107,9 @@ impl<T: DeserializeOwned + 'static> Future for ResponseFuture<T> {
             this.state = Err(None);
             return Poll::Ready(out);
         }
-        if let Some((sleep, limit)) = &mut waiting.deadline {
-            if sleep.as_mut().poll(cx).is_ready() {
-                let limit = *limit;
+        if let Some(deadline) = &mut waiting.deadline {
+            if deadline.poll_passed(cx) {
+                let limit = deadline.limit;
                 // Dropping the waiting state removes the pending entry.
                 this.state = Err(None);
                 return Poll::Ready(Err(Error::Timeout(limit)));

@@ -68,6 +68,16 @@ pub async fn within<F: std::future::Future>(secs: u64, f: F) -> F::Output {
         .expect("timed out")
 }
 
+/// An event message as QEMU writes it (5 microseconds past `seconds`).
+pub fn event_line(name: &str, data: Option<Value>, seconds: i64) -> String {
+    let mut msg =
+        serde_json::json!({"event": name, "timestamp": {"seconds": seconds, "microseconds": 5}});
+    if let Some(d) = data {
+        msg["data"] = d;
+    }
+    msg.to_string()
+}
+
 /// The server side of a fake QMP connection, scripted by the test.
 pub struct FakeQmp {
     reader: BufReader<OwnedReadHalf>,
@@ -93,6 +103,30 @@ impl FakeQmp {
         };
         let (client, ()) = tokio::join!(builder.connect_transport(ours), server);
         (fake, client.unwrap())
+    }
+
+    /// Connects `client` (e.g. one from `ClientBuilder::build_without_endpoint`) to a new
+    /// fake server through `reconnect_with`, sending the raw lines `during` (events)
+    /// between the greeting and the `qmp_capabilities` reply, as QEMU may.
+    pub async fn attach(client: &Client, during: &[String]) -> FakeQmp {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let (r, w) = theirs.into_split();
+        let mut fake = FakeQmp {
+            reader: BufReader::new(r),
+            writer: w,
+        };
+        let server = async {
+            fake.send(GREETING).await;
+            let req = fake.recv().await;
+            assert_eq!(req["execute"], "qmp_capabilities");
+            for line in during {
+                fake.send(line).await;
+            }
+            fake.reply(&req, serde_json::json!({})).await;
+        };
+        let (connected, ()) = tokio::join!(client.reconnect_with(ours), server);
+        connected.unwrap();
+        fake
     }
 
     /// Writes one raw line (a newline is added).
@@ -121,11 +155,7 @@ impl FakeQmp {
 
     /// Sends an event.
     pub async fn event(&mut self, name: &str, data: Option<Value>, seconds: i64) {
-        let mut msg = serde_json::json!({"event": name, "timestamp": {"seconds": seconds, "microseconds": 5}});
-        if let Some(d) = data {
-            msg["data"] = d;
-        }
-        self.send(&msg.to_string()).await;
+        self.send(&event_line(name, data, seconds)).await;
     }
 
     /// The server's reading half.

@@ -980,6 +980,10 @@ const CALL_METHODS: &[&str] = &[
     "command",
     "into_command",
     "into_future",
+    "into_parts",
+    "wait_oob",
+    "timeout",
+    "wait_timeout",
 ];
 
 pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Command) -> TokenStream {
@@ -1238,6 +1242,7 @@ pub(super) fn event_enum(em: &Emitter<'_>) -> TokenStream {
     let mut name_arms = Vec::new();
     let mut decode_arms = Vec::new();
     let mut roundtrip_arms = Vec::new();
+    let mut kinds = Vec::new();
     for (id, entity) in em.schema.iter() {
         let EntityKind::Event(event) = &entity.kind else {
             continue;
@@ -1258,6 +1263,7 @@ pub(super) fn event_enum(em: &Emitter<'_>) -> TokenStream {
                 name_arms.push(quote!(Event::#v => #wire,));
                 decode_arms.push(quote!(#wire => Event::#v,));
                 roundtrip_arms.push(quote!(#wire => support::roundtrip_empty(data),));
+                kinds.push((v, wire.to_string(), false));
             }
             Some(arg) => {
                 let ty = em.type_ref(arg);
@@ -1265,6 +1271,7 @@ pub(super) fn event_enum(em: &Emitter<'_>) -> TokenStream {
                 name_arms.push(quote!(Event::#v(_) => #wire,));
                 decode_arms.push(quote!(#wire => Event::#v(support::decode_raw_data(data)?),));
                 roundtrip_arms.push(quote!(#wire => support::roundtrip::<#ty>(data),));
+                kinds.push((v, wire.to_string(), true));
             }
         }
     }
@@ -1284,6 +1291,7 @@ pub(super) fn event_enum(em: &Emitter<'_>) -> TokenStream {
     } else {
         quote!()
     };
+    let kind = event_kind_enum(&kinds);
     quote! {
         /// Every event of the schema, with its typed data.
         #[derive(Clone, Debug, PartialEq)]
@@ -1340,7 +1348,96 @@ pub(super) fn event_enum(em: &Emitter<'_>) -> TokenStream {
             }
         }
 
+        #kind
         #dynamic
+    }
+}
+
+/// `EventKind`, the fieldless twin of `Event` (what typed event filters name), and the
+/// methods of `Event` that need it: `kind` and `data_value`. `kinds` holds each event's
+/// variant, wire name and whether it carries data, in the order of `Event`'s variants.
+fn event_kind_enum(kinds: &[(Ident, String, bool)]) -> TokenStream {
+    let decls = kinds.iter().map(|(v, wire, _)| {
+        let doc = format!(" `{wire}`: see [`Event::{v}`].");
+        quote!(#[doc = #doc] #v,)
+    });
+    let names = kinds
+        .iter()
+        .map(|(v, wire, _)| quote!(EventKind::#v => #wire,));
+    let from_names = kinds
+        .iter()
+        .map(|(v, wire, _)| quote!(#wire => ::std::option::Option::Some(EventKind::#v),));
+    let all = kinds.iter().map(|(v, _, _)| quote!(EventKind::#v,));
+    let kind_arms = kinds.iter().map(|(v, _, data)| {
+        let pattern = if *data {
+            quote!(Event::#v(_))
+        } else {
+            quote!(Event::#v)
+        };
+        quote!(#pattern => ::std::option::Option::Some(EventKind::#v),)
+    });
+    let value_arms = kinds.iter().map(|(v, _, data)| {
+        if *data {
+            // The generated data types serialise to JSON objects, which cannot fail.
+            quote!(Event::#v(data) => ::serde_json::to_value(data).unwrap_or(::serde_json::Value::Null),)
+        } else {
+            quote!(Event::#v => ::serde_json::Value::Null,)
+        }
+    });
+    quote! {
+        /// Which event, without its data: a variant per event of [`Event`] (not `Other`).
+        /// Typed event filters name these, so a misspelt event does not compile.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum EventKind {
+            #(#decls)*
+        }
+
+        impl EventKind {
+            /// Every kind, in schema order.
+            pub const ALL: &'static [EventKind] = &[#(#all)*];
+
+            /// The event's name on the wire (`STOP`, `BLOCK_JOB_COMPLETED`, ...).
+            pub fn name(self) -> &'static str {
+                match self {
+                    #(#names)*
+                }
+            }
+
+            /// The kind of the event named `name` on the wire, if the bindings know it.
+            pub fn from_name(name: &str) -> ::std::option::Option<EventKind> {
+                match name {
+                    #(#from_names)*
+                    _ => ::std::option::Option::None,
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for EventKind {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl Event {
+            /// The event's kind; `None` for [`Event::Other`] (whose name may still be a
+            /// known event's, when its data did not decode).
+            pub fn kind(&self) -> ::std::option::Option<EventKind> {
+                match self {
+                    #(#kind_arms)*
+                    Event::Other { .. } => ::std::option::Option::None,
+                }
+            }
+
+            /// The event's `data` as JSON, as it would be sent (`Null` for an event without
+            /// data).
+            pub fn data_value(&self) -> ::serde_json::Value {
+                match self {
+                    #(#value_arms)*
+                    Event::Other { data, .. } => ::std::clone::Clone::clone(data),
+                }
+            }
+        }
     }
 }
 

@@ -192,7 +192,7 @@ impl<'s> Emitter<'s> {
     /// favour of the schema's own type names.
     fn name_types(&mut self) {
         let mut ns = Namespace::new();
-        for reserved in ["Event", "Commands"] {
+        for reserved in ["Event", "EventKind", "Commands"] {
             ns.reserve(reserved);
         }
         for (id, entity) in self.schema.iter() {
