@@ -46,9 +46,7 @@ async fn pauses_a_running_vm() {
     let fake = FakeQmp::new();
     fake.on::<QueryStatus>()
         .returns(StatusInfo::new(true, RunState::Running));
-    fake.on::<Stop>()
-        .then_emit_raw("STOP", serde_json::Value::Null)
-        .returns(());
+    fake.on::<Stop>().then_emit(Event::Stop).returns(());
     let client = fake.client().await.expect("connects to the fake");
 
     assert_eq!(pause_for_backup(&client).await.unwrap(), Paused::Now);

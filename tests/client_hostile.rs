@@ -298,7 +298,7 @@ async fn an_event_flood_with_a_subscriber_that_never_reads() {
     while let Some(item) = idle.try_next() {
         match item {
             Ok(_) => received += 1,
-            Err(lagged) => missed += lagged.missed,
+            Err(gap) => missed += gap.missed().unwrap_or(0),
         }
     }
     assert_eq!(received, 1024);

@@ -154,6 +154,15 @@ async fn events_carry_typed_data_and_timestamps_and_follow_their_command() {
         Event::Shutdown(data) => assert!(data.guest),
         other => panic!("expected SHUTDOWN, got {other:?}"),
     }
+    let mut vendor = client.subscribe(EventFilter::names(["X_VENDOR_EVENT"]));
+    fake.emit_raw("X_VENDOR_EVENT", json!({"a": 1}));
+    match within(5, vendor.next()).await.unwrap().unwrap().event {
+        Event::Other { name, data } => {
+            assert_eq!(name, "X_VENDOR_EVENT");
+            assert_eq!(data, json!({"a": 1}));
+        }
+        other => panic!("expected Other, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@
 //! let fake = FakeQmp::new();
 //! fake.on::<QueryStatus>()
 //!     .returns(StatusInfo::new(true, RunState::Running));
-//! fake.on::<Stop>().then_emit_raw("STOP", serde_json::Value::Null).returns(());
+//! fake.on::<Stop>().then_emit(qemu_qmp::Event::Stop).returns(());
 //!
 //! let client = fake.client().await?;
 //! assert!(client.query_status().await?.running);
@@ -423,7 +423,14 @@ impl FakeQmp {
         }
     }
 
-    /// Sends an event to every negotiated connection now, stamped with the current time.
+    /// Sends a typed event to every negotiated connection now, stamped with the current
+    /// time.
+    pub fn emit(&self, event: &crate::Event) {
+        self.emit_raw(event.name(), event.data_value());
+    }
+
+    /// Sends an event by name with JSON data (`Null` for none) to every negotiated
+    /// connection now: for events the bindings do not know, or malformed data.
     pub fn emit_raw(&self, name: &str, data: Value) {
         serve::broadcast_event(self.shared(), name, data);
     }
@@ -642,7 +649,18 @@ impl<C: Command + DeserializeOwned> Rule<'_, C> {
         self
     }
 
-    /// After answering, sends this event (JSON data; `Null` for none).
+    /// After answering, sends this typed event.
+    pub fn then_emit(self, event: crate::Event) -> Self {
+        self.then_emit_after(Duration::ZERO, event)
+    }
+
+    /// `after` the answer, sends this typed event.
+    pub fn then_emit_after(self, after: Duration, event: crate::Event) -> Self {
+        let data = event.data_value();
+        self.then_emit_raw_after(after, event.name().to_owned(), data)
+    }
+
+    /// After answering, sends this event by name (JSON data; `Null` for none).
     pub fn then_emit_raw(self, name: impl Into<String>, data: Value) -> Self {
         self.then_emit_raw_after(Duration::ZERO, name, data)
     }
