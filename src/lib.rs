@@ -30,6 +30,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "agent")]
+pub mod agent;
 #[allow(
     deprecated,
     clippy::all,
@@ -52,6 +54,8 @@ pub mod framing;
 pub mod protocol;
 #[cfg(qmp_introspect)]
 pub mod schema;
+#[cfg(feature = "storage-daemon")]
+pub mod storage_daemon;
 mod stream;
 #[doc(hidden)]
 pub mod support;
