@@ -3,6 +3,9 @@
 //! [`QemuBuilder`] launches `qemu-system-x86_64` with its QMP monitor on a socket in a fresh
 //! private directory; the returned [`Qemu`] kills the process and removes the directory when
 //! dropped, so many can run side by side and none outlives its owner.
+//!
+//! [`QemuGaBuilder`] and [`StorageDaemonBuilder`] do the same for the guest agent
+//! (`qemu-ga -m unix-listen`, on the host, no VM needed) and `qemu-storage-daemon`.
 
 use std::ffi::OsString;
 use std::fs;
