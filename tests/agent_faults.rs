@@ -116,8 +116,12 @@ async fn the_first_call_syncs_then_runs() {
         assert!(req.json["id"].is_u64(), "requests carry an id: {req:?}");
         peer.reply(&req, json!({})).await;
         call.await.expect("ping");
-        // In step now: the next call is sent at once, without a sync.
-        let call = client.guest_get_time().into_future();
+        // In step now: the next call is sent at once, without a sync (and a timeout too
+        // long to add to a clock is no panic).
+        let call = client
+            .with_timeout(Duration::MAX)
+            .guest_get_time()
+            .into_future();
         let req = peer.request().await.unwrap();
         assert_eq!(req.name(), "guest-get-time");
         peer.reply(&req, json!(1234)).await;

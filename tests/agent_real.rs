@@ -70,6 +70,8 @@ async fn typed_calls_ping_info_and_osinfo() {
             .await
             .expect("guest-get-host-name");
         assert!(!host.host_name.is_empty());
+        // A caller's own delimited sync: its reply comes after a 0xFF, and is its own.
+        assert_eq!(agent.guest_sync_delimited(42).await.expect("sync"), 42);
         // Raw calls go through the same queue.
         let raw = agent
             .execute_raw("guest-get-time", None)

@@ -358,6 +358,12 @@ struct Request {
     reply: oneshot::Sender<Result<Box<RawValue>>>,
 }
 
+impl Request {
+    fn delimited(&self) -> bool {
+        self.name == "guest-sync-delimited"
+    }
+}
+
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
@@ -409,8 +415,17 @@ enum Outcome {
     Failed(std::io::Error),
 }
 
+/// The instant `after` from now, or a far one for a timeout too long to add.
+pub(super) fn deadline_after(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + Duration::from_secs(86400 * 365 * 30))
+}
+
 /// Reads until the reply to request `id`: replies to other requests (stale) are skipped.
-async fn read_reply(reader: &mut LineReader<Reader>, id: u64) -> Outcome {
+/// Only a `delimited` request (`guest-sync-delimited`, which a caller may send too) has
+/// its reply after a 0xFF; in any other reply the byte means it is no reply.
+async fn read_reply(reader: &mut LineReader<Reader>, id: u64, delimited: bool) -> Outcome {
     loop {
         let frame = match reader.next_frame().await {
             Ok(Some(frame)) => frame,
@@ -423,9 +438,11 @@ async fn read_reply(reader: &mut LineReader<Reader>, id: u64) -> Outcome {
                 return Outcome::TooLarge(size)
             }
         };
-        if sync::has_delimiter(line) {
-            return Outcome::Garbage(protocol::preview(line));
-        }
+        let line = match line.iter().rposition(|&b| b == sync::DELIMITER) {
+            Some(at) if delimited => &line[at + 1..],
+            Some(_) => return Outcome::Garbage(protocol::preview(line)),
+            None => line,
+        };
         let Ok(msg) = serde_json::from_slice::<Incoming<'_>>(line) else {
             return Outcome::Garbage(protocol::preview(line));
         };
@@ -485,10 +502,8 @@ impl Task {
             match job {
                 Job::Call(request) => self.call(request).await,
                 Job::Sync { reply } => {
-                    let result = match self.connect().await {
-                        Ok(()) => self.sync().await,
-                        Err(e) => Err(e),
-                    };
+                    let mut redialled = false;
+                    let result = self.prepare(true, &mut redialled).await;
                     let _ = reply.send(result);
                 }
                 Job::Close { reply } => {
@@ -527,6 +542,25 @@ impl Task {
         Ok(())
     }
 
+    /// Connects if need be and syncs if the stream may be out of step (or `always`). A
+    /// connection found dead in the sync is dialled again once (unless `redialled`).
+    async fn prepare(&mut self, always: bool, redialled: &mut bool) -> Result<()> {
+        loop {
+            self.connect().await?;
+            if self.in_step && !always {
+                return Ok(());
+            }
+            match self.sync().await {
+                Ok(()) => return Ok(()),
+                Err(e) if self.conn.is_none() && self.endpoint.is_some() && !*redialled => {
+                    debug!(error = %e, "guest agent: connection lost while idle, dialling again");
+                    *redialled = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Drops a broken connection; the error a call gets for it.
     fn broken(&mut self, error: Option<std::io::Error>) -> Error {
         self.conn = None;
@@ -541,7 +575,7 @@ impl Task {
     /// and everything dropped up to its reply.
     async fn sync(&mut self) -> Result<()> {
         let waited = self.options.sync_timeout;
-        let deadline = Instant::now() + waited;
+        let deadline = deadline_after(waited);
         let Some(conn) = self.conn.as_mut() else {
             return Err(Error::Disconnected);
         };
@@ -586,24 +620,14 @@ impl Task {
         // dialled again, once.
         let mut redialled = false;
         let deadline = loop {
-            self.connect().await?;
-            if !self.in_step || self.options.sync_every_call {
-                match self.sync().await {
-                    Ok(()) => {}
-                    Err(e) if self.conn.is_none() && self.endpoint.is_some() && !redialled => {
-                        debug!(error = %e, "guest agent: connection lost while idle, dialling again");
-                        redialled = true;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+            self.prepare(self.options.sync_every_call, &mut redialled)
+                .await?;
             let Some(conn) = self.conn.as_mut() else {
                 return Err(Error::Disconnected);
             };
             // Until its reply has been read, the stream is out of step.
             self.in_step = false;
-            let deadline = Instant::now() + request.timeout;
+            let deadline = deadline_after(request.timeout);
             trace!(command = %request.name, id = request.id, "guest agent: sending");
             match timeout_at(deadline, conn.write(&request.line)).await {
                 Ok(Ok(())) => break deadline,
@@ -623,10 +647,13 @@ impl Task {
             return Err(Error::Disconnected);
         };
         if !request.reply_expected {
-            return self.await_quiet(request.id).await;
+            return self.await_quiet(request).await;
         }
         let outcome = first(
-            timeout_at(deadline, read_reply(&mut conn.reader, request.id)),
+            timeout_at(
+                deadline,
+                read_reply(&mut conn.reader, request.id, request.delimited()),
+            ),
             request.reply.closed(),
         )
         .await;
@@ -640,7 +667,7 @@ impl Task {
 
     /// A command that answers nothing on success: the agent staying quiet, or going away,
     /// is the success; an error reply is still an error.
-    async fn await_quiet(&mut self, id: u64) -> Result<Box<RawValue>> {
+    async fn await_quiet(&mut self, request: &Request) -> Result<Box<RawValue>> {
         let quiet = self.options.quiet_period;
         let Some(conn) = self.conn.as_mut() else {
             return Err(Error::Disconnected);
@@ -651,7 +678,12 @@ impl Task {
                 error,
             })
         };
-        match tokio::time::timeout(quiet, read_reply(&mut conn.reader, id)).await {
+        match tokio::time::timeout(
+            quiet,
+            read_reply(&mut conn.reader, request.id, request.delimited()),
+        )
+        .await
+        {
             // The stream stays out of step: the agent may be on its way down.
             Err(_) => nothing(),
             Ok(Outcome::Closed | Outcome::Failed(_)) => {

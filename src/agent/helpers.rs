@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::api;
 use super::base64;
 use super::client::AgentClient;
@@ -153,7 +151,7 @@ impl AgentClient {
     pub async fn exec(&self, exec: Exec) -> Result<ExecOutput> {
         let started = self.execute(exec.command()).await?;
         let pid = started.pid;
-        let deadline = exec.timeout.map(|t| (Instant::now() + t, t));
+        let deadline = exec.timeout.map(|t| (super::client::deadline_after(t), t));
         let (mut delay, max_delay) = self.options().exec_poll;
         loop {
             let status = self.execute(api::GuestExecStatusCommand::new(pid)).await?;
@@ -175,12 +173,12 @@ impl AgentClient {
                 });
             }
             if let Some((deadline, limit)) = deadline {
-                if Instant::now() + delay > deadline {
+                if super::client::deadline_after(delay) > deadline {
                     return Err(Error::Timeout(limit));
                 }
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(max_delay);
+            delay = delay.saturating_mul(2).min(max_delay);
         }
     }
 

@@ -99,12 +99,6 @@ fn returns_id(line: &[u8]) -> Option<i64> {
     ret.get().trim().parse().ok()
 }
 
-/// Whether a line read while a command's reply is awaited holds the delimiter: then it is
-/// a sync reply or corrupt, never that reply.
-pub(crate) fn has_delimiter(line: &[u8]) -> bool {
-    line.contains(&DELIMITER)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,11 +156,5 @@ mod tests {
         assert_eq!(scan.line(b"{\"return\": \"a\xffb\"}"), SyncLine::Discard);
         assert_eq!(scan.line(b"not json"), SyncLine::Discard);
         assert_eq!(scan.line(br#"{"return": 5, "id": 1}"#), SyncLine::Synced);
-    }
-
-    #[test]
-    fn delimiters_in_replies() {
-        assert!(has_delimiter(b"\xff{\"return\": 1}"));
-        assert!(!has_delimiter(br#"{"return": {}}"#));
     }
 }
