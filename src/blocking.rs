@@ -15,11 +15,12 @@ use futures_core::Stream;
 use tokio::runtime::Handle;
 use tokio::sync::{oneshot, watch};
 
-use crate::client::{Backoff, Client, ClientBuilder, ConnectionState, Endpoint, Transport};
+use crate::client::{Backoff, Client, ClientBuilder, ConnectionState};
 use crate::command::{Command, ExecuteBlocking, OobCommand};
 use crate::error::{Error, Result};
 use crate::events::{EventFilter, EventStream, Lagged, ReceivedEvent};
 use crate::protocol::Greeting;
+use crate::transport::{Endpoint, Transport};
 
 /// A blocking QMP client. Cheap to clone; clones share the connection and the runtime.
 #[derive(Clone, Debug)]

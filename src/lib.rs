@@ -2,7 +2,8 @@
 //!
 //! ## Inside
 //!
-//! Data flows socket → [`framing`] (newline-delimited JSON, size-capped) → routing in the
+//! Data flows socket → [`transport`] and its [`framing`](transport::framing) (JSON
+//! messages, size-capped) → [`protocol`] messages → routing in the
 //! [`client`] (one reader and one writer task per connection, replies matched by id, events
 //! fanned out through [`events`]) → the typed API ([`Command`] types, the [`Commands`]
 //! methods and [`Event`]). [`blocking`] wraps the same client for code that is not async.
@@ -49,25 +50,26 @@ pub mod command;
 pub mod describe;
 pub mod error;
 pub mod events;
-mod fd;
-pub mod framing;
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod protocol;
 #[cfg(qmp_introspect)]
 pub mod schema;
 #[cfg(feature = "storage-daemon")]
 pub mod storage_daemon;
-mod stream;
 #[doc(hidden)]
 pub mod support;
 pub mod testing;
+pub mod transport;
 
 pub use api::{Commands, Event};
 pub use blocking::{BlockingClient, BlockingEvents};
 pub use call::{Call, Executor};
-pub use client::{Backoff, Client, ClientBuilder, ConnectionState, Endpoint, Transport};
+pub use client::{Backoff, Client, ClientBuilder, ConnectionState};
 pub use command::{Command, Execute, ExecuteBlocking, OobCommand};
 pub use error::{Error, ErrorClass, Result};
 pub use events::{EventFilter, EventStream, Lagged, ReceivedEvent};
 pub use protocol::{Capability, Greeting, QemuVersion, Timestamp, VersionTriple};
 #[cfg(qmp_introspect)]
 pub use schema::{LiveSchema, PathError};
+pub use transport::{Endpoint, Transport};

@@ -16,7 +16,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::client::{Backoff, Client, ClientBuilder, Endpoint};
+use crate::client::{Backoff, Client, ClientBuilder};
+use crate::transport::Endpoint;
 
 /// The QEMU binary name looked up on `PATH`.
 pub const QEMU_BINARY: &str = "qemu-system-x86_64";

@@ -29,8 +29,8 @@ use tracing::{debug, trace, warn};
 use super::sync::{self, SyncLine, SyncScan};
 use crate::command::{Command, Execute, OobCommand};
 use crate::error::{Error, Result};
-use crate::framing::{Frame, LineReader};
 use crate::protocol::{self, Incoming};
+use crate::transport::framing::{Frame, LineReader};
 
 /// The default cap on one message from the agent: 64 MiB. `guest-exec-status` carries up
 /// to 16 MiB of output per stream, base64-encoded (a third larger), so QMP's 10 MiB would
@@ -151,7 +151,7 @@ impl AgentBuilder {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let (r, w) = crate::stream::split(Box::pin(stream));
+        let (r, w) = crate::transport::stream::split(Box::pin(stream));
         let conn = Conn::new(Box::new(r), Box::new(w), self.max_message);
         Ok(self.start(None, Some(conn)))
     }
@@ -381,8 +381,8 @@ impl Conn {
     }
 
     async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        crate::stream::write_all(&mut self.writer, bytes).await?;
-        crate::stream::flush(&mut self.writer).await
+        crate::transport::stream::write_all(&mut self.writer, bytes).await?;
+        crate::transport::stream::flush(&mut self.writer).await
     }
 }
 

@@ -102,7 +102,8 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             let mut saw_eof = false;
             loop {
                 if self.pos == self.filled {
-                    self.filled = crate::stream::read(&mut self.inner, &mut self.buf).await?;
+                    self.filled =
+                        crate::transport::stream::read(&mut self.inner, &mut self.buf).await?;
                     self.pos = 0;
                 }
                 let avail = &self.buf[self.pos..self.filled];

@@ -1,0 +1,504 @@
+//! A connection's life after negotiation: the state its reader and writer tasks share
+//! with callers (the pending map, the event hub), the two tasks, and the routing of each
+//! incoming message to its caller or to the subscribers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::os::fd::OwnedFd;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Poll;
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use tokio::io::AsyncRead;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, trace, warn};
+
+use super::{ConnectionState, Inner};
+use crate::error::{Error, Result};
+use crate::events::{Hub, ReceivedEvent};
+use crate::protocol::{self, ErrorBody, Incoming};
+use crate::transport::framing::{Frame, LineReader};
+use crate::transport::Writer;
+use crate::Event;
+
+/// What the reader and writer tasks share with callers.
+pub(super) struct ConnShared {
+    pub(super) pending: Mutex<Pending>,
+    pub(super) events: Arc<Hub>,
+    pub(super) closing: watch::Sender<bool>,
+    pub(super) client: Weak<Inner>,
+}
+
+pub(super) struct Pending {
+    pub(super) map: HashMap<u64, oneshot::Sender<Reply>, BuildHasherDefault<IdHasher>>,
+    pub(super) closed: bool,
+}
+
+/// Our ids are sequential integers we chose ourselves, so SipHash's protection against
+/// chosen keys buys nothing; a multiplicative hash spreads them over the table's bits.
+#[derive(Default)]
+pub(super) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(super) enum Reply {
+    Return(Box<RawValue>),
+    Error(ErrorBody),
+    Failed(Error),
+}
+
+pub(super) struct Outgoing {
+    pub(super) line: Vec<u8>,
+    pub(super) fds: Vec<OwnedFd>,
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here is a single map or field update, so a panic elsewhere
+    // cannot leave the data inconsistent: ignore poisoning instead of spreading it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ConnShared {
+    pub(super) fn register(&self, id: u64) -> Result<oneshot::Receiver<Reply>> {
+        let (tx, rx) = oneshot::channel();
+        let mut p = lock(&self.pending);
+        if p.closed {
+            return Err(Error::Disconnected);
+        }
+        p.map.insert(id, tx);
+        Ok(rx)
+    }
+
+    pub(super) fn take(&self, id: u64) -> Option<oneshot::Sender<Reply>> {
+        lock(&self.pending).map.remove(&id)
+    }
+
+    /// Answers every waiting caller with an error made by `err`.
+    pub(super) fn fail_all(&self, err: impl Fn() -> Error) {
+        let drained: Vec<_> = lock(&self.pending).map.drain().collect();
+        for (_, tx) in drained {
+            let _ = tx.send(Reply::Failed(err()));
+        }
+    }
+
+    /// Ends the connection's life: no new callers, all waiting ones answered, streams
+    /// ended, both tasks told to stop, and the handle's state updated if this is still its
+    /// current connection. Idempotent.
+    pub(super) fn teardown(self: &Arc<Self>) {
+        let drained: Vec<_> = {
+            let mut p = lock(&self.pending);
+            if p.closed {
+                return;
+            }
+            p.closed = true;
+            p.map.drain().collect()
+        };
+        let current = self.client.upgrade().filter(|inner| {
+            lock(&inner.conn)
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(&c.shared, self))
+        });
+        if let Some(inner) = &current {
+            inner.state.send_replace(ConnectionState::Disconnecting);
+        }
+        debug!(pending = drained.len(), "connection closed");
+        for (_, tx) in drained {
+            let _ = tx.send(Reply::Failed(Error::Disconnected));
+        }
+        self.events.close();
+        self.closing.send_replace(true);
+        if let Some(inner) = current {
+            let mut conn = lock(&inner.conn);
+            if conn.as_ref().is_some_and(|c| Arc::ptr_eq(&c.shared, self)) {
+                *conn = None;
+                inner.state.send_replace(ConnectionState::Closed);
+            }
+        }
+    }
+}
+
+/// Removes a caller's pending entry if its future is dropped before the reply came, so
+/// the late reply is recognised as nobody's (ids are never reused, so it cannot reach
+/// anyone else).
+pub(super) struct PendingGuard {
+    pub(super) shared: Arc<ConnShared>,
+    pub(super) id: u64,
+    pub(super) armed: bool,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.take(self.id);
+        }
+    }
+}
+
+/// Which of two futures finished first.
+enum Either<A, B> {
+    First(A),
+    Second(B),
+}
+
+/// Waits for whichever of `first` and `second` finishes first, polling `first` first (a
+/// closing connection wins over more input). `tokio::select!` does this too, but its macro
+/// crate would put syn on every user's build path.
+async fn first_of<A: Future, B: Future>(
+    mut first: Pin<&mut A>,
+    second: B,
+) -> Either<A::Output, B::Output> {
+    let mut second = std::pin::pin!(second);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(value) = first.as_mut().poll(cx) {
+            return Poll::Ready(Either::First(value));
+        }
+        second.as_mut().poll(cx).map(Either::Second)
+    })
+    .await
+}
+
+/// The second future's output, or `None` when the first finished (its output, which may
+/// hold a lock guard, dropped here rather than kept across an await).
+fn second_of<A, B>(either: Either<A, B>) -> Option<B> {
+    match either {
+        Either::First(_) => None,
+        Either::Second(value) => Some(value),
+    }
+}
+
+/// How long the end of an oversized message may take before the calls in flight are
+/// answered without knowing which of them it was for.
+const OVERSIZED_LINE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// Awaits `future`, calling `on_deadline` once if it is still pending after `after`; the
+/// future is never dropped early (a frame half read would be lost).
+async fn until_deadline<F: Future>(
+    future: F,
+    after: Duration,
+    on_deadline: impl FnOnce(),
+) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut deadline = std::pin::pin!(tokio::time::sleep(after));
+    let mut on_deadline = Some(on_deadline);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(value) = future.as_mut().poll(cx) {
+            return Poll::Ready(value);
+        }
+        if on_deadline.is_some() && deadline.as_mut().poll(cx).is_ready() {
+            if let Some(call) = on_deadline.take() {
+                call();
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+pub(super) async fn read_loop<R: AsyncRead + Unpin>(
+    mut lines: LineReader<R>,
+    shared: Arc<ConnShared>,
+    mut closing: watch::Receiver<bool>,
+) {
+    let limit = lines.max();
+    // One wait for the connection's whole life: a fresh one per message would register
+    // and unregister a waiter on the watch channel every time, about a tenth of the
+    // client's own work per request.
+    let mut closed = std::pin::pin!(closing.wait_for(|c| *c));
+    // Whether the calls in flight were failed for the oversized line being skipped.
+    let mut overflow_answered = false;
+    loop {
+        let frame = if lines.is_skipping() {
+            // The rest of an oversized line: its end names the call it answers, but a
+            // server may hold it open. Past a deadline every call in flight is answered.
+            let skip = until_deadline(lines.next_frame(), OVERSIZED_LINE_DEADLINE, || {
+                if !overflow_answered {
+                    warn!(
+                        limit,
+                        "oversized message still not ended; failing calls in flight"
+                    );
+                    shared.fail_all(|| Error::MessageTooLarge {
+                        size: limit + 1,
+                        limit,
+                    });
+                    overflow_answered = true;
+                }
+            });
+            second_of(first_of(closed.as_mut(), skip).await)
+        } else {
+            second_of(first_of(closed.as_mut(), lines.next_frame()).await)
+        };
+        // The connection is closing.
+        let Some(frame) = frame else {
+            break;
+        };
+        match frame {
+            Ok(Some(Frame::TooLong { size, .. })) if std::mem::take(&mut overflow_answered) => {
+                warn!(size, limit, "oversized message skipped");
+            }
+            Ok(Some(frame)) => route(&shared, frame, limit),
+            Ok(None) => {
+                debug!("end of stream");
+                break;
+            }
+            Err(e) => {
+                debug!(error = %e, "read failed");
+                break;
+            }
+        }
+        // One unit of tokio's cooperative budget per message. A burst arrives many
+        // messages to a read, so the socket (tokio's own yield point) is seldom polled:
+        // without this the reader would run until the burst ends, and a subscriber
+        // scheduled on the same worker could not drain its buffer before it overflowed.
+        tokio::task::coop::consume_budget().await;
+    }
+    shared.teardown();
+}
+
+/// Routes one incoming message. Nothing here can fail the connection: anything malformed
+/// is logged and skipped, and a reply that cannot be attributed answers every caller in
+/// flight (one of them will never get its real reply, and we cannot tell which).
+fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
+    let line = match frame {
+        Frame::Line(line) => line,
+        // The rest is skipped by the reader, under a deadline (see `read_loop`).
+        Frame::Overflowing { size } => {
+            debug!(
+                size,
+                limit, "message over the size limit; skipping the rest"
+            );
+            return;
+        }
+        Frame::TooLong { size, tail, .. } => {
+            match recover_id(tail).and_then(|id| shared.take(id).map(|tx| (id, tx))) {
+                Some((id, tx)) => {
+                    warn!(id, size, limit, "oversized reply skipped");
+                    let _ = tx.send(Reply::Failed(Error::MessageTooLarge { size, limit }));
+                }
+                None => {
+                    warn!(
+                        size,
+                        limit, "oversized message skipped; failing calls in flight"
+                    );
+                    shared.fail_all(|| Error::MessageTooLarge { size, limit });
+                }
+            }
+            return;
+        }
+    };
+    let msg: Incoming = match serde_json::from_slice(line) {
+        Ok(m) => m,
+        Err(e) => {
+            // A reply that does not parse (invalid UTF-8 in a string, a truncated line, an
+            // error without `class`) may still name its request: answer that caller now,
+            // or it would wait for a reply that has come and gone.
+            if let Some((id, tx)) =
+                unparsed_reply_id(line).and_then(|id| shared.take(id).map(|tx| (id, tx)))
+            {
+                warn!(id, error = %e, line = %protocol::preview(line), "reply that does not parse answered as a protocol error");
+                let _ = tx.send(Reply::Failed(Error::Protocol {
+                    message: format!("QEMU's reply does not parse: {e}"),
+                }));
+                return;
+            }
+            warn!(error = %e, line = %protocol::preview(line), "malformed message skipped");
+            return;
+        }
+    };
+    if let Some(name) = msg.event {
+        debug!(event = %name, bytes = line.len(), "recv event");
+        if !shared.events.wants(&name) {
+            return;
+        }
+        // `"data": null` means the same as no data.
+        let data = msg.data.filter(|raw| raw.get() != "null");
+        let event = match Event::from_raw(&name, data) {
+            Ok(ev) => ev,
+            Err(e) => {
+                warn!(event = %name, error = %e, "event data does not match the schema; delivered as Other");
+                Event::Other {
+                    name: name.to_string(),
+                    // The raw slice is valid JSON (the whole line parsed), so this parse
+                    // cannot fail; Null is only a formality.
+                    data: data
+                        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                        .unwrap_or(serde_json::Value::Null),
+                }
+            }
+        };
+        let timestamp = msg.timestamp.unwrap_or_default();
+        shared
+            .events
+            .publish(&name, ReceivedEvent { event, timestamp });
+        return;
+    }
+    let reply = match (msg.ret, msg.error) {
+        (Some(ret), _) => Reply::Return(ret),
+        (None, Some(err)) => Reply::Error(err),
+        (None, None) => {
+            if msg.greeting.is_some() {
+                warn!("unexpected second greeting ignored");
+            } else {
+                warn!(line = %protocol::preview(line), "message that is neither reply nor event skipped");
+            }
+            return;
+        }
+    };
+    let Some(raw_id) = msg.id else {
+        let what = match &reply {
+            Reply::Error(e) => format!("{}: {}", e.class, e.desc),
+            _ => "a successful reply".to_owned(),
+        };
+        warn!(reply = %what, "reply without an id; failing calls in flight");
+        shared.fail_all(|| Error::Protocol {
+            message: format!("the server sent a reply without an id ({what}); the outcome of the calls in flight is unknown"),
+        });
+        return;
+    };
+    let Some(id) = protocol::parse_id(raw_id) else {
+        warn!(
+            id = raw_id.get(),
+            "reply with an id that is not ours skipped"
+        );
+        return;
+    };
+    match shared.take(id) {
+        Some(tx) => {
+            debug!(
+                id,
+                bytes = line.len(),
+                ok = matches!(reply, Reply::Return(_)),
+                "recv reply"
+            );
+            let _ = tx.send(reply);
+        }
+        None => debug!(id, "reply for a call nobody awaits any more skipped"),
+    }
+}
+
+/// Finds `"id": N` at the end of an oversized line's tail: QEMU writes the id last in a
+/// successful reply, which is the only kind of message that grows that large.
+/// The request id of a message that did not parse as a message, when it is a reply:
+/// from the JSON when that is well formed (an error object without `class`), else from its
+/// text (invalid UTF-8, a truncated line). Events carry no id, so they never match.
+fn unparsed_reply_id(line: &[u8]) -> Option<u64> {
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(line) {
+        let is_reply = value.get("return").is_some() || value.get("error").is_some();
+        return value
+            .get("id")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|_| is_reply);
+    }
+    let text = String::from_utf8_lossy(line);
+    if !(text.contains("\"return\"") || text.contains("\"error\"")) {
+        return None;
+    }
+    recover_id(text.as_bytes())
+}
+
+fn recover_id(tail: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(tail).ok().or_else(|| {
+        // The tail may start inside a multi-byte character.
+        (1..4).find_map(|skip| std::str::from_utf8(tail.get(skip..)?).ok())
+    })?;
+    let at = text.rfind("\"id\"")?;
+    let rest = text[at + 4..].trim_start().strip_prefix(':')?.trim_start();
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let after = rest[digits..].trim_start();
+    if after.starts_with('}') || after.starts_with(',') {
+        rest[..digits].parse().ok()
+    } else {
+        None
+    }
+}
+
+pub(super) async fn write_loop(
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    mut writer: Writer,
+    shared: Arc<ConnShared>,
+    mut closing: watch::Receiver<bool>,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    // One wait for the whole loop, as in `read_loop`.
+    let mut closed = std::pin::pin!(closing.wait_for(|c| *c));
+    'outer: loop {
+        let Either::Second(first) = first_of(closed.as_mut(), rx.recv()).await else {
+            break;
+        };
+        // No sender left: every handle is gone, so the connection is no longer wanted.
+        let Some(mut msg) = first else { break };
+        // Batch whatever else is already queued into one write.
+        loop {
+            if msg.fds.is_empty() {
+                buf.extend_from_slice(&msg.line);
+            } else {
+                if !buf.is_empty() {
+                    trace!(bytes = buf.len(), "write");
+                    if let Err(e) = writer.write_all(&buf).await {
+                        debug!(error = %e, "write failed");
+                        break 'outer;
+                    }
+                    buf.clear();
+                }
+                trace!(
+                    bytes = msg.line.len(),
+                    fds = msg.fds.len(),
+                    "write with fds"
+                );
+                if let Err(e) = writer.write_with_fds(&msg.line, &msg.fds).await {
+                    debug!(error = %e, "write with fds failed");
+                    break 'outer;
+                }
+                // `msg.fds` drops here: our duplicates close once the kernel holds them.
+            }
+            if buf.len() >= 256 * 1024 {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(next) => msg = next,
+                Err(_) => break,
+            }
+        }
+        if !buf.is_empty() {
+            trace!(bytes = buf.len(), "write");
+            if let Err(e) = writer.write_all(&buf).await {
+                debug!(error = %e, "write failed");
+                break;
+            }
+            buf.clear();
+        }
+    }
+    writer.shutdown().await;
+    shared.teardown();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recover_id;
+
+    #[test]
+    fn recovers_trailing_ids() {
+        assert_eq!(recover_id(b"xxxx], \"id\": 42}"), Some(42));
+        assert_eq!(recover_id(b"xxxx],\"id\":7,\"x\":1}"), Some(7));
+        assert_eq!(recover_id(b"\"id\": \"str\"}"), None);
+        assert_eq!(recover_id(b"no id here"), None);
+    }
+}

@@ -1,0 +1,112 @@
+//! Connecting again: [`Client::reconnect`] and its retrying forms, and closing.
+
+use std::time::Duration;
+
+use tracing::debug;
+
+use super::connection::lock;
+use super::{Client, ConnectionState};
+use crate::error::{Error, Result};
+use crate::transport::Transport;
+
+/// Retry schedule for [`Client::reconnect_with_backoff`] and [`ClientBuilder::connect_with_retry`]:
+/// the delay starts at `initial`, doubles after each failure up to `max`, and gives up after
+/// `attempts` tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay after the first failure.
+    pub initial: Duration,
+    /// Upper bound of the delay.
+    pub max: Duration,
+    /// Total number of tries (at least one is made).
+    pub attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(2),
+            attempts: 20,
+        }
+    }
+}
+
+impl Client {
+    /// Dials the client's endpoint again and negotiates; the old connection, if any, is
+    /// closed first. Event streams of the old connection have ended: subscribe again.
+    pub async fn reconnect(&self) -> Result<()> {
+        let endpoint = self.inner.endpoint.clone().ok_or(Error::NoEndpoint)?;
+        let _life = self.inner.lifecycle.lock().await;
+        self.close_locked().await;
+        self.inner.state.send_replace(ConnectionState::Connecting);
+        let t = self.inner.config.connect_timeout;
+        let dialled = tokio::time::timeout(t, endpoint.dial()).await;
+        let transport = match dialled {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                self.inner.state.send_replace(ConnectionState::Closed);
+                return Err(Error::Io(e));
+            }
+            Err(_) => {
+                self.inner.state.send_replace(ConnectionState::Closed);
+                return Err(Error::Timeout(t));
+            }
+        };
+        self.establish(transport).await
+    }
+
+    /// [`reconnect`](Self::reconnect), retrying with back-off until it succeeds or the
+    /// attempts run out (the last error is returned).
+    pub async fn reconnect_with_backoff(&self, backoff: Backoff) -> Result<()> {
+        let mut delay = backoff.initial;
+        let mut attempt = 1;
+        loop {
+            match self.reconnect().await {
+                Ok(()) => return Ok(()),
+                Err(e @ Error::NoEndpoint) => return Err(e),
+                Err(e) if attempt >= backoff.attempts.max(1) => return Err(e),
+                Err(e) => {
+                    debug!(attempt, error = %e, ?delay, "connect failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(backoff.max);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Replaces the connection with a fresh one over `transport` (for example a new
+    /// connection accepted from QEMU).
+    pub async fn reconnect_with(&self, transport: impl Into<Transport>) -> Result<()> {
+        let _life = self.inner.lifecycle.lock().await;
+        self.close_locked().await;
+        self.inner.state.send_replace(ConnectionState::Connecting);
+        self.establish(transport.into()).await
+    }
+
+    /// Closes the connection: waiting callers get [`Error::Disconnected`], event streams
+    /// end, and the state becomes [`ConnectionState::Closed`]. The handle stays usable for
+    /// a reconnect.
+    pub async fn close(&self) {
+        let _life = self.inner.lifecycle.lock().await;
+        self.close_locked().await;
+    }
+
+    pub(super) async fn close_locked(&self) {
+        let conn = lock(&self.inner.conn).take();
+        let Some(conn) = conn else {
+            self.inner.state.send_replace(ConnectionState::Closed);
+            return;
+        };
+        self.inner
+            .state
+            .send_replace(ConnectionState::Disconnecting);
+        conn.shared.teardown();
+        let tasks = std::mem::take(&mut *lock(&conn.tasks));
+        for t in tasks {
+            let _ = t.await;
+        }
+        self.inner.state.send_replace(ConnectionState::Closed);
+    }
+}
