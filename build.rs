@@ -8,6 +8,10 @@
 //!
 //! The QAPI modules that have a cargo feature of their own are those the crate's `full`
 //! feature lists in Cargo.toml: the one list of them.
+//!
+//! With the feature `agent` (`storage-daemon`) the guest agent's (storage daemon's)
+//! bindings are generated too, from the release list in `schema/qga`
+//! (`schema/storage-daemon`), every QAPI module of them: `qga*.rs` (`qsd*.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +28,19 @@ fn env_path(name: &str) -> Option<std::ffi::OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
 }
 
-/// The schema files to generate from, oldest release first.
+/// The schema files of the release list `folder/releases`, oldest release first.
+fn release_list(folder: &Path) -> Vec<PathBuf> {
+    let list = folder.join("releases");
+    println!("cargo:rerun-if-changed={}", list.display());
+    let text = std::fs::read_to_string(&list)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", list.display()));
+    qemu_qmp_codegen::releases::parse_list(&text)
+        .into_iter()
+        .map(|file| folder.join(file))
+        .collect()
+}
+
+/// The schema files to generate the QMP bindings from, oldest release first.
 fn schemas() -> Vec<PathBuf> {
     if let Some(list) = env_path("QMP_SCHEMAS") {
         return std::env::split_paths(&list).collect();
@@ -32,14 +48,38 @@ fn schemas() -> Vec<PathBuf> {
     if let Some(one) = env_path("QMP_SCHEMA") {
         return vec![PathBuf::from(one)];
     }
-    let list = Path::new("schema/releases");
-    println!("cargo:rerun-if-changed={}", list.display());
-    let text = std::fs::read_to_string(list)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", list.display()));
-    qemu_qmp_codegen::releases::parse_list(&text)
-        .into_iter()
-        .map(|file| Path::new("schema").join(file))
-        .collect()
+    release_list(Path::new("schema"))
+}
+
+/// Generates the bindings of a second schema (every QAPI module of it) into `OUT_DIR`,
+/// as the module `api_path` of the crate, when the crate feature `feature` is on.
+fn generate_second_api(
+    feature: &str,
+    folder: &str,
+    api_path: &str,
+    executor: &str,
+    file_prefix: &str,
+) {
+    if !feature_enabled(feature) {
+        return;
+    }
+    let schemas = release_list(Path::new(folder));
+    let generation = qemu_qmp_codegen::rust::Builder::releases(&schemas)
+        .unstable(feature_enabled("unstable"))
+        .dynamic(feature_enabled("dynamic"))
+        .api_module(api_path, executor, file_prefix)
+        .generate();
+    match generation {
+        Ok(generation) => {
+            for input in &generation.inputs {
+                println!("cargo:rerun-if-changed={}", input.display());
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            panic!("cannot generate the bindings of feature `{feature}` from {schemas:?}");
+        }
+    }
 }
 
 fn main() {
@@ -72,6 +112,20 @@ fn main() {
     for input in &generation.inputs {
         println!("cargo:rerun-if-changed={}", input.display());
     }
+    generate_second_api(
+        "agent",
+        "schema/qga",
+        "crate::agent::api",
+        "crate::agent::Executor",
+        "qga",
+    );
+    generate_second_api(
+        "storage-daemon",
+        "schema/storage-daemon",
+        "crate::storage_daemon::api",
+        "crate::call::Executor",
+        "qsd",
+    );
     if std::env::var_os("QMP_CODEGEN_TIMING").is_some() {
         println!(
             "cargo:warning=generated the bindings from {schemas:?} in {:.3} s",

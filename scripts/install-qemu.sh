@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real QEMUs the tests and the tour talk to. Idempotent: a second run does nothing.
-#   - QEMU 10.0 (qemu-system-x86_64 on PATH) from Debian bookworm-backports;
+#   - QEMU 10.0 (qemu-system-x86_64 on PATH) from Debian bookworm-backports, with its
+#     qemu-storage-daemon, qemu-img (qemu-utils) and the guest agent qemu-ga
+#     (qemu-guest-agent, run on the host by the agent tests: no VM needed);
 #   - QEMU 7.2 unpacked into target/qemu-7.2 (bookworm's own packages, not installed system-wide,
 #     so both releases live side by side). Run it with QMP_QEMU72_DIR to choose the folder.
 set -euo pipefail
@@ -42,6 +44,21 @@ SRC
     -t bookworm-backports qemu-system-x86 >/dev/null
 fi
 qemu-system-x86_64 --version | head -n 1
+
+# The guest agent in /usr/sbin (not always on PATH), and qemu-img.
+qemu_ga=/usr/sbin/qemu-ga
+have_tools10() {
+  [ -x "$qemu_ga" ] && "$qemu_ga" --version | grep -q 'Agent 10\.' &&
+    command -v qemu-img >/dev/null 2>&1 && qemu-img --version | grep -q 'version 10\.'
+}
+if ! have_tools10; then
+  apt_update_once
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends \
+    -t bookworm-backports qemu-guest-agent qemu-utils >/dev/null
+fi
+"$qemu_ga" --version | head -n 1
+qemu-img --version | head -n 1
+command -v qemu-storage-daemon >/dev/null || { echo "qemu-storage-daemon missing (qemu-system-common)" >&2; exit 1; }
 
 if [ ! -x "$qemu72_dir/usr/bin/qemu-system-x86_64" ]; then
   apt_update_once

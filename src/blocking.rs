@@ -35,19 +35,19 @@ pub struct BlockingClient {
 /// handle. A multi-thread runtime with one worker would do the same, but costs every
 /// user's build tokio's `rt-multi-thread` feature.
 #[derive(Debug)]
-struct Driver {
+pub(crate) struct Driver {
     handle: Handle,
     /// Dropped with the last client handle, which ends the driving thread.
     _stop: oneshot::Sender<()>,
 }
 
 impl Driver {
-    fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+    pub(crate) fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
         self.handle.block_on(fut)
     }
 }
 
-fn runtime() -> Result<Arc<Driver>> {
+pub(crate) fn runtime() -> Result<Arc<Driver>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -23,6 +23,10 @@ pub trait Command: Serialize + Send {
     /// [`Releases::NONE`](crate::describe::Releases::NONE) for commands the bindings do
     /// not know. Documentation and a hint: the running QEMU's schema is the truth.
     const RELEASES: crate::describe::Releases = crate::describe::Releases::NONE;
+    /// Whether the server answers a successful execution. False only for the few commands
+    /// whose schema says `success-response: false` (the guest agent's `guest-shutdown` and
+    /// `guest-suspend-*`): their success is the server going quiet or away.
+    const SUCCESS_RESPONSE: bool = true;
 
     /// [`Command::RELEASES`].
     fn releases() -> crate::describe::Releases {

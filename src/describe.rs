@@ -3,27 +3,49 @@
 
 use std::fmt;
 
-/// A set of the QEMU releases the bindings know ([`crate::api::RELEASES`]): where a
-/// command, event or type exists. A fact for documentation and hints: the running QEMU's
-/// own schema is what says what it offers (distributions backport commands).
+/// A set of the QEMU releases the bindings know ([`crate::api::RELEASES`], or the release
+/// table of the guest agent's or the storage daemon's bindings): where a command, event or
+/// type exists. A fact for documentation and hints: the running QEMU's own schema is what
+/// says what it offers (distributions backport commands).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Releases(u64);
+pub struct Releases {
+    bits: u64,
+    /// The release names the bits stand for, oldest first.
+    labels: &'static [&'static str],
+}
 
 impl Releases {
     /// No release: not a definition of the bindings (a command written by hand).
-    pub const NONE: Releases = Releases(0);
+    pub const NONE: Releases = Releases {
+        bits: 0,
+        labels: &[],
+    };
 
-    /// The set whose bit `i` stands for `RELEASES[i]`.
+    /// The set whose bit `i` stands for `RELEASES[i]` of the QMP bindings.
     pub const fn from_bits(bits: u64) -> Releases {
-        Releases(bits)
+        Releases::from_bits_in(bits, crate::api::RELEASES)
+    }
+
+    /// The set whose bit `i` stands for `labels[i]`: how the bindings of a second schema
+    /// (the guest agent's) name their own releases.
+    pub const fn from_bits_in(bits: u64, labels: &'static [&'static str]) -> Releases {
+        if bits == 0 {
+            return Releases::NONE;
+        }
+        Releases { bits, labels }
     }
 
     /// The bits, the oldest release lowest.
     pub const fn bits(self) -> u64 {
-        self.0
+        self.bits
     }
 
-    /// Every known release.
+    /// The release names the bits stand for, oldest first.
+    pub const fn labels(self) -> &'static [&'static str] {
+        self.labels
+    }
+
+    /// Every known release of the QMP bindings.
     pub fn all() -> Releases {
         Releases::from_bits(
             1u64.checked_shl(crate::api::RELEASES.len() as u32)
@@ -40,15 +62,15 @@ impl Releases {
 
     /// Whether the set is empty.
     pub const fn is_empty(self) -> bool {
-        self.0 == 0
+        self.bits == 0
     }
 
     /// The releases in the set, oldest first.
     pub fn iter(self) -> impl Iterator<Item = &'static str> {
-        crate::api::RELEASES
+        self.labels
             .iter()
             .enumerate()
-            .filter(move |(i, _)| *i < 64 && self.0 & (1 << i) != 0)
+            .filter(move |(i, _)| *i < 64 && self.bits & (1 << i) != 0)
             .map(|(_, r)| *r)
     }
 }

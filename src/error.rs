@@ -60,6 +60,13 @@ pub enum Error {
     FdPassingUnsupported,
     /// `reconnect` was called on a client that has no address to dial again.
     NoEndpoint,
+    /// The guest agent did not answer a sync (`guest-sync-delimited`) in time, so the
+    /// command was not sent (retrying it is safe). Usually the agent is not running in the
+    /// guest, or the guest is paused or still booting.
+    AgentUnresponsive {
+        /// How long the sync waited.
+        waited: Duration,
+    },
     /// The connected QEMU does not offer this command: its `query-qmp-schema`, fetched
     /// with [`Client::schema`](crate::Client::schema), has no command of that name, so the
     /// call was not sent. Typed calls are checked once the schema of the connection is
@@ -107,6 +114,12 @@ impl fmt::Display for Error {
             }
             Error::NoEndpoint => f.write_str(
                 "this client has no endpoint to reconnect to (it was built from a stream)",
+            ),
+            Error::AgentUnresponsive { waited } => write!(
+                f,
+                "the guest agent did not answer guest-sync-delimited within {waited:?}, so \
+                 the command was not sent: is qemu-ga running in the guest (and the guest \
+                 running, not paused)?"
             ),
             Error::NotOffered { command, known_in } => {
                 write!(

@@ -31,6 +31,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "agent")]
+pub mod agent;
 #[allow(
     deprecated,
     clippy::all,
@@ -53,6 +55,8 @@ pub mod fake;
 pub mod protocol;
 #[cfg(qmp_introspect)]
 pub mod schema;
+#[cfg(feature = "storage-daemon")]
+pub mod storage_daemon;
 #[doc(hidden)]
 pub mod support;
 pub mod testing;

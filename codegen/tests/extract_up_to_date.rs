@@ -1,5 +1,6 @@
 //! The doc-free extracts: each checked-in `schema/qemu-RELEASE.json` (7.2, 10.0, 10.2) is
-//! what the CLI writes for that release's QMP schema today, and an extract has the same model as its source, for every
+//! what the CLI writes for that release's QMP schema today (and `schema/qga/...`,
+//! `schema/storage-daemon/...` for the guest agent's and the storage daemon's), and an extract has the same model as its source, for every
 //! schema QEMU ships (QMP, guest agent, storage daemon) in all three releases.
 //!
 //! Models are compared through their dumps (QEMU's test format), without the doc blocks
@@ -14,14 +15,24 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The command that writes the checked-in extract of `release` (`qemu-10.0`), run from
-/// the workspace root.
-fn regenerate(release: &str) -> String {
+/// The command that writes the checked-in extract `checked_in` (`schema/qemu-10.0.json`)
+/// of `schema` in `release`'s tree (`qemu-10.0`), run from the workspace root.
+fn regenerate(release: &str, schema: &str, checked_in: &str) -> String {
     format!(
         "cargo run -q -p qemu-qmp-codegen -- extract \
-         ../shared/qapi/{release}/qapi/qapi-schema.json -o schema/{release}.json"
+         ../shared/qapi/{release}/{schema} -o {checked_in}"
     )
 }
+
+/// Each schema with checked-in extracts, and the folder (of the workspace) they sit in.
+const CHECKED_IN: [(&str, &str); 3] = [
+    ("qapi/qapi-schema.json", "schema"),
+    ("qga/qapi-schema.json", "schema/qga"),
+    (
+        "storage-daemon/qapi/qapi-schema.json",
+        "schema/storage-daemon",
+    ),
+];
 
 const RELEASES: [&str; 3] = ["qemu-7.2", "qemu-10.0", "qemu-10.2"];
 
@@ -75,9 +86,12 @@ fn checked_in_extracts_are_what_the_cli_writes() {
     let Some(shared) = shared_dir() else { return };
     let mut stale = Vec::new();
     for release in RELEASES {
-        if let Err(why) = check_extract_is_fresh(&shared, release) {
-            println!("{why}");
-            stale.push(release);
+        for (schema, folder) in CHECKED_IN {
+            let checked_in = format!("{folder}/{release}.json");
+            if let Err(why) = check_extract_is_fresh(&shared, release, schema, &checked_in) {
+                println!("{why}");
+                stale.push(checked_in);
+            }
         }
     }
     assert!(
@@ -86,12 +100,18 @@ fn checked_in_extracts_are_what_the_cli_writes() {
     );
 }
 
-/// Whether `schema/RELEASE.json` is what the CLI writes for that release's QMP schema
-/// today (and the CLI writes what [`extract::extract`] does); `Err` says how not.
-fn check_extract_is_fresh(shared: &Path, release: &str) -> Result<(), String> {
+/// Whether the extract `checked_in` (`schema/RELEASE.json`) is what the CLI writes for
+/// that release's `schema` today (and the CLI writes what [`extract::extract`] does);
+/// `Err` says how not.
+fn check_extract_is_fresh(
+    shared: &Path,
+    release: &str,
+    schema: &str,
+    checked_in_name: &str,
+) -> Result<(), String> {
     let release_dir = shared.join("qapi").join(release);
-    let source = release_dir.join("qapi/qapi-schema.json");
-    let checked_in = workspace_root().join(format!("schema/{release}.json"));
+    let source = release_dir.join(schema);
+    let checked_in = workspace_root().join(checked_in_name);
 
     let out_dir = tempfile::tempdir().unwrap();
     let written = out_dir.path().join(format!("{release}.json"));
@@ -111,11 +131,7 @@ fn check_extract_is_fresh(shared: &Path, release: &str) -> Result<(), String> {
 
     // The CLI is a thin layer over the library: same bytes, same origin.
     let parsed = parse_file(&source, ParseOptions::default()).unwrap();
-    let from_library = extract::extract(
-        &parsed,
-        &source,
-        &origin(&release_dir, "qapi/qapi-schema.json"),
-    );
+    let from_library = extract::extract(&parsed, &source, &origin(&release_dir, schema));
     assert!(
         from_library.as_bytes() == fresh,
         "the CLI and extract::extract disagree\n{}",
@@ -133,7 +149,7 @@ fn check_extract_is_fresh(shared: &Path, release: &str) -> Result<(), String> {
                 &String::from_utf8_lossy(&current),
                 &String::from_utf8_lossy(&fresh)
             ),
-            regenerate(release),
+            regenerate(release, schema, checked_in_name),
         ));
     }
     println!(
@@ -239,19 +255,19 @@ fn checked_in_extracts_have_the_model_of_their_source() {
     let Some(shared) = shared_dir() else { return };
     let mut failed = Vec::new();
     for release in RELEASES {
-        let source = shared
-            .join("qapi")
-            .join(release)
-            .join("qapi/qapi-schema.json");
-        let checked_in = workspace_root().join(format!("schema/{release}.json"));
-        match same_model(&source, &checked_in) {
-            Ok(summary) => println!("schema/{release}.json: same model as its source ({summary})"),
-            Err(why) => {
-                println!(
-                    "schema/{release}.json: {why}\nRegenerate it with:\n    {}",
-                    regenerate(release)
-                );
-                failed.push(release);
+        for (schema, folder) in CHECKED_IN {
+            let source = shared.join("qapi").join(release).join(schema);
+            let name = format!("{folder}/{release}.json");
+            let checked_in = workspace_root().join(&name);
+            match same_model(&source, &checked_in) {
+                Ok(summary) => println!("{name}: same model as its source ({summary})"),
+                Err(why) => {
+                    println!(
+                        "{name}: {why}\nRegenerate it with:\n    {}",
+                        regenerate(release, schema, &name)
+                    );
+                    failed.push(name);
+                }
             }
         }
     }

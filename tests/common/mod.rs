@@ -168,3 +168,29 @@ impl FakeQmp {
         let _ = self.writer.shutdown().await;
     }
 }
+
+/// A builder for the guest agent (`qemu-ga`, run on the host without a VM), or `None`
+/// (test skipped) when it is missing.
+pub fn qemu_ga() -> Option<qemu_qmp::testing::QemuGaBuilder> {
+    match qemu_qmp::testing::find_qemu_ga() {
+        Some(bin) => Some(qemu_qmp::testing::QemuGaBuilder::new(bin)),
+        None => {
+            missing("qemu-ga (Debian's qemu-guest-agent)");
+            None
+        }
+    }
+}
+
+/// A builder for `qemu-storage-daemon` and the path of `qemu-img`, or `None` (test
+/// skipped) when either is missing.
+pub fn storage_daemon() -> Option<(qemu_qmp::testing::StorageDaemonBuilder, PathBuf)> {
+    let Some(daemon) = qemu_qmp::testing::find_storage_daemon() else {
+        missing("qemu-storage-daemon");
+        return None;
+    };
+    let Some(img) = qemu_qmp::testing::find_qemu_img() else {
+        missing("qemu-img (Debian's qemu-utils)");
+        return None;
+    };
+    Some((qemu_qmp::testing::StorageDaemonBuilder::new(daemon), img))
+}

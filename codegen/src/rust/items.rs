@@ -546,7 +546,11 @@ pub(super) fn struct_type(
     };
     let (attrs, doc, facts) = match owner {
         Some(event) => {
-            let summary = format!(" The data of the event [`{}`](crate::Event).", event.name);
+            let event_enum = match &em.options.api_path {
+                Some(path) => format!("{path}::Event"),
+                None => "crate::Event".to_string(),
+            };
+            let summary = format!(" The data of the event [`{}`]({event_enum}).", event.name);
             (
                 quote!(#[doc = #summary]),
                 event.doc.as_ref(),
@@ -1083,6 +1087,15 @@ pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Comma
     } else {
         quote!()
     };
+    // Only the commands that answer nothing on success say so (the guest agent's
+    // `guest-shutdown`): the trait's default is that a reply comes.
+    let no_reply = if c.success_response {
+        quote!()
+    } else {
+        quote!(
+            const SUCCESS_RESPONSE: bool = false;
+        )
+    };
     quote! {
         #definition
         impl crate::Command for #name {
@@ -1090,6 +1103,7 @@ pub(super) fn command(em: &Emitter<'_>, id: EntityId, entity: &Entity, c: &Comma
             const ALLOW_OOB: bool = #allow_oob;
             const RELEASES: crate::describe::Releases = #releases;
             type Returns = #returns;
+            #no_reply
             #decode_override
         }
         #oob
@@ -1117,7 +1131,13 @@ fn releases_const(em: &Emitter<'_>, name: &str) -> TokenStream {
     let bits = em
         .item_facts(name)
         .map_or(em.facts.all().bits(), |f| f.present.bits());
-    quote!(crate::describe::Releases::from_bits(#bits))
+    match &em.options.api_path {
+        Some(path) => {
+            let table = super::path_tokens(&format!("{path}::RELEASES"));
+            quote!(crate::describe::Releases::from_bits_in(#bits, #table))
+        }
+        None => quote!(crate::describe::Releases::from_bits(#bits)),
+    }
 }
 
 /// A parameter taking a field's value (`impl Into<String>` for strings) and the
@@ -1443,6 +1463,7 @@ fn event_kind_enum(kinds: &[(Ident, String, bool)]) -> TokenStream {
 
 /// The `Commands` extension trait: a typed method per command, for every executor.
 pub(super) fn commands_trait(em: &Emitter<'_>) -> TokenStream {
+    let executor = super::path_tokens(&em.options.executor);
     let mut ns = Namespace::new();
     let mut methods = Vec::new();
     for (id, entity) in em.schema.iter() {
@@ -1493,10 +1514,10 @@ pub(super) fn commands_trait(em: &Emitter<'_>) -> TokenStream {
         /// client, the blocking client, test doubles). Required arguments are parameters;
         /// optional ones are set on the returned [`Call`](crate::call::Call) before it is
         /// awaited (or waited for).
-        pub trait Commands: crate::call::Executor {
+        pub trait Commands: #executor {
             #(#methods)*
         }
-        impl<T: crate::call::Executor + ?::std::marker::Sized> Commands for T {}
+        impl<T: #executor + ?::std::marker::Sized> Commands for T {}
     }
 }
 
