@@ -2,8 +2,10 @@
 //! `qemu-ga` rarely shows on cue (sync replies in pieces, a 0xFF inside data, garbage
 //! replies, late replies, an agent restarting mid-call, a caller that gives up).
 //!
-//! The peer is deliberately small (a few lines of the agent's wire protocol); it is to be
-//! replaced by the library's fake server once that can play an agent.
+//! The peer is deliberately small (a few lines of the agent's wire protocol) and reads
+//! and writes by hand, for what needs control of single writes and of the moment a
+//! request arrives; `agent_fake.rs` plays the same faults with the library's fake server
+//! in agent mode, scripted with the agent's types.
 
 mod common;
 

@@ -126,6 +126,8 @@ struct Options {
     allow_unscripted: bool,
     events_before_negotiation: Vec<(String, Value)>,
     in_band_queue: usize,
+    /// Plays QEMU's guest agent instead of a QMP monitor.
+    guest_agent: bool,
 }
 
 /// Options for a [`FakeQmp`]: the greeting, the output form and protocol behaviour.
@@ -162,6 +164,7 @@ impl Default for FakeQmpBuilder {
                 allow_unscripted: false,
                 events_before_negotiation: Vec::new(),
                 in_band_queue: serve::QEMU_IN_BAND_QUEUE,
+                guest_agent: false,
             },
             replay: None,
         }
@@ -255,6 +258,20 @@ impl FakeQmpBuilder {
     /// with `oob` negotiated; without it, one at a time).
     pub fn in_band_queue(mut self, requests: usize) -> Self {
         self.options.in_band_queue = requests.max(1);
+        self
+    }
+
+    /// Plays QEMU's guest agent (`qemu-ga`) instead of a QMP monitor: no greeting and no
+    /// negotiation, one command at a time, no out-of-band execution; the byte 0xFF resets
+    /// the reader (answered with a parse error, as the agent answers it), and
+    /// `guest-sync-delimited` / `guest-sync` are answered as the agent answers them (the
+    /// former after a 0xFF) unless a rule scripts them otherwise, as for faults in the
+    /// sync. Commands are scripted as usual, with the agent's types
+    /// (`qemu_qmp::agent::api`, feature `agent`).
+    pub fn guest_agent(mut self) -> Self {
+        self.options.guest_agent = true;
+        self.options.in_band_queue = 1;
+        self.greeting_override = Some(GreetingScript::Silent);
         self
     }
 
@@ -745,6 +762,17 @@ impl<C: Command + DeserializeOwned> Rule<'_, C> {
     /// Sends the bytes `reply` makes from the request's id (JSON; `Null` when it had
     /// none) instead of an answer: a hand-written reply that still names its request.
     pub fn raw_with(self, reply: impl Fn(&Value) -> Vec<u8> + Send + Sync + 'static) {
+        self.spec.finish(
+            self.fake,
+            Action::RawWith(Arc::new(move |request: &Received| {
+                reply(request.id.as_ref().unwrap_or(&Value::Null))
+            })),
+        );
+    }
+
+    /// Sends the bytes `reply` makes from the whole request (its id and arguments)
+    /// instead of an answer.
+    pub fn raw_from(self, reply: impl Fn(&Received) -> Vec<u8> + Send + Sync + 'static) {
         self.spec
             .finish(self.fake, Action::RawWith(Arc::new(reply)));
     }
@@ -817,8 +845,9 @@ impl RawRule<'_> {
         self.spec.finish(self.fake, Action::Raw(bytes.into()));
     }
 
-    /// Sends the bytes `reply` makes from the request's id instead of an answer.
-    pub fn raw_with(self, reply: impl Fn(&Value) -> Vec<u8> + Send + Sync + 'static) {
+    /// Sends the bytes `reply` makes from the whole request (its id and arguments)
+    /// instead of an answer.
+    pub fn raw_from(self, reply: impl Fn(&Received) -> Vec<u8> + Send + Sync + 'static) {
         self.spec
             .finish(self.fake, Action::RawWith(Arc::new(reply)));
     }

@@ -25,12 +25,12 @@ pub(super) enum Action {
     NoReply,
     Close,
     Raw(Vec<u8>),
-    /// Bytes made from the request's id (`Null` when it had none).
+    /// Bytes made from the request.
     RawWith(RawReply),
 }
 
-/// Makes the bytes of a hand-written reply from the request's id.
-pub(super) type RawReply = Arc<dyn Fn(&Value) -> Vec<u8> + Send + Sync>;
+/// Makes the bytes of a hand-written reply from the request.
+pub(super) type RawReply = Arc<dyn Fn(&super::Received) -> Vec<u8> + Send + Sync>;
 
 /// An event to send after an answer.
 #[derive(Clone, Debug)]

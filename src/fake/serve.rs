@@ -22,6 +22,36 @@ use crate::transport::{Halves, Transport};
 /// In-band requests QEMU queues per monitor (with `oob` on) before it stops reading.
 pub(super) const QEMU_IN_BAND_QUEUE: usize = 8;
 
+/// The byte the guest agent's sync protocol marks a fresh start with.
+const AGENT_DELIMITER: u8 = 0xFF;
+
+fn strip_delimiters(mut line: &[u8]) -> &[u8] {
+    while let Some(rest) = line.strip_prefix(&[AGENT_DELIMITER]) {
+        line = rest;
+    }
+    line
+}
+
+/// The agent's own answer to its sync commands: `guest-sync-delimited` writes 0xFF before
+/// the reply; both return the id they were given.
+fn agent_sync(ctx: &Context, command: &str, arguments: &Value) -> Option<Response> {
+    if !ctx.shared.options.guest_agent {
+        return None;
+    }
+    let id = arguments.get("id").cloned().unwrap_or(Value::Null);
+    let reply = serde_json::to_vec(&json!({ "return": id })).unwrap_or_default();
+    let bytes = match command {
+        "guest-sync-delimited" => [&[AGENT_DELIMITER][..], &reply, b"\n"].concat(),
+        "guest-sync" => [&reply[..], b"\n"].concat(),
+        _ => return None,
+    };
+    Some(Response::new(
+        Duration::ZERO,
+        Action::Raw(bytes),
+        Vec::new(),
+    ))
+}
+
 /// What the writer task sends.
 pub(super) enum Out {
     Bytes(Vec<u8>),
@@ -112,6 +142,10 @@ pub(super) async fn serve(shared: Arc<Shared>, transport: Transport) {
         tx,
         connection,
     };
+    let agent = shared.options.guest_agent;
+    if agent {
+        negotiated.store(true, Ordering::Release);
+    }
     match &shared.options.greeting {
         GreetingScript::Standard(greeting) => ctx.send(&greeting_message(greeting)),
         GreetingScript::Raw(bytes) => {
@@ -135,8 +169,11 @@ async fn read_requests<R: tokio::io::AsyncRead + Unpin>(
     negotiated: &AtomicBool,
 ) {
     let mut oob = false;
-    // Created at negotiation: its size depends on whether `oob` was enabled.
-    let mut in_band: Option<mpsc::Sender<(ParsedRequest, Received)>> = None;
+    let agent = ctx.shared.options.guest_agent;
+    // Created at negotiation: its size depends on whether `oob` was enabled. The agent
+    // negotiates nothing.
+    let mut in_band: Option<mpsc::Sender<(ParsedRequest, Received)>> =
+        agent.then(|| start_in_band(ctx.clone(), 1));
     loop {
         // As QEMU does, a connection whose in-band queue is full is not read at all until
         // a slot frees: the client sees back-pressure (even its out-of-band requests wait
@@ -156,7 +193,21 @@ async fn read_requests<R: tokio::io::AsyncRead + Unpin>(
         if ctx.tx.is_closed() {
             return;
         }
-        let request = match parse_request(&line) {
+        let mut line = line.as_slice();
+        if agent && line.first() == Some(&AGENT_DELIMITER) {
+            // The agent's reader resets at 0xFF and reports the byte as a parse error,
+            // which the client's sync discards.
+            line = strip_delimiters(line);
+            ctx.send(&error_message(
+                &ErrorClass::GenericError,
+                "JSON parse error: a stray 0xFF byte (reader reset)",
+                None,
+            ));
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+        }
+        let request = match parse_request(line) {
             Ok(r) => r,
             Err(bad) => {
                 ctx.send(&error_message(
@@ -301,6 +352,7 @@ async fn handle(ctx: &Context, request: ParsedRequest, received: Received) {
     let arguments = &received.arguments;
     let response = lock(&ctx.shared.script).answer(&request.command, arguments);
     let id = request.id.as_ref();
+    let response = response.or_else(|| agent_sync(ctx, &request.command, arguments));
     let Some(response) = response else {
         ctx.send(&error_message(
             &ErrorClass::CommandNotFound,
@@ -344,7 +396,7 @@ async fn handle(ctx: &Context, request: ParsedRequest, received: Received) {
             let _ = ctx.tx.send(Out::Bytes(bytes));
         }
         Action::RawWith(make) => {
-            let _ = ctx.tx.send(Out::Bytes(make(id.unwrap_or(&Value::Null))));
+            let _ = ctx.tx.send(Out::Bytes(make(&received)));
         }
     }
     for event in recorded_events {
