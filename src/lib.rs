@@ -52,6 +52,7 @@ pub mod error;
 pub mod events;
 #[cfg(feature = "fake")]
 pub mod fake;
+pub mod notify;
 pub mod protocol;
 #[cfg(qmp_introspect)]
 pub mod schema;

@@ -154,7 +154,7 @@ impl Drop for PendingGuard {
 }
 
 /// Which of two futures finished first.
-enum Either<A, B> {
+pub(crate) enum Either<A, B> {
     First(A),
     Second(B),
 }
@@ -162,7 +162,7 @@ enum Either<A, B> {
 /// Waits for whichever of `first` and `second` finishes first, polling `first` first (a
 /// closing connection wins over more input). `tokio::select!` does this too, but its macro
 /// crate would put syn on every user's build path.
-async fn first_of<A: Future, B: Future>(
+pub(crate) async fn first_of<A: Future, B: Future>(
     mut first: Pin<&mut A>,
     second: B,
 ) -> Either<A::Output, B::Output> {

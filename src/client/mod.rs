@@ -39,7 +39,7 @@ use crate::protocol::{self, Greeting};
 use crate::transport::Endpoint;
 
 mod connect;
-mod connection;
+pub(crate) mod connection;
 mod reconnect;
 mod response;
 
@@ -78,6 +78,20 @@ struct Inner {
     lifecycle: tokio::sync::Mutex<()>,
     /// The event subscribers, across connections.
     events: Arc<Hub>,
+    /// The VM status and job trackers, started by their first user.
+    trackers: crate::notify::Trackers,
+}
+
+/// A handle that does not keep the connection alive: background trackers hold one, so
+/// dropping the user's last handle still ends everything.
+#[derive(Clone)]
+pub(crate) struct WeakClient(std::sync::Weak<Inner>);
+
+impl WeakClient {
+    /// The client, if a handle to it is still held somewhere.
+    pub(crate) fn upgrade(&self) -> Option<Client> {
+        self.0.upgrade().map(|inner| Client { inner })
+    }
 }
 
 impl Drop for Inner {
@@ -123,8 +137,18 @@ impl Client {
                 next_id: AtomicU64::new(1),
                 lifecycle: tokio::sync::Mutex::new(()),
                 events: Arc::new(Hub::default()),
+                trackers: Default::default(),
             }),
         }
+    }
+
+    /// A handle that does not keep the client alive.
+    pub(crate) fn downgrade(&self) -> WeakClient {
+        WeakClient(Arc::downgrade(&self.inner))
+    }
+
+    pub(crate) fn trackers(&self) -> &crate::notify::Trackers {
+        &self.inner.trackers
     }
 
     /// The current connection state.

@@ -1,0 +1,29 @@
+//! What the VM and its jobs are doing, kept current from events: no socket of its own,
+//! only the client's calls and subscriptions.
+//!
+//! - [`Client::vm_status`]: a [`watch`](tokio::sync::watch) of the VM's run state, read
+//!   with `query-status` when a connection comes up and after every event that changes
+//!   it (or a gap in the events).
+//! - [`Client::jobs`]: every job QEMU runs, from `query-jobs` and the job events, with
+//!   progress and errors; [`Job::wait`] resolves when one concludes.
+//! - Commands whose effect is an event, without the race of subscribing after sending:
+//!   [`Client::execute_until`], [`Client::device_del_and_wait`],
+//!   [`Client::system_powerdown_and_wait`] and [`Client::migrate_and_wait`].
+//!
+//! A tracker is started by its first user and lives as long as the client: it holds no
+//! handle that would keep the connection open, and it follows the client across
+//! reconnects.
+
+mod until;
+#[cfg(feature = "run-state")]
+mod vm;
+
+#[cfg(feature = "run-state")]
+pub use vm::VmStatus;
+
+/// The trackers a client has started.
+#[derive(Default)]
+pub(crate) struct Trackers {
+    #[cfg(feature = "run-state")]
+    vm: std::sync::OnceLock<tokio::sync::watch::Receiver<VmStatus>>,
+}
