@@ -142,3 +142,115 @@ async fn migrate_resolves_when_the_migration_completes() {
     assert_eq!(status, MigrationStatus::Completed);
     assert!(target.metadata().unwrap().len() > 0);
 }
+
+/// Two null-co nodes of `size` bytes, `src` and `dst`, for block jobs between them.
+async fn null_nodes(client: &Client, size: u64) {
+    for name in ["src", "dst"] {
+        client
+            .execute_raw(
+                "blockdev-add",
+                Some(json!({"driver": "null-co", "node-name": name, "size": size})),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_block_job_is_tracked_to_completion_with_its_progress() {
+    let Some((_qemu, client)) = common::start(Client::builder()).await else {
+        return;
+    };
+    let jobs = client.jobs();
+    null_nodes(&client, 64 << 20).await;
+    let mut job = jobs.job("backup0");
+    // 64 MiB at 64 MiB/s: about a second, many progress reads.
+    client
+        .execute_raw(
+            "blockdev-backup",
+            Some(
+                json!({"job-id": "backup0", "device": "src", "target": "dst",
+                        "sync": "full", "speed": 64u64 << 20}),
+            ),
+        )
+        .await
+        .unwrap();
+    let mut updates = Vec::new();
+    while let Some(progress) = within(20, job.next_progress()).await {
+        updates.push(progress);
+    }
+    assert_eq!(
+        within(5, job.wait()).await,
+        qemu_qmp::notify::JobOutcome::Completed
+    );
+    let moving: Vec<_> = updates
+        .windows(2)
+        .filter(|w| w[1].current > w[0].current)
+        .collect();
+    assert!(
+        moving.len() >= 2,
+        "at least two progress updates: {updates:?}"
+    );
+    let last = updates.last().unwrap();
+    assert_eq!(last.current, last.total);
+    assert_eq!(last.total, 64 << 20);
+    let seen = jobs.get("backup0").unwrap();
+    assert_eq!(seen.kind, qemu_qmp::api::JobType::Backup);
+    println!("backup0: {} progress updates", updates.len());
+}
+
+#[tokio::test]
+async fn cancelled_and_failed_jobs_say_so() {
+    let Some((qemu, client)) = common::start(Client::builder()).await else {
+        return;
+    };
+    let jobs = client.jobs();
+    null_nodes(&client, 1 << 30).await;
+    // Slow enough to be cancelled while it runs.
+    client
+        .execute_raw(
+            "blockdev-backup",
+            Some(json!({"job-id": "slow", "device": "src", "target": "dst",
+                        "sync": "full", "speed": 1u64 << 20})),
+        )
+        .await
+        .unwrap();
+    let mut slow = jobs.job("slow");
+    within(10, async {
+        while slow.current().is_none_or(|j| j.progress.current == 0) {
+            slow.next_progress().await;
+        }
+    })
+    .await;
+    client
+        .execute_raw("block-job-cancel", Some(json!({"device": "slow"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        within(10, slow.wait()).await,
+        qemu_qmp::notify::JobOutcome::Cancelled
+    );
+
+    // A job that fails: creating an image in a folder that does not exist. Such jobs
+    // wait to be dismissed, so QEMU's error message is there to read.
+    let missing = qemu.dir().join("no/such/folder/disk.img");
+    client
+        .execute_raw(
+            "blockdev-create",
+            Some(json!({"job-id": "create0",
+                        "options": {"driver": "file", "filename": missing, "size": 1048576}})),
+        )
+        .await
+        .unwrap();
+    match within(10, jobs.job("create0").wait()).await {
+        qemu_qmp::notify::JobOutcome::Failed(message) => {
+            assert!(!message.is_empty());
+            println!("create0 failed: {message}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    client
+        .execute_raw("job-dismiss", Some(json!({"id": "create0"})))
+        .await
+        .unwrap();
+}

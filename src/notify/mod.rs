@@ -5,7 +5,7 @@
 //!   with `query-status` when a connection comes up and after every event that changes
 //!   it (or a gap in the events).
 //! - [`Client::jobs`]: every job QEMU runs, from `query-jobs` and the job events, with
-//!   progress and errors; [`Job::wait`] resolves when one concludes.
+//!   progress and errors; [`TrackedJob::wait`] resolves when one concludes.
 //! - Commands whose effect is an event, without the race of subscribing after sending:
 //!   [`Client::execute_until`], [`Client::device_del_and_wait`],
 //!   [`Client::system_powerdown_and_wait`] and [`Client::migrate_and_wait`].
@@ -14,10 +14,14 @@
 //! handle that would keep the connection open, and it follows the client across
 //! reconnects.
 
+#[cfg(all(feature = "job", feature = "block-core"))]
+mod jobs;
 mod until;
 #[cfg(feature = "run-state")]
 mod vm;
 
+#[cfg(all(feature = "job", feature = "block-core"))]
+pub use jobs::{Job, JobOutcome, JobProgress, Jobs, TrackedJob, POLL};
 #[cfg(feature = "run-state")]
 pub use vm::VmStatus;
 
@@ -26,4 +30,6 @@ pub use vm::VmStatus;
 pub(crate) struct Trackers {
     #[cfg(feature = "run-state")]
     vm: std::sync::OnceLock<tokio::sync::watch::Receiver<VmStatus>>,
+    #[cfg(all(feature = "job", feature = "block-core"))]
+    jobs: std::sync::OnceLock<tokio::sync::watch::Receiver<jobs::Snapshot>>,
 }
