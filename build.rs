@@ -109,6 +109,12 @@ fn main() {
     if generation.modules.iter().any(|m| m == "introspect") {
         println!("cargo:rustc-cfg=qmp_introspect");
     }
+    // The same for the notifiers, which read run-state, job, qdev and migration types:
+    // `qmp_module = "NAME"` for each module generated (its feature on, and in the schema).
+    println!("cargo::rustc-check-cfg=cfg(qmp_module, values(any()))");
+    for module in &generation.modules {
+        println!("cargo:rustc-cfg=qmp_module=\"{module}\"");
+    }
     for input in &generation.inputs {
         println!("cargo:rerun-if-changed={}", input.display());
     }

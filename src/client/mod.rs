@@ -78,7 +78,9 @@ struct Inner {
     lifecycle: tokio::sync::Mutex<()>,
     /// The event subscribers, across connections.
     events: Arc<Hub>,
-    /// The VM status and job trackers, started by their first user.
+    /// The VM status and job trackers, started by their first user. A schema without
+    /// the modules they read (a guest agent's as the main API) has none to start.
+    #[cfg_attr(not(qmp_module = "run-state"), allow(dead_code))]
     trackers: crate::notify::Trackers,
 }
 
@@ -147,6 +149,7 @@ impl Client {
         WeakClient(Arc::downgrade(&self.inner))
     }
 
+    #[cfg_attr(not(qmp_module = "run-state"), allow(dead_code))]
     pub(crate) fn trackers(&self) -> &crate::notify::Trackers {
         &self.inner.trackers
     }

@@ -14,22 +14,22 @@
 //! handle that would keep the connection open, and it follows the client across
 //! reconnects.
 
-#[cfg(all(feature = "job", feature = "block-core"))]
+#[cfg(all(qmp_module = "job", qmp_module = "block-core"))]
 mod jobs;
 mod until;
-#[cfg(feature = "run-state")]
+#[cfg(qmp_module = "run-state")]
 mod vm;
 
-#[cfg(all(feature = "job", feature = "block-core"))]
+#[cfg(all(qmp_module = "job", qmp_module = "block-core"))]
 pub use jobs::{Job, JobOutcome, JobProgress, Jobs, TrackedJob, POLL};
-#[cfg(feature = "run-state")]
+#[cfg(qmp_module = "run-state")]
 pub use vm::VmStatus;
 
 /// The trackers a client has started.
 #[derive(Default)]
 pub(crate) struct Trackers {
-    #[cfg(feature = "run-state")]
+    #[cfg(qmp_module = "run-state")]
     vm: std::sync::OnceLock<tokio::sync::watch::Receiver<VmStatus>>,
-    #[cfg(all(feature = "job", feature = "block-core"))]
+    #[cfg(all(qmp_module = "job", qmp_module = "block-core"))]
     jobs: std::sync::OnceLock<tokio::sync::watch::Receiver<jobs::Snapshot>>,
 }

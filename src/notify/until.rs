@@ -76,7 +76,7 @@ impl Client {
     /// `device_del` of device `id`, resolved when QEMU reports it gone (DEVICE_DELETED
     /// naming it): unplugging may need the guest's cooperation, so the reply alone does
     /// not mean the device is gone.
-    #[cfg(feature = "qdev")]
+    #[cfg(qmp_module = "qdev")]
     pub async fn device_del_and_wait(&self, id: &str, timeout: Duration) -> Result<ReceivedEvent> {
         let (_, deleted) = self
             .execute_until(
@@ -91,7 +91,7 @@ impl Client {
 
     /// `system_powerdown` (the ACPI power button), resolved when the guest has shut down
     /// (SHUTDOWN). A guest that ignores the button makes this time out.
-    #[cfg(feature = "run-state")]
+    #[cfg(qmp_module = "run-state")]
     pub async fn system_powerdown_and_wait(&self, timeout: Duration) -> Result<ReceivedEvent> {
         let (_, shutdown) = self
             .execute_until(
@@ -106,7 +106,7 @@ impl Client {
 
     /// `migrate` with `arguments`, resolved when the migration ends: `Ok` with the final
     /// status (`completed`, `failed` or `cancelled`) from the MIGRATION events.
-    #[cfg(feature = "migration")]
+    #[cfg(qmp_module = "migration")]
     pub async fn migrate_and_wait(
         &self,
         arguments: crate::api::Migrate,
