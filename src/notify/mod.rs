@@ -1,14 +1,14 @@
 //! What the VM and its jobs are doing, kept current from events: no socket of its own,
 //! only the client's calls and subscriptions.
 //!
-//! - [`Client::vm_status`]: a [`watch`](tokio::sync::watch) of the VM's run state, read
+//! - [`Client::vm_status`](crate::Client::vm_status): a [`watch`](tokio::sync::watch) of the VM's run state, read
 //!   with `query-status` when a connection comes up and after every event that changes
 //!   it (or a gap in the events).
-//! - [`Client::jobs`]: every job QEMU runs, from `query-jobs` and the job events, with
-//!   progress and errors; [`TrackedJob::wait`] resolves when one concludes.
+//! - [`Client::jobs`](crate::Client::jobs): every job QEMU runs, from `query-jobs` and the job events, with
+//!   progress and errors; [`TrackedJob::wait`](jobs::TrackedJob::wait) resolves when one concludes.
 //! - Commands whose effect is an event, without the race of subscribing after sending:
-//!   [`Client::execute_until`], [`Client::device_del_and_wait`],
-//!   [`Client::system_powerdown_and_wait`] and [`Client::migrate_and_wait`].
+//!   [`Client::execute_until`](crate::Client::execute_until), [`Client::device_del_and_wait`](crate::Client::device_del_and_wait),
+//!   [`Client::system_powerdown_and_wait`](crate::Client::system_powerdown_and_wait) and [`Client::migrate_and_wait`](crate::Client::migrate_and_wait).
 //!
 //! A tracker is started by its first user and lives as long as the client: it holds no
 //! handle that would keep the connection open, and it follows the client across
