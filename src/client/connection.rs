@@ -34,6 +34,13 @@ pub(super) struct ConnShared {
     pub(super) client: Weak<Inner>,
 }
 
+/// The pending table's capacity kept once it is empty again.
+const PENDING_KEEP: usize = 32;
+
+/// The writer's batch buffer kept between batches: small steady batches take no
+/// allocation, and a burst's large buffer is not kept for the connection's idle life.
+const WRITE_KEEP: usize = 1024;
+
 pub(super) struct Pending {
     pub(super) map: HashMap<u64, oneshot::Sender<Reply>, BuildHasherDefault<IdHasher>>,
     pub(super) closed: bool,
@@ -89,7 +96,14 @@ impl ConnShared {
     }
 
     pub(super) fn take(&self, id: u64) -> Option<oneshot::Sender<Reply>> {
-        lock(&self.pending).map.remove(&id)
+        let mut p = lock(&self.pending);
+        let tx = p.map.remove(&id);
+        // A burst's table is given back once the burst is over rather than kept for the
+        // connection's idle life; a few calls at a time never grow it this far.
+        if p.map.is_empty() && p.map.capacity() > PENDING_KEEP {
+            p.map.shrink_to_fit();
+        }
+        tx
     }
 
     /// Answers every waiting caller with an error made by `err`.
@@ -229,19 +243,25 @@ pub(super) async fn read_loop<R: AsyncRead + Unpin>(
         let frame = if lines.is_skipping() {
             // The rest of an oversized line: its end names the call it answers, but a
             // server may hold it open. Past a deadline every call in flight is answered.
-            let skip = until_deadline(lines.next_frame(), OVERSIZED_LINE_DEADLINE, || {
-                if !overflow_answered {
-                    warn!(
-                        limit,
-                        "oversized message still not ended; failing calls in flight"
-                    );
-                    shared.fail_all(|| Error::MessageTooLarge {
-                        size: limit + 1,
-                        limit,
-                    });
-                    overflow_answered = true;
-                }
-            });
+            // Boxed: this rare path's timer would otherwise make every connection's
+            // reader task larger.
+            let skip = Box::pin(until_deadline(
+                lines.next_frame(),
+                OVERSIZED_LINE_DEADLINE,
+                || {
+                    if !overflow_answered {
+                        warn!(
+                            limit,
+                            "oversized message still not ended; failing calls in flight"
+                        );
+                        shared.fail_all(|| Error::MessageTooLarge {
+                            size: limit + 1,
+                            limit,
+                        });
+                        overflow_answered = true;
+                    }
+                },
+            ));
             second_of(first_of(closed.as_mut(), skip).await)
         } else {
             second_of(first_of(closed.as_mut(), lines.next_frame()).await)
@@ -454,7 +474,7 @@ pub(super) async fn write_loop(
     shared: Arc<ConnShared>,
     mut closing: watch::Receiver<bool>,
 ) {
-    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut buf: Vec<u8> = Vec::new();
     // One wait for the whole loop, as in `read_loop`.
     let mut closed = std::pin::pin!(closing.wait_for(|c| *c));
     'outer: loop {
@@ -481,7 +501,9 @@ pub(super) async fn write_loop(
                     fds = msg.fds.len(),
                     "write with fds"
                 );
-                if let Err(e) = writer.write_with_fds(&msg.line, &msg.fds).await {
+                // Boxed, as the reader's rare path is: its readiness wait would make every
+                // connection's writer task larger.
+                if let Err(e) = Box::pin(writer.write_with_fds(&msg.line, &msg.fds)).await {
                     debug!(error = %e, "write with fds failed");
                     break 'outer;
                 }
@@ -502,6 +524,9 @@ pub(super) async fn write_loop(
                 break;
             }
             buf.clear();
+        }
+        if buf.capacity() > WRITE_KEEP {
+            buf = Vec::new();
         }
     }
     writer.shutdown().await;
