@@ -313,7 +313,7 @@ fn main() {
     let quick = std::env::var("QMP_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
     let enforce = std::env::var_os("QMP_BENCH_ENFORCE").is_some();
     let counts: &[usize] = if quick { &[100] } else { &[1_000, 10_000] };
-    let (requests, replies, rounds) = if quick { (1_000, 8, 1) } else { (5_000, 64, 3) };
+    let (requests, replies, rounds) = if quick { (1_000, 8, 1) } else { (5_000, 64, 4) };
     let mut failures = Vec::new();
 
     // The child inherits the raised limit (and raises its own too).
@@ -397,18 +397,38 @@ fn main() {
         let (mut idle_large, mut fresh_large) = (0f64, 0f64);
         let mut peak_growth = 0isize;
         let mut after_growth = 0isize;
-        for _ in 0..rounds {
-            // Alternating, so a neighbour's build slows both alike.
+        for round in 0..rounds {
+            // Alternating, so a neighbour's build slows both alike, and which goes first
+            // changes from round to round.
+            let order = if round % 2 == 0 {
+                [(&idle, true), (&fresh, false)]
+            } else {
+                [(&fresh, false), (&idle, true)]
+            };
             settle().await;
             let at_rest = live_heap();
-            idle_rate = idle_rate.max(busy(&idle, requests).await);
-            fresh_rate = fresh_rate.max(busy(&fresh, requests).await);
-            settle().await;
-            let at_rest_again = live_heap();
-            PEAK.store(at_rest_again, Ordering::Relaxed);
-            idle_large = idle_large.max(large(&idle, replies).await);
-            peak_growth = peak_growth.max(PEAK.load(Ordering::Relaxed) - at_rest_again);
-            fresh_large = fresh_large.max(large(&fresh, replies).await);
+            for (client, sat_idle) in order {
+                let rate = busy(client, requests).await;
+                let best = if sat_idle {
+                    &mut idle_rate
+                } else {
+                    &mut fresh_rate
+                };
+                *best = best.max(rate);
+            }
+            for (client, sat_idle) in order {
+                settle().await;
+                let at_rest_again = live_heap();
+                PEAK.store(at_rest_again, Ordering::Relaxed);
+                let rate = large(client, replies).await;
+                peak_growth = peak_growth.max(PEAK.load(Ordering::Relaxed) - at_rest_again);
+                let best = if sat_idle {
+                    &mut idle_large
+                } else {
+                    &mut fresh_large
+                };
+                *best = best.max(rate);
+            }
             settle().await;
             after_growth = after_growth.max(live_heap() - at_rest);
         }
