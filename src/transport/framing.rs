@@ -11,10 +11,11 @@
 //! instead of unbounded memory use.
 //!
 //! An idle stream holds no read buffer: a client may keep thousands of connections that
-//! mostly wait. The buffer is allocated small when bytes come, doubled after each read
-//! that fills it (large messages and bursts take few reads), and released as soon as a
-//! read finds nothing to read; a message gathered over several reads keeps its bytes
-//! meanwhile, and the gathering buffer gives back what a large message made it take.
+//! mostly wait. The buffer is allocated when bytes come, at a size that follows the
+//! traffic (small at first, doubled after each read that fills it, so large messages and
+//! bursts take few reads), and released as soon as a read finds nothing to read; a
+//! message gathered over several reads keeps its bytes meanwhile, and the gathering
+//! buffer gives back what a large message made it take.
 
 use std::future::poll_fn;
 use std::io;
@@ -37,6 +38,10 @@ const SMALL_READ: usize = 4 * 1024;
 
 /// The most the read buffer grows to: past it a larger buffer saves little per read.
 const LARGE_READ: usize = 64 * 1024;
+
+/// How many reads in a row must use under a quarter of the read buffer before it halves:
+/// traffic that comes in bursts keeps its size between them.
+const SHRINK_AFTER: u8 = 8;
 
 /// What the gathering buffer may keep while the stream is idle: enough for the messages
 /// of a busy connection to take no allocation, little enough to keep idle ones cheap.
@@ -72,6 +77,10 @@ pub struct LineReader<R> {
     /// Bytes read from `inner`; `buf[pos..filled]` are not consumed yet. Empty (no
     /// allocation) while `inner` has nothing to read; see [`LineReader::fill`].
     buf: Vec<u8>,
+    /// The size of the next buffer allocated.
+    size: usize,
+    /// Reads in a row that used under a quarter of the buffer.
+    underused: u8,
     pos: usize,
     filled: usize,
     line: Vec<u8>,
@@ -86,6 +95,8 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         LineReader {
             inner,
             buf: Vec::new(),
+            size: SMALL_READ,
+            underused: 0,
             pos: 0,
             filled: 0,
             line: Vec::new(),
@@ -215,20 +226,21 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Reads what is available into the buffer, all of whose bytes were consumed: how
     /// many (0 at end of stream).
     ///
-    /// The buffer only exists while bytes come. It is allocated small, doubled (up to
-    /// `LARGE_READ`) after a read that filled it, and released whenever `inner` has
-    /// nothing to read: a pending read has registered its wake-up and holds no bytes, so
-    /// the wait costs no memory, and the next wake-up starts small again. The gathering
-    /// buffer, between messages, gives back a large message's size at that point too.
+    /// The buffer only exists while bytes come: it is released whenever `inner` has
+    /// nothing to read (a pending read has registered its wake-up and holds no bytes, so
+    /// the wait costs no memory) and allocated again on the next wake-up. Its size
+    /// follows the traffic: doubled (up to `LARGE_READ`) after a read that filled it, so a
+    /// large message or a burst takes few reads, and halved (down to `SMALL_READ`) after
+    /// `SHRINK_AFTER` reads in a row that used under a quarter of it. The gathering
+    /// buffer, between messages, gives back a large message's size at each wait.
     async fn fill(&mut self) -> io::Result<usize> {
-        let size = self.buf.len();
-        if size > 0 && self.filled == size && size < LARGE_READ {
-            // The last read filled it: more is likely waiting. Nothing in it is unread.
-            self.buf = vec![0; (size * 2).min(LARGE_READ)];
+        if !self.buf.is_empty() && self.buf.len() != self.size {
+            // Resized by the last read; nothing in the buffer is unread.
+            self.buf = vec![0; self.size];
         }
-        poll_fn(|cx| {
+        let read = poll_fn(|cx| {
             if self.buf.is_empty() {
-                self.buf = vec![0; SMALL_READ];
+                self.buf = vec![0; self.size];
             }
             let mut read_buf = ReadBuf::new(&mut self.buf);
             match Pin::new(&mut self.inner).poll_read(cx, &mut read_buf) {
@@ -242,7 +254,21 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 }
             }
         })
-        .await
+        .await?;
+        let len = self.buf.len();
+        if read == len {
+            self.size = (len * 2).min(LARGE_READ);
+            self.underused = 0;
+        } else if read < len / 4 && len > SMALL_READ {
+            self.underused += 1;
+            if self.underused >= SHRINK_AFTER {
+                self.size = (len / 2).max(SMALL_READ);
+                self.underused = 0;
+            }
+        } else {
+            self.underused = 0;
+        }
+        Ok(read)
     }
 }
 
@@ -454,15 +480,24 @@ mod tests {
         go_idle(&mut r);
         assert_eq!(r.buf.capacity(), 0);
         assert!(r.line.capacity() <= LINE_KEEP, "{}", r.line.capacity());
-        // Bytes that come after an idle wait are read into a small buffer again.
-        tokio::io::AsyncWriteExt::write_all(&mut server, b"{\"c\": 3}\n")
-            .await
-            .unwrap();
-        assert_eq!(
-            r.next_frame().await.unwrap(),
-            Some(Frame::Line(b"{\"c\": 3}"))
-        );
-        assert_eq!(r.buf.len(), SMALL_READ);
+        // The size is remembered through waits (a burst often follows a burst), and
+        // halves after reads in a row that use little of it.
+        let mut small_reads = 0;
+        while r.size == LARGE_READ {
+            tokio::io::AsyncWriteExt::write_all(&mut server, b"{\"c\": 3}\n")
+                .await
+                .unwrap();
+            assert_eq!(
+                r.next_frame().await.unwrap(),
+                Some(Frame::Line(b"{\"c\": 3}"))
+            );
+            assert_eq!(r.buf.len(), LARGE_READ);
+            go_idle(&mut r);
+            assert_eq!(r.buf.capacity(), 0);
+            small_reads += 1;
+            assert!(small_reads <= SHRINK_AFTER, "the buffer never shrinks");
+        }
+        assert_eq!(r.size, LARGE_READ / 2);
     }
 
     /// Passes reads on, noting the size of each buffer offered and whether the read had
@@ -486,9 +521,8 @@ mod tests {
     }
 
     /// A pretty-printed message larger than the first read buffer, arriving in pieces
-    /// with waits between them, is gathered whole: the read buffer grows within a piece,
-    /// is released at each wait and starts small again after it, and the lines gathered
-    /// so far survive.
+    /// with waits between them, is gathered whole: the read buffer grows, the lines
+    /// gathered so far survive each wait, and no buffer is left once the stream is idle.
     #[tokio::test]
     async fn a_pretty_message_is_gathered_across_growth_and_waits() {
         let members: Vec<String> = (0..400)
@@ -533,15 +567,11 @@ mod tests {
             reads.iter().filter(|(_, waited)| *waited).count() >= 3,
             "{reads:?}"
         );
+        assert_eq!(reads[0].0, SMALL_READ, "{reads:?}");
         assert!(
             reads.iter().any(|&(size, _)| size > SMALL_READ),
             "{reads:?}"
         );
-        for pair in reads.windows(2) {
-            if pair[0].1 {
-                assert_eq!(pair[1].0, SMALL_READ, "not small after a wait: {reads:?}");
-            }
-        }
         let _server = feeder.await.unwrap();
         go_idle(&mut r);
         assert_eq!(r.buf.capacity(), 0);
