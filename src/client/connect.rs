@@ -220,6 +220,7 @@ impl Client {
             pending: Mutex::new(Pending {
                 map: HashMap::default(),
                 closed: false,
+                peak: 0,
             }),
             events: hub.clone(),
             conn_id: id,

@@ -34,9 +34,17 @@ pub(super) struct ConnShared {
     pub(super) client: Weak<Inner>,
 }
 
+/// The pending table's capacity always kept: what a few calls at a time need.
+const PENDING_KEEP: usize = 32;
+
+/// The most the writer allocates for a batch up front (it grows past that as needed).
+const BATCH_RESERVE: usize = 16 * 1024;
+
 pub(super) struct Pending {
     pub(super) map: HashMap<u64, oneshot::Sender<Reply>, BuildHasherDefault<IdHasher>>,
     pub(super) closed: bool,
+    /// The most calls in flight since the table was last empty.
+    pub(super) peak: usize,
 }
 
 /// Our ids are sequential integers we chose ourselves, so SipHash's protection against
@@ -85,11 +93,23 @@ impl ConnShared {
             return Err(Error::Disconnected);
         }
         p.map.insert(id, tx);
+        p.peak = p.peak.max(p.map.len());
         Ok(rx)
     }
 
     pub(super) fn take(&self, id: u64) -> Option<oneshot::Sender<Reply>> {
-        lock(&self.pending).map.remove(&id)
+        let mut p = lock(&self.pending);
+        let tx = p.map.remove(&id);
+        // A burst's table is given back once the calls in flight are far fewer than it
+        // was sized for, rather than kept for the connection's idle life. Steady
+        // pipelining empties the table between waves of about the same size: it is kept.
+        if p.map.is_empty() {
+            if p.map.capacity() > PENDING_KEEP.max(4 * p.peak) {
+                p.map.shrink_to_fit();
+            }
+            p.peak = 0;
+        }
+        tx
     }
 
     /// Answers every waiting caller with an error made by `err`.
@@ -229,19 +249,25 @@ pub(super) async fn read_loop<R: AsyncRead + Unpin>(
         let frame = if lines.is_skipping() {
             // The rest of an oversized line: its end names the call it answers, but a
             // server may hold it open. Past a deadline every call in flight is answered.
-            let skip = until_deadline(lines.next_frame(), OVERSIZED_LINE_DEADLINE, || {
-                if !overflow_answered {
-                    warn!(
-                        limit,
-                        "oversized message still not ended; failing calls in flight"
-                    );
-                    shared.fail_all(|| Error::MessageTooLarge {
-                        size: limit + 1,
-                        limit,
-                    });
-                    overflow_answered = true;
-                }
-            });
+            // Boxed: this rare path's timer would otherwise make every connection's
+            // reader task larger.
+            let skip = Box::pin(until_deadline(
+                lines.next_frame(),
+                OVERSIZED_LINE_DEADLINE,
+                || {
+                    if !overflow_answered {
+                        warn!(
+                            limit,
+                            "oversized message still not ended; failing calls in flight"
+                        );
+                        shared.fail_all(|| Error::MessageTooLarge {
+                            size: limit + 1,
+                            limit,
+                        });
+                        overflow_answered = true;
+                    }
+                },
+            ));
             second_of(first_of(closed.as_mut(), skip).await)
         } else {
             second_of(first_of(closed.as_mut(), lines.next_frame()).await)
@@ -454,7 +480,10 @@ pub(super) async fn write_loop(
     shared: Arc<ConnShared>,
     mut closing: watch::Receiver<bool>,
 ) {
-    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    // The batch buffer lives for one batch, so an idle connection holds none. It is
+    // allocated at the last batch's size at once rather than grown request by request,
+    // and a request alone in the queue is written from its own line, with no batch.
+    let mut last_batch = 0;
     // One wait for the whole loop, as in `read_loop`.
     let mut closed = std::pin::pin!(closing.wait_for(|c| *c));
     'outer: loop {
@@ -463,9 +492,26 @@ pub(super) async fn write_loop(
         };
         // No sender left: every handle is gone, so the connection is no longer wanted.
         let Some(mut msg) = first else { break };
+        let mut buf: Vec<u8> = Vec::new();
         // Batch whatever else is already queued into one write.
         loop {
+            let next = if buf.len() < 256 * 1024 {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
             if msg.fds.is_empty() {
+                if buf.is_empty() && next.is_none() {
+                    trace!(bytes = msg.line.len(), "write");
+                    if let Err(e) = writer.write_all(&msg.line).await {
+                        debug!(error = %e, "write failed");
+                        break 'outer;
+                    }
+                    break;
+                }
+                if buf.capacity() == 0 {
+                    buf.reserve(last_batch.min(BATCH_RESERVE).max(2 * msg.line.len()));
+                }
                 buf.extend_from_slice(&msg.line);
             } else {
                 if !buf.is_empty() {
@@ -481,18 +527,17 @@ pub(super) async fn write_loop(
                     fds = msg.fds.len(),
                     "write with fds"
                 );
-                if let Err(e) = writer.write_with_fds(&msg.line, &msg.fds).await {
+                // Boxed, as the reader's rare path is: its readiness wait would make every
+                // connection's writer task larger.
+                if let Err(e) = Box::pin(writer.write_with_fds(&msg.line, &msg.fds)).await {
                     debug!(error = %e, "write with fds failed");
                     break 'outer;
                 }
                 // `msg.fds` drops here: our duplicates close once the kernel holds them.
             }
-            if buf.len() >= 256 * 1024 {
-                break;
-            }
-            match rx.try_recv() {
-                Ok(next) => msg = next,
-                Err(_) => break,
+            match next {
+                Some(next) => msg = next,
+                None => break,
             }
         }
         if !buf.is_empty() {
@@ -501,7 +546,7 @@ pub(super) async fn write_loop(
                 debug!(error = %e, "write failed");
                 break;
             }
-            buf.clear();
+            last_batch = buf.len();
         }
     }
     writer.shutdown().await;

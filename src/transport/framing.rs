@@ -9,10 +9,20 @@
 //! A message longer than the cap is not buffered: its bytes are skipped up to the next
 //! newline, so the stream stays in step and the caller gets a typed [`Frame::TooLong`]
 //! instead of unbounded memory use.
+//!
+//! An idle stream holds no read buffer: a client may keep thousands of connections that
+//! mostly wait. The buffer is allocated when bytes come, at a size that follows the
+//! traffic (small at first, doubled after each read that fills it, so large messages and
+//! bursts take few reads), and released as soon as a read finds nothing to read; a
+//! message gathered over several reads keeps its bytes meanwhile, and the gathering
+//! buffer gives back what a large message made it take.
 
+use std::future::poll_fn;
 use std::io;
+use std::pin::Pin;
+use std::task::Poll;
 
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// The default cap on one incoming message: 10 MiB (libvirt's and qemu.qmp's), far above
 /// the largest real reply (`query-qmp-schema` is well under 1 MiB) but a bound all the same.
@@ -21,6 +31,21 @@ pub const DEFAULT_MAX_LINE: usize = 10 * 1024 * 1024;
 /// How many trailing bytes of an oversized line are kept, so that the request id (which
 /// QEMU writes last in a successful reply) can still be recovered.
 const TAIL_KEEP: usize = 64;
+
+/// The read buffer when bytes start coming: a few messages' worth (QMP replies and events
+/// are mostly a few hundred bytes).
+const SMALL_READ: usize = 4 * 1024;
+
+/// The most the read buffer grows to: past it a larger buffer saves little per read.
+const LARGE_READ: usize = 64 * 1024;
+
+/// How many reads in a row must use under a quarter of the read buffer before it halves:
+/// traffic that comes in bursts keeps its size between them.
+const SHRINK_AFTER: u8 = 8;
+
+/// What the gathering buffer may keep while the stream is idle: enough for the messages
+/// of a busy connection to take no allocation, little enough to keep idle ones cheap.
+const LINE_KEEP: usize = 1024;
 
 /// One framed item read from the stream.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,8 +74,13 @@ pub enum Frame<'a> {
 /// Reads newline-terminated lines, each at most `max` bytes.
 pub struct LineReader<R> {
     inner: R,
-    /// Bytes read from `inner`; `buf[pos..filled]` are not consumed yet.
-    buf: Box<[u8]>,
+    /// Bytes read from `inner`; `buf[pos..filled]` are not consumed yet. Empty (no
+    /// allocation) while `inner` has nothing to read; see [`LineReader::fill`].
+    buf: Vec<u8>,
+    /// The size of the next buffer allocated.
+    size: usize,
+    /// Reads in a row that used under a quarter of the buffer.
+    underused: u8,
     pos: usize,
     filled: usize,
     line: Vec<u8>,
@@ -64,7 +94,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     pub fn new(inner: R, max: usize) -> Self {
         LineReader {
             inner,
-            buf: vec![0; 64 * 1024].into_boxed_slice(),
+            buf: Vec::new(),
+            size: SMALL_READ,
+            underused: 0,
             pos: 0,
             filled: 0,
             line: Vec::new(),
@@ -102,8 +134,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             let mut saw_eof = false;
             loop {
                 if self.pos == self.filled {
-                    self.filled =
-                        crate::transport::stream::read(&mut self.inner, &mut self.buf).await?;
+                    self.filled = self.fill().await?;
                     self.pos = 0;
                 }
                 let avail = &self.buf[self.pos..self.filled];
@@ -190,6 +221,54 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             }
             return Ok(Some(Frame::Line(&self.line)));
         }
+    }
+
+    /// Reads what is available into the buffer, all of whose bytes were consumed: how
+    /// many (0 at end of stream).
+    ///
+    /// The buffer only exists while bytes come: it is released whenever `inner` has
+    /// nothing to read (a pending read has registered its wake-up and holds no bytes, so
+    /// the wait costs no memory) and allocated again on the next wake-up. Its size
+    /// follows the traffic: doubled (up to `LARGE_READ`) after a read that filled it, so a
+    /// large message or a burst takes few reads, and halved (down to `SMALL_READ`) after
+    /// `SHRINK_AFTER` reads in a row that used under a quarter of it. The gathering
+    /// buffer, between messages, gives back a large message's size at each wait.
+    async fn fill(&mut self) -> io::Result<usize> {
+        if !self.buf.is_empty() && self.buf.len() != self.size {
+            // Resized by the last read; nothing in the buffer is unread.
+            self.buf = vec![0; self.size];
+        }
+        let read = poll_fn(|cx| {
+            if self.buf.is_empty() {
+                self.buf = vec![0; self.size];
+            }
+            let mut read_buf = ReadBuf::new(&mut self.buf);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut read_buf) {
+                Poll::Ready(read) => Poll::Ready(read.map(|()| read_buf.filled().len())),
+                Poll::Pending => {
+                    self.buf = Vec::new();
+                    if self.line.is_empty() && self.line.capacity() > LINE_KEEP {
+                        self.line = Vec::new();
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+        .await?;
+        let len = self.buf.len();
+        if read == len {
+            self.size = (len * 2).min(LARGE_READ);
+            self.underused = 0;
+        } else if read < len / 4 && len > SMALL_READ {
+            self.underused += 1;
+            if self.underused >= SHRINK_AFTER {
+                self.size = (len / 2).max(SMALL_READ);
+                self.underused = 0;
+            }
+        } else {
+            self.underused = 0;
+        }
+        Ok(read)
     }
 }
 
@@ -359,6 +438,161 @@ mod tests {
                 "{\r\n    \"c\": 3\r\n}".replace("\r\n", "\n")
             ]
         );
+    }
+
+    /// Polls for the next frame once, as a reader task does before it waits: with
+    /// nothing to read, the reader gives its buffers back.
+    fn go_idle<R: AsyncRead + Unpin>(r: &mut LineReader<R>) {
+        use futures::FutureExt;
+        assert!(
+            r.next_frame().now_or_never().is_none(),
+            "a frame was waiting"
+        );
+    }
+
+    /// A message many times the first read buffer's size frames whole, the buffer grows
+    /// for it (to its largest, as the message keeps filling it), and once the stream goes
+    /// idle the reader holds no read buffer and only a small gathering buffer.
+    #[tokio::test]
+    async fn the_read_buffer_grows_for_a_large_message_and_goes_when_idle() {
+        let big = format!("{{\"return\": \"{}\", \"id\": 1}}", "x".repeat(200 * 1024));
+        let (mut server, client) = tokio::io::duplex(512 * 1024);
+        let mut r = LineReader::new(client, DEFAULT_MAX_LINE);
+        assert_eq!(r.buf.capacity(), 0, "a buffer before anything came");
+        let input = format!("{{\"a\": 1}}\r\n{big}\r\n{{\"b\": 2}}\r\n");
+        tokio::io::AsyncWriteExt::write_all(&mut server, input.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(
+            r.next_frame().await.unwrap(),
+            Some(Frame::Line(b"{\"a\": 1}"))
+        );
+        assert_eq!(r.buf.len(), SMALL_READ);
+        assert_eq!(
+            r.next_frame().await.unwrap(),
+            Some(Frame::Line(big.as_bytes()))
+        );
+        assert_eq!(r.buf.len(), LARGE_READ);
+        assert_eq!(
+            r.next_frame().await.unwrap(),
+            Some(Frame::Line(b"{\"b\": 2}"))
+        );
+        go_idle(&mut r);
+        assert_eq!(r.buf.capacity(), 0);
+        assert!(r.line.capacity() <= LINE_KEEP, "{}", r.line.capacity());
+        // The size is remembered through waits (a burst often follows a burst), and
+        // halves after reads in a row that use little of it.
+        let mut small_reads = 0;
+        while r.size == LARGE_READ {
+            tokio::io::AsyncWriteExt::write_all(&mut server, b"{\"c\": 3}\n")
+                .await
+                .unwrap();
+            assert_eq!(
+                r.next_frame().await.unwrap(),
+                Some(Frame::Line(b"{\"c\": 3}"))
+            );
+            assert_eq!(r.buf.len(), LARGE_READ);
+            go_idle(&mut r);
+            assert_eq!(r.buf.capacity(), 0);
+            small_reads += 1;
+            assert!(small_reads <= SHRINK_AFTER, "the buffer never shrinks");
+        }
+        assert_eq!(r.size, LARGE_READ / 2);
+    }
+
+    /// Passes reads on, noting the size of each buffer offered and whether the read had
+    /// to wait.
+    struct Noting<R> {
+        inner: R,
+        reads: Vec<(usize, bool)>,
+    }
+
+    impl<R: AsyncRead + Unpin> AsyncRead for Noting<R> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let offered = buf.remaining();
+            let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+            self.reads.push((offered, read.is_pending()));
+            read
+        }
+    }
+
+    /// A pretty-printed message larger than the first read buffer, arriving in pieces
+    /// with waits between them, is gathered whole: the read buffer grows, the lines
+    /// gathered so far survive each wait, and no buffer is left once the stream is idle.
+    #[tokio::test]
+    async fn a_pretty_message_is_gathered_across_growth_and_waits() {
+        let members: Vec<String> = (0..400)
+            .map(|i| format!("        \"member-{i:04}\": \"{}\"", "v".repeat(20)))
+            .collect();
+        let message = format!(
+            "{{\r\n    \"return\": {{\r\n{}\r\n    }},\r\n    \"id\": 7\r\n}}\r\n",
+            members.join(",\r\n")
+        );
+        assert!(message.len() > 4 * SMALL_READ);
+        let (mut server, client) = tokio::io::duplex(1024 * 1024);
+        let feeder = tokio::spawn(async move {
+            let bytes = message.into_bytes();
+            // Pieces that end mid-line and mid-string; the reader catches up after each.
+            let mut sent = 0;
+            for cut in [3, 5000, 5001, 9000, 17_000, bytes.len() - 2, bytes.len()] {
+                tokio::io::AsyncWriteExt::write_all(&mut server, &bytes[sent..cut])
+                    .await
+                    .unwrap();
+                sent = cut;
+                for _ in 0..8 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            server
+        });
+        let mut r = LineReader::new(
+            Noting {
+                inner: client,
+                reads: Vec::new(),
+            },
+            DEFAULT_MAX_LINE,
+        );
+        let Some(Frame::Line(line)) = r.next_frame().await.unwrap() else {
+            panic!("no message");
+        };
+        let value: serde_json::Value = serde_json::from_slice(line).unwrap();
+        assert_eq!(value["id"], 7);
+        assert_eq!(value["return"].as_object().map(|m| m.len()), Some(400));
+        let reads = &r.inner.reads;
+        assert!(
+            reads.iter().filter(|(_, waited)| *waited).count() >= 3,
+            "{reads:?}"
+        );
+        assert_eq!(reads[0].0, SMALL_READ, "{reads:?}");
+        assert!(
+            reads.iter().any(|&(size, _)| size > SMALL_READ),
+            "{reads:?}"
+        );
+        let _server = feeder.await.unwrap();
+        go_idle(&mut r);
+        assert_eq!(r.buf.capacity(), 0);
+        assert!(r.line.capacity() <= LINE_KEEP, "{}", r.line.capacity());
+    }
+
+    /// From a reader that has everything at once (no wait ever), a large pretty message
+    /// and the compact lines around it frame as from a socket.
+    #[tokio::test]
+    async fn pretty_and_compact_messages_frame_across_buffer_growth() {
+        let filler = "y".repeat(3 * SMALL_READ);
+        let input = format!(
+            "{{\"a\": 1}}\r\n{{\r\n    \"return\": \"{filler}\",\r\n    \"id\": 2\r\n}}\r\n{{\"b\": \"{filler}\"}}\r\n{{\"c\": 3}}\r\n"
+        );
+        let got = frames(input.as_bytes(), DEFAULT_MAX_LINE).await;
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got[0], "{\"a\": 1}");
+        let pretty: serde_json::Value = serde_json::from_str(&got[1]).unwrap();
+        assert_eq!(pretty["return"].as_str().map(str::len), Some(filler.len()));
+        assert_eq!(got[2], format!("{{\"b\": \"{filler}\"}}"));
+        assert_eq!(got[3], "{\"c\": 3}");
     }
 
     #[tokio::test]

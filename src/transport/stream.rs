@@ -38,20 +38,6 @@ pub(crate) async fn shutdown<W: AsyncWrite + Unpin + ?Sized>(writer: &mut W) -> 
     poll_fn(|cx| Pin::new(&mut *writer).poll_shutdown(cx)).await
 }
 
-/// Reads what is available into `buf` (at least one byte, or 0 at end of stream).
-pub(crate) async fn read<R: AsyncRead + Unpin + ?Sized>(
-    reader: &mut R,
-    buf: &mut [u8],
-) -> io::Result<usize> {
-    poll_fn(|cx| {
-        let mut read_buf = ReadBuf::new(buf);
-        Pin::new(&mut *reader)
-            .poll_read(cx, &mut read_buf)
-            .map_ok(|()| read_buf.filled().len())
-    })
-    .await
-}
-
 /// One half of a stream split by [`split`]; both halves lock the stream for the length of
 /// one poll, never across an await.
 pub(crate) struct Half<S>(Arc<Mutex<S>>);
