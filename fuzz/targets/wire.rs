@@ -3,7 +3,7 @@
 //!
 //! Input: an 8-byte header, then the server's byte stream (greeting included).
 //! - byte 0, options: bit 0 ask for `oob`; bit 1 a 250 ms command timeout; bits 2-3 the
-//!   message cap (10 MiB, 256 B, 1 KiB, 64 B); bit 4 drop the first call's future at once;
+//!   message cap (10 MiB, 256 B, 1 KiB, 128 B); bit 4 drop the first call's future at once;
 //!   bit 5 a one-event subscriber buffer.
 //! - byte 1: which calls are made (one bit each, see [`CALLS`]); their ids are 2, 3, ... in
 //!   that order (1 is `qmp_capabilities`), skipping out-of-band calls refused locally.
@@ -167,7 +167,7 @@ impl<'a> Input<'a> {
         Some(Input {
             oob: flags & 1 != 0,
             timeout: (flags & 2 != 0).then_some(COMMAND_TIMEOUT),
-            max: [10 << 20, 256, 1024, 64][usize::from((flags >> 2) & 3)],
+            max: [10 << 20, 256, 1024, 128][usize::from((flags >> 2) & 3)],
             drop_first: flags & 16 != 0,
             lag: flags & 32 != 0,
             calls: header[1],
