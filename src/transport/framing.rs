@@ -151,7 +151,13 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                         *size += chunk.len();
                         keep_tail(&mut self.line, chunk);
                     }
-                    None if self.line.len() + chunk.len() > self.max => {
+                    // The cap excludes the terminator: a `\r` ending what has come so far
+                    // may be the first byte of QEMU's CRLF, so it is not counted yet (it is
+                    // once more of the line follows). Counting it refused a message of
+                    // exactly the cap, as `MessageTooLarge { size: cap, limit: cap }`.
+                    None if self.line.len() + chunk.len() - ends_in_cr(&self.line, chunk)
+                        > self.max =>
+                    {
                         let size = self.line.len() + chunk.len();
                         oversize = Some(size);
                         keep_tail(&mut self.line, chunk);
@@ -270,6 +276,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
         Ok(read)
     }
+}
+
+/// 1 when the bytes read so far of a line (`line`, then `chunk`) end in `\r`, else 0.
+fn ends_in_cr(line: &[u8], chunk: &[u8]) -> usize {
+    let last = chunk.last().or(line.last());
+    usize::from(last == Some(&b'\r'))
 }
 
 /// Whether a line is the first of a pretty-printed message: QEMU writes the opening brace
@@ -602,5 +614,48 @@ mod tests {
             got,
             vec!["12345".to_string(), "too long 6 ..123456".to_string()]
         );
+    }
+
+    /// The cap excludes a CRLF terminator too, however the reads split it (found by the
+    /// `wire` fuzz target: a CRLF-ended message of exactly the cap was refused).
+    #[tokio::test]
+    async fn exact_cap_is_allowed_with_crlf() {
+        let input = b"12345\r\n123456\r\n1234\r5\r\n";
+        let want = vec![
+            "12345".to_string(),
+            "too long 6 ..123456".to_string(),
+            "too long 6 ..1234\r5".to_string(),
+        ];
+        assert_eq!(frames(input, 5).await, want);
+        // A byte a read: the `\r` arrives before anyone knows a `\n` follows.
+        let mut r = LineReader::new(OneByte(input), 5);
+        let mut got = Vec::new();
+        while let Some(f) = r.next_frame().await.unwrap() {
+            got.push(match f {
+                Frame::Line(l) => String::from_utf8_lossy(l).into_owned(),
+                Frame::Overflowing { .. } => continue,
+                Frame::TooLong { size, tail, .. } => {
+                    format!("too long {size} ..{}", String::from_utf8_lossy(tail))
+                }
+            });
+        }
+        assert_eq!(got, want);
+    }
+
+    /// A reader that hands out one byte a read.
+    struct OneByte<'a>(&'a [u8]);
+
+    impl tokio::io::AsyncRead for OneByte<'_> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            if let Some((first, rest)) = self.0.split_first() {
+                buf.put_slice(&[*first]);
+                self.0 = rest;
+            }
+            std::task::Poll::Ready(Ok(()))
+        }
     }
 }
