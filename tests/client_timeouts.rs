@@ -213,3 +213,44 @@ fn blocking_wait_timeout_on_a_stopped_qemu() {
             .running
     );
 }
+
+/// A stopped QEMU stops reading: once the socket's buffer is full the writer task blocks
+/// in a write it cannot finish. Closing (and reconnecting) must not wait for it.
+#[tokio::test]
+async fn closing_does_not_hang_on_a_stopped_qemu_with_a_full_socket() {
+    let Some((qemu, client)) = common::start(ClientBuilder::new()).await else {
+        return;
+    };
+    let stopped = Stopped::stop(&qemu);
+    // Far more than a Unix socket buffers: 16 requests of 1 MiB each.
+    let big = "x".repeat(1 << 20);
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            tokio::spawn(
+                client
+                    .execute_raw(
+                        "human-monitor-command",
+                        Some(serde_json::json!({"command-line": big})),
+                    )
+                    .timeout(Duration::from_secs(30)),
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    common::within(10, client.close()).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "close took {took:?}");
+    assert_eq!(client.state(), qemu_qmp::ConnectionState::Closed);
+    for call in calls {
+        let result = common::within(5, call).await.expect("the call task");
+        assert!(
+            matches!(result, Err(qemu_qmp::Error::Disconnected)),
+            "{result:?}"
+        );
+    }
+    drop(stopped);
+    // QEMU runs again; the handle reconnects.
+    common::within(20, client.reconnect()).await.unwrap();
+    assert!(client.query_status().await.is_ok());
+}

@@ -32,6 +32,9 @@ impl Default for Backoff {
     }
 }
 
+/// How long closing waits for a connection's tasks to stop by themselves.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 impl Client {
     /// Dials the client's endpoint and negotiates: the first connection of a client from
     /// [`ClientBuilder::build`](super::ClientBuilder::build), or a fresh one. The old
@@ -111,8 +114,15 @@ impl Client {
             .send_replace(ConnectionState::Disconnecting);
         conn.shared.teardown();
         let tasks = std::mem::take(&mut *lock(&conn.tasks));
-        for t in tasks {
-            let _ = t.await;
+        for mut task in tasks {
+            // The tasks stop when told, but a writer blocked on the full socket of a
+            // peer that stopped reading (a SIGSTOPped QEMU) cannot hear it: past a grace
+            // period it is aborted, so closing never hangs on the peer.
+            if tokio::time::timeout(CLOSE_GRACE, &mut task).await.is_err() {
+                debug!("a connection task did not stop in time; aborted");
+                task.abort();
+                let _ = task.await;
+            }
         }
         self.inner.state.send_replace(ConnectionState::Closed);
     }
