@@ -87,10 +87,12 @@ struct Inner {
 /// A handle that does not keep the connection alive: background trackers hold one, so
 /// dropping the user's last handle still ends everything.
 #[derive(Clone)]
+#[cfg_attr(not(qmp_module = "run-state"), allow(dead_code))]
 pub(crate) struct WeakClient(std::sync::Weak<Inner>);
 
 impl WeakClient {
     /// The client, if a handle to it is still held somewhere.
+    #[cfg_attr(not(qmp_module = "run-state"), allow(dead_code))]
     pub(crate) fn upgrade(&self) -> Option<Client> {
         self.0.upgrade().map(|inner| Client { inner })
     }
@@ -145,6 +147,7 @@ impl Client {
     }
 
     /// A handle that does not keep the client alive.
+    #[cfg_attr(not(qmp_module = "run-state"), allow(dead_code))]
     pub(crate) fn downgrade(&self) -> WeakClient {
         WeakClient(Arc::downgrade(&self.inner))
     }

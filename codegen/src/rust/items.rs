@@ -1295,13 +1295,29 @@ pub(super) fn event_enum(em: &Emitter<'_>) -> TokenStream {
             }
         }
     }
+    // A schema without events (or without event data) leaves the helpers unused, and
+    // the generated code should compile without warnings for any schema.
+    let uses_support_for_events = if roundtrip_arms.is_empty() {
+        quote!(let _ = data;)
+    } else {
+        quote!(
+            use crate::support;
+        )
+    };
+    let uses_support_for_decode = if kinds.iter().any(|(_, _, has_data)| *has_data) {
+        quote!(
+            use crate::support;
+        )
+    } else {
+        quote!()
+    };
     let dynamic = if em.options.dynamic {
         quote! {
             /// Decodes the `data` of event `name` into its typed value and gives it back as
             /// JSON; the error names the path that failed. For tools that log or check
             /// events without naming their types.
             pub fn decode_event_data(name: &str, data: &str) -> ::std::result::Result<::serde_json::Value, crate::describe::DecodeError> {
-                use crate::support;
+                #uses_support_for_events
                 match name {
                     #(#roundtrip_arms)*
                     _ => ::std::result::Result::Err(crate::describe::DecodeError::unknown_event(name)),
@@ -1345,7 +1361,7 @@ pub(super) fn event_enum(em: &Emitter<'_>) -> TokenStream {
                 name: &str,
                 data: ::std::option::Option<&::serde_json::value::RawValue>,
             ) -> ::serde_json::Result<Event> {
-                use crate::support;
+                #uses_support_for_decode
                 ::std::result::Result::Ok(match name {
                     #(#decode_arms)*
                     _ => Event::Other {
@@ -1602,12 +1618,20 @@ pub(super) fn tables(em: &Emitter<'_>) -> TokenStream {
             },
         });
     }
+    let uses_support_for_returns = if return_arms.is_empty() {
+        quote!(let _ = json;)
+    } else {
+        quote!(
+            use crate::support;
+        )
+    };
+    let uses_support_for_arguments = uses_support_for_returns.clone();
     let dynamic = if em.options.dynamic {
         quote! {
             /// Decodes the `return` value of `command` (JSON text) into its typed return and
             /// gives it back as JSON; the error names the path that failed.
             pub fn decode_return(command: &str, json: &str) -> ::std::result::Result<::serde_json::Value, crate::describe::DecodeError> {
-                use crate::support;
+                #uses_support_for_returns
                 match command {
                     #(#return_arms)*
                     _ => ::std::result::Result::Err(crate::describe::DecodeError::unknown_command(command)),
@@ -1617,7 +1641,7 @@ pub(super) fn tables(em: &Emitter<'_>) -> TokenStream {
             /// Decodes the `arguments` of `command` (JSON text) into its typed arguments and
             /// gives them back as JSON; the error names the path that failed.
             pub fn decode_arguments(command: &str, json: &str) -> ::std::result::Result<::serde_json::Value, crate::describe::DecodeError> {
-                use crate::support;
+                #uses_support_for_arguments
                 match command {
                     #(#argument_arms)*
                     _ => ::std::result::Result::Err(crate::describe::DecodeError::unknown_command(command)),
