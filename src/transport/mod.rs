@@ -35,6 +35,20 @@ impl From<&std::path::Path> for Endpoint {
     }
 }
 
+impl std::str::FromStr for Endpoint {
+    type Err = std::convert::Infallible;
+
+    /// Reads an address as QEMU's `-qmp` option and tools write it: `unix:PATH`,
+    /// `tcp:HOST:PORT`, or a bare path (the inverse of `Display`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(if let Some(addr) = s.strip_prefix("tcp:") {
+            Endpoint::Tcp(addr.to_owned())
+        } else {
+            Endpoint::Unix(PathBuf::from(s.strip_prefix("unix:").unwrap_or(s)))
+        })
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
