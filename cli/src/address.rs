@@ -22,15 +22,17 @@ fn looks_like_address(word: &str) -> bool {
 }
 
 /// Takes the address off the front of `words` (`[ADDR] REST...`), or reads it from
-/// `$QMP_SOCKET` when the first word is not one.
-pub fn split(words: &[String]) -> Result<(Endpoint, &[String]), Failure> {
+/// `$QMP_SOCKET` when the first word is not one. `needed` is how many words must follow
+/// the address: with no more words than that, the first cannot be the address.
+pub fn split(words: &[String], needed: usize) -> Result<(Endpoint, &[String]), Failure> {
     let from_env = std::env::var(SOCKET_VARIABLE)
         .ok()
         .filter(|v| !v.is_empty());
     match (words.split_first(), from_env) {
         (Some((first, rest)), _) if looks_like_address(first) => Ok((parse(first), rest)),
         (_, Some(env)) => Ok((parse(&env), words)),
-        (Some((first, rest)), None) if rest.is_empty() => Ok((parse(first), rest)),
+        // A bare name (a socket file not created yet): the connect error will say so.
+        (Some((first, rest)), None) if words.len() > needed => Ok((parse(first), rest)),
         (Some((first, _)), None) => Err(Failure::usage(format!(
             "`{first}` does not look like an address (unix:PATH, tcp:HOST:PORT or a socket path) \
              and ${SOCKET_VARIABLE} is not set"

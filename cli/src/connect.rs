@@ -47,6 +47,9 @@ pub fn explain(endpoint: &Endpoint, waited: Duration, error: Error) -> Failure {
             (ErrorKind::NotFound, Endpoint::Unix(_)) => format!(
                 "no socket at {at}: is QEMU running with `-qmp unix:{at},server=on,wait=off`?"
             ),
+            (ErrorKind::ConnectionRefused, Endpoint::Unix(path)) if !is_socket(path) => {
+                format!("{at} is not a socket: give the path QEMU's `-qmp unix:PATH` names")
+            }
             (ErrorKind::ConnectionRefused, Endpoint::Unix(_)) => format!(
                 "nothing is listening on {at}: QEMU has exited and left its socket behind?"
             ),
@@ -69,4 +72,9 @@ pub fn explain(endpoint: &Endpoint, waited: Duration, error: Error) -> Failure {
         other => format!("cannot talk QMP to {at}: {other}"),
     };
     Failure::connection(message)
+}
+
+fn is_socket(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }

@@ -16,7 +16,7 @@ use crate::{address, connect, output, ConnectOptions};
 #[derive(Args, Debug)]
 pub struct EventsArgs {
     /// `[ADDR] [NAME]...`: the events to follow (all when none is named).
-    #[arg(value_name = "WORDS", trailing_var_arg = true)]
+    #[arg(value_name = "WORDS")]
     words: Vec<String>,
     /// Print each event as QEMU sent it, one JSON object a line.
     #[arg(long)]
@@ -34,7 +34,7 @@ pub struct EventsArgs {
 #[derive(Args, Debug)]
 pub struct WaitArgs {
     /// `[ADDR] EVENT`: the event to wait for.
-    #[arg(value_name = "WORDS", required = true, trailing_var_arg = true)]
+    #[arg(value_name = "WORDS", required = true)]
     words: Vec<String>,
     /// Only an event whose data has this member with this value (`id=disk1`,
     /// `action=pause`, dotted keys for nested members); may be repeated.
@@ -95,7 +95,7 @@ pub fn as_json_line(event: &ReceivedEvent) -> String {
 }
 
 pub async fn run_events(args: EventsArgs) -> Result<(), Failure> {
-    let (endpoint, names) = address::split(&args.words)?;
+    let (endpoint, names) = address::split(&args.words, 0)?;
     let filter = if names.is_empty() {
         EventFilter::all()
     } else {
@@ -117,7 +117,7 @@ pub async fn run_events(args: EventsArgs) -> Result<(), Failure> {
         .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s));
     let mut seen = 0u64;
     let warn = Style::new().fg_color(Some(AnsiColor::Yellow.into()));
-    while args.count.is_none_or(|n| seen < n) {
+    while args.count.map_or(true, |n| seen < n) {
         let next = async {
             match deadline {
                 Some(at) => tokio::time::timeout_at(at, stream.next()).await.ok(),
@@ -177,12 +177,12 @@ fn data_matches(data: &Value, path: &[String], expected: &str) -> bool {
     }
     match at {
         Value::String(s) => s == expected,
-        other => other.to_string() == expected,
+        other => serde_json::from_str::<Value>(expected).is_ok_and(|v| v == *other),
     }
 }
 
 pub async fn run_wait(args: WaitArgs) -> Result<(), Failure> {
-    let (endpoint, rest) = address::split(&args.words)?;
+    let (endpoint, rest) = address::split(&args.words, 1)?;
     let [name] = rest else {
         return Err(Failure::usage(
             "give exactly one EVENT: `qmp wait [ADDR] EVENT`",

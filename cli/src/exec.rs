@@ -13,12 +13,7 @@ use crate::{address, connect, offline, output, ConnectOptions};
 #[derive(Args, Debug)]
 pub struct ExecArgs {
     /// `[ADDR] COMMAND [key=value ... | JSON]`.
-    #[arg(
-        value_name = "WORDS",
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(value_name = "WORDS", required = true)]
     words: Vec<String>,
     /// Print the reply on one line.
     #[arg(long)]
@@ -34,7 +29,7 @@ pub struct ExecArgs {
 }
 
 pub async fn run(args: ExecArgs) -> Result<(), Failure> {
-    let (endpoint, rest) = address::split(&args.words)?;
+    let (endpoint, rest) = address::split(&args.words, 1)?;
     let Some((command, words)) = rest.split_first() else {
         return Err(Failure::usage(
             "no command given: `qmp exec [ADDR] COMMAND [ARGS...]`",
