@@ -457,15 +457,10 @@ impl View<'_> {
             facts: Vec::new(),
             sections: Vec::new(),
         };
-        if alias.is_some() {
-            shown
-                .facts
-                .push(("former name", format!("{wanted} (asked for)")));
-        }
         self.item_facts(entity, item, &mut shown);
         match &entity.kind {
             EntityKind::Command(command) => {
-                self.arguments("arguments", command.arg_type, name, item, &mut shown);
+                self.arguments("arguments", command.arg_type, name, &mut shown);
                 let returns = command
                     .ret_type
                     .map_or("nothing (an empty object)".into(), |r| {
@@ -493,7 +488,7 @@ impl View<'_> {
                 }
             }
             EntityKind::Event(event) => {
-                self.arguments("data", event.arg_type, name, item, &mut shown);
+                self.arguments("data", event.arg_type, name, &mut shown);
             }
             EntityKind::Object(object) => self.object(id, object, name, item, &mut shown),
             EntityKind::Enum(e) => {
@@ -723,15 +718,7 @@ impl View<'_> {
     }
 
     /// A command's arguments or an event's data: inline members, or a named type's.
-    fn arguments(
-        &self,
-        title: &str,
-        arg_type: Option<EntityId>,
-        name: &str,
-        item: Option<&ItemFacts>,
-        shown: &mut Shown,
-    ) {
-        let _ = item;
+    fn arguments(&self, title: &str, arg_type: Option<EntityId>, name: &str, shown: &mut Shown) {
         let Some(id) = arg_type else {
             shown.sections.push(Section {
                 title: title.into(),
