@@ -22,6 +22,7 @@ use crate::failure::Failure;
 use crate::introspect::did_you_mean;
 use crate::offline;
 
+/// `qmp schema`'s subcommands (their help is the user's documentation).
 #[derive(Subcommand, Debug)]
 pub enum SchemaCommand {
     /// A command's, event's or type's definition: members, types, optionality, features,
@@ -41,8 +42,10 @@ pub enum SchemaCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The API changes between two schemas, one a line, commands first, then events,
-    /// then types, each sorted by name: `+` added, `-` removed, `~` changed.
+    /// The API changes between two schemas, one a line.
+    ///
+    /// Commands come first, then events, then types, each sorted by name; a line starts
+    /// with `+` (added), `-` (removed) or `~` (changed).
     ///
     /// Exit status: 0 compared (with or without changes), 2 unreadable schema.
     Diff {
