@@ -16,8 +16,6 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$repo/target}"
 export CARGO_TARGET_DIR="$target"
-# The PyPI release of qemu.qmp the figures were taken with.
-qemu_qmp_version="${QMP_BENCH_QEMU_QMP_VERSION:-0.0.6}"
 
 have_qemu10() {
     local qemu="${QMP_QEMU:-$(command -v qemu-system-x86_64 || true)}"
@@ -34,21 +32,8 @@ if [[ -z "${QMP_BENCH_QUICK:-}" || "${QMP_BENCH_QUICK}" == "0" ]]; then
         --manifest-path "$repo/benches/peers/qapi_client/Cargo.toml"
     export QMP_BENCH_QAPI_PEER="$target/release/qapi-client-peer"
 
-    venv="$target/bench-peers/venv"
-    if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('qemu.qmp') != '$qemu_qmp_version')" 2>/dev/null; then
-        echo "installing qemu.qmp $qemu_qmp_version into $venv ..." >&2
-        rm -rf "$venv"
-        if ! python3 -m venv "$venv"; then
-            # Debian's own python3 keeps venv (ensurepip) in a separate package.
-            sudo_cmd=()
-            [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-            DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q python3-venv >&2
-            rm -rf "$venv"
-            python3 -m venv "$venv"
-        fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "qemu.qmp==$qemu_qmp_version"
-    fi
-    export QMP_BENCH_PYTHON="$venv/bin/python"
+    QMP_BENCH_PYTHON="$(bash "$repo/scripts/python-peer.sh")"
+    export QMP_BENCH_PYTHON
 fi
 
 cd "$repo"

@@ -41,7 +41,9 @@ enum Command {
     ///
     /// Arguments are `key=value` words (dotted keys reach nested members:
     /// `cache.direct=true`) or one JSON object. They are checked against the running
-    /// QEMU's schema before anything is sent.
+    /// QEMU's schema before anything is sent. A command given no arguments goes to QEMU
+    /// at once (QEMU checks the name and required arguments before running anything);
+    /// a refusal is then explained from the schema, with the closest match.
     ///
     /// Exit status: 0 success, 1 QMP error (class and description on stderr), 2 usage
     /// (an unknown command or argument, a bad value), 3 connection failure.

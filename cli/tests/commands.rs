@@ -277,6 +277,8 @@ fn exec_mistakes_are_usage_errors_naming_the_closest_match() {
         ),
         (&["blockdev-add", "{not json"], "not valid JSON"),
         (&["query-status", "nokeyvalue"], "is not key=value"),
+        // Without arguments QEMU is asked at once; its refusal is explained from the schema.
+        (&["blockdev-add"], "missing argument `driver`"),
     ];
     let addr = vm.addr();
     for (words, expected) in cases {
