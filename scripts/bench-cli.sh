@@ -2,7 +2,9 @@
 # Startup of the `qmp` tool against qmp-shell, side by side in one run on one real QEMU
 # 10.0: `qmp exec SOCKET query-status` (connect, negotiate, one command, print) against
 # `echo query-status | python3 -m qemu.qmp.qmp_shell SOCKET`, both from a release build /
-# the PyPI release, alternating, wall time per run (median and best of the rounds).
+# the PyPI release, alternating, wall time per run (median and best of the rounds). Then
+# the same with an argument (`query-named-block-nodes flat=true`), which `qmp exec` checks
+# against the running QEMU's schema, so it fetches `query-qmp-schema` first.
 #
 #   bash scripts/bench-cli.sh            # 30 rounds
 #   QMP_BENCH_ROUNDS=100 bash scripts/bench-cli.sh
@@ -33,21 +35,27 @@ echo "on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(qemu-s
 import statistics, subprocess, sys, time
 
 rounds, qmp, python, sock = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-contenders = {
-    "qmp exec (this tool, release)": ([qmp, "exec", "--compact", sock, "query-status"], None),
-    "qmp-shell (qemu.qmp 0.0.6)": ([python, "-m", "qemu.qmp.qmp_shell", sock], b"query-status\n"),
-}
-times = {name: [] for name in contenders}
-for _ in range(rounds):
-    for name, (argv, stdin) in contenders.items():
-        start = time.perf_counter()
-        done = subprocess.run(argv, input=stdin, capture_output=True)
-        elapsed = time.perf_counter() - start
-        if done.returncode != 0 or b'"running"' not in done.stdout:
-            sys.exit(f"{name} failed: {done.stdout!r} {done.stderr!r}")
-        times[name].append(elapsed)
-ours = statistics.median(times["qmp exec (this tool, release)"])
-for name, t in times.items():
-    med = statistics.median(t)
-    print(f"{name:32} median {med * 1000:7.2f} ms  best {min(t) * 1000:7.2f} ms  ({med / ours:5.1f}x qmp exec)")
+shell = [python, "-m", "qemu.qmp.qmp_shell", sock]
+for title, words, expect in [
+    ("query-status", ["query-status"], b'"running"'),
+    ("query-named-block-nodes flat=true", ["query-named-block-nodes", "flat=true"], b"[]"),
+]:
+    contenders = {
+        "qmp exec (this tool, release)": ([qmp, "exec", "--compact", sock] + words, None),
+        "qmp-shell (qemu.qmp 0.0.6)": (shell, (" ".join(words) + "\n").encode()),
+    }
+    times = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, (argv, stdin) in contenders.items():
+            start = time.perf_counter()
+            done = subprocess.run(argv, input=stdin, capture_output=True)
+            elapsed = time.perf_counter() - start
+            if done.returncode != 0 or expect not in done.stdout:
+                sys.exit(f"{name} failed: {done.stdout!r} {done.stderr!r}")
+            times[name].append(elapsed)
+    print(f"{title}, {rounds} rounds:")
+    ours = statistics.median(times["qmp exec (this tool, release)"])
+    for name, t in times.items():
+        med = statistics.median(t)
+        print(f"  {name:32} median {med * 1000:7.2f} ms  best {min(t) * 1000:7.2f} ms  ({med / ours:5.1f}x qmp exec)")
 PY
