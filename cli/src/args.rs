@@ -377,7 +377,9 @@ fn builtin(name: &str, json_type: &JSONType, input: Input, path: &str) -> Result
     match (json_type, input) {
         (JSONType::String, Input::Text(t)) => Ok(Value::String(t)),
         (JSONType::String, Input::Json(v @ Value::String(_))) => Ok(v),
-        (JSONType::Int, Input::Text(t)) => parse_int(&t).ok_or_else(|| mismatch(&Input::Text(t))),
+        (JSONType::Int, Input::Text(t)) => parse_int(&t)
+            .or_else(|| parse_size(&t))
+            .ok_or_else(|| mismatch(&Input::Text(t))),
         (JSONType::Int, Input::Json(Value::Number(n))) if n.is_i64() || n.is_u64() => {
             Ok(Value::Number(n))
         }
@@ -413,6 +415,24 @@ fn builtin_words(name: &str, json_type: &JSONType) -> String {
         JSONType::Null => "null".into(),
         _ => name.to_string(),
     }
+}
+
+/// An integer with a binary suffix, as QEMU's command line takes sizes: `64K`, `1G`,
+/// `2T`. Introspection calls every integer type `int`, so sizes cannot be told apart.
+fn parse_size(text: &str) -> Option<Value> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, suffix) = text.split_at(split);
+    let shift = match suffix {
+        "k" | "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        "P" => 50,
+        "E" => 60,
+        _ => return None,
+    };
+    let number: u64 = digits.parse().ok()?;
+    number.checked_mul(1u64 << shift).map(Value::from)
 }
 
 /// Integers as QEMU takes them: decimal, or `0x` hexadecimal (addresses, sizes).
@@ -455,6 +475,17 @@ mod tests {
         assert!(parse_words(&words(&["a..b=1"])).is_err());
         assert!(parse_words(&words(&["nokey"])).is_err());
         assert!(parse_words(&words(&["[1]"])).is_err());
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("64K"), Some(Value::from(65536u64)));
+        assert_eq!(parse_size("1G"), Some(Value::from(1u64 << 30)));
+        assert_eq!(parse_size("16E"), None, "overflows u64");
+        assert_eq!(parse_size("1Q"), None);
+        assert_eq!(parse_size("G"), None);
+        assert_eq!(parse_int("0x10"), Some(Value::from(16u64)));
+        assert_eq!(parse_int("-3"), Some(Value::from(-3i64)));
     }
 
     #[test]
