@@ -330,7 +330,14 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
             return;
         }
     };
-    let msg: Incoming = match serde_json::from_slice(line) {
+    // QEMU's lines are UTF-8 (nearly always ASCII): checked once for the whole line, the
+    // parser need not check each string again. A line that is not goes through the byte
+    // parser, which says where it breaks.
+    let parsed = match std::str::from_utf8(line) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(line),
+    };
+    let msg: Incoming = match parsed {
         Ok(m) => m,
         Err(e) => {
             // A reply that does not parse (invalid UTF-8 in a string, a truncated line, an

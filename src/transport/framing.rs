@@ -131,6 +131,11 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             if !announced && pretty.is_none() {
                 self.line.clear();
             }
+            if !announced && pretty.is_none() {
+                if let Some((start, end)) = self.whole_line() {
+                    return Ok(Some(Frame::Line(&self.buf[start..end])));
+                }
+            }
             let mut saw_eof = false;
             loop {
                 if self.pos == self.filled {
@@ -142,7 +147,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                     saw_eof = true;
                     break;
                 }
-                let (chunk, used, done) = match avail.iter().position(|&b| b == b'\n') {
+                let (chunk, used, done) = match memchr::memchr(b'\n', avail) {
                     Some(i) => (&avail[..i], i + 1, true),
                     None => (avail, avail.len(), false),
                 };
@@ -227,6 +232,28 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             }
             return Ok(Some(Frame::Line(&self.line)));
         }
+    }
+
+    /// The common case, without copying: a compact message whose whole line, terminator
+    /// included, is in the read buffer, under the cap and not blank. Consumes it and gives
+    /// its bounds in the buffer (without the CRLF); anything else is left to the general
+    /// path of [`next_frame`](Self::next_frame).
+    fn whole_line(&mut self) -> Option<(usize, usize)> {
+        // Nothing unread (the buffer may even be released while idle): nothing here.
+        let avail = self.buf.get(self.pos..self.filled)?;
+        let newline = memchr::memchr(b'\n', avail)?;
+        let line = avail[..newline]
+            .strip_suffix(b"\r")
+            .unwrap_or(&avail[..newline]);
+        if line.len() > self.max
+            || opens_a_message(line)
+            || line.iter().all(u8::is_ascii_whitespace)
+        {
+            return None;
+        }
+        let start = self.pos;
+        self.pos += newline + 1;
+        Some((start, start + line.len()))
     }
 
     /// Reads what is available into the buffer, all of whose bytes were consumed: how
