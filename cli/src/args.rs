@@ -264,6 +264,17 @@ fn build_object(
     Ok(Value::Object(out))
 }
 
+/// A value of the schema's type `type_name` that is not a command's whole arguments (a
+/// transaction's action), checked like arguments; `path` names it in errors.
+pub fn build_typed(
+    schema: &LiveSchema,
+    type_name: &str,
+    input: Input,
+    path: &str,
+) -> Result<Value, ArgError> {
+    build_value(schema, type_name, input, path)
+}
+
 fn build_value(
     schema: &LiveSchema,
     type_name: &str,
