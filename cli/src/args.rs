@@ -211,27 +211,12 @@ fn build_object(
         None => None,
     };
     let members = introspect::members_for(schema, object, tag_value.as_deref());
-    let mut out = Map::new();
-    for member in &members {
-        let member_path = join(path, &member.name);
-        match given.remove(&member.name) {
-            Some(input) => {
-                let value = build_value(schema, &member.r#type, input, &member_path)?;
-                out.insert(member.name.clone(), value);
-            }
-            None if member.default.is_some() => {}
-            None => {
-                return Err(about(
-                    &member_path,
-                    format!(
-                        "missing argument `{member_path}` ({})",
-                        introspect::type_label(schema, &member.r#type)
-                    ),
-                ))
-            }
-        }
-    }
-    if let Some((name, _)) = given.into_iter().next() {
+    // An unknown name first: a misspelt key would otherwise read as a missing one.
+    if let Some(name) = given
+        .keys()
+        .find(|k| !members.iter().any(|m| &m.name == *k))
+        .cloned()
+    {
         let mut candidates: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
         let variant_hint = match (&object.tag, &tag_value) {
             (Some(tag), None) if !candidates.contains(&name.as_str()) => {
@@ -260,6 +245,26 @@ fn build_object(
                 did_you_mean(&name, candidates.iter().copied())
             ),
         ));
+    }
+    let mut out = Map::new();
+    for member in &members {
+        let member_path = join(path, &member.name);
+        match given.remove(&member.name) {
+            Some(input) => {
+                let value = build_value(schema, &member.r#type, input, &member_path)?;
+                out.insert(member.name.clone(), value);
+            }
+            None if member.default.is_some() => {}
+            None => {
+                return Err(about(
+                    &member_path,
+                    format!(
+                        "missing argument `{member_path}` ({})",
+                        introspect::type_label(schema, &member.r#type)
+                    ),
+                ))
+            }
+        }
     }
     Ok(Value::Object(out))
 }

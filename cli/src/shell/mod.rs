@@ -42,11 +42,7 @@ use lines::Line;
 #[command(after_long_help = PIPED_HELP)]
 pub struct ShellArgs {
     /// `[ADDR]`, or with `--launch`, `-- QEMU [QEMU-ARGS]...`.
-    #[arg(
-        value_name = "WORDS",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(value_name = "WORDS")]
     words: Vec<String>,
     /// Start QEMU from the words after `--` and talk to it over a socket pair made
     /// beforehand (the shell adds `-chardev socket,fd=...` and `-mon`); leaving the shell
