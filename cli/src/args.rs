@@ -211,7 +211,15 @@ fn build_object(
         None => None,
     };
     let members = introspect::members_for(schema, object, tag_value.as_deref());
-    // An unknown name first: a misspelt key would otherwise read as a missing one.
+    // A wrong tag value leaves its variant's members unknown: say what is wrong with it.
+    if let Some(tag) = &object.tag {
+        if let (Some(input), Some(member)) =
+            (given.get(tag), members.iter().find(|m| &m.name == tag))
+        {
+            build_value(schema, &member.r#type, input.clone(), &join(path, tag))?;
+        }
+    }
+    // Then an unknown name: a misspelt key would otherwise read as a missing one.
     if let Some(name) = given
         .keys()
         .find(|k| !members.iter().any(|m| &m.name == *k))

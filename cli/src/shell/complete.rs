@@ -398,4 +398,46 @@ pub(crate) mod tests {
             vec!["name="]
         );
     }
+
+    #[test]
+    fn odd_input_never_panics() {
+        let schema = schema();
+        let pieces = [
+            "",
+            " ",
+            "\n",
+            ";",
+            "\"",
+            "'",
+            "\\",
+            "{",
+            "}",
+            "[",
+            "]",
+            "=",
+            ".",
+            "..",
+            "é",
+            "transaction(",
+            ")",
+            "blockdev-add",
+            "driver=",
+            "cache.",
+            "a=b",
+            "help",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let text = format!("{a}{b}{c}");
+                    let (start, found) = candidates(&schema, &text);
+                    assert!(start <= text.len(), "{text:?}");
+                    assert!(text.is_char_boundary(start), "{text:?}");
+                    drop(found);
+                    let _ = lines::parse(&text);
+                    let _ = lines::incomplete(&text);
+                }
+            }
+        }
+    }
 }

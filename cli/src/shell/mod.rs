@@ -39,7 +39,7 @@ use lines::Line;
 
 /// Options of `qmp shell`.
 #[derive(Args, Debug)]
-#[command(after_long_help = PIPED_HELP)]
+#[command(after_long_help = SHELL_HELP)]
 pub struct ShellArgs {
     /// `[ADDR]`, or with `--launch`, `-- QEMU [QEMU-ARGS]...`.
     #[arg(value_name = "WORDS")]
@@ -71,8 +71,18 @@ pub struct ShellArgs {
     connect: ConnectOptions,
 }
 
-/// How `qmp shell --help` describes the piped mode.
-const PIPED_HELP: &str = "\
+/// How `qmp shell --help` describes the lines, the piped mode and the exit status.
+const SHELL_HELP: &str = "\
+In the shell: `COMMAND key=value...` (dotted keys for nested members, quotes for spaces) \
+or `COMMAND {JSON}`; `transaction(`, then one action `TYPE key=value...` a line, then `)`; \
+`help [COMMAND]`; `:hmp` and `:qmp` switch monitors; `:quit` or Ctrl-D leaves (QMP's `quit` \
+ends QEMU). The history is kept across sessions.
+
+Examples:
+  qmp shell /run/vm.qmp
+  qmp shell --launch -- qemu-system-x86_64 -M q35 -display none
+  qmp shell /run/vm.qmp < script.qmp
+
 With stdin not a terminal, each line is a command (blank lines and `#` comments are \
 skipped; a `transaction(` block or JSON may span lines) and each answer is one JSON \
 line on stdout: {\"return\": ...} (HMP's and help's text as a string), or \
@@ -720,7 +730,7 @@ fn interactive_loop(
             Ok(Reply::Leave) => break,
             Ok(Reply::Return(value)) => println!("{}", output::json(&value, false)),
             Ok(Reply::Text(text)) => {
-                print!("{text}");
+                anstream::print!("{text}");
                 if !text.is_empty() && !text.ends_with('\n') {
                     println!();
                 }
