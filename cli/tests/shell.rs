@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use qemu_qmp::testing::{find_qemu, Qemu, QemuBuilder};
@@ -78,19 +77,14 @@ fn sh_quote(words: &[String]) -> String {
 /// A private tmux server running one `qmp shell` in a 200x50 pane. Dropping it kills the
 /// server, and with it the shell.
 struct Tmux {
-    socket: String,
+    /// The server's socket, in the test's temporary directory (removed with it).
+    socket: PathBuf,
 }
 
 impl Tmux {
     /// Starts `qmp ARGS...` in a new pane, with its history under `state`, no colour. When
     /// the shell ends the pane prints `[exit N]` and stays, so the screen can be read.
     fn start(args: &[&str], state: &Path) -> Tmux {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let socket = format!(
-            "qmp-shell-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
         let mut words = vec![
             "env".to_string(),
             format!("XDG_STATE_HOME={}", state.display()),
@@ -99,9 +93,13 @@ impl Tmux {
         ];
         words.extend(args.iter().map(|a| a.to_string()));
         let script = format!("{}; echo \"[exit $?]\"; sleep 600", sh_quote(&words));
-        let tmux = Tmux { socket };
+        let tmux = Tmux {
+            socket: state.join("tmux.sock"),
+        };
         let status = Command::new("tmux")
-            .args(["-L", &tmux.socket, "-f", "/dev/null", "new-session", "-d"])
+            .arg("-S")
+            .arg(&tmux.socket)
+            .args(["-f", "/dev/null", "new-session", "-d"])
             .args(["-x", "200", "-y", "50", &script])
             .status()
             .expect("run tmux");
@@ -111,7 +109,8 @@ impl Tmux {
 
     fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket])
+            .arg("-S")
+            .arg(&self.socket)
             .args(args)
             .output()
             .expect("run tmux");
@@ -204,7 +203,9 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
