@@ -580,6 +580,10 @@ info status
         stdin
             .write_all(script.as_bytes())
             .expect("write the script");
+        // Bytes that are not text fail their own line only.
+        stdin
+            .write_all(b"\xff\xfe\ninfo name\n")
+            .expect("write the script");
     }
     let out = child.wait_with_output().expect("qmp shell ends");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -587,7 +591,7 @@ info status
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
         .collect();
-    assert_eq!(lines.len(), 7, "one answer a command:\n{stdout}");
+    assert_eq!(lines.len(), 9, "one answer a command:\n{stdout}");
     assert_eq!(lines[0]["return"]["status"], "running");
     assert_eq!(lines[1], serde_json::json!({"return": {}}));
     assert_eq!(lines[2], serde_json::json!({"return": {}}));
@@ -599,6 +603,8 @@ info status
     // `:hmp` answers too, so answers and lines stay in step.
     assert_eq!(lines[5], serde_json::json!({"return": {}}));
     assert_eq!(lines[6]["return"], "VM status: running\r\n");
+    assert_eq!(lines[7]["error"]["desc"], "line 10 is not UTF-8 text");
+    assert!(lines[8]["return"].is_string(), "{}", lines[8]);
     // The unknown command is the worst failure: a usage error.
     assert_eq!(
         out.status.code(),

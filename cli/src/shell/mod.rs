@@ -346,6 +346,13 @@ impl Session {
                 "a launched QEMU cannot be reconnected to: its socket pair is gone with the connection".into(),
             ));
         };
+        // Dropping a working connection would only race the supervisor to replace it.
+        if self.client.state() == ConnectionState::Running {
+            return Ok(Reply::Note(format!(
+                "already connected to {}",
+                describe(&self.client, endpoint)
+            )));
+        }
         self.runtime
             .block_on(connect::connect(&self.client, endpoint, &self.options))
             .map_err(LineFailure::from_failure)?;
@@ -792,20 +799,36 @@ fn piped_loop(
     let (mut failed, mut answered) = (0usize, 0usize);
     let mut pending = String::new();
     let stdin = std::io::stdin();
-    let mut input = stdin.lock().lines();
+    let mut input = stdin.lock();
+    let mut bytes = Vec::new();
+    let mut number = 0usize;
     loop {
-        let line = match input.next() {
-            Some(Ok(line)) => line,
-            Some(Err(e)) => {
+        bytes.clear();
+        match input.read_until(b'\n', &mut bytes) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                quiet(background);
                 end_launched(session, launched.as_mut());
                 return Err(Failure::other(format!("cannot read stdin: {e}")));
             }
-            None => break,
+        }
+        number += 1;
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            // One bad line is that line's failure; the script goes on.
+            let failure = LineFailure::line(format!("line {number} is not UTF-8 text"));
+            worst = worst.max(failure.status);
+            failed += 1;
+            answered += 1;
+            pending.clear();
+            println!("{}", output::json(&failure.json(), true));
+            continue;
         };
+        let line = line.trim_end_matches(['\n', '\r']);
         if !pending.is_empty() {
             pending.push('\n');
         }
-        pending.push_str(&line);
+        pending.push_str(line);
         if !session.hmp.load(Ordering::Relaxed) && lines::incomplete(&pending) {
             continue;
         }
