@@ -227,12 +227,17 @@ impl LineFailure {
 
 /// One connection to QEMU and what the shell knows about it.
 struct Session {
+    /// Where the client's tasks run; commands are `block_on`s from the main thread.
     runtime: Runtime,
+    /// The connection, shared with the background tasks.
     client: Client,
     /// Where to reconnect to (none for a launched QEMU, reached over a socket pair).
     endpoint: Option<Endpoint>,
+    /// The connect timeout, for `:reconnect`.
     options: ConnectOptions,
+    /// The schema completion reads, refreshed on every command.
     schema: SharedSchema,
+    /// Whether lines go to HMP.
     hmp: Arc<AtomicBool>,
     /// Whether Ctrl-C stops waiting for a reply (interactive) rather than ends the shell.
     interruptible: bool,
@@ -401,6 +406,7 @@ fn default_history() -> Option<PathBuf> {
     Some(state.join("qmp").join("history"))
 }
 
+/// Runs the shell: interactive when stdin is a terminal, else one command a line of it.
 pub fn run(args: ShellArgs) -> Result<(), Failure> {
     let interactive = std::io::stdin().is_terminal();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -483,12 +489,17 @@ pub fn run(args: ShellArgs) -> Result<(), Failure> {
                     session.schema.clone(),
                     notices.clone(),
                 )));
-            } else if session.endpoint.is_some() {
-                background.push(
-                    session
-                        .runtime
-                        .spawn(say_when_gone(session.client.clone(), notices.clone())),
-                );
+            } else {
+                let message = if session.endpoint.is_some() {
+                    "QEMU went away: `:reconnect` to connect again"
+                } else {
+                    "QEMU closed the connection: it has exited, or is exiting (Enter leaves)"
+                };
+                background.push(session.runtime.spawn(say_when_gone(
+                    session.client.clone(),
+                    notices.clone(),
+                    message,
+                )));
             }
             let history = args.history.clone().or_else(default_history);
             interactive_loop(&session, editor, history, launched, &background)
@@ -646,8 +657,10 @@ async fn supervise(
     }
 }
 
-/// With reconnection off (`--retries 0`): only tells when QEMU goes away.
-async fn say_when_gone(client: Client, notices: Notices) {
+/// Without reconnection (`--retries 0`, or a launched QEMU): only tells, in `message`,
+/// when QEMU goes away.
+async fn say_when_gone(client: Client, notices: Notices, message: &'static str) {
+    let warn = Style::new().fg_color(Some(AnsiColor::Yellow.into()));
     let mut state = client.watch_state();
     loop {
         if state
@@ -657,7 +670,7 @@ async fn say_when_gone(client: Client, notices: Notices) {
         {
             return;
         }
-        notices.say("QEMU went away: `:reconnect` to connect again".into());
+        notices.say(format!("{warn}{message}{warn:#}"));
         if state
             .wait_for(|s| *s == ConnectionState::Running)
             .await
