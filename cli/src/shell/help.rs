@@ -6,7 +6,9 @@ use qemu_qmp::api::SchemaInfoBranch;
 use qemu_qmp::describe::describe_command;
 use qemu_qmp::LiveSchema;
 
-use crate::introspect::{self, did_you_mean};
+use qemu_qmp::api::SchemaInfoObject;
+
+use crate::introspect::{self, did_you_mean, shape, Shape};
 
 /// The shell's own commands, one a line.
 pub fn shell_commands() -> String {
@@ -89,25 +91,13 @@ pub fn command(schema: &LiveSchema, command: &str, tag: Option<&str>) -> Result<
     let tag_value = tag.and_then(|t| t.split_once('=')).map(|(_, v)| v);
     match introspect::command_arguments(schema, command) {
         Some(Some(object)) if !object.members.is_empty() || object.variants.is_some() => {
-            let members = introspect::members_for(schema, object, tag_value);
-            let width = members.iter().map(|m| m.name.len()).max().unwrap_or(0);
+            let mut rows = Vec::new();
+            member_rows(schema, object, tag_value, "", 0, &mut rows);
+            let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
             out.push_str("arguments:\n");
-            for member in members {
-                let optional = if member.default.is_some() {
-                    "optional"
-                } else {
-                    "required"
-                };
-                let flags = member
-                    .features
-                    .as_deref()
-                    .filter(|f| !f.is_empty())
-                    .map(|f| format!("  [{}]", f.join(", ")))
-                    .unwrap_or_default();
+            for (name, optional, label, flags) in rows {
                 out.push_str(&format!(
-                    "  {bold}{:<width$}{bold:#}  {optional}  {}{flags}\n",
-                    member.name,
-                    introspect::type_label(schema, &member.r#type),
+                    "  {bold}{name:<width$}{bold:#}  {optional}  {label}{flags}\n"
                 ));
             }
             if let (Some(tag), None) = (&object.tag, tag_value) {
@@ -127,6 +117,47 @@ pub fn command(schema: &LiveSchema, command: &str, tag: Option<&str>) -> Result<
     Ok(out)
 }
 
+/// One row of the arguments table: dotted name, optionality, type, features.
+type Row = (String, &'static str, String, String);
+
+/// The rows of `object`'s members (those `tag_value` chooses), each object member followed
+/// by its own members as dotted names, as `key=value` words spell them.
+fn member_rows(
+    schema: &LiveSchema,
+    object: &SchemaInfoObject,
+    tag_value: Option<&str>,
+    prefix: &str,
+    depth: usize,
+    rows: &mut Vec<Row>,
+) {
+    for member in introspect::members_for(schema, object, tag_value) {
+        let optional = if member.default.is_some() {
+            "optional"
+        } else {
+            "required"
+        };
+        let flags = member
+            .features
+            .as_deref()
+            .filter(|f| !f.is_empty())
+            .map(|f| format!("  [{}]", f.join(", ")))
+            .unwrap_or_default();
+        let name = format!("{prefix}{}", member.name);
+        rows.push((
+            name.clone(),
+            optional,
+            introspect::type_label(schema, &member.r#type),
+            flags,
+        ));
+        // Plain objects only: a union's members depend on a tag, and deep nesting is noise.
+        if let Shape::Object(inner) = shape(schema, &member.r#type) {
+            if inner.tag.is_none() && depth < 2 {
+                member_rows(schema, inner, None, &format!("{name}."), depth + 1, rows);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +171,7 @@ mod tests {
         assert!(text.contains("node-name"), "{text}");
         assert!(text.contains("optional"), "{text}");
         assert!(text.contains("help blockdev-add driver=VALUE"), "{text}");
+        assert!(text.contains("cache.no-flush"), "{text}");
         let text = command(&schema, "blockdev-add", Some("driver=null-co")).unwrap();
         assert!(text.contains("size"), "{text}");
         assert!(command(&schema, "blockdev-ad", None)
