@@ -126,9 +126,24 @@ impl Notices {
             Some(tx) => {
                 let _ = tx.send(line);
             }
-            None => anstream::eprintln!("{line}"),
+            None => err_line(&line),
         }
     }
+}
+
+/// Writes `text` and a line break to stdout (colour stripped where it should be). A
+/// closed stdout is an error to handle, not a panic as with `println!`.
+fn out_line(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = anstream::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    stdout.flush()
+}
+
+/// Writes one line to stderr; a closed stderr leaves nobody to tell.
+fn err_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(anstream::stderr(), "{text}");
 }
 
 /// A line's answer.
@@ -218,9 +233,9 @@ impl LineFailure {
     fn print(&self) {
         let red = Style::new().bold().fg_color(Some(AnsiColor::Red.into()));
         if self.from_qemu {
-            anstream::eprintln!("{red}error:{red:#} {}: {}", self.class, self.desc);
+            err_line(&format!("{red}error:{red:#} {}: {}", self.class, self.desc));
         } else {
-            anstream::eprintln!("{red}error:{red:#} {}", self.desc);
+            err_line(&format!("{red}error:{red:#} {}", self.desc));
         }
     }
 }
@@ -591,7 +606,10 @@ async fn print_events_task(
     while let Some(item) = stream.next().await {
         match item {
             Ok(event) if print && interactive => notices.say(events::readable(&event)),
-            Ok(event) if print => println!("{}", events::as_json_line(&event)),
+            Ok(event) if print => {
+                // A closed stdout ends the piped loop too; the events have nowhere to go.
+                let _ = out_line(&events::as_json_line(&event));
+            }
             Ok(_) => {}
             Err(Gap::Lagged { missed }) if print => notices.say(format!(
                 "({missed} events were missed: the shell fell behind)"
@@ -698,10 +716,10 @@ fn interactive_loop(
         match editor.load_history(path) {
             Ok(()) => {}
             Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => anstream::eprintln!(
+            Err(e) => err_line(&format!(
                 "{warn}warning:{warn:#} cannot read the history {}: {e}",
                 path.display()
-            ),
+            )),
         }
     }
     let connected_to = match &session.endpoint {
@@ -711,9 +729,9 @@ fn interactive_loop(
             None => "QEMU".into(),
         },
     };
-    anstream::println!(
+    let _ = out_line(&format!(
         "{dim}connected to {connected_to}; `help` for the shell's commands, TAB completes, Ctrl-D leaves{dim:#}"
-    );
+    ));
     let mut history_warned = false;
     loop {
         let prompt = if session.hmp.load(Ordering::Relaxed) {
@@ -737,10 +755,10 @@ fn interactive_loop(
             if let Some(path) = &history {
                 if let Err(e) = editor.append_history(path) {
                     if !history_warned {
-                        anstream::eprintln!(
+                        err_line(&format!(
                             "{warn}warning:{warn:#} cannot write the history {}: {e}",
                             path.display()
-                        );
+                        ));
                         history_warned = true;
                     }
                 }
@@ -748,14 +766,15 @@ fn interactive_loop(
         }
         match session.run_line(&line) {
             Ok(Reply::Leave) => break,
-            Ok(Reply::Return(value)) => println!("{}", output::json(&value, false)),
-            Ok(Reply::Text(text)) => {
-                anstream::print!("{text}");
-                if !text.is_empty() && !text.ends_with('\n') {
-                    println!();
-                }
+            Ok(Reply::Return(value)) => {
+                let _ = out_line(&output::json(&value, false));
             }
-            Ok(Reply::Note(note)) => anstream::println!("{dim}{note}{dim:#}"),
+            Ok(Reply::Text(text)) => {
+                let _ = out_line(text.strip_suffix('\n').unwrap_or(&text));
+            }
+            Ok(Reply::Note(note)) => {
+                let _ = out_line(&format!("{dim}{note}{dim:#}"));
+            }
             Ok(Reply::Nothing) => {}
             Err(failure) => failure.print(),
         }
@@ -767,7 +786,7 @@ fn interactive_loop(
                 Duration::ZERO
             };
             if let Some(status) = child.exited_within(grace) {
-                anstream::println!("{dim}QEMU exited ({status}){dim:#}");
+                let _ = out_line(&format!("{dim}QEMU exited ({status}){dim:#}"));
                 break;
             }
         }
@@ -834,7 +853,9 @@ fn piped_loop(
             failed += 1;
             answered += 1;
             pending.clear();
-            println!("{}", output::json(&failure.json(), true));
+            if out_line(&output::json(&failure.json(), true)).is_err() {
+                break;
+            }
             continue;
         };
         let line = line.trim_end_matches(['\n', '\r']);
@@ -861,7 +882,10 @@ fn piped_loop(
             }
         };
         answered += 1;
-        println!("{}", output::json(&answer, true));
+        // Nobody reads the answers any more (`| head`): stop, as a filter does.
+        if out_line(&output::json(&answer, true)).is_err() {
+            break;
+        }
     }
     if !pending.trim().is_empty() {
         let failure = LineFailure::line(
@@ -870,7 +894,7 @@ fn piped_loop(
         worst = worst.max(failure.status);
         failed += 1;
         answered += 1;
-        println!("{}", output::json(&failure.json(), true));
+        let _ = out_line(&output::json(&failure.json(), true));
     }
     quiet(background);
     end_launched(session, launched.as_mut());
