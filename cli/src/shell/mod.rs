@@ -439,6 +439,10 @@ pub fn run(args: ShellArgs) -> Result<(), Failure> {
     } else {
         None
     };
+    // Known limit: with an external printer, rustyline 15 waits in select() without
+    // looking at keys it has already read, so of several keys that arrive in one read
+    // only the first shows until the next key (kkawakam/rustyline#976, fixed upstream by
+    // #977 in releases that need a newer Rust than this workspace's 1.80).
     let notices = match editor.as_mut().map(|e| e.create_external_printer()) {
         Some(Ok(printer)) => printer_thread(printer, colour),
         // Output is not a terminal, or no editor: notices on stderr.
