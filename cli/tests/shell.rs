@@ -176,7 +176,7 @@ impl Tmux {
     /// Waits until the last non-empty line is `line`, nudging with End now and then.
     fn settle(&self, line: &str) {
         let deadline = Instant::now() + PATIENCE;
-        let mut nudge = Instant::now() + Duration::from_millis(400);
+        let mut nudge = Instant::now() + Duration::from_millis(150);
         loop {
             let screen = self.screen();
             if last_line(&screen) == line {
@@ -187,7 +187,7 @@ impl Tmux {
             }
             if Instant::now() >= nudge {
                 self.key("End");
-                nudge = Instant::now() + Duration::from_millis(400);
+                nudge = Instant::now() + Duration::from_millis(150);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
