@@ -24,7 +24,8 @@ fn missing(what: &str) {
 
 /// The workspace root (above this package).
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let package = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    package.parent().map_or(package.clone(), Path::to_path_buf)
 }
 
 /// QEMU 10.0 (the one on PATH), or `None` (skipped).
