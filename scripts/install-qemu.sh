@@ -45,6 +45,13 @@ SRC
 fi
 qemu-system-x86_64 --version | head -n 1
 
+# tmux: the shell's tests type into `qmp shell` through a pseudo-terminal it provides.
+if ! command -v tmux >/dev/null 2>&1; then
+  apt_update_once
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends tmux >/dev/null
+fi
+tmux -V
+
 # The guest agent in /usr/sbin (not always on PATH), and qemu-img.
 qemu_ga=/usr/sbin/qemu-ga
 have_tools10() {

@@ -211,27 +211,20 @@ fn build_object(
         None => None,
     };
     let members = introspect::members_for(schema, object, tag_value.as_deref());
-    let mut out = Map::new();
-    for member in &members {
-        let member_path = join(path, &member.name);
-        match given.remove(&member.name) {
-            Some(input) => {
-                let value = build_value(schema, &member.r#type, input, &member_path)?;
-                out.insert(member.name.clone(), value);
-            }
-            None if member.default.is_some() => {}
-            None => {
-                return Err(about(
-                    &member_path,
-                    format!(
-                        "missing argument `{member_path}` ({})",
-                        introspect::type_label(schema, &member.r#type)
-                    ),
-                ))
-            }
+    // A wrong tag value leaves its variant's members unknown: say what is wrong with it.
+    if let Some(tag) = &object.tag {
+        if let (Some(input), Some(member)) =
+            (given.get(tag), members.iter().find(|m| &m.name == tag))
+        {
+            build_value(schema, &member.r#type, input.clone(), &join(path, tag))?;
         }
     }
-    if let Some((name, _)) = given.into_iter().next() {
+    // Then an unknown name: a misspelt key would otherwise read as a missing one.
+    if let Some(name) = given
+        .keys()
+        .find(|k| !members.iter().any(|m| &m.name == *k))
+        .cloned()
+    {
         let mut candidates: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
         let variant_hint = match (&object.tag, &tag_value) {
             (Some(tag), None) if !candidates.contains(&name.as_str()) => {
@@ -261,7 +254,38 @@ fn build_object(
             ),
         ));
     }
+    let mut out = Map::new();
+    for member in &members {
+        let member_path = join(path, &member.name);
+        match given.remove(&member.name) {
+            Some(input) => {
+                let value = build_value(schema, &member.r#type, input, &member_path)?;
+                out.insert(member.name.clone(), value);
+            }
+            None if member.default.is_some() => {}
+            None => {
+                return Err(about(
+                    &member_path,
+                    format!(
+                        "missing argument `{member_path}` ({})",
+                        introspect::type_label(schema, &member.r#type)
+                    ),
+                ))
+            }
+        }
+    }
     Ok(Value::Object(out))
+}
+
+/// A value of the schema's type `type_name` that is not a command's whole arguments (a
+/// transaction's action), checked like arguments; `path` names it in errors.
+pub fn build_typed(
+    schema: &LiveSchema,
+    type_name: &str,
+    input: Input,
+    path: &str,
+) -> Result<Value, ArgError> {
+    build_value(schema, type_name, input, path)
 }
 
 fn build_value(
