@@ -54,24 +54,8 @@ pub fn command_arguments<'a>(
     })
 }
 
-/// The data object of event `name`, when it has one (`None`: no such event).
-// Used by the shell's completion and help.
-#[allow(dead_code)]
-pub fn event_data<'a>(schema: &'a LiveSchema, name: &str) -> Option<Option<&'a SchemaInfoObject>> {
-    let info = schema.get(name)?;
-    let SchemaInfoBranch::Event(event) = &info.meta_type else {
-        return None;
-    };
-    Some(match shape(schema, &event.arg_type) {
-        Shape::Object(object) => Some(object),
-        _ => None,
-    })
-}
-
 /// The object type a member of type `name` leads to, looking through lists and through
 /// alternates that have an object branch (for nested keys: `cache.direct`).
-// Used by the shell's completion and help.
-#[allow(dead_code)]
 pub fn object_of<'a>(schema: &'a LiveSchema, name: &str) -> Option<&'a SchemaInfoObject> {
     let mut name = name;
     for _ in 0..8 {
@@ -125,8 +109,6 @@ pub fn all_member_names<'a>(schema: &'a LiveSchema, object: &'a SchemaInfoObject
 }
 
 /// The enum values a member of type `name` accepts (through lists and alternates).
-// Used by the shell's completion and help.
-#[allow(dead_code)]
 pub fn enum_values<'a>(schema: &'a LiveSchema, name: &str) -> Vec<&'a str> {
     fn walk<'a>(schema: &'a LiveSchema, name: &str, depth: usize, out: &mut Vec<&'a str>) {
         if depth > 8 {

@@ -462,7 +462,7 @@ pub fn run(args: ShellArgs) -> Result<(), Failure> {
         connect_launched(&runtime, &client, ours, &args.connect)?;
         (None, Some(launched), client, stream)
     } else {
-        let (endpoint, rest) = address::split(&args.words)?;
+        let (endpoint, rest) = address::split(&args.words, 0)?;
         if let Some(extra) = rest.first() {
             return Err(Failure::usage(format!(
                 "unexpected `{extra}`: `qmp shell [ADDR]` takes an address only (commands are typed in the shell)"
