@@ -343,6 +343,20 @@ fn completion_then_an_event_arrives_mid_line() {
     assert!(after(&screen, "(qmp) query-status").contains("\"running\": false"));
     rt.block_on(other.execute_raw("cont", None)).expect("cont");
     shell.wait(" RESUME", |s| s.lines().any(|l| l.ends_with("  RESUME")));
+
+    // An ambiguous Tab lists the candidates at once; an event arriving then still shows
+    // without waiting for another key.
+    shell.type_text("query-na", "(qmp) query-na");
+    shell.key("Tab");
+    shell.wait("the candidates", |s| {
+        s.lines().any(|l| l.contains("query-named-block-nodes"))
+            && last_line(s) == "(qmp) query-name"
+    });
+    rt.block_on(other.execute_raw("stop", None)).expect("stop");
+    shell.wait("a second STOP above the line", |s| {
+        s.lines().filter(|l| l.ends_with("  STOP")).count() == 2
+            && last_line(s) == "(qmp) query-name"
+    });
     drop(qemu);
 }
 

@@ -558,6 +558,10 @@ fn editor(
     let fail = |e: ReadlineError| Failure::other(format!("cannot start the line editor: {e}"));
     let config = Config::builder()
         .completion_type(CompletionType::List)
+        // The candidates at the first Tab, as bash's show-all-if-ambiguous: rustyline
+        // holds external prints while it waits for a second Tab, so an event arriving
+        // then would wait for the next key.
+        .completion_show_all_if_ambiguous(true)
         .auto_add_history(false)
         .history_ignore_dups(true)
         .map_err(fail)?
