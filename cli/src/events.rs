@@ -117,7 +117,7 @@ pub async fn run_events(args: EventsArgs) -> Result<(), Failure> {
         .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s));
     let mut seen = 0u64;
     let warn = Style::new().fg_color(Some(AnsiColor::Yellow.into()));
-    while args.count.map_or(true, |n| seen < n) {
+    while args.count.is_none_or(|n| seen < n) {
         let next = async {
             match deadline {
                 Some(at) => tokio::time::timeout_at(at, stream.next()).await.ok(),
