@@ -15,8 +15,9 @@ use crate::{address, connect, output, ConnectOptions};
 
 #[derive(Args, Debug)]
 pub struct EventsArgs {
-    /// `[ADDR] [NAME]...`: the events to follow (all when none is named).
-    #[arg(value_name = "WORDS")]
+    /// The address (left out when $QMP_SOCKET holds it), then the names of the events to
+    /// follow (every event when none is named).
+    #[arg(value_name = "ARG")]
     words: Vec<String>,
     /// Print each event as QEMU sent it, one JSON object a line.
     #[arg(long)]
@@ -33,8 +34,8 @@ pub struct EventsArgs {
 
 #[derive(Args, Debug)]
 pub struct WaitArgs {
-    /// `[ADDR] EVENT`: the event to wait for.
-    #[arg(value_name = "WORDS", required = true)]
+    /// The address (left out when $QMP_SOCKET holds it), then the event to wait for.
+    #[arg(value_name = "ARG", required = true)]
     words: Vec<String>,
     /// Only an event whose data has this member with this value (`id=disk1`,
     /// `action=pause`, dotted keys for nested members); may be repeated.

@@ -12,8 +12,9 @@ use crate::{address, connect, offline, output, ConnectOptions};
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
-    /// `[ADDR] COMMAND [key=value ... | JSON]`.
-    #[arg(value_name = "WORDS", required = true)]
+    /// The address (left out when $QMP_SOCKET holds it), the command, then its
+    /// arguments: `key=value` words or one JSON object.
+    #[arg(value_name = "ARG", required = true)]
     words: Vec<String>,
     /// Print the reply on one line.
     #[arg(long)]

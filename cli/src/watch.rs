@@ -19,8 +19,8 @@ use crate::{address, connect, ConnectOptions};
 
 #[derive(Args, Debug)]
 pub struct WatchArgs {
-    /// `[ADDR]`.
-    #[arg(value_name = "ADDR")]
+    /// The address (left out when $QMP_SOCKET holds it).
+    #[arg(value_name = "ADDR", num_args = 0..=1)]
     words: Vec<String>,
     /// Stop after this many seconds (exit 0); by default, until interrupted or QEMU goes away.
     #[arg(long, value_name = "SECONDS", value_parser = crate::parse_seconds)]

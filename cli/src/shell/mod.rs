@@ -41,8 +41,9 @@ use lines::Line;
 #[derive(Args, Debug)]
 #[command(after_long_help = SHELL_HELP)]
 pub struct ShellArgs {
-    /// `[ADDR]`, or with `--launch`, `-- QEMU [QEMU-ARGS]...`.
-    #[arg(value_name = "WORDS")]
+    /// The address (left out when $QMP_SOCKET holds it), or with `--launch`, the QEMU
+    /// command line after `--`.
+    #[arg(value_name = "ARG")]
     words: Vec<String>,
     /// Start QEMU from the words after `--` and talk to it over a socket pair made
     /// beforehand (the shell adds `-chardev socket,fd=...` and `-mon`); leaving the shell
