@@ -624,3 +624,32 @@ fn help_reads_well_for_every_subcommand() {
     let out = run(&["frobnicate"]);
     assert_eq!(code(&out), 2);
 }
+
+#[test]
+fn a_qemu_that_stops_answering_times_out_in_one_line() {
+    // A real QEMU never connects and then goes quiet on cue: the fake server does, served
+    // by a runtime's worker threads while this thread waits for the tool.
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let _serving = runtime.enter();
+    let fake = qemu_qmp::fake::FakeQmp::new();
+    fake.on_command("query-status").no_reply();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("fake.sock");
+    let _listening = fake.listen_unix(&socket).expect("listen");
+    let started = Instant::now();
+    let out = run(&[
+        "exec",
+        "--timeout",
+        "0.5",
+        socket.to_str().unwrap(),
+        "query-status",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("query-status got no reply within 0.5s"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out).lines().count(), 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
