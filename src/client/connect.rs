@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use tokio::io::AsyncRead;
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{mpsc, watch};
+use tokio::task::AbortHandle;
 use tracing::{debug, trace, warn, Instrument};
 
 use super::connection::{deliver_event, lock, read_loop, write_loop, ConnShared, Pending};
+use super::outbox::Outbox;
 use super::{Backoff, Client, Conn, ConnectionState};
 use crate::error::{Error, Result};
 use crate::events::{Hub, DEFAULT_EVENT_BUFFER};
@@ -214,21 +215,20 @@ impl Client {
         };
         debug!(version = %greeting.version.qemu, oob, "negotiated");
 
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (closing, closing_rx) = watch::channel(false);
+        let outbox = Arc::new(Outbox::new());
         let shared = Arc::new(ConnShared {
             pending: Mutex::new(Pending {
                 map: HashMap::default(),
                 closed: false,
                 peak: 0,
+                tasks: Vec::new(),
             }),
             events: hub.clone(),
             conn_id: id,
-            closing,
             client: Arc::downgrade(&self.inner),
         });
         let conn = Arc::new(Conn {
-            tx,
+            outbox: outbox.clone(),
             shared: shared.clone(),
             greeting,
             oob,
@@ -243,10 +243,18 @@ impl Client {
         hub.up(id);
         self.inner.state.send_replace(ConnectionState::Running);
         let span = tracing::debug_span!("qmp", conn = id);
-        let reader_task = tokio::spawn(
-            read_loop(lines, shared.clone(), closing_rx.clone()).instrument(span.clone()),
-        );
-        let writer_task = tokio::spawn(write_loop(rx, writer, shared, closing_rx).instrument(span));
+        let reader_task = tokio::spawn(read_loop(lines, shared.clone()).instrument(span.clone()));
+        let writer_task = tokio::spawn(write_loop(outbox, writer, shared.clone()).instrument(span));
+        {
+            let mut pending = lock(&shared.pending);
+            let handles = [reader_task.abort_handle(), writer_task.abort_handle()];
+            if pending.closed {
+                // Torn down already (QEMU exited at once): nothing is left to stop them.
+                handles.iter().for_each(AbortHandle::abort);
+            } else {
+                pending.tasks.extend(handles);
+            }
+        }
         lock(&conn.tasks).extend([reader_task, writer_task]);
         Ok(())
     }

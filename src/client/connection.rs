@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Poll;
@@ -13,9 +12,11 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 use tokio::io::AsyncRead;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
 use tracing::{debug, trace, warn};
 
+use super::outbox::{Chunk, Outbox, Taken};
 use super::{ConnectionState, Inner};
 use crate::error::{Error, Result};
 use crate::events::{Hub, ReceivedEvent};
@@ -30,21 +31,21 @@ pub(super) struct ConnShared {
     /// The client's event hub; `conn_id` names this connection to it.
     pub(super) events: Arc<Hub>,
     pub(super) conn_id: u64,
-    pub(super) closing: watch::Sender<bool>,
     pub(super) client: Weak<Inner>,
 }
 
 /// The pending table's capacity always kept: what a few calls at a time need.
 const PENDING_KEEP: usize = 32;
 
-/// The most the writer allocates for a batch up front (it grows past that as needed).
-const BATCH_RESERVE: usize = 16 * 1024;
-
 pub(super) struct Pending {
     pub(super) map: HashMap<u64, oneshot::Sender<Reply>, BuildHasherDefault<IdHasher>>,
     pub(super) closed: bool,
     /// The most calls in flight since the table was last empty.
     pub(super) peak: usize,
+    /// The reader and writer tasks, stopped by the teardown. Aborting them costs the
+    /// running connection nothing, where a closing signal each task also waited on was
+    /// polled at every wake-up (a tenth of the client's own work per request).
+    pub(super) tasks: Vec<AbortHandle>,
 }
 
 /// Our ids are sequential integers we chose ourselves, so SipHash's protection against
@@ -72,11 +73,6 @@ pub(super) enum Reply {
     Return(Box<RawValue>),
     Error(ErrorBody),
     Failed(Error),
-}
-
-pub(super) struct Outgoing {
-    pub(super) line: Vec<u8>,
-    pub(super) fds: Vec<OwnedFd>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -124,13 +120,13 @@ impl ConnShared {
     /// ended, both tasks told to stop, and the handle's state updated if this is still its
     /// current connection. Idempotent.
     pub(super) fn teardown(self: &Arc<Self>) {
-        let drained: Vec<_> = {
+        let (drained, tasks): (Vec<_>, _) = {
             let mut p = lock(&self.pending);
             if p.closed {
                 return;
             }
             p.closed = true;
-            p.map.drain().collect()
+            (p.map.drain().collect(), std::mem::take(&mut p.tasks))
         };
         let current = self.client.upgrade().filter(|inner| {
             lock(&inner.conn)
@@ -145,7 +141,11 @@ impl ConnShared {
             let _ = tx.send(Reply::Failed(Error::Disconnected));
         }
         self.events.end(self.conn_id);
-        self.closing.send_replace(true);
+        // A task tearing down its own connection stops at its next await, which is
+        // where it was going anyway.
+        for task in tasks {
+            task.abort();
+        }
         if let Some(inner) = current {
             let mut conn = lock(&inner.conn);
             if conn.as_ref().is_some_and(|c| Arc::ptr_eq(&c.shared, self)) {
@@ -179,9 +179,9 @@ pub(crate) enum Either<A, B> {
     Second(B),
 }
 
-/// Waits for whichever of `first` and `second` finishes first, polling `first` first (a
-/// closing connection wins over more input). `tokio::select!` does this too, but its macro
-/// crate would put syn on every user's build path.
+/// Waits for whichever of `first` and `second` finishes first, polling `first` first.
+/// `tokio::select!` does this too, but its macro crate would put syn on every user's build
+/// path.
 pub(crate) async fn first_of<A: Future, B: Future>(
     mut first: Pin<&mut A>,
     second: B,
@@ -194,15 +194,6 @@ pub(crate) async fn first_of<A: Future, B: Future>(
         second.as_mut().poll(cx).map(Either::Second)
     })
     .await
-}
-
-/// The second future's output, or `None` when the first finished (its output, which may
-/// hold a lock guard, dropped here rather than kept across an await).
-fn second_of<A, B>(either: Either<A, B>) -> Option<B> {
-    match either {
-        Either::First(_) => None,
-        Either::Second(value) => Some(value),
-    }
 }
 
 /// How long the end of an oversized message may take before the calls in flight are
@@ -236,13 +227,8 @@ async fn until_deadline<F: Future>(
 pub(super) async fn read_loop<R: AsyncRead + Unpin>(
     mut lines: LineReader<R>,
     shared: Arc<ConnShared>,
-    mut closing: watch::Receiver<bool>,
 ) {
     let limit = lines.max();
-    // One wait for the connection's whole life: a fresh one per message would register
-    // and unregister a waiter on the watch channel every time, about a tenth of the
-    // client's own work per request.
-    let mut closed = std::pin::pin!(closing.wait_for(|c| *c));
     // Whether the calls in flight were failed for the oversized line being skipped.
     let mut overflow_answered = false;
     loop {
@@ -268,13 +254,9 @@ pub(super) async fn read_loop<R: AsyncRead + Unpin>(
                     }
                 },
             ));
-            second_of(first_of(closed.as_mut(), skip).await)
+            skip.await
         } else {
-            second_of(first_of(closed.as_mut(), lines.next_frame()).await)
-        };
-        // The connection is closing.
-        let Some(frame) = frame else {
-            break;
+            lines.next_frame().await
         };
         match frame {
             Ok(Some(Frame::TooLong { size, .. })) if std::mem::take(&mut overflow_answered) => {
@@ -481,79 +463,41 @@ fn recover_id(tail: &[u8]) -> Option<u64> {
     }
 }
 
-pub(super) async fn write_loop(
-    mut rx: mpsc::UnboundedReceiver<Outgoing>,
-    mut writer: Writer,
-    shared: Arc<ConnShared>,
-    mut closing: watch::Receiver<bool>,
-) {
-    // The batch buffer lives for one batch, so an idle connection holds none. It is
-    // allocated at the last batch's size at once rather than grown request by request,
-    // and a request alone in the queue is written from its own line, with no batch.
-    let mut last_batch = 0;
-    // One wait for the whole loop, as in `read_loop`.
-    let mut closed = std::pin::pin!(closing.wait_for(|c| *c));
+pub(super) async fn write_loop(outbox: Arc<Outbox>, mut writer: Writer, shared: Arc<ConnShared>) {
+    // What the last take found: swapped with the outbox's queue, so steady traffic
+    // allocates no queue either.
+    let mut taken = Vec::new();
     'outer: loop {
-        let Either::Second(first) = first_of(closed.as_mut(), rx.recv()).await else {
-            break;
-        };
-        // No sender left: every handle is gone, so the connection is no longer wanted.
-        let Some(mut msg) = first else { break };
-        let mut buf: Vec<u8> = Vec::new();
-        // Batch whatever else is already queued into one write.
-        loop {
-            let next = if buf.len() < 256 * 1024 {
-                rx.try_recv().ok()
-            } else {
-                None
-            };
-            if msg.fds.is_empty() {
-                if buf.is_empty() && next.is_none() {
-                    trace!(bytes = msg.line.len(), "write");
-                    if let Err(e) = writer.write_all(&msg.line).await {
-                        debug!(error = %e, "write failed");
-                        break 'outer;
-                    }
-                    break;
-                }
-                if buf.capacity() == 0 {
-                    buf.reserve(last_batch.min(BATCH_RESERVE).max(2 * msg.line.len()));
-                }
-                buf.extend_from_slice(&msg.line);
-            } else {
-                if !buf.is_empty() {
-                    trace!(bytes = buf.len(), "write");
-                    if let Err(e) = writer.write_all(&buf).await {
-                        debug!(error = %e, "write failed");
-                        break 'outer;
-                    }
-                    buf.clear();
-                }
-                trace!(
-                    bytes = msg.line.len(),
-                    fds = msg.fds.len(),
-                    "write with fds"
-                );
-                // Boxed, as the reader's rare path is: its readiness wait would make every
-                // connection's writer task larger.
-                if let Err(e) = Box::pin(writer.write_with_fds(&msg.line, &msg.fds)).await {
-                    debug!(error = %e, "write with fds failed");
-                    break 'outer;
-                }
-                // `msg.fds` drops here: our duplicates close once the kernel holds them.
+        match outbox.take(&mut taken) {
+            Taken::Chunks => {}
+            Taken::Empty => {
+                outbox.ready().await;
+                continue;
             }
-            match next {
-                Some(next) => msg = next,
-                None => break,
-            }
+            // Every handle is gone, so the connection is no longer wanted.
+            Taken::Closed => break,
         }
-        if !buf.is_empty() {
-            trace!(bytes = buf.len(), "write");
-            if let Err(e) = writer.write_all(&buf).await {
-                debug!(error = %e, "write failed");
-                break;
+        for chunk in taken.drain(..) {
+            match chunk {
+                Chunk::Lines(lines) => {
+                    trace!(bytes = lines.len(), "write");
+                    if let Err(e) = writer.write_all(&lines).await {
+                        debug!(error = %e, "write failed");
+                        break 'outer;
+                    }
+                    outbox.recycle(lines);
+                }
+                Chunk::WithFds(line, fds) => {
+                    trace!(bytes = line.len(), fds = fds.len(), "write with fds");
+                    // Boxed, as the reader's rare path is: its readiness wait would make
+                    // every connection's writer task larger.
+                    if let Err(e) = Box::pin(writer.write_with_fds(&line, &fds)).await {
+                        debug!(error = %e, "write with fds failed");
+                        break 'outer;
+                    }
+                    // `fds` drops here: our duplicates close once the kernel holds them.
+                }
             }
-            last_batch = buf.len();
         }
     }
     writer.shutdown().await;

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
@@ -40,11 +40,13 @@ use crate::transport::Endpoint;
 
 mod connect;
 pub(crate) mod connection;
+mod outbox;
 mod reconnect;
 mod response;
 
 pub use connect::ClientBuilder;
-use connection::{lock, ConnShared, Outgoing, PendingGuard};
+use connection::{lock, ConnShared, PendingGuard};
+use outbox::Outbox;
 pub use reconnect::Backoff;
 pub use response::ResponseFuture;
 use response::Waiting;
@@ -107,7 +109,7 @@ impl Drop for Inner {
 
 /// One negotiated connection.
 struct Conn {
-    tx: mpsc::UnboundedSender<Outgoing>,
+    outbox: Arc<Outbox>,
     shared: Arc<ConnShared>,
     greeting: Greeting,
     oob: bool,
@@ -117,6 +119,14 @@ struct Conn {
     /// reconnect may reach another QEMU. Until it is set, calls are not checked against it.
     #[cfg(qmp_introspect)]
     schema: tokio::sync::OnceCell<Arc<crate::schema::LiveSchema>>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Every handle is gone: the writer finishes what is queued and ends the
+        // connection.
+        self.outbox.close();
+    }
 }
 
 impl Client {
@@ -350,30 +360,28 @@ impl Client {
             return Err(Error::FdPassingUnsupported);
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut line = Vec::with_capacity(96);
-        protocol::encode_request(&mut line, name, args, id, oob).map_err(|error| {
-            Error::Encode {
-                command: name.to_owned(),
-                error,
-            }
-        })?;
+        // Registered before the request can reach the writer: the reply may come the
+        // moment it is written.
         let rx = conn.shared.register(id)?;
         let guard = PendingGuard {
             shared: conn.shared.clone(),
             id,
             armed: true,
         };
-        debug!(
-            id,
-            command = name,
-            oob,
-            bytes = line.len(),
-            fds = fds.len(),
-            "send"
-        );
-        conn.tx
-            .send(Outgoing { line, fds })
-            .map_err(|_| Error::Disconnected)?;
+        let fd_count = fds.len();
+        let mut bytes = 0;
+        conn.outbox
+            .push(fds, |buf| {
+                let start = buf.len();
+                let encoded = protocol::encode_request(buf, name, args, id, oob);
+                bytes = buf.len() - start;
+                encoded
+            })
+            .map_err(|error| Error::Encode {
+                command: name.to_owned(),
+                error,
+            })?;
+        debug!(id, command = name, oob, bytes, fds = fd_count, "send");
         let deadline = self.inner.config.command_timeout.map(response::deadline);
         Ok(Waiting {
             rx,

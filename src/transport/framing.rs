@@ -18,11 +18,10 @@
 //! buffer gives back what a large message made it take.
 
 use std::future::poll_fn;
+use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::task::Poll;
 
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::AsyncRead;
 
 /// The default cap on one incoming message: 10 MiB (libvirt's and qemu.qmp's), far above
 /// the largest real reply (`query-qmp-schema` is well under 1 MiB) but a bound all the same.
@@ -267,28 +266,31 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// `SHRINK_AFTER` reads in a row that used under a quarter of it. The gathering
     /// buffer, between messages, gives back a large message's size at each wait.
     async fn fill(&mut self) -> io::Result<usize> {
-        if !self.buf.is_empty() && self.buf.len() != self.size {
+        if self.buf.capacity() != 0 && self.buf.capacity() != self.size {
             // Resized by the last read; nothing in the buffer is unread.
-            self.buf = vec![0; self.size];
+            self.buf = Vec::with_capacity(self.size);
         }
+        self.buf.clear();
         let read = poll_fn(|cx| {
-            if self.buf.is_empty() {
-                self.buf = vec![0; self.size];
+            if self.buf.capacity() == 0 {
+                self.buf = Vec::with_capacity(self.size);
             }
-            let mut read_buf = ReadBuf::new(&mut self.buf);
-            match Pin::new(&mut self.inner).poll_read(cx, &mut read_buf) {
-                Poll::Ready(read) => Poll::Ready(read.map(|()| read_buf.filled().len())),
-                Poll::Pending => {
-                    self.buf = Vec::new();
-                    if self.line.is_empty() && self.line.capacity() > LINE_KEEP {
-                        self.line = Vec::new();
-                    }
-                    Poll::Pending
+            // `read_buf` reads into the spare capacity: a fresh buffer is not zeroed
+            // first (a 4 KiB memset per wake-up, for replies of a hundred bytes).
+            let polled = {
+                let read = tokio::io::AsyncReadExt::read_buf(&mut self.inner, &mut self.buf);
+                std::pin::pin!(read).poll(cx)
+            };
+            if polled.is_pending() {
+                self.buf = Vec::new();
+                if self.line.is_empty() && self.line.capacity() > LINE_KEEP {
+                    self.line = Vec::new();
                 }
             }
+            polled
         })
         .await?;
-        let len = self.buf.len();
+        let len = self.buf.capacity();
         if read == len {
             self.size = (len * 2).min(LARGE_READ);
             self.underused = 0;
@@ -384,6 +386,9 @@ fn keep_tail(buf: &mut Vec<u8>, chunk: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::Pin;
+    use std::task::Poll;
+    use tokio::io::ReadBuf;
 
     async fn frames(input: &[u8], max: usize) -> Vec<String> {
         let mut r = LineReader::new(input, max);
@@ -506,12 +511,12 @@ mod tests {
             r.next_frame().await.unwrap(),
             Some(Frame::Line(b"{\"a\": 1}"))
         );
-        assert_eq!(r.buf.len(), SMALL_READ);
+        assert_eq!(r.buf.capacity(), SMALL_READ);
         assert_eq!(
             r.next_frame().await.unwrap(),
             Some(Frame::Line(big.as_bytes()))
         );
-        assert_eq!(r.buf.len(), LARGE_READ);
+        assert_eq!(r.buf.capacity(), LARGE_READ);
         assert_eq!(
             r.next_frame().await.unwrap(),
             Some(Frame::Line(b"{\"b\": 2}"))
@@ -530,7 +535,7 @@ mod tests {
                 r.next_frame().await.unwrap(),
                 Some(Frame::Line(b"{\"c\": 3}"))
             );
-            assert_eq!(r.buf.len(), LARGE_READ);
+            assert_eq!(r.buf.capacity(), LARGE_READ);
             go_idle(&mut r);
             assert_eq!(r.buf.capacity(), 0);
             small_reads += 1;
