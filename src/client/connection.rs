@@ -7,12 +7,11 @@ use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use serde_json::value::RawValue;
 use tokio::io::AsyncRead;
-use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 use tracing::{debug, trace, warn};
 
@@ -38,7 +37,7 @@ pub(super) struct ConnShared {
 const PENDING_KEEP: usize = 32;
 
 pub(super) struct Pending {
-    pub(super) map: HashMap<u64, oneshot::Sender<Reply>, BuildHasherDefault<IdHasher>>,
+    pub(super) map: HashMap<u64, Slot, BuildHasherDefault<IdHasher>>,
     pub(super) closed: bool,
     /// The most calls in flight since the table was last empty.
     pub(super) peak: usize,
@@ -69,6 +68,44 @@ impl Hasher for IdHasher {
     }
 }
 
+/// One call's place in the pending table: the caller's waker until the reply comes, then
+/// the reply until the caller takes it. A slot in the table the reader already locks costs
+/// a call no allocation, where a oneshot channel per call cost one and a handful of atomic
+/// operations on both sides.
+pub(super) enum Slot {
+    Waiting(Option<Waker>),
+    Answered(Reply),
+}
+
+impl Pending {
+    /// Removes call `id`'s slot.
+    fn remove(&mut self, id: u64) -> Option<Slot> {
+        let slot = self.map.remove(&id);
+        // A burst's table is given back once the calls in flight are far fewer than it
+        // was sized for, rather than kept for the connection's idle life. Steady
+        // pipelining empties the table between waves of about the same size: it is kept.
+        if self.map.is_empty() {
+            if self.map.capacity() > PENDING_KEEP.max(4 * self.peak) {
+                self.map.shrink_to_fit();
+            }
+            self.peak = 0;
+        }
+        slot
+    }
+
+    /// Answers every call still waiting with `err()`, and gives their wakers.
+    fn answer_all(&mut self, err: impl Fn() -> Error) -> Vec<Waker> {
+        let mut wakers = Vec::new();
+        for slot in self.map.values_mut() {
+            if let Slot::Waiting(waker) = slot {
+                wakers.extend(waker.take());
+                *slot = Slot::Answered(Reply::Failed(err()));
+            }
+        }
+        wakers
+    }
+}
+
 pub(super) enum Reply {
     Return(Box<RawValue>),
     Error(ErrorBody),
@@ -82,51 +119,85 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ConnShared {
-    pub(super) fn register(&self, id: u64) -> Result<oneshot::Receiver<Reply>> {
-        let (tx, rx) = oneshot::channel();
+    /// Makes a slot for call `id`, unless the connection is closed.
+    pub(super) fn register(&self, id: u64) -> Result<()> {
         let mut p = lock(&self.pending);
         if p.closed {
             return Err(Error::Disconnected);
         }
-        p.map.insert(id, tx);
+        p.map.insert(id, Slot::Waiting(None));
         p.peak = p.peak.max(p.map.len());
-        Ok(rx)
+        Ok(())
     }
 
-    pub(super) fn take(&self, id: u64) -> Option<oneshot::Sender<Reply>> {
-        let mut p = lock(&self.pending);
-        let tx = p.map.remove(&id);
-        // A burst's table is given back once the calls in flight are far fewer than it
-        // was sized for, rather than kept for the connection's idle life. Steady
-        // pipelining empties the table between waves of about the same size: it is kept.
-        if p.map.is_empty() {
-            if p.map.capacity() > PENDING_KEEP.max(4 * p.peak) {
-                p.map.shrink_to_fit();
+    /// Hands `reply` to call `id` and wakes it; false when no call awaits that id (its
+    /// future was dropped, or it was answered already).
+    pub(super) fn answer(&self, id: u64, reply: Reply) -> bool {
+        let waker = {
+            let mut p = lock(&self.pending);
+            match p.map.get_mut(&id) {
+                Some(slot @ Slot::Waiting(_)) => {
+                    match std::mem::replace(slot, Slot::Answered(reply)) {
+                        Slot::Waiting(waker) => waker,
+                        Slot::Answered(_) => None,
+                    }
+                }
+                _ => return false,
             }
-            p.peak = 0;
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
-        tx
+        true
+    }
+
+    /// The caller's side: call `id`'s reply once it came (the slot is then gone), else
+    /// `Pending` with the caller's waker kept.
+    pub(super) fn poll_reply(&self, id: u64, cx: &mut Context<'_>) -> Poll<Reply> {
+        let mut p = lock(&self.pending);
+        match p.map.get_mut(&id) {
+            Some(Slot::Waiting(waker)) => {
+                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Some(Slot::Answered(_)) => match p.remove(id) {
+                Some(Slot::Answered(reply)) => Poll::Ready(reply),
+                _ => Poll::Ready(Reply::Failed(Error::Disconnected)),
+            },
+            // Only the caller's own guard removes a slot before it is answered.
+            None => Poll::Ready(Reply::Failed(Error::Disconnected)),
+        }
+    }
+
+    /// Forgets call `id` (its future was dropped): a late reply is then nobody's.
+    fn forget(&self, id: u64) {
+        let slot = lock(&self.pending).remove(id);
+        // Dropped outside the lock: a reply's buffer, a waker.
+        drop(slot);
     }
 
     /// Answers every waiting caller with an error made by `err`.
     pub(super) fn fail_all(&self, err: impl Fn() -> Error) {
-        let drained: Vec<_> = lock(&self.pending).map.drain().collect();
-        for (_, tx) in drained {
-            let _ = tx.send(Reply::Failed(err()));
-        }
+        let wakers = lock(&self.pending).answer_all(err);
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Ends the connection's life: no new callers, all waiting ones answered, streams
     /// ended, both tasks told to stop, and the handle's state updated if this is still its
     /// current connection. Idempotent.
     pub(super) fn teardown(self: &Arc<Self>) {
-        let (drained, tasks): (Vec<_>, _) = {
+        let (wakers, tasks) = {
             let mut p = lock(&self.pending);
             if p.closed {
                 return;
             }
             p.closed = true;
-            (p.map.drain().collect(), std::mem::take(&mut p.tasks))
+            (
+                p.answer_all(|| Error::Disconnected),
+                std::mem::take(&mut p.tasks),
+            )
         };
         let current = self.client.upgrade().filter(|inner| {
             lock(&inner.conn)
@@ -136,10 +207,8 @@ impl ConnShared {
         if let Some(inner) = &current {
             inner.state.send_replace(ConnectionState::Disconnecting);
         }
-        debug!(pending = drained.len(), "connection closed");
-        for (_, tx) in drained {
-            let _ = tx.send(Reply::Failed(Error::Disconnected));
-        }
+        debug!(pending = wakers.len(), "connection closed");
+        wakers.into_iter().for_each(Waker::wake);
         self.events.end(self.conn_id);
         // A task tearing down its own connection stops at its next await, which is
         // where it was going anyway.
@@ -168,7 +237,7 @@ pub(super) struct PendingGuard {
 impl Drop for PendingGuard {
     fn drop(&mut self) {
         if self.armed {
-            self.shared.take(self.id);
+            self.shared.forget(self.id);
         }
     }
 }
@@ -296,11 +365,9 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
             return;
         }
         Frame::TooLong { size, tail, .. } => {
-            match recover_id(tail).and_then(|id| shared.take(id).map(|tx| (id, tx))) {
-                Some((id, tx)) => {
-                    warn!(id, size, limit, "oversized reply skipped");
-                    let _ = tx.send(Reply::Failed(Error::MessageTooLarge { size, limit }));
-                }
+            let failure = || Reply::Failed(Error::MessageTooLarge { size, limit });
+            match recover_id(tail).filter(|&id| shared.answer(id, failure())) {
+                Some(id) => warn!(id, size, limit, "oversized reply skipped"),
                 None => {
                     warn!(
                         size,
@@ -316,7 +383,13 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
     // parser need not check each string again. A line that is not goes through the byte
     // parser, which says where it breaks.
     let parsed = match std::str::from_utf8(line) {
-        Ok(text) => serde_json::from_str(text),
+        Ok(text) => {
+            if let Some((id, ret)) = protocol::plain_reply(text) {
+                answer_reply(shared, id, Reply::Return(ret.to_owned()), line.len());
+                return;
+            }
+            serde_json::from_str(text)
+        }
         Err(_) => serde_json::from_slice(line),
     };
     let msg: Incoming = match parsed {
@@ -325,13 +398,13 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
             // A reply that does not parse (invalid UTF-8 in a string, a truncated line, an
             // error without `class`) may still name its request: answer that caller now,
             // or it would wait for a reply that has come and gone.
-            if let Some((id, tx)) =
-                unparsed_reply_id(line).and_then(|id| shared.take(id).map(|tx| (id, tx)))
-            {
-                warn!(id, error = %e, line = %protocol::preview(line), "reply that does not parse answered as a protocol error");
-                let _ = tx.send(Reply::Failed(Error::Protocol {
+            let failure = || {
+                Reply::Failed(Error::Protocol {
                     message: format!("QEMU's reply does not parse: {e}"),
-                }));
+                })
+            };
+            if let Some(id) = unparsed_reply_id(line).filter(|&id| shared.answer(id, failure())) {
+                warn!(id, error = %e, line = %protocol::preview(line), "reply that does not parse answered as a protocol error");
                 return;
             }
             warn!(error = %e, line = %protocol::preview(line), "malformed message skipped");
@@ -379,17 +452,16 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
         );
         return;
     };
-    match shared.take(id) {
-        Some(tx) => {
-            debug!(
-                id,
-                bytes = line.len(),
-                ok = matches!(reply, Reply::Return(_)),
-                "recv reply"
-            );
-            let _ = tx.send(reply);
-        }
-        None => debug!(id, "reply for a call nobody awaits any more skipped"),
+    answer_reply(shared, id, reply, line.len());
+}
+
+/// Hands a reply to the call it names, if one still awaits it.
+fn answer_reply(shared: &ConnShared, id: u64, reply: Reply, bytes: usize) {
+    let ok = matches!(reply, Reply::Return(_));
+    if shared.answer(id, reply) {
+        debug!(id, bytes, ok, "recv reply");
+    } else {
+        debug!(id, "reply for a call nobody awaits any more skipped");
     }
 }
 

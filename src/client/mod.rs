@@ -362,7 +362,7 @@ impl Client {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         // Registered before the request can reach the writer: the reply may come the
         // moment it is written.
-        let rx = conn.shared.register(id)?;
+        conn.shared.register(id)?;
         let guard = PendingGuard {
             shared: conn.shared.clone(),
             id,
@@ -383,11 +383,7 @@ impl Client {
             })?;
         debug!(id, command = name, oob, bytes, fds = fd_count, "send");
         let deadline = self.inner.config.command_timeout.map(response::deadline);
-        Ok(Waiting {
-            rx,
-            guard,
-            deadline,
-        })
+        Ok(Waiting { guard, deadline })
     }
 
     /// The connected QEMU's own account of what it supports (its `query-qmp-schema`),

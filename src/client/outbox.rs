@@ -17,6 +17,9 @@ use super::connection::lock;
 /// burst, a huge argument) is freed, so an idle connection holds little.
 const KEEP: usize = 1024;
 
+/// The most a fresh buffer reserves up front, sized after the last write.
+const RESERVE: usize = 16 * 1024;
+
 /// Requests queued for one connection's writer.
 pub(super) struct Outbox {
     queue: Mutex<Queue>,
@@ -29,6 +32,9 @@ struct Queue {
     chunks: Vec<Chunk>,
     /// An empty buffer kept from the last write, for the next requests.
     spare: Vec<u8>,
+    /// The length of the last buffer written: a fresh one is allocated at that size at
+    /// once, rather than grown request by request through a burst.
+    last_len: usize,
     closed: bool,
 }
 
@@ -79,7 +85,10 @@ impl Outbox {
             };
             if fds.is_empty() {
                 if !matches!(queue.chunks.last(), Some(Chunk::Lines(_))) {
-                    let buf = std::mem::take(&mut queue.spare);
+                    let mut buf = std::mem::take(&mut queue.spare);
+                    if buf.capacity() < queue.last_len {
+                        buf = Vec::with_capacity(queue.last_len.min(RESERVE));
+                    }
                     queue.chunks.push(Chunk::Lines(buf));
                 }
                 let Some(Chunk::Lines(buf)) = queue.chunks.last_mut() else {
@@ -126,14 +135,18 @@ impl Outbox {
 
     /// Gives back a written buffer for the next requests, if it is small.
     pub(super) fn recycle(&self, mut buf: Vec<u8>) {
-        if buf.capacity() > KEEP {
-            return;
-        }
+        let len = buf.len();
+        let keep = buf.capacity() <= KEEP;
         buf.clear();
         let mut queue = lock(&self.queue);
-        if queue.spare.capacity() == 0 {
+        queue.last_len = len;
+        if keep && queue.spare.capacity() == 0 {
             queue.spare = buf;
+            return;
         }
+        drop(queue);
+        // Freed outside the lock.
+        drop(buf);
     }
 
     /// Waits until something may have been queued (or the outbox closed) since the last

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
-use tokio::sync::oneshot;
 
 use super::connection::{PendingGuard, Reply};
 use crate::error::{Error, Result};
@@ -26,7 +25,6 @@ pub struct ResponseFuture<T> {
 }
 
 pub(super) struct Waiting {
-    pub(super) rx: oneshot::Receiver<Reply>,
     pub(super) guard: PendingGuard,
     pub(super) deadline: Option<Deadline>,
 }
@@ -93,16 +91,16 @@ impl<T: DeserializeOwned + 'static> Future for ResponseFuture<T> {
             Err(e) => return Poll::Ready(Err(e.take().unwrap_or(Error::Disconnected))),
             Ok(w) => w,
         };
-        if let Poll::Ready(reply) = Pin::new(&mut waiting.rx).poll(cx) {
-            waiting.guard.armed = false;
+        let guard = &mut waiting.guard;
+        if let Poll::Ready(reply) = guard.shared.poll_reply(guard.id, cx) {
+            guard.armed = false;
             let out = match reply {
-                Err(_) => Err(Error::Disconnected),
-                Ok(Reply::Return(raw)) => decode::<T>(&this.command, &raw),
-                Ok(Reply::Error(e)) => Err(Error::Qmp {
+                Reply::Return(raw) => decode::<T>(&this.command, &raw),
+                Reply::Error(e) => Err(Error::Qmp {
                     class: e.class,
                     desc: e.desc,
                 }),
-                Ok(Reply::Failed(e)) => Err(e),
+                Reply::Failed(e) => Err(e),
             };
             this.state = Err(None);
             return Poll::Ready(out);

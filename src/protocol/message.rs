@@ -131,3 +131,68 @@ impl<'de: 'a, 'a> Deserialize<'de> for Incoming<'a> {
 pub(crate) fn parse_id(raw: &RawValue) -> Option<u64> {
     raw.get().parse::<u64>().ok()
 }
+
+/// A successful reply in exactly the form QEMU writes it, `{"return": VALUE, "id": N}`
+/// on one line: its id and its value, found without parsing the envelope as a map (most
+/// of the work of routing a small reply). Anything else, or anything not quite that,
+/// is `None` and takes the general path.
+///
+/// The id is the digits that end the line, after `, "id": `: that sequence cannot occur
+/// inside a JSON string (its quotes would be escaped), and one nested in the value is
+/// followed by more than digits. The value must then be exactly one JSON value, which is
+/// checked.
+pub(crate) fn plain_reply(text: &str) -> Option<(u64, &RawValue)> {
+    let body = text.strip_prefix("{\"return\": ")?.strip_suffix('}')?;
+    // Scanned by hand from the end: a substring search sets up more than it then scans.
+    let digits = body.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let (head, id) = body.split_at(body.len() - digits);
+    let value = head.strip_suffix(", \"id\": ")?;
+    if id.is_empty() || (id.len() > 1 && id.starts_with('0')) {
+        return None;
+    }
+    let id = id.parse().ok()?;
+    let value = serde_json::from_str(value).ok()?;
+    Some((id, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_reply;
+
+    #[test]
+    fn plain_replies_are_found_and_nothing_else_is() {
+        let found = |text: &str| plain_reply(text).map(|(id, raw)| (id, raw.get().to_owned()));
+        assert_eq!(
+            found(r#"{"return": {"status": "running", "running": true}, "id": 17}"#),
+            Some((17, r#"{"status": "running", "running": true}"#.to_owned()))
+        );
+        assert_eq!(
+            found(r#"{"return": {}, "id": 0}"#),
+            Some((0, "{}".to_owned()))
+        );
+        // An `"id"` inside the value, in a member or in a string, is not the reply's.
+        assert_eq!(
+            found(r#"{"return": {"a": 1, "id": 5}, "id": 6}"#),
+            Some((6, r#"{"a": 1, "id": 5}"#.to_owned()))
+        );
+        assert_eq!(
+            found(r#"{"return": "x, \"id\": 5", "id": 7}"#),
+            Some((7, r#""x, \"id\": 5""#.to_owned()))
+        );
+        for other in [
+            r#"{"return": {"a": 1, "id": 5}}"#,
+            r#"{"return": 1, "x": 2, "id": 3}"#,
+            r#"{"return": 1, "id": "3"}"#,
+            r#"{"return": 1, "id": 03}"#,
+            r#"{"return": 1, "id": -3}"#,
+            r#"{"return": 1, "id": 99999999999999999999}"#,
+            r#"{"return": {"a": , "id": 3}"#,
+            r#"{"return": 1, "id": 3} "#,
+            r#"{"id": 3, "return": 1}"#,
+            r#"{"error": {"class": "GenericError", "desc": "x"}, "id": 3}"#,
+            r#"{"return": , "id": 3}"#,
+        ] {
+            assert_eq!(found(other), None, "{other}");
+        }
+    }
+}

@@ -18,7 +18,7 @@ pub(crate) mod server;
 pub(crate) use greeting::parse_greeting;
 pub use greeting::{Capability, Greeting, QemuVersion, VersionTriple};
 pub use message::Timestamp;
-pub(crate) use message::{parse_id, ErrorBody, Incoming};
+pub(crate) use message::{parse_id, plain_reply, ErrorBody, Incoming};
 pub(crate) use request::encode_request;
 
 /// A short, lossy rendering of a line for log messages and errors.
