@@ -539,16 +539,10 @@ pub(super) async fn write_loop(outbox: Arc<Outbox>, mut writer: Writer, shared: 
     // What the last take found: swapped with the outbox's queue, so steady traffic
     // allocates no queue either.
     let mut taken = Vec::new();
-    'outer: loop {
-        match outbox.take(&mut taken) {
-            Taken::Chunks => {}
-            Taken::Empty => {
-                outbox.ready().await;
-                continue;
-            }
-            // Every handle is gone, so the connection is no longer wanted.
-            Taken::Closed => break,
-        }
+    // Until `Taken::Closed`: every handle is gone, so the connection is no longer wanted.
+    'outer: while let Taken::Chunks =
+        std::future::poll_fn(|cx| outbox.poll_take(&mut taken, cx)).await
+    {
         for chunk in taken.drain(..) {
             match chunk {
                 Chunk::Lines(lines) => {

@@ -8,8 +8,7 @@
 
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
-
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 use super::connection::lock;
 
@@ -23,8 +22,6 @@ const RESERVE: usize = 16 * 1024;
 /// Requests queued for one connection's writer.
 pub(super) struct Outbox {
     queue: Mutex<Queue>,
-    /// Told when the queue goes from empty to not empty, and when the outbox closes.
-    ready: Notify,
 }
 
 #[derive(Default)]
@@ -36,6 +33,9 @@ struct Queue {
     /// once, rather than grown request by request through a burst.
     last_len: usize,
     closed: bool,
+    /// The writer, while it waits for requests: woken by the next push (or the close),
+    /// under the lock the push takes anyway.
+    writer: Option<Waker>,
 }
 
 /// What the writer writes, in order.
@@ -46,12 +46,10 @@ pub(super) enum Chunk {
     WithFds(Vec<u8>, Vec<OwnedFd>),
 }
 
-/// What [`Outbox::take`] found.
+/// What [`Outbox::poll_take`] found.
 pub(super) enum Taken {
     /// Chunks were moved into the caller's vector.
     Chunks,
-    /// Nothing is queued.
-    Empty,
     /// Nothing is queued and nothing will be: every handle of the connection is gone.
     Closed,
 }
@@ -60,7 +58,6 @@ impl Outbox {
     pub(super) fn new() -> Self {
         Outbox {
             queue: Mutex::new(Queue::default()),
-            ready: Notify::new(),
         }
     }
 
@@ -72,17 +69,10 @@ impl Outbox {
         fds: Vec<OwnedFd>,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let was_empty;
         let encoded;
+        let writer;
         {
             let mut queue = lock(&self.queue);
-            // "Empty" includes a lone chunk with no bytes (left by an encode that panicked):
-            // the writer may be waiting, and only this push can wake it.
-            was_empty = match queue.chunks.as_slice() {
-                [] => true,
-                [Chunk::Lines(buf)] => buf.is_empty(),
-                _ => false,
-            };
             if fds.is_empty() {
                 if !matches!(queue.chunks.last(), Some(Chunk::Lines(_))) {
                     let mut buf = std::mem::take(&mut queue.spare);
@@ -114,23 +104,38 @@ impl Outbox {
                     queue.chunks.push(Chunk::WithFds(line, fds));
                 }
             }
+            // Set only while the writer waits on an empty queue.
+            writer = if encoded.is_ok() {
+                queue.writer.take()
+            } else {
+                None
+            };
         }
-        encoded?;
-        if was_empty {
-            self.ready.notify_one();
+        if let Some(writer) = writer {
+            writer.wake();
         }
-        Ok(())
+        encoded
     }
 
-    /// Moves everything queued into `into` (which must be empty).
-    pub(super) fn take(&self, into: &mut Vec<Chunk>) -> Taken {
+    /// Moves everything queued into `into` (which must be empty); when nothing is queued
+    /// (and the outbox is open), `Pending` until a push.
+    pub(super) fn poll_take(&self, into: &mut Vec<Chunk>, cx: &mut Context<'_>) -> Poll<Taken> {
         let mut queue = lock(&self.queue);
         std::mem::swap(&mut queue.chunks, into);
-        match (into.is_empty(), queue.closed) {
-            (false, _) => Taken::Chunks,
-            (true, false) => Taken::Empty,
-            (true, true) => Taken::Closed,
+        if !into.is_empty() {
+            return Poll::Ready(Taken::Chunks);
         }
+        if queue.closed {
+            return Poll::Ready(Taken::Closed);
+        }
+        if !queue
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            queue.writer = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// Gives back a written buffer for the next requests, if it is small.
@@ -149,16 +154,16 @@ impl Outbox {
         drop(buf);
     }
 
-    /// Waits until something may have been queued (or the outbox closed) since the last
-    /// [`take`](Self::take) found nothing.
-    pub(super) async fn ready(&self) {
-        self.ready.notified().await;
-    }
-
     /// No more requests will come: the writer ends once the queue is written.
     pub(super) fn close(&self) {
-        lock(&self.queue).closed = true;
-        self.ready.notify_one();
+        let writer = {
+            let mut queue = lock(&self.queue);
+            queue.closed = true;
+            queue.writer.take()
+        };
+        if let Some(writer) = writer {
+            writer.wake();
+        }
     }
 }
 
@@ -195,6 +200,15 @@ impl Drop for Truncate<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the writer would find now, without waiting.
+    fn take(outbox: &Outbox, into: &mut Vec<Chunk>) -> Option<Taken> {
+        let waker = futures::task::noop_waker();
+        match outbox.poll_take(into, &mut Context::from_waker(&waker)) {
+            Poll::Ready(taken) => Some(taken),
+            Poll::Pending => None,
+        }
+    }
 
     fn lines(chunks: &[Chunk]) -> Vec<String> {
         chunks
@@ -243,12 +257,52 @@ mod tests {
             })
             .unwrap();
         let mut taken = Vec::new();
-        assert!(matches!(outbox.take(&mut taken), Taken::Chunks));
+        assert!(matches!(take(&outbox, &mut taken), Some(Taken::Chunks)));
         assert_eq!(lines(&taken), ["a\nb\n", "c\n +1 fds", "d\n"]);
         taken.clear();
-        assert!(matches!(outbox.take(&mut taken), Taken::Empty));
+        assert!(take(&outbox, &mut taken).is_none());
         outbox.close();
-        assert!(matches!(outbox.take(&mut taken), Taken::Closed));
+        assert!(matches!(take(&outbox, &mut taken), Some(Taken::Closed)));
+    }
+
+    #[test]
+    fn a_waiting_writer_is_woken_by_a_push_and_by_the_close() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        struct Count(AtomicUsize);
+        impl futures::task::ArcWake for Count {
+            fn wake_by_ref(this: &Arc<Self>) {
+                this.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = futures::task::waker(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let outbox = Outbox::new();
+        let mut taken = Vec::new();
+        assert!(outbox.poll_take(&mut taken, &mut cx).is_pending());
+        // A failed encode queues nothing and wakes nobody.
+        assert!(outbox.push(Vec::new(), |_| Err::<(), _>(())).is_err());
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        outbox
+            .push(Vec::new(), |b| {
+                b.extend_from_slice(b"a\n");
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(
+            outbox.poll_take(&mut taken, &mut cx),
+            Poll::Ready(Taken::Chunks)
+        ));
+        taken.clear();
+        assert!(outbox.poll_take(&mut taken, &mut cx).is_pending());
+        outbox.close();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert!(matches!(
+            outbox.poll_take(&mut taken, &mut cx),
+            Poll::Ready(Taken::Closed)
+        ));
     }
 
     #[test]
@@ -256,7 +310,7 @@ mod tests {
         let outbox = Outbox::new();
         assert!(outbox.push(Vec::new(), |_| Err::<(), _>(())).is_err());
         let mut taken = Vec::new();
-        assert!(matches!(outbox.take(&mut taken), Taken::Empty));
+        assert!(take(&outbox, &mut taken).is_none());
     }
 
     #[test]
@@ -281,7 +335,7 @@ mod tests {
             })
             .unwrap();
         let mut taken = Vec::new();
-        assert!(matches!(outbox.take(&mut taken), Taken::Chunks));
+        assert!(matches!(take(&outbox, &mut taken), Some(Taken::Chunks)));
         assert_eq!(lines(&taken), ["whole\n"]);
     }
 }
