@@ -150,6 +150,20 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                     Some(i) => (&avail[..i], i + 1, true),
                     None => (avail, avail.len(), false),
                 };
+                // The first bytes of a line that should continue a pretty message: one
+                // that cannot (not indented, not the closing brace) shows the lines
+                // gathered were no message. They are dropped now, before this line counts
+                // towards the cap with them: a stray `{` must not make the next compact
+                // message oversized.
+                if let Some((start, _)) = pretty {
+                    let first = chunk.first().copied();
+                    if self.line.len() == start
+                        && first.is_some_and(|b| !b.is_ascii_whitespace() && b != b'}')
+                    {
+                        self.line.clear();
+                        pretty = None;
+                    }
+                }
                 match oversize.as_mut() {
                     Some(size) => {
                         *size += chunk.len();
@@ -482,6 +496,33 @@ mod tests {
                 "{\r\n    \"c\": 3\r\n}".replace("\r\n", "\n")
             ]
         );
+    }
+
+    /// Nor does a stray pretty message near the cap: its lines are dropped as soon as a
+    /// line comes that cannot continue it, so they do not count with that line towards
+    /// the cap (found by the `wire` fuzz target: the call after the stray lines was
+    /// answered `MessageTooLarge`).
+    #[tokio::test]
+    async fn a_stray_pretty_message_near_the_cap_does_not_make_the_next_line_too_long() {
+        let stray = format!("{{\r\n    \"a\": \"{}\",\r\n", "x".repeat(990));
+        let input = format!("{stray}{{\"return\": {{}}, \"id\": 7}}\r\n");
+        let got = frames(input.as_bytes(), 1024).await;
+        assert_eq!(got, vec!["{\"return\": {}, \"id\": 7}".to_string()]);
+        // Read in small pieces, the same.
+        let (mut server, client) = tokio::io::duplex(64);
+        let writer = tokio::spawn(async move {
+            for piece in input.as_bytes().chunks(7) {
+                tokio::io::AsyncWriteExt::write_all(&mut server, piece)
+                    .await
+                    .unwrap();
+            }
+        });
+        let mut r = LineReader::new(client, 1024);
+        assert_eq!(
+            r.next_frame().await.unwrap(),
+            Some(Frame::Line(b"{\"return\": {}, \"id\": 7}"))
+        );
+        writer.await.unwrap();
     }
 
     /// Polls for the next frame once, as a reader task does before it waits: with
