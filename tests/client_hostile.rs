@@ -197,6 +197,52 @@ async fn replies_that_name_their_request_but_do_not_decode_answer_it() {
     }
 }
 
+/// Lines that look like QEMU's plain `{"return": VALUE, "id": N}` but whose VALUE is not
+/// one JSON value: the client reads such a line's id from its end before parsing VALUE,
+/// so each must still come out as the whole line says.
+#[tokio::test]
+async fn lines_of_the_plain_reply_form_that_are_not_plain_replies() {
+    let fake = fake_with_status();
+    // A valid line with a member after `return`: the return value counts.
+    fake.on::<QueryName>().times(1).raw_with(|id| {
+        format!("{{\"return\": {{\"name\": \"vm\"}}, \"extra\": [1, {{}}], \"id\": {id}}}\n")
+            .into_bytes()
+    });
+    // A truncated value: the line does not parse.
+    fake.on::<QueryName>()
+        .times(1)
+        .raw_with(|id| format!("{{\"return\": {{\"name\": , \"id\": {id}}}\n").into_bytes());
+    // The same for a command that returns nothing, whose value is otherwise not read.
+    fake.on::<qemu_qmp::api::Stop>()
+        .times(1)
+        .raw_with(|id| format!("{{\"return\": {{\"a\": }}, \"id\": {id}}}\n").into_bytes());
+    // `return` and `error` both: the return value counts, as on the general path.
+    fake.on::<qemu_qmp::api::Cont>().times(1).raw_with(|id| {
+        format!("{{\"return\": {{}}, \"error\": {{\"class\": \"GenericError\", \"desc\": \"x\"}}, \"id\": {id}}}\n")
+            .into_bytes()
+    });
+    let client = fake.client().await.unwrap();
+    let name = within(5, client.query_name().into_future()).await.unwrap();
+    assert_eq!(name.name.as_deref(), Some("vm"));
+    still_serves(&client).await;
+    match within(5, client.query_name().into_future()).await {
+        Err(Error::Protocol { message }) => {
+            assert!(message.contains("does not parse"), "{message}")
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+    still_serves(&client).await;
+    match within(5, client.stop().into_future()).await {
+        Err(Error::Protocol { message }) => {
+            assert!(message.contains("does not parse"), "{message}")
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+    still_serves(&client).await;
+    within(5, client.cont().into_future()).await.unwrap();
+    still_serves(&client).await;
+}
+
 #[tokio::test]
 async fn unknown_error_classes_are_kept_as_strings() {
     let fake = FakeQmp::new();

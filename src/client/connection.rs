@@ -107,7 +107,14 @@ impl Pending {
 }
 
 pub(super) enum Reply {
+    /// A `return` value, already checked to be JSON.
     Return(Box<RawValue>),
+    /// A reply line of QEMU's plain form (see `protocol::plain_reply`) and where its
+    /// `return` value lies, not checked yet: decoding it checks it.
+    Plain {
+        line: Box<str>,
+        value: std::ops::Range<usize>,
+    },
     Error(ErrorBody),
     Failed(Error),
 }
@@ -384,8 +391,12 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
     // parser, which says where it breaks.
     let parsed = match std::str::from_utf8(line) {
         Ok(text) => {
-            if let Some((id, ret)) = protocol::plain_reply(text) {
-                answer_reply(shared, id, Reply::Return(ret.to_owned()), line.len());
+            if let Some((id, value)) = protocol::plain_reply(text) {
+                let reply = Reply::Plain {
+                    line: text.into(),
+                    value,
+                };
+                answer_reply(shared, id, reply, line.len());
                 return;
             }
             serde_json::from_str(text)
@@ -398,11 +409,7 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
             // A reply that does not parse (invalid UTF-8 in a string, a truncated line, an
             // error without `class`) may still name its request: answer that caller now,
             // or it would wait for a reply that has come and gone.
-            let failure = || {
-                Reply::Failed(Error::Protocol {
-                    message: format!("QEMU's reply does not parse: {e}"),
-                })
-            };
+            let failure = || Reply::Failed(does_not_parse(&e));
             if let Some(id) = unparsed_reply_id(line).filter(|&id| shared.answer(id, failure())) {
                 warn!(id, error = %e, line = %protocol::preview(line), "reply that does not parse answered as a protocol error");
                 return;
@@ -455,9 +462,32 @@ fn route(shared: &Arc<ConnShared>, frame: Frame<'_>, limit: usize) {
     answer_reply(shared, id, reply, line.len());
 }
 
+fn does_not_parse(e: &serde_json::Error) -> Error {
+    Error::Protocol {
+        message: format!("QEMU's reply does not parse: {e}"),
+    }
+}
+
+impl Reply {
+    /// What the general path makes of a reply line of the plain form whose value turned
+    /// out not to be one JSON value: its whole envelope parsed.
+    pub(super) fn from_whole_line(line: &str) -> Reply {
+        match serde_json::from_str::<Incoming>(line) {
+            Ok(Incoming { ret: Some(ret), .. }) => Reply::Return(ret),
+            Ok(Incoming {
+                error: Some(error), ..
+            }) => Reply::Error(error),
+            Ok(_) => Reply::Failed(Error::Protocol {
+                message: "QEMU's reply has neither a return value nor an error".to_owned(),
+            }),
+            Err(e) => Reply::Failed(does_not_parse(&e)),
+        }
+    }
+}
+
 /// Hands a reply to the call it names, if one still awaits it.
 fn answer_reply(shared: &ConnShared, id: u64, reply: Reply, bytes: usize) {
-    let ok = matches!(reply, Reply::Return(_));
+    let ok = matches!(reply, Reply::Return(_) | Reply::Plain { .. });
     if shared.answer(id, reply) {
         debug!(id, bytes, ok, "recv reply");
     } else {

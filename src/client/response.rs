@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 
 use super::connection::{PendingGuard, Reply};
 use crate::error::{Error, Result};
@@ -94,14 +93,7 @@ impl<T: DeserializeOwned + 'static> Future for ResponseFuture<T> {
         let guard = &mut waiting.guard;
         if let Poll::Ready(reply) = guard.shared.poll_reply(guard.id, cx) {
             guard.armed = false;
-            let out = match reply {
-                Reply::Return(raw) => decode::<T>(&this.command, &raw),
-                Reply::Error(e) => Err(Error::Qmp {
-                    class: e.class,
-                    desc: e.desc,
-                }),
-                Reply::Failed(e) => Err(e),
-            };
+            let out = outcome::<T>(&this.command, reply);
             this.state = Err(None);
             return Poll::Ready(out);
         }
@@ -126,17 +118,39 @@ impl<T> fmt::Debug for ResponseFuture<T> {
     }
 }
 
-fn decode<T: DeserializeOwned + 'static>(command: &str, raw: &RawValue) -> Result<T> {
+/// What a call yields for `reply`.
+fn outcome<T: DeserializeOwned + 'static>(command: &str, reply: Reply) -> Result<T> {
+    match reply {
+        Reply::Return(raw) => decode::<T>(command, raw.get(), true),
+        Reply::Plain { line, value } => match decode::<T>(command, &line[value], false) {
+            // Not one JSON value after all: the line is what the general path would
+            // have made of it.
+            Err(Error::Decode { error, .. }) if error.is_syntax() || error.is_eof() => {
+                outcome::<T>(command, Reply::from_whole_line(&line))
+            }
+            decoded => decoded,
+        },
+        Reply::Error(e) => Err(Error::Qmp {
+            class: e.class,
+            desc: e.desc,
+        }),
+        Reply::Failed(e) => Err(e),
+    }
+}
+
+/// Decodes a `return` value; `checked` says it is known to be JSON already.
+fn decode<T: DeserializeOwned + 'static>(command: &str, value: &str, checked: bool) -> Result<T> {
+    let failed = |error| Error::Decode {
+        command: command.to_owned(),
+        error,
+    };
     // Commands without a return value are generated with `Returns = ()`, while QEMU
     // answers them with `{}`: accept any successful reply for them.
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>() {
-        return serde_json::from_str("null").map_err(|error| Error::Decode {
-            command: command.to_owned(),
-            error,
-        });
+        if !checked {
+            serde_json::from_str::<serde::de::IgnoredAny>(value).map_err(failed)?;
+        }
+        return serde_json::from_str("null").map_err(failed);
     }
-    serde_json::from_str(raw.get()).map_err(|error| Error::Decode {
-        command: command.to_owned(),
-        error,
-    })
+    serde_json::from_str(value).map_err(failed)
 }
