@@ -38,6 +38,13 @@
 //! the two together or apart from one second to the next, so unpinned figures swing by
 //! 2-3x from round to round and drown the differences between clients.
 //!
+//! The fake-server part measures the client alone: (a) events decoded and delivered to one
+//! subscriber, (b) typed `query-status` with 64 calls in flight, each next to serde_json's
+//! parse of the same lines into `Value`, read one after another out of one buffer. Its
+//! targets compare messages per second of the client thread's CPU with lines per second
+//! of CPU for serde_json: the fake server's thread shares the client's CPU, so throughput
+//! would count the server's work as the client's.
+//!
 //! Environment: `QMP_BENCH_REQUESTS` (default 20000), `QMP_BENCH_ROUNDS` (3),
 //! `QMP_BENCH_FAKE_MESSAGES` (200000, the fake-server part), `QMP_BENCH_CPU`, `QMP_QEMU`
 //! (the binary).
@@ -823,16 +830,19 @@ fn fake_commands(rt: &Runtime, n: u64) -> Sample {
     })
 }
 
-/// serde_json's parse rate of the same lines into `serde_json::Value`.
-fn serde_rate(lines: &[String]) -> Sample {
+/// serde_json's parse rate of the same lines into `serde_json::Value`, read one after
+/// the other out of one buffer (`text`, the lines as the client receives them).
+fn serde_rate(text: &str) -> Sample {
     let started = Instant::now();
     let cpu_before = cpu_time(Cpu::Thread);
-    for line in lines {
+    let mut count = 0;
+    for line in text.split_terminator('\n') {
         let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
         std::hint::black_box(v);
+        count += 1;
     }
     Sample {
-        count: lines.len() as u64,
+        count,
         wall: started.elapsed().as_secs_f64(),
         cpu: (cpu_time(Cpu::Thread) - cpu_before).as_secs_f64(),
     }
@@ -841,16 +851,17 @@ fn serde_rate(lines: &[String]) -> Sample {
 fn fake_server_part(settings: &Settings, rt: &Runtime) {
     let n = settings.fake_messages;
     let events = event_lines(n);
-    let replies: Vec<String> = (1..=n)
+    let event_text = events.concat();
+    let reply_text: String = (1..=n)
         .map(|id| String::from_utf8(reply_line(id.to_string().as_bytes())).expect("ASCII"))
         .collect();
     let mut best = [Best::default(); 4];
     for round in 1..=settings.rounds {
         let samples = [
             fake_events(rt, &events),
-            serde_rate(&events),
+            serde_rate(&event_text),
             fake_commands(rt, n),
-            serde_rate(&replies),
+            serde_rate(&reply_text),
         ];
         eprintln!(
             "  round {round}: events {:.0}/s (serde_json {:.0}/s), commands {:.0}/s (serde_json {:.0}/s)",
@@ -874,7 +885,7 @@ fn fake_server_part(settings: &Settings, rt: &Runtime) {
     );
     println!(
         "{:<58} {:>12} {:>14} {:>10} {:>10}",
-        "", "msg/s", "CPU us/msg", "thr/serde", "cpu/serde"
+        "", "msg/s", "CPU us/msg", "thr/serde", "per-CPU/serde"
     );
     let rows = [
         (
@@ -896,20 +907,22 @@ fn fake_server_part(settings: &Settings, rt: &Runtime) {
     ];
     for (label, b, serde) in rows {
         println!(
-            "{label:<58} {:>12.0} {:>14.3} {:>9.2}x {:>9.2}x",
+            "{label:<58} {:>12.0} {:>14.3} {:>9.2}x {:>13.2}x",
             b.rate,
             b.cpu_us,
             b.rate / serde.rate,
-            b.cpu_us / serde.cpu_us
+            serde.cpu_us / b.cpu_us
         );
     }
-    println!("(CPU: CLOCK_THREAD_CPUTIME_ID of the thread running the client's runtime; the server has its own thread)");
+    println!("(CPU: CLOCK_THREAD_CPUTIME_ID of the thread running the client's runtime; the server has its own");
+    println!(" thread, but on the same CPU, so msg/s and thr/serde count its work too; per-CPU/serde is messages");
+    println!(" per second of the client's CPU over serde_json's lines per second of CPU: the client's own cost)");
+    let per_cpu = |ours: &Best, serde: &Best| serde.cpu_us / ours.cpu_us;
+    let (a, b) = (per_cpu(&best[0], &best[1]), per_cpu(&best[2], &best[3]));
     println!(
-        "targets: (a) {:.2}x serde_json's rate (>= 0.80: {}), (b) {:.2}x (>= 0.60: {})",
-        best[0].rate / best[1].rate,
-        verdict(best[0].rate >= 0.8 * best[1].rate),
-        best[2].rate / best[3].rate,
-        verdict(best[2].rate >= 0.6 * best[3].rate)
+        "targets: (a) {a:.2}x serde_json's rate per CPU second (>= 0.80: {}), (b) {b:.2}x (>= 0.60: {})",
+        verdict(a >= 0.8),
+        verdict(b >= 0.6)
     );
 }
 
