@@ -52,17 +52,20 @@ pub trait DecodeMap: Sized {
 pub fn deserialize_struct<'de, T: DecodeMap, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<T, D::Error> {
-    struct MapVisitor<T>(std::marker::PhantomData<T>);
-    impl<'de, T: DecodeMap> Visitor<'de> for MapVisitor<T> {
-        type Value = T;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(T::EXPECTING)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-            T::decode_map(map)
-        }
+    deserializer.deserialize_map(DecodeMapVisitor(std::marker::PhantomData))
+}
+
+/// The visitor of a JSON object into a [`DecodeMap`] type.
+struct DecodeMapVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: DecodeMap> Visitor<'de> for DecodeMapVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::EXPECTING)
     }
-    deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::decode_map(map)
+    }
 }
 
 /// Reads the value of the member whose key was just read (a later duplicate wins, as in
@@ -264,6 +267,81 @@ pub fn missing<E: de::Error>(member: &'static str) -> E {
     E::missing_field(member)
 }
 
+/// Decodes `T` (a union's branch) from the rest of an open map, once the discriminator has
+/// come before any branch member: `base` reads each of the union's own members (it says
+/// whether the key was one), the others go to `T`.
+pub fn decode_rest<'de, A, T, F>(map: &mut A, base: &mut F) -> Result<T, A::Error>
+where
+    A: MapAccess<'de>,
+    T: serde::Deserialize<'de>,
+    F: FnMut(&str, &mut A) -> Result<bool, A::Error>,
+{
+    T::deserialize(RestOfMap {
+        map,
+        base,
+        _de: std::marker::PhantomData,
+    })
+}
+
+/// The members of an open map after its discriminator, less the union's own.
+struct RestOfMap<'a, 'de, A, F> {
+    map: &'a mut A,
+    base: &'a mut F,
+    _de: std::marker::PhantomData<&'de ()>,
+}
+
+impl<'de, A, F> Deserializer<'de> for RestOfMap<'_, 'de, A, F>
+where
+    A: MapAccess<'de>,
+    F: FnMut(&str, &mut A) -> Result<bool, A::Error>,
+{
+    type Error = A::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_map(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de, A, F> MapAccess<'de> for RestOfMap<'_, 'de, A, F>
+where
+    A: MapAccess<'de>,
+    F: FnMut(&str, &mut A) -> Result<bool, A::Error>,
+{
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        while let Some(key) = self.map.next_key::<Key<'de>>()? {
+            if (self.base)(key.as_str(), self.map)? {
+                continue;
+            }
+            return match key.0 {
+                KeyInner::Borrowed(key) => {
+                    seed.deserialize(de::value::BorrowedStrDeserializer::new(key))
+                }
+                KeyInner::Owned(key) => seed.deserialize(de::value::StringDeserializer::new(key)),
+            }
+            .map(Some);
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
 /// Members kept as raw JSON until the discriminator says which branch they belong to
 /// (QEMU does not promise to send the discriminator first).
 #[derive(Default)]
@@ -272,6 +350,11 @@ pub struct BufferedMembers {
 }
 
 impl BufferedMembers {
+    /// Whether no member has been kept.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
     /// Reads the value of the member `key` (whose key was just read) and keeps it for later.
     pub fn read<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
         let value: Box<RawValue> = map.next_value()?;

@@ -213,14 +213,7 @@ fn deserialize_impl(
         let ident = field_var(f);
         quote!(let mut #ident = ::std::option::Option::None;)
     });
-    let arms = fields.iter().map(|f| {
-        let (ident, wire) = (field_var(f), &f.wire);
-        if f.optional && !f.takes_null {
-            quote!(#wire => crate::support::read_optional(&mut map, &mut #ident),)
-        } else {
-            quote!(#wire => crate::support::read(&mut map, &mut #ident),)
-        }
-    });
+    let arms = member_read_arms(fields, quote!(&mut map));
     let map = if fields.is_empty() && extra_arms.is_empty() && fallback.is_empty() {
         format_ident!("_map")
     } else {
@@ -261,6 +254,21 @@ fn deserialize_impl(
             }
         }
     }
+}
+
+/// One `match` arm per member, reading its value from `map` into its variable.
+fn member_read_arms(fields: &[Field], map: TokenStream) -> Vec<TokenStream> {
+    fields
+        .iter()
+        .map(|f| {
+            let (ident, wire) = (field_var(f), &f.wire);
+            if f.optional && !f.takes_null {
+                quote!(#wire => crate::support::read_optional(#map, &mut #ident),)
+            } else {
+                quote!(#wire => crate::support::read(#map, &mut #ident),)
+            }
+        })
+        .collect()
 }
 
 /// The largest struct whose members `support::read_members` reads into a tuple of slots
@@ -640,6 +648,7 @@ pub(super) fn union_type(
     let mut tag_arms = Vec::new();
     let mut serialize_arms = Vec::new();
     let mut decode_arms = Vec::new();
+    let mut rest_arms = Vec::new();
     for variant in &branches.variants {
         let v = variant_of(&variant.name);
         let wire = &variant.name;
@@ -661,6 +670,10 @@ pub(super) fn union_type(
             tag_arms.push(quote!(#branch_name::#v => #wire,));
             serialize_arms.push(quote!(#branch_name::#v => {}));
             decode_arms.push(quote!(#tag_enum::#v => #branch_name::#v,));
+            rest_arms.push(quote!(#tag_enum::#v => {
+                crate::support::decode_rest::<_, ::serde::de::IgnoredAny, _>(&mut map, &mut base)?;
+                #branch_name::#v
+            }));
         } else {
             let payload = em.held_type(id, variant.ty);
             let boxed = em.needs_box(id, variant.ty);
@@ -672,13 +685,17 @@ pub(super) fn union_type(
                 quote!(value)
             };
             serialize_arms.push(quote!(#branch_name::#v(value) => crate::support::SerializeFields::serialize_fields(#value, map)?,));
-            let decoded = quote!(buffered.decode::<_, A::Error>()?);
-            let decoded = if boxed {
-                quote!(::std::boxed::Box::new(#decoded))
-            } else {
-                decoded
+            let boxed_if = |decoded: TokenStream| {
+                if boxed {
+                    quote!(::std::boxed::Box::new(#decoded))
+                } else {
+                    decoded
+                }
             };
+            let decoded = boxed_if(quote!(buffered.decode::<_, A::Error>()?));
             decode_arms.push(quote!(#tag_enum::#v => #branch_name::#v(#decoded),));
+            let decoded = boxed_if(quote!(crate::support::decode_rest(&mut map, &mut base)?));
+            rest_arms.push(quote!(#tag_enum::#v => #branch_name::#v(#decoded),));
         }
     }
 
@@ -714,6 +731,27 @@ pub(super) fn union_type(
     statements.insert(tag_position.unwrap_or(0).min(statements.len()), write_tag);
     statements.push(quote!(self.#tag_ident.serialize_members(map)?;));
     let build = build_value(&fields, quote!(#name), quote!(#tag_ident: branch,), false);
+    // The discriminator before any branch member (QEMU's order for a third of the schema's
+    // entries, and serde's when it writes a union): the branch is read straight from the
+    // rest of the map, the union's own members picked out on the way by `base`.
+    let base_arms = member_read_arms(&fields, quote!(map));
+    let base_reader = if base_arms.is_empty() {
+        quote! {
+            let mut base = |_: &str, _: &mut A| -> ::std::result::Result<bool, A::Error> {
+                ::std::result::Result::Ok(false)
+            };
+        }
+    } else {
+        quote! {
+            let mut base = |key: &str, map: &mut A| -> ::std::result::Result<bool, A::Error> {
+                match key {
+                    #(#base_arms)*
+                    _ => return ::std::result::Result::Ok(false),
+                }?;
+                ::std::result::Result::Ok(true)
+            };
+        }
+    };
     let deserialize = deserialize_impl(
         &name,
         &entity.name,
@@ -721,19 +759,41 @@ pub(super) fn union_type(
         quote! {
             let mut tag: ::std::option::Option<#tag_enum> = ::std::option::Option::None;
             let mut buffered = crate::support::BufferedMembers::default();
+            let mut branch = ::std::option::Option::None;
         },
-        quote!(#tag_wire => crate::support::read(&mut map, &mut tag),),
+        quote!(#tag_wire => {
+            crate::support::read(&mut map, &mut tag)?;
+            if buffered.is_empty() {
+                if let ::std::option::Option::Some(tag) = tag.take() {
+                    #base_reader
+                    branch = ::std::option::Option::Some(match tag {
+                        #(#rest_arms)*
+                        #tag_enum::Other(value) => #branch_name::Other {
+                            value,
+                            members: crate::support::decode_rest(&mut map, &mut base)?,
+                        },
+                    });
+                }
+                break;
+            }
+            ::std::result::Result::Ok(())
+        }),
         quote!(buffered.read(key.as_str(), &mut map)),
         quote! {
-            let ::std::option::Option::Some(tag) = tag else {
-                #absent_tag
-            };
-            let branch = match tag {
-                #(#decode_arms)*
-                #tag_enum::Other(value) => #branch_name::Other {
-                    value,
-                    members: buffered.into_json::<A::Error>()?,
-                },
+            let branch = match branch {
+                ::std::option::Option::Some(branch) => branch,
+                ::std::option::Option::None => {
+                    let ::std::option::Option::Some(tag) = tag else {
+                        #absent_tag
+                    };
+                    match tag {
+                        #(#decode_arms)*
+                        #tag_enum::Other(value) => #branch_name::Other {
+                            value,
+                            members: buffered.into_json::<A::Error>()?,
+                        },
+                    }
+                }
             };
             #build
         },
