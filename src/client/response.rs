@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::connection::{PendingGuard, Reply};
 use crate::error::{Error, Result};
@@ -122,12 +122,11 @@ impl<T> fmt::Debug for ResponseFuture<T> {
 fn outcome<T: DeserializeOwned + 'static>(command: &str, reply: Reply) -> Result<T> {
     match reply {
         Reply::Return(raw) => decode::<T>(command, raw.get(), true),
-        Reply::Plain { line, value } => match decode::<T>(command, &line[value], false) {
-            // Not one JSON value after all: the line is what the general path would
-            // have made of it.
-            Err(Error::Decode { error, .. }) if error.is_syntax() || error.is_eof() => {
-                outcome::<T>(command, Reply::from_whole_line(&line))
-            }
+        Reply::Plain { line, value } => match decode::<T>(command, &line[value.clone()], false) {
+            // A type error can come before a syntax error further on: unless the value
+            // is one JSON value, the line is what the general path makes of it.
+            Err(e) if serde_json::from_str::<IgnoredAny>(&line[value]).is_ok() => Err(e),
+            Err(_) => outcome::<T>(command, Reply::from_whole_line(&line)),
             decoded => decoded,
         },
         Reply::Error(e) => Err(Error::Qmp {
@@ -148,7 +147,7 @@ fn decode<T: DeserializeOwned + 'static>(command: &str, value: &str, checked: bo
     // answers them with `{}`: accept any successful reply for them.
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>() {
         if !checked {
-            serde_json::from_str::<serde::de::IgnoredAny>(value).map_err(failed)?;
+            serde_json::from_str::<IgnoredAny>(value).map_err(failed)?;
         }
         return serde_json::from_str("null").map_err(failed);
     }
