@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -250,6 +249,7 @@ impl Drop for PendingGuard {
 }
 
 /// Which of two futures finished first.
+#[cfg(all(qmp_module = "job", qmp_module = "block-core"))]
 pub(crate) enum Either<A, B> {
     First(A),
     Second(B),
@@ -258,8 +258,9 @@ pub(crate) enum Either<A, B> {
 /// Waits for whichever of `first` and `second` finishes first, polling `first` first.
 /// `tokio::select!` does this too, but its macro crate would put syn on every user's build
 /// path.
+#[cfg(all(qmp_module = "job", qmp_module = "block-core"))]
 pub(crate) async fn first_of<A: Future, B: Future>(
-    mut first: Pin<&mut A>,
+    mut first: std::pin::Pin<&mut A>,
     second: B,
 ) -> Either<A::Output, B::Output> {
     let mut second = std::pin::pin!(second);
