@@ -262,6 +262,12 @@ pub fn required<T, E: de::Error>(slot: Option<T>, member: &'static str) -> Resul
     slot.ok_or_else(|| E::missing_field(member))
 }
 
+/// The error for a member given twice where a later value cannot simply win (a union's
+/// discriminator).
+pub fn duplicate<E: de::Error>(member: &'static str) -> E {
+    E::duplicate_field(member)
+}
+
 /// The error for a required member that was absent.
 pub fn missing<E: de::Error>(member: &'static str) -> E {
     E::missing_field(member)

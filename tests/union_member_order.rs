@@ -97,8 +97,22 @@ fn a_branch_this_schema_does_not_know_keeps_its_members_in_any_order() {
 
 #[test]
 fn errors_are_the_same_whichever_way_the_members_come() {
-    // A branch member of the wrong type, and a required union member missing.
+    // A branch member of the wrong type, a required union member missing, and the
+    // discriminator given twice (even with the same value: which branch the members
+    // belong to would be a guess).
     for members in [
+        &[
+            ("name", "\"x\""),
+            ("meta-type", "\"enum\""),
+            ("values", "[]"),
+            ("meta-type", "\"event\""),
+        ][..],
+        &[
+            ("name", "\"x\""),
+            ("meta-type", "\"event\""),
+            ("arg-type", "\"0\""),
+            ("meta-type", "\"event\""),
+        ][..],
         &[
             ("name", "\"x\""),
             ("meta-type", "\"enum\""),

@@ -734,23 +734,23 @@ pub(super) fn union_type(
     // The discriminator before any branch member (QEMU's order for a third of the schema's
     // entries, and serde's when it writes a union): the branch is read straight from the
     // rest of the map, the union's own members picked out on the way by `base`.
+    // A discriminator given twice is refused on both paths: which branch the members
+    // belong to would be a guess.
     let base_arms = member_read_arms(&fields, quote!(map));
-    let base_reader = if base_arms.is_empty() {
-        quote! {
-            let mut base = |_: &str, _: &mut A| -> ::std::result::Result<bool, A::Error> {
-                ::std::result::Result::Ok(false)
-            };
-        }
+    let map_param = if base_arms.is_empty() {
+        format_ident!("_map")
     } else {
-        quote! {
-            let mut base = |key: &str, map: &mut A| -> ::std::result::Result<bool, A::Error> {
-                match key {
-                    #(#base_arms)*
-                    _ => return ::std::result::Result::Ok(false),
-                }?;
-                ::std::result::Result::Ok(true)
-            };
-        }
+        format_ident!("map")
+    };
+    let base_reader = quote! {
+        let mut base = |key: &str, #map_param: &mut A| -> ::std::result::Result<bool, A::Error> {
+            match key {
+                #(#base_arms)*
+                #tag_wire => ::std::result::Result::Err(crate::support::duplicate(#tag_wire)),
+                _ => return ::std::result::Result::Ok(false),
+            }?;
+            ::std::result::Result::Ok(true)
+        };
     };
     let deserialize = deserialize_impl(
         &name,
@@ -762,6 +762,9 @@ pub(super) fn union_type(
             let mut branch = ::std::option::Option::None;
         },
         quote!(#tag_wire => {
+            if tag.is_some() {
+                return ::std::result::Result::Err(crate::support::duplicate(#tag_wire));
+            }
             crate::support::read(&mut map, &mut tag)?;
             if buffered.is_empty() {
                 if let ::std::option::Option::Some(tag) = tag.take() {
